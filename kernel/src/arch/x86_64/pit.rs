@@ -1,0 +1,40 @@
+//! Busy-wait delays with the i8254 PIT's channel 2 (the one gated through port 0x61), for the
+//! few places that need wall-clock time before any other clock is calibrated: the local APIC
+//! timer calibration and the INIT-SIPI-SIPI delays.
+//!
+//! Does not: use interrupts or channel 0. See: Intel 8254 datasheet (mode 0), the PC port 0x61
+//! layout (bit 0 gate 2, bit 1 speaker, bit 5 OUT2).
+
+use super::instructions::{inb, outb};
+
+const PIT_HZ: u64 = 1_193_182;
+const CHANNEL2_DATA: u16 = 0x42;
+const COMMAND: u16 = 0x43;
+const GATE_PORT: u16 = 0x61;
+
+/// Spin for `us` microseconds (at most ~54 ms per call; longer waits loop).
+pub fn sleep_us(mut us: u64) {
+    while us > 0 {
+        let chunk = us.min(50_000);
+        sleep_chunk(chunk);
+        us -= chunk;
+    }
+}
+
+fn sleep_chunk(us: u64) {
+    let count = (PIT_HZ * us / 1_000_000).clamp(1, 0xffff) as u16;
+    // SAFETY: port 0x61 bits 0/1 gate channel 2 and the speaker; channel 2 drives only the
+    // speaker, which stays off. Mode 0 counts down once and raises OUT2 (port 0x61 bit 5).
+    unsafe {
+        let gate = inb(GATE_PORT) & !0x03; // gate low, speaker off
+        outb(GATE_PORT, gate);
+        outb(COMMAND, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
+        outb(CHANNEL2_DATA, count as u8);
+        outb(CHANNEL2_DATA, (count >> 8) as u8);
+        outb(GATE_PORT, gate | 0x01); // rising gate edge starts the count
+        while inb(GATE_PORT) & 0x20 == 0 {
+            core::hint::spin_loop();
+        }
+        outb(GATE_PORT, gate);
+    }
+}
