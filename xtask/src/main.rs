@@ -1,1 +1,114 @@
-fn main(){}
+//! `cargo xtask`: Keel's build, image, run, test and flash commands.
+//!
+//! Every command first checks the host (rustup target, Debian packages) and installs what is
+//! missing when run as root, or prints the exact command to run otherwise (see `setup`).
+
+mod flash;
+mod kernel;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  build                    build the kernel (release, x86_64-unknown-none)
+  image                    build the hybrid BIOS/UEFI, CD/USB image: target/keel.iso
+  run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS]
+                           boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
+  test                     host unit tests, then the system tests in QEMU and Bochs
+  flash <device|file> [--yes] [--force] [--image PATH]
+                           write the image to a USB stick (or a file) and verify it";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => setup::ensure(false).and_then(|_| kernel::build().map(|_| ())),
+        Some("image") => setup::ensure(false).and_then(|_| kernel::image(kernel::DEFAULT_CMDLINE).map(|_| ())),
+        Some("run") => setup::ensure(false).and_then(|_| run(&args[1..])),
+        Some("test") => setup::ensure(true).and_then(|_| test(&args[1..])),
+        Some("flash") => flash::command(&args[1..]),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+pub fn run_checked(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    use keel_image::qemu::{self, Firmware, Media, QemuSpec};
+    let mut uefi = false;
+    let mut usb = false;
+    let mut cpu = "max".to_string();
+    let mut cmdline = kernel::DEFAULT_CMDLINE.to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--uefi" => uefi = true,
+            "--usb" => usb = true,
+            "--cpu" => cpu = it.next().ok_or("--cpu needs a model (max, qemu64, EPYC, ...)")?.clone(),
+            "--cmdline" => cmdline = it.next().ok_or("--cmdline needs the kernel arguments")?.clone(),
+            other => return Err(format!("run: unknown option '{other}'\n{USAGE}")),
+        }
+    }
+    let iso = kernel::image(&cmdline)?;
+    let out = root().join("target/run");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let firmware = if uefi { Firmware::Uefi { vars: qemu::fresh_uefi_vars(&out.join("OVMF_VARS.fd"))? } } else { Firmware::Bios };
+    let media = if usb {
+        let stick = out.join("usb.img");
+        std::fs::copy(&iso, &stick).map_err(|e| e.to_string())?;
+        Media::UsbStick(stick)
+    } else {
+        Media::Cdrom(iso)
+    };
+    let mut spec = QemuSpec::new(firmware, media);
+    spec.cpu = cpu;
+    spec.serial = "mon:stdio".into();
+    eprintln!("run: booting Keel in QEMU (-cpu {} -smp 2); Ctrl-A X quits, Ctrl-A C toggles the QEMU monitor", spec.cpu);
+    run_checked(Command::new("qemu-system-x86_64").args(qemu::args(&spec)))
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    let filter: Vec<&String> = args.iter().collect();
+    eprintln!("test: host unit tests (cargo test)");
+    run_checked(Command::new("cargo").arg("test").current_dir(root()))?;
+    let iso = kernel::image(kernel::DEFAULT_CMDLINE)?;
+    eprintln!("test: system tests (QEMU and Bochs, two at a time)");
+    let xtask = std::env::current_exe().map_err(|e| e.to_string())?;
+    run_checked(
+        Command::new("cargo")
+            .args(["test", "-p", "keel-systests", "--", "--test-threads=2"])
+            .args(filter)
+            .env("KEEL_ISO", &iso)
+            .env("KEEL_KERNEL", kernel::kernel_path())
+            .env("KEEL_XTASK", xtask)
+            .current_dir(root()),
+    )?;
+    eprintln!("test: all passed");
+    Ok(())
+}

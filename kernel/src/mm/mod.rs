@@ -188,6 +188,7 @@ pub fn init(info: &BootInfo, mbi_phys: u64) -> Result<(), &'static str> {
     // 4 GiB so the boot tables map it; it is reserved in the allocator below, and this is the only
     // reference to it for the rest of the kernel's life.
     let bitmap: &'static mut [u64] = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
+    log::debug!("mm: frame bitmap at {bitmap_phys:#x} ({bitmap_bytes} bytes for memory up to {max_addr:#x})");
     let mut frames = FrameAllocator::new(bitmap);
     for r in usable.as_slice() {
         frames.add_usable(*r);

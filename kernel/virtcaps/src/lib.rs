@@ -174,14 +174,14 @@ impl fmt::Display for Missing {
                 };
                 write!(
                     f,
-                    "no hardware virtualization: the CPU does not report {what}; enable it in the firmware setup \
-                     (under QEMU use -cpu max, or -cpu host with KVM); guests cannot run"
+                    "the CPU does not report {what}: enable it in the firmware setup \
+                     (under QEMU use -cpu max, or -cpu host with KVM)"
                 )
             }
             Missing::VmxDisabledByFirmware => write!(
                 f,
                 "Intel VMX is disabled by the firmware (IA32_FEATURE_CONTROL locked): enable Intel VT-x in the \
-                 firmware setup; guests cannot run"
+                 firmware setup"
             ),
             Missing::NoEpt(gap) => {
                 let what = match gap {
@@ -191,13 +191,13 @@ impl fmt::Display for Missing {
                     EptGap::NoWriteBack => "EPT without write-back paging structures",
                     EptGap::NoInvept => "EPT without INVEPT",
                 };
-                write!(f, "Intel VMX but {what}: Keel needs EPT (Nehalem or newer); guests cannot run")
+                write!(f, "Intel VMX but {what}: Keel needs EPT (Nehalem or newer)")
             }
             Missing::SvmDisabledByFirmware => write!(
                 f,
-                "AMD SVM is disabled by the firmware (VM_CR.SVMDIS): enable SVM in the firmware setup; guests cannot run"
+                "AMD SVM is disabled by the firmware (VM_CR.SVMDIS): enable SVM in the firmware setup"
             ),
-            Missing::NoNpt => write!(f, "AMD SVM without nested paging (NPT): Keel needs NPT/RVI; guests cannot run"),
+            Missing::NoNpt => write!(f, "AMD SVM without nested paging (NPT): Keel needs NPT (AMD RVI, Barcelona or newer)"),
         }
     }
 }
@@ -215,7 +215,12 @@ impl fmt::Display for Summary<'_> {
         let n = self.verdicts.len();
         let plural = if n == 1 { "" } else { "s" };
         if self.verdicts.iter().all(|v| v == first) {
-            return write!(f, "{first}, {n} CPU{plural}");
+            return match first {
+                Verdict::Missing(m) => {
+                    write!(f, "no usable hardware virtualization ({n} CPU{plural}): {m}; guests cannot run")
+                }
+                usable => write!(f, "{usable}, {n} CPU{plural}"),
+            };
         }
         let usable = self.verdicts.iter().filter(|v| v.usable()).count();
         write!(f, "CPUs differ: {usable} of {n} CPU{plural} usable; cpu 0: {first}")?;
@@ -316,8 +321,8 @@ mod tests {
     fn nothing_at_all() {
         let v = decide(&none(Vendor::Amd));
         let line = Summary { verdicts: &[v] }.to_string();
-        assert!(line.starts_with("no hardware virtualization"), "{line}");
-        assert!(line.contains("SVM"));
+        assert!(line.starts_with("no usable hardware virtualization (1 CPU): the CPU does not report SVM"), "{line}");
+        assert!(line.ends_with("guests cannot run"), "{line}");
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! Host set-up: the rustup target and the Debian packages Keel's tools need. Installs what is
+//! missing when running as root (CI, fresh machines); otherwise prints the exact command.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::run_checked;
+
+/// (package, a file that package provides) for everything `image` and `run` need.
+const BUILD_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86", "/usr/bin/qemu-system-x86_64"),
+    ("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd"),
+    ("grub-pc-bin", "/usr/lib/grub/i386-pc/multiboot2.mod"),
+    ("grub-efi-amd64-bin", "/usr/lib/grub/x86_64-efi/multiboot2.mod"),
+    ("grub-common", "/usr/bin/grub-mkrescue"),
+    ("xorriso", "/usr/bin/xorriso"),
+    ("mtools", "/usr/bin/mformat"),
+];
+
+/// What the tests need on top (Bochs for the Intel VMX path).
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("bochs", "/usr/bin/bochs"),
+    ("bochsbios", "/usr/share/bochs/BIOS-bochs-latest"),
+    ("seabios", "/usr/share/seabios/vgabios-isavga.bin"),
+];
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+pub fn ensure(for_tests: bool) -> Result<(), String> {
+    ensure_target()?;
+    let mut missing: Vec<&str> = BUILD_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p).collect();
+    if for_tests {
+        missing.extend(TEST_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !is_root() {
+        return Err(format!("missing packages; run:\n  sudo apt-get update && sudo apt-get install -y {list}"));
+    }
+    eprintln!("setup: installing {list}");
+    run_checked(Command::new("apt-get").arg("update").arg("-q"))?;
+    run_checked(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn ensure_target() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(crate::root())
+        .output()
+        .map_err(|e| format!("cannot run rustup (Keel needs rustup with Rust 1.95.0): {e}"))?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "x86_64-unknown-none") {
+        return Ok(());
+    }
+    eprintln!("setup: rustup target add x86_64-unknown-none");
+    run_checked(Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).current_dir(crate::root()))
+}
