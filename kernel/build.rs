@@ -17,4 +17,5 @@ fn main() {
         .unwrap_or_else(|| "unknown revision".into());
     println!("cargo:rustc-env=KEEL_GIT_REV={rev}");
     println!("cargo:rerun-if-changed=../.git/HEAD");
+    println!("cargo:rerun-if-changed=../.git/logs/HEAD");
 }

@@ -29,7 +29,7 @@ fn page_fault_reports_cr2_and_error_code() {
     let (m, status) = boot_fault("fault-pf", "pf");
     let out = m.output();
     assert!(out.contains("!!! CPU exception 14 (#PF page fault) on cpu 0"), "{out}");
-    assert!(out.contains("cr2: 0x0000dead00000000"), "{out}");
+    assert!(out.contains("cr2: 0x00000000dead0000"), "{out}");
     assert!(out.contains("error code: 0x0 "), "a read of a not-present page: {out}");
     assert_eq!(status.code(), Some(3));
 }
