@@ -9,7 +9,7 @@ pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
         .filter_map(|word| word.split_once('='))
         .filter(|(k, _)| *k == key)
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 /// Whether a bare word `flag` is present.

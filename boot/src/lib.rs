@@ -158,8 +158,7 @@ impl<'a> Iterator for Tags<'a> {
         if offset >= self.bytes.len() {
             return Some(Err(BootInfoError::MissingEndTag));
         }
-        let (Some(tag_type), Some(size)) = (read_u32(self.bytes, offset), read_u32(self.bytes, offset + 4))
-        else {
+        let (Some(tag_type), Some(size)) = (read_u32(self.bytes, offset), read_u32(self.bytes, offset + 4)) else {
             self.offset = usize::MAX;
             return Some(Err(BootInfoError::MissingEndTag));
         };
@@ -233,10 +232,7 @@ impl<'a> BootInfo<'a> {
     }
 
     pub fn bootloader_name(&self) -> &'a str {
-        self.valid_tags()
-            .find(|t| t.tag_type == TAG_BOOTLOADER_NAME)
-            .map(|t| c_str(t.payload))
-            .unwrap_or("")
+        self.valid_tags().find(|t| t.tag_type == TAG_BOOTLOADER_NAME).map(|t| c_str(t.payload)).unwrap_or("")
     }
 
     /// The firmware memory map, in the order the boot loader gave it.

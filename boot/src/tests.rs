@@ -16,7 +16,7 @@ impl MbiBuilder {
         self.bytes.extend_from_slice(&tag_type.to_le_bytes());
         self.bytes.extend_from_slice(&(8 + payload.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(payload);
-        while self.bytes.len() % 8 != 0 {
+        while !self.bytes.len().is_multiple_of(8) {
             self.bytes.push(0);
         }
         self

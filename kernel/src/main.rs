@@ -56,7 +56,12 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
     }
     gdt::init_this_cpu();
     for (i, module) in info.modules().enumerate() {
-        log::info!("module {i}: '{}' ({} bytes at {:#x})", module.cmdline, module.end.saturating_sub(module.start), module.start);
+        log::info!(
+            "module {i}: '{}' ({} bytes at {:#x})",
+            module.cmdline,
+            module.end.saturating_sub(module.start),
+            module.start
+        );
     }
 
     pic::remap_and_mask();
@@ -74,10 +79,14 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
     let timer_hz = apic::calibrate_timer();
     apic::start_timer_this_cpu();
     if let Some(p) = &platform {
-        for &(id, addr, gsi) in &p.io_apics {
-            log::info!("acpi: I/O APIC {id} at {addr:#x}, GSI base {gsi}");
+        for io in &p.io_apics {
+            log::info!("acpi: I/O APIC {} at {:#x}, GSI base {}", io.id, io.address, io.gsi_base);
         }
-        log::info!("acpi: {} CPUs in the MADT, local APIC at {apic_phys:#x}, timer {} MHz", p.apic_ids.len(), timer_hz / 1_000_000);
+        log::info!(
+            "acpi: {} CPUs in the MADT, local APIC at {apic_phys:#x}, timer {} MHz",
+            p.apic_ids.len(),
+            timer_hz / 1_000_000
+        );
     }
     virt::check_and_record(0);
     log::info!("cpu 0: online (APIC id {}, boot CPU)", apic::id());

@@ -115,7 +115,8 @@ impl Machine {
     pub fn bochs(name: &str, iso: &Path, cpu_model: &str) -> Machine {
         let dir = scratch(name);
         let port = free_port();
-        let rc = keel_image::bochs::bochsrc(iso, cpu_model, keel_image::bochs::Com1::Socket(port), &dir.join("bochs.log"));
+        let rc =
+            keel_image::bochs::bochsrc(iso, cpu_model, keel_image::bochs::Com1::Socket(port), &dir.join("bochs.log"));
         std::fs::write(dir.join("bochsrc"), rc).unwrap();
         std::fs::write(dir.join("continue"), "c\n").unwrap();
         eprintln!("[{name}] bochs -q -f bochsrc (COM1 on localhost:{port})");

@@ -15,7 +15,13 @@ use std::path::{Path, PathBuf};
 pub enum Target {
     /// A regular file (existing or to be created).
     File,
-    BlockDevice { name: String, partition: bool, removable: bool, mounted: Vec<String>, size: u64 },
+    BlockDevice {
+        name: String,
+        partition: bool,
+        removable: bool,
+        mounted: Vec<String>,
+        size: u64,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,7 +76,9 @@ pub fn mounted_from(mounts: &str, dev_name: &str) -> Vec<String> {
         })
         .filter(|(src, _)| {
             src.strip_prefix("/dev/").is_some_and(|s| {
-                s == dev_name || (s.starts_with(dev_name) && s[dev_name.len()..].trim_start_matches('p').chars().all(|c| c.is_ascii_digit()))
+                s == dev_name
+                    || (s.starts_with(dev_name)
+                        && s[dev_name.len()..].trim_start_matches('p').chars().all(|c| c.is_ascii_digit()))
             })
         })
         .map(|(src, mnt)| format!("{src} on {mnt}"))

@@ -78,7 +78,8 @@ fn run(args: &[String]) -> Result<(), String> {
     let iso = kernel::image(&cmdline)?;
     let out = root().join("target/run");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let firmware = if uefi { Firmware::Uefi { vars: qemu::fresh_uefi_vars(&out.join("OVMF_VARS.fd"))? } } else { Firmware::Bios };
+    let firmware =
+        if uefi { Firmware::Uefi { vars: qemu::fresh_uefi_vars(&out.join("OVMF_VARS.fd"))? } } else { Firmware::Bios };
     let media = if usb {
         let stick = out.join("usb.img");
         std::fs::copy(&iso, &stick).map_err(|e| e.to_string())?;
@@ -89,7 +90,10 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut spec = QemuSpec::new(firmware, media);
     spec.cpu = cpu;
     spec.serial = "mon:stdio".into();
-    eprintln!("run: booting Keel in QEMU (-cpu {} -smp 2); Ctrl-A X quits, Ctrl-A C toggles the QEMU monitor", spec.cpu);
+    eprintln!(
+        "run: booting Keel in QEMU (-cpu {} -smp 2); Ctrl-A X quits, Ctrl-A C toggles the QEMU monitor",
+        spec.cpu
+    );
     run_checked(Command::new("qemu-system-x86_64").args(qemu::args(&spec)))
 }
 

@@ -30,7 +30,8 @@ fn is_root() -> bool {
 
 pub fn ensure(for_tests: bool) -> Result<(), String> {
     ensure_target()?;
-    let mut missing: Vec<&str> = BUILD_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p).collect();
+    let mut missing: Vec<&str> =
+        BUILD_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p).collect();
     if for_tests {
         missing.extend(TEST_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p));
     }
@@ -43,7 +44,9 @@ pub fn ensure(for_tests: bool) -> Result<(), String> {
     }
     eprintln!("setup: installing {list}");
     run_checked(Command::new("apt-get").arg("update").arg("-q"))?;
-    run_checked(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run_checked(
+        Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn ensure_target() -> Result<(), String> {

@@ -113,7 +113,7 @@ impl<'a> FrameAllocator<'a> {
         let mut frame = from;
         while frame < to {
             let word = self.bitmap[(frame / 64) as usize];
-            if word == u64::MAX && frame % 64 == 0 {
+            if word == u64::MAX && frame.is_multiple_of(64) {
                 frame += 64;
                 continue;
             }
@@ -148,7 +148,7 @@ impl<'a> FrameAllocator<'a> {
     }
 
     pub fn free(&mut self, addr: u64) -> Result<(), FreeError> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(FreeError::Misaligned(addr));
         }
         let frame = addr / PAGE_SIZE;
@@ -172,7 +172,7 @@ mod tests {
 
     const MIB: u64 = 1 << 20;
 
-    fn allocator(bitmap: &mut Vec<u64>) -> FrameAllocator<'_> {
+    fn allocator(bitmap: &mut [u64]) -> FrameAllocator<'_> {
         let mut a = FrameAllocator::new(bitmap);
         a.add_usable(PhysRange::new(0x1000, 0x9f000));
         a.add_usable(PhysRange::new(MIB, 8 * MIB));

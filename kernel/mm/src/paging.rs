@@ -159,8 +159,15 @@ impl<F: EntryFormat> PageTable<F> {
     }
 
     /// Map one page of `size` at `va` to `pa`.
-    pub fn map(&self, mem: &mut impl TableMemory, va: u64, pa: u64, size: PageSize, access: Access) -> Result<(), MapError> {
-        if va % size.bytes() != 0 || pa % size.bytes() != 0 {
+    pub fn map(
+        &self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        size: PageSize,
+        access: Access,
+    ) -> Result<(), MapError> {
+        if !va.is_multiple_of(size.bytes()) || !pa.is_multiple_of(size.bytes()) {
             return Err(MapError::Misaligned);
         }
         let leaf_level = size.leaf_level();
@@ -188,11 +195,21 @@ impl<F: EntryFormat> PageTable<F> {
 
     /// Map `[va, va + len)` to `[pa, pa + len)` with the largest pages that fit (2 MiB where both
     /// addresses allow it, 4 KiB otherwise). 1 GiB pages are left out: not every CPU has them.
-    pub fn map_range(&self, mem: &mut impl TableMemory, va: u64, pa: u64, len: u64, access: Access) -> Result<(), MapError> {
+    pub fn map_range(
+        &self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        len: u64,
+        access: Access,
+    ) -> Result<(), MapError> {
         let mut off = 0;
         while off < len {
             let (v, p, left) = (va + off, pa + off, len - off);
-            let size = if v % PageSize::Size2M.bytes() == 0 && p % PageSize::Size2M.bytes() == 0 && left >= PageSize::Size2M.bytes() {
+            let size = if v % PageSize::Size2M.bytes() == 0
+                && p % PageSize::Size2M.bytes() == 0
+                && left >= PageSize::Size2M.bytes()
+            {
                 PageSize::Size2M
             } else {
                 PageSize::Size4K
@@ -315,13 +332,25 @@ mod tests {
         let mut mem = FakeMemory::with_limit(4);
         let pt = PageTable::new(&mut mem, X86 { nx: true }).unwrap();
         assert_eq!(pt.map(&mut mem, 0x1001, 0, PageSize::Size4K, Access::KERNEL_DATA), Err(MapError::Misaligned));
-        assert_eq!(pt.map(&mut mem, 0x20_0000, 0x1000, PageSize::Size2M, Access::KERNEL_DATA), Err(MapError::Misaligned));
+        assert_eq!(
+            pt.map(&mut mem, 0x20_0000, 0x1000, PageSize::Size2M, Access::KERNEL_DATA),
+            Err(MapError::Misaligned)
+        );
         pt.map(&mut mem, 0x20_0000, 0x20_0000, PageSize::Size2M, Access::KERNEL_DATA).unwrap();
-        assert_eq!(pt.map(&mut mem, 0x20_0000, 0x40_0000, PageSize::Size2M, Access::KERNEL_DATA), Err(MapError::AlreadyMapped));
-        assert_eq!(pt.map(&mut mem, 0x20_1000, 0x1000, PageSize::Size4K, Access::KERNEL_DATA), Err(MapError::LargePageInTheWay));
+        assert_eq!(
+            pt.map(&mut mem, 0x20_0000, 0x40_0000, PageSize::Size2M, Access::KERNEL_DATA),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            pt.map(&mut mem, 0x20_1000, 0x1000, PageSize::Size4K, Access::KERNEL_DATA),
+            Err(MapError::LargePageInTheWay)
+        );
         // Root + PDPT + PD used 3 of 4 tables; a new PT fits once, then memory runs out.
         pt.map(&mut mem, 0x40_0000, 0x1000, PageSize::Size4K, Access::KERNEL_DATA).unwrap();
-        assert_eq!(pt.map(&mut mem, 0x4000_0000, 0x1000, PageSize::Size4K, Access::KERNEL_DATA), Err(MapError::OutOfMemory));
+        assert_eq!(
+            pt.map(&mut mem, 0x4000_0000, 0x1000, PageSize::Size4K, Access::KERNEL_DATA),
+            Err(MapError::OutOfMemory)
+        );
     }
 
     #[test]

@@ -130,7 +130,9 @@ pub enum Command {
 pub enum ParseError<'a> {
     Unknown(&'a str),
     /// A command that takes no arguments was given some.
-    ExtraArguments { command: &'a str },
+    ExtraArguments {
+        command: &'a str,
+    },
 }
 
 impl fmt::Display for ParseError<'_> {

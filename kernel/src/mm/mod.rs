@@ -12,12 +12,12 @@
 
 pub mod heap;
 
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use keel_bootinfo::{BootInfo, MemoryKind};
 use keel_mm::frames::{bitmap_words, FrameAllocator, LOW_MEMORY_END};
 use keel_mm::paging::{Access, PageTable, TableMemory, X86};
 use keel_mm::range::{find_free_span, PhysRange};
 use keel_mm::PAGE_SIZE;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::arch::x86_64::instructions::{self, EFER_NXE, MSR_EFER};
@@ -182,12 +182,14 @@ pub fn init(info: &BootInfo, mbi_phys: u64) -> Result<(), &'static str> {
     for r in usable.as_slice() {
         low_usable.push(PhysRange::new(r.start, r.end.min(FOUR_GIB)));
     }
-    let bitmap_phys = find_free_span(low_usable.as_slice(), reserved.as_slice(), bitmap_bytes, LOW_MEMORY_END, PAGE_SIZE)
-        .ok_or("no room below 4 GiB for the frame bitmap")?;
+    let bitmap_phys =
+        find_free_span(low_usable.as_slice(), reserved.as_slice(), bitmap_bytes, LOW_MEMORY_END, PAGE_SIZE)
+            .ok_or("no room below 4 GiB for the frame bitmap")?;
     // SAFETY: the span is usable RAM overlapping no reserved range (kernel, MBI, modules), below
     // 4 GiB so the boot tables map it; it is reserved in the allocator below, and this is the only
     // reference to it for the rest of the kernel's life.
-    let bitmap: &'static mut [u64] = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
+    let bitmap: &'static mut [u64] =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(bitmap_phys) as *mut u64, words) };
     log::debug!("mm: frame bitmap at {bitmap_phys:#x} ({bitmap_bytes} bytes for memory up to {max_addr:#x})");
     let mut frames = FrameAllocator::new(bitmap);
     for r in usable.as_slice() {
@@ -214,7 +216,11 @@ pub fn init(info: &BootInfo, mbi_phys: u64) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn build_kernel_tables(frames: &mut FrameAllocator, ram_like: &[PhysRange], max_addr: u64) -> Result<u64, &'static str> {
+fn build_kernel_tables(
+    frames: &mut FrameAllocator,
+    ram_like: &[PhysRange],
+    max_addr: u64,
+) -> Result<u64, &'static str> {
     const OOM: &str = "out of memory while building the kernel page tables";
     let nx = nx_enabled();
     let mut mem = DirectMapTables { frames, limit: FOUR_GIB };

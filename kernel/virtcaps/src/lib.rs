@@ -155,7 +155,11 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Verdict::VmxEpt { large_pages, .. } => {
-                write!(f, "Intel VMX with EPT (4-level, write-back, INVEPT{})", if *large_pages { ", 2 MiB pages" } else { "" })
+                write!(
+                    f,
+                    "Intel VMX with EPT (4-level, write-back, INVEPT{})",
+                    if *large_pages { ", 2 MiB pages" } else { "" }
+                )
             }
             Verdict::SvmNpt { asids } => write!(f, "AMD SVM with nested paging (NPT), ASIDs: {asids}"),
             Verdict::Missing(m) => write!(f, "{m}"),
@@ -193,11 +197,12 @@ impl fmt::Display for Missing {
                 };
                 write!(f, "Intel VMX but {what}: Keel needs EPT (Nehalem or newer)")
             }
-            Missing::SvmDisabledByFirmware => write!(
-                f,
-                "AMD SVM is disabled by the firmware (VM_CR.SVMDIS): enable SVM in the firmware setup"
-            ),
-            Missing::NoNpt => write!(f, "AMD SVM without nested paging (NPT): Keel needs NPT (AMD RVI, Barcelona or newer)"),
+            Missing::SvmDisabledByFirmware => {
+                write!(f, "AMD SVM is disabled by the firmware (VM_CR.SVMDIS): enable SVM in the firmware setup")
+            }
+            Missing::NoNpt => {
+                write!(f, "AMD SVM without nested paging (NPT): Keel needs NPT (AMD RVI, Barcelona or newer)")
+            }
         }
     }
 }

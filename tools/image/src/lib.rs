@@ -89,12 +89,9 @@ pub fn build(spec: &ImageSpec) -> Result<(), String> {
         fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
     }
     eprintln!("image: grub-mkrescue -> {}", spec.output.display());
-    let out = Command::new("grub-mkrescue")
-        .arg("-o")
-        .arg(&spec.output)
-        .arg(&spec.staging)
-        .output()
-        .map_err(|e| format!("cannot run grub-mkrescue (install grub-common, grub-pc-bin, grub-efi-amd64-bin, xorriso, mtools): {e}"))?;
+    let out = Command::new("grub-mkrescue").arg("-o").arg(&spec.output).arg(&spec.staging).output().map_err(|e| {
+        format!("cannot run grub-mkrescue (install grub-common, grub-pc-bin, grub-efi-amd64-bin, xorriso, mtools): {e}")
+    })?;
     if !out.status.success() {
         return Err(format!("grub-mkrescue failed:\n{}", String::from_utf8_lossy(&out.stderr)));
     }

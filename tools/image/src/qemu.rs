@@ -10,7 +10,9 @@ pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 pub enum Firmware {
     Bios,
     /// UEFI with a private, writable copy of the OVMF variable store.
-    Uefi { vars: PathBuf },
+    Uefi {
+        vars: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +52,14 @@ pub fn args(spec: &QemuSpec) -> Vec<String> {
     // No -no-reboot: a reboot from Keel's prompt must restart the machine, as on hardware.
     let mut a: Vec<String> =
         ["-accel", "tcg", "-M", "q35", "-display", "none", "-monitor", "none"].iter().map(|s| s.to_string()).collect();
-    a.extend(["-cpu".into(), spec.cpu.clone(), "-smp".into(), spec.smp.to_string(), "-m".into(), format!("{}M", spec.memory_mib)]);
+    a.extend([
+        "-cpu".into(),
+        spec.cpu.clone(),
+        "-smp".into(),
+        spec.smp.to_string(),
+        "-m".into(),
+        format!("{}M", spec.memory_mib),
+    ]);
     a.extend(["-serial".into(), spec.serial.clone()]);
     a.extend(["-device".into(), "isa-debug-exit,iobase=0xf4,iosize=0x04".into()]);
     if spec.icount {
