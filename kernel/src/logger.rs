@@ -1,9 +1,28 @@
 //! The `log` backend: one line per record on COM1. Info lines print bare (`virt: ...`), other
 //! levels carry their name. The level comes from `log=` on the kernel command line.
 //!
-//! Does not: buffer (the ring buffer for vmd comes with the userland issue).
+//! Every record also goes to the kernel log ring (`klog`); once vmd claims the console, only there.
 
+use core::fmt::Write;
 use log::{LevelFilter, Log, Metadata, Record};
+
+/// One formatted record, cut at 512 bytes (no heap: the logger works before the heap exists).
+struct LineBuffer {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Write for LineBuffer {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len < self.buf.len() - 1 {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
 
 struct SerialLogger;
 
@@ -19,13 +38,20 @@ impl Log for SerialLogger {
             return;
         }
         let name = match record.level() {
-            log::Level::Info => return crate::println!("{}", record.args()),
-            log::Level::Error => "error",
-            log::Level::Warn => "warn",
-            log::Level::Debug => "debug",
-            log::Level::Trace => "trace",
+            log::Level::Info => "",
+            log::Level::Error => "error: ",
+            log::Level::Warn => "warn: ",
+            log::Level::Debug => "debug: ",
+            log::Level::Trace => "trace: ",
         };
-        crate::println!("{name}: {}", record.args());
+        let mut line = LineBuffer { buf: [0; 512], len: 0 };
+        let _ = write!(line, "{name}{}\n", record.args());
+        crate::klog::write(&line.buf[..line.len]);
+        if crate::klog::serial_echo() {
+            let bytes = &line.buf[..line.len];
+            let text = core::str::from_utf8(bytes).unwrap_or_else(|e| core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""));
+            crate::serial::write_str(text);
+        }
     }
 
     fn flush(&self) {}

@@ -13,15 +13,20 @@ extern crate alloc;
 
 mod acpi;
 mod arch;
+mod info;
+mod klog;
 mod logger;
 mod mm;
+mod objects;
 mod serial;
 mod shell;
+mod task;
+mod time;
 mod virt;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use arch::x86_64::{apic, gdt, idt, instructions, pic, smp};
+use arch::x86_64::{apic, gdt, idt, instructions, interrupts, ioapic, pic, smp};
 use keel_bootinfo::{cmdline, BootInfo, BOOTLOADER_MAGIC};
 
 core::arch::global_asm!(include_str!("../../boot/asm/entry.S"), options(att_syntax));
@@ -54,14 +59,17 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
     if let Err(e) = mm::init(&info, u64::from(mbi_phys)) {
         fatal(format_args!("memory: {e}"));
     }
-    gdt::init_this_cpu();
-    for (i, module) in info.modules().enumerate() {
-        log::info!(
-            "module {i}: '{}' ({} bytes at {:#x})",
-            module.cmdline,
-            module.end.saturating_sub(module.start),
-            module.start
-        );
+    let tss = gdt::init_this_cpu();
+    task::percpu::init_this_cpu(0, tss);
+    task::syscall::init_this_cpu();
+    for module in info.modules() {
+        let name = module.cmdline.split_ascii_whitespace().next().unwrap_or("");
+        log::info!("module '{name}': {} bytes at {:#x}", module.end.saturating_sub(module.start), module.start);
+        objects::MODULES.lock().push(objects::BootModule {
+            name: alloc::string::String::from(name),
+            start: module.start,
+            end: module.end,
+        });
     }
 
     pic::remap_and_mask();
@@ -111,7 +119,42 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
         Some(other) => log::warn!("fault-test={other}: unknown (use ud or pf)"),
         None => {}
     }
-    shell::run()
+    if let Some(p) = &platform {
+        route_serial_interrupt(p);
+    }
+    start_vmd()
+}
+
+/// COM1 input arrives as ISA IRQ 4 (or the GSI an override names) on the boot CPU.
+fn route_serial_interrupt(p: &acpi::Platform) {
+    let (gsi, flags) =
+        p.irq_overrides.iter().find(|o| o.irq == 4).map_or((4, 0), |o| (o.gsi, o.flags));
+    if let Some(io) = p.io_apics.iter().find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + 24) {
+        ioapic::route(u64::from(io.address), io.gsi_base, gsi, interrupts::SERIAL_VECTOR, apic::id(), flags);
+    } else {
+        log::warn!("serial: no I/O APIC for GSI {gsi}; console input is polled");
+    }
+}
+
+/// Start `vmd` from the boot modules with the console, the modules and the machine; then the boot
+/// CPU becomes the scheduler's idle loop. Without a vmd module, run the kernel's own prompt.
+fn start_vmd() -> ! {
+    use keel_abi::Rights;
+    use task::caps::{Capability, Object};
+    if objects::module_bytes(b"vmd").is_none() {
+        log::warn!("no 'vmd' boot module: starting the kernel's fallback prompt");
+        shell::run();
+    }
+    let caps = alloc::vec![
+        Capability { object: Object::Console, rights: Rights::READ.union(Rights::WRITE) },
+        Capability { object: Object::Modules, rights: Rights::READ.union(Rights::SPAWN) },
+        Capability { object: Object::System, rights: Rights::REBOOT },
+    ];
+    if let Err(e) = task::process::spawn("vmd", caps, None) {
+        log::error!("cannot start vmd: {e}; starting the kernel's fallback prompt");
+        shell::run();
+    }
+    task::scheduler::run_idle()
 }
 
 fn fatal(args: core::fmt::Arguments) -> ! {

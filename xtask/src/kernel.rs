@@ -11,6 +11,18 @@ pub fn kernel_path() -> PathBuf {
     root().join("target/x86_64-unknown-none/release/keel")
 }
 
+/// The ring-3 programs shipped as boot modules.
+pub const USER_PROGRAMS: &[&str] = &["vmd", "crashtest"];
+
+pub fn user_dir() -> PathBuf {
+    root().join("target/user/x86_64-unknown-none/release")
+}
+
+/// The vm.conf shipped on the default image.
+pub fn default_vm_conf() -> PathBuf {
+    root().join("userland/vmd/vm.conf")
+}
+
 pub fn build() -> Result<PathBuf, String> {
     eprintln!("build: kernel (release, x86_64-unknown-none)");
     run_checked(
@@ -18,17 +30,37 @@ pub fn build() -> Result<PathBuf, String> {
             .args(["build", "--release", "-p", "keel-kernel", "--target", "x86_64-unknown-none"])
             .current_dir(root()),
     )?;
+    // User programs use the small code model at low addresses, not the kernel's flags from
+    // .cargo/config.toml, so they get their own flags (which replace the config's) and target dir.
+    eprintln!("build: user programs ({})", USER_PROGRAMS.join(", "));
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--release", "--target", "x86_64-unknown-none", "--target-dir", "target/user"]);
+    for p in USER_PROGRAMS {
+        cmd.args(["-p", p]);
+    }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes");
+    run_checked(cmd.current_dir(root()))?;
     Ok(kernel_path())
 }
 
-/// Build the kernel and the image; returns the image's path (target/keel.iso).
+/// The boot modules of an image: the user programs and a vm.conf.
+pub fn modules(vm_conf: &std::path::Path) -> Vec<keel_image::ModuleFile> {
+    let mut modules: Vec<keel_image::ModuleFile> = USER_PROGRAMS
+        .iter()
+        .map(|p| keel_image::ModuleFile { source: user_dir().join(p), name: p.to_string() })
+        .collect();
+    modules.push(keel_image::ModuleFile { source: vm_conf.to_path_buf(), name: "vm.conf".into() });
+    modules
+}
+
+/// Build the kernel, the programs and the image; returns the image's path (target/keel.iso).
 pub fn image(cmdline: &str) -> Result<PathBuf, String> {
     let kernel = build()?;
     let output = root().join("target/keel.iso");
     keel_image::build(&keel_image::ImageSpec {
         kernel,
         cmdline: cmdline.to_string(),
-        modules: Vec::new(),
+        modules: modules(&default_vm_conf()),
         staging: root().join("target/image-root"),
         output: output.clone(),
     })?;

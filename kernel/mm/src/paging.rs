@@ -14,6 +14,8 @@ pub trait TableMemory {
     fn alloc_table(&mut self) -> Option<u64>;
     fn read_entry(&self, table: u64, index: usize) -> u64;
     fn write_entry(&mut self, table: u64, index: usize, value: u64);
+    /// Give back a table frame that `free_lower_levels` emptied.
+    fn free_table(&mut self, table: u64);
 }
 
 /// The leaf sizes a 4-level table supports.
@@ -253,6 +255,52 @@ impl<F: EntryFormat> PageTable<F> {
         None
     }
 
+    /// Remove the 4 KiB mapping at `va`; returns the frame it mapped. Large pages are not split.
+    pub fn unmap(&self, mem: &mut impl TableMemory, va: u64) -> Option<u64> {
+        let mut table = self.root;
+        for level in (2..=4).rev() {
+            let entry = mem.read_entry(table, index(va, level));
+            if !self.format.is_present(entry) || self.format.is_large(entry, level) {
+                return None;
+            }
+            table = self.format.address(entry);
+        }
+        let i = index(va, 1);
+        let entry = mem.read_entry(table, i);
+        if !self.format.is_present(entry) {
+            return None;
+        }
+        mem.write_entry(table, i, 0);
+        Some(self.format.address(entry))
+    }
+
+    /// Tear down the top-level slots `from..to`: call `on_leaf(frame, bytes)` for every mapped
+    /// leaf, free every lower-level table, and clear the slots. The root itself stays.
+    pub fn free_lower_levels(&self, mem: &mut impl TableMemory, from: usize, to: usize, on_leaf: &mut impl FnMut(u64, u64)) {
+        for i in from..to.min(512) {
+            let entry = mem.read_entry(self.root, i);
+            if self.format.is_present(entry) {
+                self.free_subtree(mem, self.format.address(entry), 3, on_leaf);
+                mem.write_entry(self.root, i, 0);
+            }
+        }
+    }
+
+    fn free_subtree(&self, mem: &mut impl TableMemory, table: u64, level: usize, on_leaf: &mut impl FnMut(u64, u64)) {
+        for i in 0..512 {
+            let entry = mem.read_entry(table, i);
+            if !self.format.is_present(entry) {
+                continue;
+            }
+            if level == 1 || self.format.is_large(entry, level) {
+                on_leaf(self.format.address(entry), 1 << (12 + 9 * (level - 1)));
+            } else {
+                self.free_subtree(mem, self.format.address(entry), level - 1, on_leaf);
+            }
+        }
+        mem.free_table(table);
+    }
+
     /// Copy the top-level entries `from..to` of another table (to share the kernel half).
     pub fn share_top_level(&self, mem: &mut impl TableMemory, other_root: u64, from: usize, to: usize) {
         for i in from..to.min(512) {
@@ -297,6 +345,31 @@ mod tests {
         fn write_entry(&mut self, table: u64, index: usize, value: u64) {
             self.tables.get_mut(&table).unwrap()[index] = value;
         }
+        fn free_table(&mut self, table: u64) {
+            assert!(self.tables.remove(&table).is_some(), "table {table:#x} freed twice");
+        }
+    }
+
+    #[test]
+    fn unmap_and_free_lower_levels() {
+        let mut mem = FakeMemory::with_limit(100);
+        let pt = PageTable::new(&mut mem, X86 { nx: true }).unwrap();
+        let user = Access { writable: true, executable: false, user: true, uncached: false };
+        pt.map(&mut mem, 0x40_0000, 0x9000, PageSize::Size4K, user).unwrap();
+        pt.map(&mut mem, 0x40_1000, 0xa000, PageSize::Size4K, user).unwrap();
+        pt.map(&mut mem, 0x7fff_0000_0000, 0xb000, PageSize::Size4K, user).unwrap();
+        pt.map(&mut mem, KERNEL, 0xc000, PageSize::Size4K, Access::KERNEL_DATA).unwrap();
+        assert_eq!(pt.unmap(&mut mem, 0x40_1000), Some(0xa000));
+        assert_eq!(pt.unmap(&mut mem, 0x40_1000), None);
+        assert_eq!(pt.translate(&mem, 0x40_1000), None);
+        let mut freed = Vec::new();
+        pt.free_lower_levels(&mut mem, 0, 256, &mut |frame, bytes| freed.push((frame, bytes)));
+        freed.sort();
+        assert_eq!(freed, vec![(0x9000, 4096), (0xb000, 4096)]);
+        assert_eq!(pt.translate(&mem, 0x40_0000), None);
+        assert_eq!(pt.translate(&mem, KERNEL), Some(0xc000), "the kernel half is untouched");
+        // Root + kernel PDPT/PD/PT remain.
+        assert_eq!(mem.tables.len(), 4);
     }
 
     const KERNEL: u64 = 0xffff_ffff_8000_0000;

@@ -1,11 +1,11 @@
 //! The kernel heap: a linked-list allocator over contiguous frames, reached through the direct map.
 //!
-//! Does not: grow. 4 MiB is plenty for the foundation (per-CPU tables and stacks); later issues
+//! Does not: grow. 8 MiB is plenty for the foundation (per-CPU tables and stacks); later issues
 //! that allocate per VM should allocate frames, not heap.
 
 use linked_list_allocator::LockedHeap;
 
-const HEAP_FRAMES: u64 = 1024; // 4 MiB
+const HEAP_FRAMES: u64 = 2048; // 8 MiB
 
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
@@ -16,7 +16,7 @@ pub struct HeapStats {
 }
 
 pub fn init() -> Result<(), &'static str> {
-    let base = super::alloc_contiguous(HEAP_FRAMES).ok_or("no contiguous 4 MiB for the kernel heap")?;
+    let base = super::alloc_contiguous(HEAP_FRAMES).ok_or("no contiguous 8 MiB for the kernel heap")?;
     let size = (HEAP_FRAMES * keel_mm::PAGE_SIZE) as usize;
     // SAFETY: the frames were just allocated for the heap alone and are mapped writable by the
     // direct map; `init` runs once, before anything allocates.

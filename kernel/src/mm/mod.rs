@@ -93,6 +93,11 @@ impl TableMemory for DirectMapTables<'_, '_> {
         // SAFETY: as in read_entry; the caller (PageTable) writes well-formed entries.
         unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index % 512), value) }
     }
+    fn free_table(&mut self, table: u64) {
+        if let Err(e) = self.frames.free(table) {
+            log::error!("mm: bad page-table free: {e:?}");
+        }
+    }
 }
 
 /// Memory figures for the prompt's `mem` command.
@@ -268,8 +273,46 @@ pub fn alloc_frame_below(limit: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.alloc_below(limit)
 }
 
+/// One zeroed frame anywhere in RAM (reached through the direct map).
+pub fn alloc_zeroed_frame() -> Option<u64> {
+    let frame = FRAMES.lock().as_mut()?.alloc()?;
+    // SAFETY: the frame was just allocated (nobody else uses it) and the direct map covers all RAM.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
+    Some(frame)
+}
+
+/// Page-table memory for address spaces built after boot: frames anywhere in RAM.
+pub struct KernelTableMemory;
+
+impl TableMemory for KernelTableMemory {
+    fn alloc_table(&mut self) -> Option<u64> {
+        alloc_zeroed_frame()
+    }
+    fn read_entry(&self, table: u64, index: usize) -> u64 {
+        // SAFETY: `table` is a page-table frame of a live address space (index < 512), in the direct map.
+        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index % 512)) }
+    }
+    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
+        // SAFETY: as in read_entry; PageTable writes well-formed entries.
+        unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index % 512), value) }
+    }
+    fn free_table(&mut self, table: u64) {
+        free_frame(table);
+    }
+}
+
+pub fn kernel_root() -> u64 {
+    KERNEL_ROOT.load(Ordering::SeqCst)
+}
+
 pub fn alloc_contiguous(count: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.alloc_contiguous(count, PAGE_SIZE)
+}
+
+pub fn free_contiguous(base: u64, count: u64) {
+    for i in 0..count {
+        free_frame(base + i * PAGE_SIZE);
+    }
 }
 
 pub fn free_frame(frame: u64) {

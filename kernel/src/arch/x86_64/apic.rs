@@ -121,8 +121,10 @@ pub fn calibrate_timer() -> u64 {
     write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
     write(REG_LVT_TIMER, LVT_MASKED);
     write(REG_TIMER_INITIAL, u32::MAX);
+    let tsc_start = crate::time::rdtsc();
     pit::sleep_us(10_000);
     let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
+    crate::time::set_tsc_hz((crate::time::rdtsc() - tsc_start) * 100);
     write(REG_TIMER_INITIAL, 0);
     let hz = u64::from(elapsed) * 100;
     TIMER_INITIAL_COUNT.store((hz / TIMER_HZ).clamp(1, u64::from(u32::MAX)) as u32, Ordering::Relaxed);
@@ -136,9 +138,12 @@ pub fn start_timer_this_cpu() {
     write(REG_TIMER_INITIAL, TIMER_INITIAL_COUNT.load(Ordering::Relaxed));
 }
 
-pub fn on_timer_interrupt() {
-    TICKS[this_cpu_index_or_zero()].fetch_add(1, Ordering::Relaxed);
+/// Count the tick and acknowledge it; returns this CPU's index.
+pub fn on_timer_interrupt() -> usize {
+    let cpu = this_cpu_index_or_zero();
+    TICKS[cpu].fetch_add(1, Ordering::Relaxed);
     eoi();
+    cpu
 }
 
 fn send_ipi(apic_id: u32, command: u32) {

@@ -1,11 +1,13 @@
 /*
- * Interrupt and exception entry stubs (vectors 0-48 and 255).
+ * Interrupt and exception entry stubs (vectors 0-49 and 255).
  *
  * Each stub makes the stack look the same (a dummy error code where the CPU pushes none, then the
  * vector), and jumps to isr_common, which saves every general-purpose register into a TrapFrame and
  * calls the Rust dispatcher with a pointer to it. The dispatcher may edit the frame (the rdmsr
  * fixup does). See: SDM Vol 3A 7.14 (64-bit mode exception and interrupt handling) and Table 7-1
  * (which vectors push an error code).
+ *
+ * Entries from ring 3 swap GS to the kernel's per-CPU base on the way in and back on the way out.
  *
  * Stack alignment: the CPU aligns RSP to 16 before pushing its 5-word frame; with the error code,
  * the vector and 15 registers the total is 22 words, so RSP is 16-byte aligned at the call.
@@ -72,9 +74,15 @@ ISR_NOERR 45
 ISR_NOERR 46
 ISR_NOERR 47
 ISR_NOERR 48
+ISR_NOERR 49
 ISR_NOERR 255
 
 isr_common:
+    /* From user mode (CS RPL 3 at 24(%rsp)): switch to the kernel's GS base. */
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:
     push %rax
     push %rbx
     push %rcx
@@ -109,6 +117,10 @@ isr_common:
     pop %rbx
     pop %rax
     add $16, %rsp
+    testb $3, 8(%rsp)
+    jz 2f
+    swapgs
+2:
     iretq
 
 .section .rodata
@@ -164,4 +176,5 @@ isr_stub_table:
     .quad isr_46
     .quad isr_47
     .quad isr_48
+    .quad isr_49
     .quad isr_255

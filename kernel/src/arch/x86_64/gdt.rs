@@ -1,7 +1,8 @@
 //! Per-CPU GDT and TSS: kernel code and data segments, and the TSS whose interrupt stack table
 //! gives double faults, NMIs and machine checks a known-good stack.
 //!
-//! Does not: define user segments (the userland issue adds them with SYSCALL/SYSRET).
+//! The layout is fixed by SYSCALL/SYSRET (STAR): kernel code 0x08, kernel data 0x10, user data
+//! 0x18, user code 0x20, TSS 0x28. See: SDM Vol 2B SYSRET (CS = STAR[63:48] + 16, SS = + 8).
 //! See: SDM Vol 3A 3.4.5 (segment descriptors), 8.7 (64-bit TSS), 7.14.5 (IST).
 
 use alloc::boxed::Box;
@@ -25,17 +26,28 @@ fn leak_stack(size: usize) -> VirtAddr {
     VirtAddr::from_ptr(stack.as_ptr_range().end).align_down(16u64)
 }
 
+pub const KERNEL_CODE: u16 = 0x08;
+pub const KERNEL_DATA: u16 = 0x10;
+pub const USER_DATA: u16 = 0x18 | 3;
+pub const USER_CODE: u16 = 0x20 | 3;
+
 /// Build and load this CPU's GDT and TSS. Called once per CPU; the tables live forever.
-pub fn init_this_cpu() {
-    let tss: &'static mut TaskStateSegment = Box::leak(Box::new(TaskStateSegment::new()));
+/// Returns the TSS, whose ring-0 stack (RSP0) the scheduler sets on every thread switch.
+pub fn init_this_cpu() -> *mut TaskStateSegment {
+    let tss: *mut TaskStateSegment = Box::into_raw(Box::new(TaskStateSegment::new()));
     for slot in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK] {
-        tss.interrupt_stack_table[usize::from(slot - 1)] = leak_stack(IST_STACK_SIZE);
+        // SAFETY: `tss` was just allocated and is not shared yet.
+        unsafe { (*tss).interrupt_stack_table[usize::from(slot - 1)] = leak_stack(IST_STACK_SIZE) };
     }
-    let tss: &'static TaskStateSegment = tss;
     let gdt: &'static mut GlobalDescriptorTable = Box::leak(Box::new(GlobalDescriptorTable::new()));
     let code = gdt.append(Descriptor::kernel_code_segment());
     let data = gdt.append(Descriptor::kernel_data_segment());
-    let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+    let user_data = gdt.append(Descriptor::user_data_segment());
+    let user_code = gdt.append(Descriptor::user_code_segment());
+    assert!(code.0 == KERNEL_CODE && data.0 == KERNEL_DATA && user_data.0 == USER_DATA && user_code.0 == USER_CODE);
+    // SAFETY: the TSS is leaked (lives forever); the descriptor only records its address, and
+    // later writes (RSP0) go through the raw pointer on this CPU only.
+    let tss_selector = gdt.append(Descriptor::tss_segment(unsafe { &*tss }));
     let gdt: &'static GlobalDescriptorTable = gdt;
     gdt.load();
     // SAFETY: the selectors index the GDT just loaded, which lives forever; the TSS descriptor
@@ -47,4 +59,5 @@ pub fn init_this_cpu() {
         ES::set_reg(data);
         load_tss(tss_selector);
     }
+    tss
 }

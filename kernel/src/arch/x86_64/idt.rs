@@ -31,19 +31,19 @@ const KERNEL_CODE_SELECTOR: u16 = 0x08;
 struct Idt([Gate; 256]);
 
 /// The vectors that have stubs, in the order of `isr_stub_table`.
-pub const STUB_VECTORS: [u8; 50] = {
-    let mut v = [0u8; 50];
+pub const STUB_VECTORS: [u8; 51] = {
+    let mut v = [0u8; 51];
     let mut i = 0;
-    while i < 49 {
+    while i < 50 {
         v[i] = i as u8;
         i += 1;
     }
-    v[49] = 255;
+    v[50] = 255;
     v
 };
 
 extern "C" {
-    static isr_stub_table: [u64; 50];
+    static isr_stub_table: [u64; 51];
 }
 
 static IDT: spin::Once<Idt> = spin::Once::new();
@@ -51,7 +51,7 @@ static IDT: spin::Once<Idt> = spin::Once::new();
 fn build() -> Idt {
     let mut idt = Idt([Gate::default(); 256]);
     for (i, &vector) in STUB_VECTORS.iter().enumerate() {
-        // SAFETY: isr_stub_table is an immutable table of 50 addresses defined in exceptions.S.
+        // SAFETY: isr_stub_table is an immutable table of 51 addresses defined in exceptions.S.
         let handler = unsafe { isr_stub_table[i] };
         let ist = match vector {
             8 => gdt::IST_DOUBLE_FAULT,

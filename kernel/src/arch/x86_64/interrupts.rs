@@ -40,6 +40,8 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
 
 /// The local APIC timer's vector (above the remapped legacy PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x30;
+/// COM1's receive interrupt (ISA IRQ 4 through the I/O APIC).
+pub const SERIAL_VECTOR: u8 = 0x31;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 /// Exception names. See: SDM Vol 3A Table 7-1.
@@ -77,9 +79,22 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
     if vector == 13 && instructions::try_fixup_msr_probe(frame) {
         return;
     }
+    let from_user = frame.cs & 3 == 3;
     match vector {
+        0..=31 if from_user => crate::task::process::fault_in_user_mode(frame),
         0..=31 => fatal_exception(frame),
-        v if v == u64::from(TIMER_VECTOR) => apic::on_timer_interrupt(),
+        v if v == u64::from(TIMER_VECTOR) => {
+            if apic::on_timer_interrupt() == 0 {
+                // The boot CPU runs the scheduler (and catches serial input an IRQ missed).
+                crate::objects::poll_console_input();
+                crate::klog::flush_signal();
+                crate::task::scheduler::on_tick(from_user);
+            }
+        }
+        v if v == u64::from(SERIAL_VECTOR) => {
+            crate::objects::poll_console_input();
+            apic::eoi();
+        }
         // Legacy PIC spurious IRQs (all PIC lines are masked) and the APIC spurious vector:
         // no EOI, nothing to do. See: SDM Vol 3A 12.9 (spurious interrupt).
         0x20..=0x2f | 0xff => {}

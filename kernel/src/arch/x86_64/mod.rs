@@ -5,6 +5,7 @@ pub mod apic;
 pub mod gdt;
 pub mod idt;
 pub mod instructions;
+pub mod ioapic;
 pub mod interrupts;
 pub mod pic;
 pub mod pit;

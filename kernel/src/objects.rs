@@ -1,0 +1,126 @@
+//! Kernel objects that are not tasks: shared memory, the console's input side, and the boot
+//! modules table.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+use crate::mm;
+use crate::task::notify::Notification;
+
+/// Frames that several address spaces may map. Freed when the last handle and mapping go.
+pub struct SharedMemory {
+    pub frames: Vec<u64>,
+}
+
+impl SharedMemory {
+    /// Zeroed frames for `len` bytes (rounded up to pages).
+    pub fn new(len: u64) -> Option<Self> {
+        let pages = len.div_ceil(keel_mm::PAGE_SIZE);
+        let mut frames = Vec::new();
+        frames.try_reserve(pages as usize).ok()?;
+        for _ in 0..pages {
+            match mm::alloc_zeroed_frame() {
+                Some(f) => frames.push(f),
+                None => {
+                    frames.into_iter().for_each(mm::free_frame);
+                    return None;
+                }
+            }
+        }
+        Some(Self { frames })
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        self.frames.drain(..).for_each(mm::free_frame);
+    }
+}
+
+/// Console input typed on the serial port, waiting for vmd (bounded: older bytes are dropped
+/// when vmd does not read, and counted).
+pub struct ConsoleInput {
+    buf: [u8; 4096],
+    head: usize,
+    len: usize,
+    pub dropped: u64,
+    listener: Option<(Arc<Notification>, u64)>,
+}
+
+pub static CONSOLE_INPUT: Mutex<ConsoleInput> =
+    Mutex::new(ConsoleInput { buf: [0; 4096], head: 0, len: 0, dropped: 0, listener: None });
+
+impl ConsoleInput {
+    pub fn push(&mut self, byte: u8) {
+        if self.len == self.buf.len() {
+            self.head = (self.head + 1) % self.buf.len();
+            self.len -= 1;
+            self.dropped += 1;
+        }
+        let at = (self.head + self.len) % self.buf.len();
+        self.buf[at] = byte;
+        self.len += 1;
+    }
+
+    pub fn pop_into(&mut self, out: &mut [u8]) -> usize {
+        let n = self.len.min(out.len());
+        for slot in out.iter_mut().take(n) {
+            *slot = self.buf[self.head];
+            self.head = (self.head + 1) % self.buf.len();
+        }
+        self.len -= n;
+        n
+    }
+
+    pub fn bind(&mut self, notification: Arc<Notification>, bits: u64) {
+        self.listener = Some((notification, bits));
+    }
+
+    pub fn listener(&self) -> Option<(Arc<Notification>, u64)> {
+        self.listener.clone()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Drain the UART into the console input and wake its listener. Called from the UART interrupt
+/// and, as a fallback, the boot CPU's timer tick (never with the scheduler lock held).
+pub fn poll_console_input() {
+    let mut got = false;
+    let listener = {
+        let mut input = CONSOLE_INPUT.lock();
+        while let Some(b) = crate::serial::try_read_byte() {
+            input.push(b);
+            got = true;
+        }
+        input.listener()
+    };
+    if got {
+        if let Some((n, bits)) = listener {
+            n.signal(bits);
+        }
+    }
+}
+
+/// A boot module: a file GRUB loaded, named by the first word of its command line.
+pub struct BootModule {
+    pub name: String,
+    pub start: u64,
+    pub end: u64,
+}
+
+pub static MODULES: Mutex<Vec<BootModule>> = Mutex::new(Vec::new());
+
+/// The bytes of a module, through the direct map.
+pub fn module_bytes(name: &[u8]) -> Option<&'static [u8]> {
+    let modules = MODULES.lock();
+    let m = modules.iter().find(|m| m.name.as_bytes() == name)?;
+    let len = m.end.saturating_sub(m.start) as usize;
+    // SAFETY: module memory is reserved from the frame allocator for the kernel's lifetime, is
+    // mapped by the direct map, and nothing writes to it after boot.
+    Some(unsafe { core::slice::from_raw_parts(mm::phys_to_virt(m.start) as *const u8, len) })
+}

@@ -1,0 +1,58 @@
+//! Per-CPU data reached through GS: the kernel stack that SYSCALL switches to, a scratch slot
+//! for the user RSP, and this CPU's TSS (whose RSP0 is the stack interrupts from ring 3 use).
+//!
+//! Layout is fixed: switch.S reads offsets 8 and 16. In the kernel, IA32_GS_BASE points here;
+//! in user mode it holds the user's value and IA32_KERNEL_GS_BASE points here (SWAPGS).
+//! See: SDM Vol 2B SWAPGS, Vol 3A 8.7 (TSS RSP0).
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+use crate::arch::x86_64::instructions::wrmsr;
+
+const MSR_GS_BASE: u32 = 0xc000_0101;
+const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+
+#[repr(C)]
+pub struct PerCpu {
+    self_ptr: u64,
+    kernel_rsp: u64,
+    user_rsp_scratch: u64,
+    pub cpu_index: u64,
+    tss: *mut TaskStateSegment,
+}
+
+/// The boot CPU's area (the only CPU that runs user threads for now).
+static BOOT_CPU: AtomicPtr<PerCpu> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Set up this CPU's area and point GS at it.
+pub fn init_this_cpu(cpu_index: usize, tss: *mut TaskStateSegment) {
+    let area = Box::into_raw(Box::new(PerCpu { self_ptr: 0, kernel_rsp: 0, user_rsp_scratch: 0, cpu_index: cpu_index as u64, tss }));
+    // SAFETY: `area` was just allocated and leaked; it lives forever.
+    unsafe { (*area).self_ptr = area as u64 };
+    // SAFETY: GS_BASE/KERNEL_GS_BASE only affect GS-relative accesses, which only switch.S makes
+    // (after SWAPGS on entry from ring 3); user GS starts at 0.
+    unsafe {
+        wrmsr(MSR_GS_BASE, area as u64);
+        wrmsr(MSR_KERNEL_GS_BASE, 0);
+    }
+    if cpu_index == 0 {
+        BOOT_CPU.store(area, Ordering::SeqCst);
+    }
+}
+
+/// Make `top` the stack that SYSCALL and ring-3 interrupts enter on (the next thread's).
+pub fn set_kernel_stack(top: u64) {
+    let area = BOOT_CPU.load(Ordering::SeqCst);
+    if area.is_null() {
+        return;
+    }
+    // SAFETY: the area and its TSS live forever and are used only by the boot CPU, which is the
+    // CPU running this (the scheduler runs there only), with interrupts disabled.
+    unsafe {
+        (*area).kernel_rsp = top;
+        (*(*area).tss).privilege_stack_table[0] = VirtAddr::new(top);
+    }
+}

@@ -1,0 +1,290 @@
+//! The scheduler: round-robin over ready threads on the boot CPU, preempted by the local APIC
+//! timer (100 Hz) when a thread runs in ring 3, with an idle context (the boot stack) that halts
+//! when nothing is ready.
+//!
+//! Each thread has its own kernel stack (frames from the allocator); switching saves the callee-
+//! saved registers on it (switch.S) and loads the next thread's CR3 and RSP0. Dead threads are
+//! freed ("reaped") only after the CPU has switched away from their stack.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+use keel_abi::Error;
+use keel_mm::PAGE_SIZE;
+
+use super::percpu;
+use super::process::{self, Process};
+use crate::arch::x86_64::instructions;
+use crate::mm;
+
+const KERNEL_STACK_PAGES: u64 = 8; // 32 KiB
+/// At most this many threads in the system (each costs a kernel stack).
+const MAX_THREADS: usize = 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Ready,
+    Running,
+    Blocked { deadline: Option<u64> },
+    Dead,
+}
+
+struct Thread {
+    process: Arc<Process>,
+    kernel_stack: u64, // physical base of KERNEL_STACK_PAGES contiguous frames
+    saved_rsp: u64,
+    state: State,
+    entry: u64,
+    user_stack: u64,
+    arg: u64,
+}
+
+impl Thread {
+    fn stack_top(&self) -> u64 {
+        mm::phys_to_virt(self.kernel_stack) + KERNEL_STACK_PAGES * PAGE_SIZE
+    }
+}
+
+struct Scheduler {
+    threads: BTreeMap<u64, alloc::boxed::Box<Thread>>,
+    ready: VecDeque<u64>,
+    current: Option<u64>,
+    idle_rsp: u64,
+    zombies: Vec<u64>,
+    next_tid: u64,
+}
+
+static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
+    threads: BTreeMap::new(),
+    ready: VecDeque::new(),
+    current: None,
+    idle_rsp: 0,
+    zombies: Vec::new(),
+    next_tid: 1,
+});
+
+extern "C" {
+    fn switch_context(save: *mut u64, next: u64);
+    fn thread_trampoline();
+    fn enter_user(rip: u64, rsp: u64, arg: u64) -> !;
+}
+
+/// A new thread of `process`, ready to enter ring 3 at `entry` with `arg` in RDI.
+pub fn create_thread(process: Arc<Process>, entry: u64, user_stack: u64, arg: u64) -> Result<u64, Error> {
+    if SCHED.lock().threads.len() >= MAX_THREADS {
+        return Err(Error::NoMemory);
+    }
+    let stack = mm::alloc_contiguous(KERNEL_STACK_PAGES).ok_or(Error::NoMemory)?;
+    let mut thread = Thread { process, kernel_stack: stack, saved_rsp: 0, state: State::Ready, entry, user_stack, arg };
+    // The stack switch_context will pop: six callee-saved registers (zero), then the return
+    // address thread_trampoline. See switch.S.
+    let top = thread.stack_top();
+    let frame = top - 8 * 7;
+    // SAFETY: the frames were just allocated for this stack and are mapped by the direct map.
+    unsafe {
+        core::ptr::write_bytes(frame as *mut u64, 0, 6);
+        core::ptr::write((top - 8) as *mut u64, thread_trampoline as *const () as u64);
+    }
+    thread.saved_rsp = frame;
+    let mut s = SCHED.lock();
+    let tid = s.next_tid;
+    s.next_tid += 1;
+    s.threads.insert(tid, alloc::boxed::Box::new(thread));
+    s.ready.push_back(tid);
+    Ok(tid)
+}
+
+/// Where a new thread's first switch lands (via thread_trampoline): go to ring 3.
+#[no_mangle]
+extern "C" fn thread_first_run() -> ! {
+    let (entry, stack, arg) = {
+        let s = SCHED.lock();
+        let t = &s.threads[&s.current.expect("a thread is running")];
+        (t.entry, t.user_stack, t.arg)
+    };
+    // SAFETY: entry and stack are user addresses of the current process (validated by the ELF
+    // loader or ThreadCreate); enter_user clears all registers and IRETQs to ring 3.
+    unsafe { enter_user(entry, stack, arg) }
+}
+
+pub fn current_tid() -> Option<u64> {
+    SCHED.lock().current
+}
+
+pub fn current_process() -> Option<Arc<Process>> {
+    let s = SCHED.lock();
+    s.current.map(|t| s.threads[&t].process.clone())
+}
+
+pub fn is_alive(tid: u64) -> bool {
+    SCHED.lock().threads.get(&tid).is_some_and(|t| t.state != State::Dead)
+}
+
+pub fn wake(tid: u64) {
+    let mut s = SCHED.lock();
+    if let Some(t) = s.threads.get_mut(&tid) {
+        if let State::Blocked { .. } = t.state {
+            t.state = State::Ready;
+            s.ready.push_back(tid);
+        }
+    }
+}
+
+/// Mark every thread of process `pid` dead (they never run again).
+pub fn kill_threads_of(pid: u64) {
+    let mut s = SCHED.lock();
+    let current = s.current;
+    let mut newly_dead = Vec::new();
+    for (&tid, t) in s.threads.iter_mut() {
+        if t.process.pid == pid && t.state != State::Dead {
+            t.state = State::Dead;
+            // The current thread becomes a zombie when it switches away (reschedule).
+            if Some(tid) != current {
+                newly_dead.push(tid);
+            }
+        }
+    }
+    s.zombies.extend(newly_dead);
+}
+
+/// Block the current thread until woken or until `deadline_ns`.
+pub fn block_current(deadline_ns: Option<u64>) {
+    {
+        let mut s = SCHED.lock();
+        let Some(tid) = s.current else { return };
+        s.threads.get_mut(&tid).expect("current exists").state = State::Blocked { deadline: deadline_ns };
+    }
+    reschedule();
+}
+
+/// The current thread ends; switch away for good.
+pub fn exit_current() -> ! {
+    {
+        let mut s = SCHED.lock();
+        if let Some(tid) = s.current {
+            s.threads.get_mut(&tid).expect("current exists").state = State::Dead;
+        }
+    }
+    reschedule();
+    unreachable!("a dead thread was scheduled again");
+}
+
+/// Timer tick on the boot CPU: wake threads whose deadline passed; preempt a ring-3 thread.
+pub fn on_tick(from_user: bool) {
+    let now = crate::time::now_ns();
+    {
+        let mut s = SCHED.lock();
+        let expired: Vec<u64> = s
+            .threads
+            .iter()
+            .filter(|(_, t)| matches!(t.state, State::Blocked { deadline: Some(d) } if d <= now))
+            .map(|(&tid, _)| tid)
+            .collect();
+        for tid in expired {
+            s.threads.get_mut(&tid).expect("listed").state = State::Ready;
+            s.ready.push_back(tid);
+        }
+    }
+    if from_user {
+        reschedule();
+    }
+}
+
+/// Switch to the next ready thread (or the idle context). The current thread, if still running,
+/// goes to the back of the queue.
+pub fn reschedule() {
+    let mut garbage = Vec::new();
+    let switch = {
+        let mut s = SCHED.lock();
+        // Threads that died earlier are no longer on any CPU: collect them.
+        for tid in core::mem::take(&mut s.zombies) {
+            if let Some(t) = s.threads.remove(&tid) {
+                garbage.push(t);
+            }
+        }
+        let prev = s.current;
+        if let Some(p) = prev {
+            let t = s.threads.get_mut(&p).expect("current exists");
+            match t.state {
+                State::Running => {
+                    t.state = State::Ready;
+                    s.ready.push_back(p);
+                }
+                State::Dead => s.zombies.push(p),
+                _ => {}
+            }
+        }
+        let mut next = None;
+        while let Some(tid) = s.ready.pop_front() {
+            if s.threads.get(&tid).is_some_and(|t| t.state == State::Ready) {
+                next = Some(tid);
+                break;
+            }
+        }
+        if let Some(n) = next {
+            s.threads.get_mut(&n).expect("ready exists").state = State::Running;
+        }
+        s.current = next;
+        if prev == next {
+            None
+        } else {
+            let save: *mut u64 = match prev {
+                Some(p) => &mut s.threads.get_mut(&p).expect("exists").saved_rsp,
+                None => &mut s.idle_rsp,
+            };
+            let (rsp, root, stack_top) = match next {
+                Some(n) => {
+                    let t = &s.threads[&n];
+                    (t.saved_rsp, t.process.root, t.stack_top())
+                }
+                None => (s.idle_rsp, mm::kernel_root(), 0),
+            };
+            Some((save, rsp, root, stack_top))
+        }
+    };
+    release_garbage(garbage);
+    if let Some((save, rsp, root, stack_top)) = switch {
+        if stack_top != 0 {
+            percpu::set_kernel_stack(stack_top);
+        }
+        if instructions::read_cr3() & !0xfff != root {
+            // SAFETY: every address space maps the kernel half identically, so the kernel code
+            // and stacks in use stay mapped across the switch.
+            unsafe { instructions::write_cr3(root) };
+        }
+        // SAFETY: `save` points into a thread (boxed, not freed while it is current or a zombie
+        // not yet collected) or the idle slot; `rsp` is a stack saved by switch_context or
+        // prepared by create_thread. Interrupts are off.
+        unsafe { switch_context(save, rsp) };
+    }
+}
+
+/// Free dead threads' stacks, and processes none of whose threads can run any more.
+fn release_garbage(garbage: Vec<alloc::boxed::Box<Thread>>) {
+    for t in garbage {
+        mm::free_contiguous(t.kernel_stack, KERNEL_STACK_PAGES);
+        let process = t.process.clone();
+        drop(t);
+        if !has_threads(process.pid) {
+            // The last thread left by ThreadExit: the process ends with status 0.
+            process::terminate(&process, keel_abi::ExitStatus::Exited(0));
+            process::release(&process);
+        }
+    }
+}
+
+fn has_threads(pid: u64) -> bool {
+    SCHED.lock().threads.values().any(|t| t.process.pid == pid)
+}
+
+/// The boot CPU's idle loop, after the first process is started.
+pub fn run_idle() -> ! {
+    loop {
+        crate::klog::flush_signal();
+        reschedule();
+        crate::objects::poll_console_input();
+        instructions::enable_interrupts_and_halt();
+    }
+}

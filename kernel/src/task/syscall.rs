@@ -1,0 +1,283 @@
+//! The system-call dispatcher: decode (keel-abi), check handles and rights (caps), do the work,
+//! put the results in the saved registers. A bad argument is an error code, never a kernel fault.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use keel_abi::{Error, ExitStatus, Handle, Return, Rights, Syscall, UserBuf};
+
+use super::caps::{self, Capability, Object};
+use super::notify::Notification;
+use super::process::{self, Process};
+use super::scheduler;
+use crate::arch::x86_64::instructions::{self, wrmsr};
+
+/// The registers saved by syscall_entry (switch.S), lowest address first.
+#[repr(C)]
+pub struct SyscallFrame {
+    rax: u64,
+    rdi: u64,
+    rsi: u64,
+    rdx: u64,
+    r10: u64,
+    r8: u64,
+    r9: u64,
+    r15: u64,
+    r14: u64,
+    r13: u64,
+    r12: u64,
+    rbx: u64,
+    rbp: u64,
+    r11: u64,
+    rcx: u64,
+    user_rsp: u64,
+}
+
+const MSR_STAR: u32 = 0xc000_0081;
+const MSR_LSTAR: u32 = 0xc000_0082;
+const MSR_FMASK: u32 = 0xc000_0084;
+
+/// Enable SYSCALL on this CPU. See: SDM Vol 3A 5.8.8 (fast system calls in 64-bit mode).
+pub fn init_this_cpu() {
+    extern "C" {
+        fn syscall_entry();
+    }
+    // STAR: kernel CS 0x08 (SS 0x10); SYSRET base 0x10 -> user SS 0x18|3, CS 0x20|3 (gdt.rs).
+    let star = (0x10u64 << 48) | (0x08u64 << 32);
+    // FMASK: clear IF, DF, TF, AC and NT on entry.
+    let fmask = (1 << 9) | (1 << 10) | (1 << 8) | (1 << 18) | (1 << 14);
+    // SAFETY: the values follow the GDT layout and syscall_entry is the entry stub in switch.S;
+    // EFER.SCE only enables the SYSCALL instruction.
+    unsafe {
+        wrmsr(MSR_STAR, star);
+        wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
+        wrmsr(MSR_FMASK, fmask);
+        let efer = instructions::rdmsr(instructions::MSR_EFER);
+        wrmsr(instructions::MSR_EFER, efer | 1);
+    }
+}
+
+#[no_mangle]
+extern "C" fn syscall_dispatch(frame: &mut SyscallFrame) {
+    let Some(process) = scheduler::current_process() else {
+        panic!("system call without a current process");
+    };
+    // SYSRET to a non-canonical RIP would fault in ring 0 (SDM Vol 2B SYSRET): refuse it.
+    if frame.rcx >= keel_abi::USER_END {
+        log::warn!("process {} ({}) killed: system call returning to {:#x}", process.pid, process.name, frame.rcx);
+        process::terminate(&process, ExitStatus::Killed { vector: 13 });
+        scheduler::exit_current();
+    }
+    let regs = [frame.rax, frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
+    let result = Syscall::decode(regs).and_then(|call| handle(&process, call));
+    let ret = Return::from_result(result);
+    frame.rax = ret.rax;
+    frame.rdx = ret.rdx;
+    frame.rsi = ret.rsi;
+    crate::klog::flush_signal();
+}
+
+fn notification(p: &Process, h: Handle, rights: Rights) -> Result<Arc<Notification>, Error> {
+    caps::expect_notification(p.caps.lock().get(h, rights)?)
+}
+
+fn require(p: &Process, h: Handle, kind: &'static str, rights: Rights) -> Result<(), Error> {
+    caps::expect_kind(p.caps.lock().get(h, rights)?, kind)
+}
+
+fn read_user(p: &Process, buf: UserBuf) -> Result<Vec<u8>, Error> {
+    let mut data = vec![0u8; buf.len as usize];
+    p.space.lock().copy_from_user(buf.addr, &mut data)?;
+    Ok(data)
+}
+
+fn read_name(p: &Process, buf: UserBuf) -> Result<String, Error> {
+    String::from_utf8(read_user(p, buf)?).map_err(|_| Error::InvalidArgument)
+}
+
+/// Check that `buf` is writable user memory before taking data (console input) that must not
+/// be lost if the copy fails.
+fn writable(p: &Process, buf: UserBuf) -> Result<(), Error> {
+    p.space.lock().check_writable(buf.addr, buf.len)
+}
+
+fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
+    use Syscall::*;
+    let ok = |v: u64| Ok((v, 0));
+    match call {
+        Exit { code } => {
+            process::terminate(p, ExitStatus::Exited(code));
+            scheduler::exit_current()
+        }
+        Yield => {
+            scheduler::reschedule();
+            ok(0)
+        }
+        ClockNs => ok(crate::time::now_ns()),
+        MemMap { addr, len, prot } => ok(p.space.lock().map_anonymous(addr, len, prot)?),
+        MemUnmap { addr, len } => {
+            p.space.lock().unmap(addr, len)?;
+            ok(0)
+        }
+        ShmCreate { len } => {
+            if len == 0 || len > (1 << 32) {
+                return Err(Error::InvalidArgument);
+            }
+            let shm = crate::objects::SharedMemory::new(len).ok_or(Error::NoMemory)?;
+            let cap = Capability { object: Object::SharedMemory(Arc::new(shm)), rights: Rights::MAP.union(Rights::GRANT) };
+            ok(u64::from(p.caps.lock().insert(cap)?))
+        }
+        ShmMap { handle, addr, prot } => {
+            let shm = caps::expect_shm(p.caps.lock().get(handle, Rights::MAP)?)?;
+            ok(p.space.lock().map_shared(addr, &shm.frames, prot)?)
+        }
+        ThreadCreate { entry, stack, arg } => {
+            if entry >= keel_abi::USER_END || stack >= keel_abi::USER_END {
+                return Err(Error::BadAddress);
+            }
+            ok(scheduler::create_thread(p.clone(), entry, stack, arg)?)
+        }
+        ThreadExit => scheduler::exit_current(),
+        NotifyCreate => {
+            let cap = Capability {
+                object: Object::Notification(Arc::new(Notification::new())),
+                rights: Rights::SIGNAL.union(Rights::WAIT).union(Rights::GRANT),
+            };
+            ok(u64::from(p.caps.lock().insert(cap)?))
+        }
+        NotifySignal { handle, bits } => {
+            notification(p, handle, Rights::SIGNAL)?.signal(bits);
+            ok(0)
+        }
+        NotifyWait { handle, timeout_ns } => {
+            let n = notification(p, handle, Rights::WAIT)?;
+            let deadline = (timeout_ns != u64::MAX).then(|| crate::time::now_ns().saturating_add(timeout_ns));
+            match n.wait(deadline) {
+                Some(bits) => ok(bits),
+                None => Err(Error::Busy),
+            }
+        }
+        ProcessSpawn { modules, name, notify, bit } => {
+            require(p, modules, "modules", Rights::SPAWN)?;
+            let n = notification(p, notify, Rights::SIGNAL)?;
+            let name = read_name(p, name)?;
+            let child = process::spawn(&name, Vec::new(), Some((n, 1 << bit)))?;
+            let pid = child.pid;
+            let cap = Capability { object: Object::Process(child), rights: Rights::WAIT.union(Rights::KILL).union(Rights::GRANT) };
+            Ok((u64::from(p.caps.lock().insert(cap)?), pid))
+        }
+        ProcessWait { process: h } => {
+            let child = caps::expect_process(p.caps.lock().get(h, Rights::WAIT)?)?;
+            match child.exit_status() {
+                Some(status) => Ok((status.encode(), child.pid)),
+                None => Err(Error::WouldBlock),
+            }
+        }
+        ProcessKill { process: h } => {
+            let child = caps::expect_process(p.caps.lock().get(h, Rights::KILL)?)?;
+            if Arc::ptr_eq(&child, p) {
+                return Err(Error::InvalidArgument);
+            }
+            log::info!("process {} ({}) killed on request of process {}", child.pid, child.name, p.pid);
+            process::terminate(&child, ExitStatus::Killed { vector: 0xff });
+            ok(0)
+        }
+        HandleGrant { process: h, handle, rights } => {
+            let (target, cap) = {
+                let table = p.caps.lock();
+                let target = caps::expect_process(table.get(h, Rights::GRANT)?)?;
+                let cap = table.get(handle, Rights::GRANT)?.clone();
+                (target, cap)
+            };
+            if Arc::ptr_eq(&target, p) {
+                return Err(Error::InvalidArgument);
+            }
+            let granted = Capability { object: cap.object, rights: cap.rights.intersect(rights) };
+            let handle = target.caps.lock().insert(granted)?;
+            ok(u64::from(handle))
+        }
+        HandleClose { handle } => {
+            let cap = p.caps.lock().remove(handle)?;
+            drop(cap);
+            ok(0)
+        }
+        ConsoleWrite { console, buf } => {
+            require(p, console, "console", Rights::WRITE)?;
+            let data = read_user(p, buf)?;
+            crate::serial::write_bytes(&data);
+            ok(data.len() as u64)
+        }
+        ConsoleRead { console, buf } => {
+            require(p, console, "console", Rights::READ)?;
+            writable(p, buf)?;
+            let mut data = vec![0u8; buf.len as usize];
+            let n = crate::objects::CONSOLE_INPUT.lock().pop_into(&mut data);
+            p.space.lock().copy_to_user(buf.addr, &data[..n])?;
+            ok(n as u64)
+        }
+        ConsoleBind { console, notify, bit } => {
+            require(p, console, "console", Rights::READ)?;
+            let n = notification(p, notify, Rights::SIGNAL)?;
+            let pending = {
+                let mut input = crate::objects::CONSOLE_INPUT.lock();
+                input.bind(n.clone(), 1 << bit);
+                !input.is_empty()
+            };
+            if pending {
+                n.signal(1 << bit);
+            }
+            ok(0)
+        }
+        ConsoleClaim { console } => {
+            require(p, console, "console", Rights::WRITE)?;
+            crate::klog::claim();
+            ok(0)
+        }
+        KlogRead { console, from, buf } => {
+            require(p, console, "console", Rights::READ)?;
+            writable(p, buf)?;
+            let mut data = vec![0u8; buf.len as usize];
+            let (n, end) = crate::klog::read(from, &mut data);
+            p.space.lock().copy_to_user(buf.addr, &data[..n])?;
+            Ok((n as u64, end))
+        }
+        KlogBind { console, notify, bit } => {
+            require(p, console, "console", Rights::READ)?;
+            crate::klog::bind(notification(p, notify, Rights::SIGNAL)?, 1 << bit);
+            ok(0)
+        }
+        ModuleSize { modules, name } => {
+            require(p, modules, "modules", Rights::READ)?;
+            let name = read_user(p, name)?;
+            ok(crate::objects::module_bytes(&name).ok_or(Error::NotFound)?.len() as u64)
+        }
+        ModuleRead { modules, name, offset, buf } => {
+            require(p, modules, "modules", Rights::READ)?;
+            let name = read_user(p, name)?;
+            let bytes = crate::objects::module_bytes(&name).ok_or(Error::NotFound)?;
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+            let n = (bytes.len() - start).min(buf.len as usize);
+            p.space.lock().copy_to_user(buf.addr, &bytes[start..start + n])?;
+            ok(n as u64)
+        }
+        KernelInfo { kind, buf } => {
+            let text = crate::info::report(kind);
+            let n = text.len().min(buf.len as usize);
+            p.space.lock().copy_to_user(buf.addr, &text.as_bytes()[..n])?;
+            ok(n as u64)
+        }
+        Reboot { system } => {
+            require(p, system, "system", Rights::REBOOT)?;
+            log::info!("reboot requested by process {} ({})", p.pid, p.name);
+            crate::info::reboot()
+        }
+        DebugWrite { buf } => {
+            let data = read_user(p, UserBuf { addr: buf.addr, len: buf.len.min(512) })?;
+            let text = String::from_utf8_lossy(&data);
+            log::info!("[{} {}] {}", p.pid, p.name, text.trim_end());
+            ok(data.len() as u64)
+        }
+    }
+}

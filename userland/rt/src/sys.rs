@@ -1,0 +1,145 @@
+//! Typed wrappers for every system call (see docs/abi.md). Each returns the kernel's result or
+//! its error code as `keel_abi::Error`.
+
+use core::arch::asm;
+
+use keel_abi::{Error, ExitStatus, Handle, InfoKind, Return, Rights, Syscall, UserBuf};
+
+fn raw(call: Syscall) -> Result<(u64, u64), Error> {
+    let r = call.encode();
+    let (rax, rdx, rsi): (u64, u64, u64);
+    // SAFETY: the `syscall` instruction enters the kernel, which reads the registers given here
+    // and writes RAX, RDX and RSI; it clobbers RCX and R11 (SDM Vol 2B SYSCALL). Memory the call
+    // names belongs to this process; the kernel checks every address.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") r[0] => rax,
+            in("rdi") r[1],
+            inlateout("rsi") r[2] => rsi,
+            inlateout("rdx") r[3] => rdx,
+            in("r10") r[4],
+            in("r8") r[5],
+            in("r9") r[6],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack)
+        );
+    }
+    Return { rax, rdx, rsi }.into_result()
+}
+
+fn value(call: Syscall) -> Result<u64, Error> {
+    raw(call).map(|(v, _)| v)
+}
+
+fn buf(bytes: &[u8]) -> UserBuf {
+    UserBuf { addr: bytes.as_ptr() as u64, len: bytes.len() as u64 }
+}
+
+fn buf_mut(bytes: &mut [u8]) -> UserBuf {
+    UserBuf { addr: bytes.as_mut_ptr() as u64, len: bytes.len() as u64 }
+}
+
+pub fn exit(code: u32) -> ! {
+    let _ = raw(Syscall::Exit { code });
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+pub fn yield_now() {
+    let _ = raw(Syscall::Yield);
+}
+
+pub fn clock_ns() -> u64 {
+    value(Syscall::ClockNs).unwrap_or(0)
+}
+
+pub fn mem_map(addr: u64, len: u64, prot: u64) -> Result<u64, Error> {
+    value(Syscall::MemMap { addr, len, prot })
+}
+
+pub fn mem_unmap(addr: u64, len: u64) -> Result<(), Error> {
+    value(Syscall::MemUnmap { addr, len }).map(|_| ())
+}
+
+pub fn notify_create() -> Result<Handle, Error> {
+    value(Syscall::NotifyCreate).map(|h| h as Handle)
+}
+
+pub fn notify_signal(handle: Handle, bits: u64) -> Result<(), Error> {
+    value(Syscall::NotifySignal { handle, bits }).map(|_| ())
+}
+
+/// Wait for bits; `None` timeout waits forever. Returns the bits (0: timed out).
+pub fn notify_wait(handle: Handle, timeout_ns: Option<u64>) -> Result<u64, Error> {
+    value(Syscall::NotifyWait { handle, timeout_ns: timeout_ns.unwrap_or(u64::MAX) })
+}
+
+/// Start a boot-module program; returns (process handle, pid).
+pub fn process_spawn(modules: Handle, name: &str, notify: Handle, bit: u8) -> Result<(Handle, u64), Error> {
+    raw(Syscall::ProcessSpawn { modules, name: buf(name.as_bytes()), notify, bit }).map(|(h, pid)| (h as Handle, pid))
+}
+
+/// The exit status, or `Err(WouldBlock)` while it runs.
+pub fn process_wait(process: Handle) -> Result<ExitStatus, Error> {
+    value(Syscall::ProcessWait { process }).map(ExitStatus::decode)
+}
+
+pub fn process_kill(process: Handle) -> Result<(), Error> {
+    value(Syscall::ProcessKill { process }).map(|_| ())
+}
+
+pub fn handle_grant(process: Handle, handle: Handle, rights: Rights) -> Result<Handle, Error> {
+    value(Syscall::HandleGrant { process, handle, rights }).map(|h| h as Handle)
+}
+
+pub fn handle_close(handle: Handle) -> Result<(), Error> {
+    value(Syscall::HandleClose { handle }).map(|_| ())
+}
+
+pub fn console_write(console: Handle, bytes: &[u8]) -> Result<usize, Error> {
+    value(Syscall::ConsoleWrite { console, buf: buf(bytes) }).map(|n| n as usize)
+}
+
+pub fn console_read(console: Handle, out: &mut [u8]) -> Result<usize, Error> {
+    value(Syscall::ConsoleRead { console, buf: buf_mut(out) }).map(|n| n as usize)
+}
+
+pub fn console_bind(console: Handle, notify: Handle, bit: u8) -> Result<(), Error> {
+    value(Syscall::ConsoleBind { console, notify, bit }).map(|_| ())
+}
+
+pub fn console_claim(console: Handle) -> Result<(), Error> {
+    value(Syscall::ConsoleClaim { console }).map(|_| ())
+}
+
+/// Kernel log bytes from position `from`: (bytes copied, position after them).
+pub fn klog_read(console: Handle, from: u64, out: &mut [u8]) -> Result<(usize, u64), Error> {
+    raw(Syscall::KlogRead { console, from, buf: buf_mut(out) }).map(|(n, end)| (n as usize, end))
+}
+
+pub fn klog_bind(console: Handle, notify: Handle, bit: u8) -> Result<(), Error> {
+    value(Syscall::KlogBind { console, notify, bit }).map(|_| ())
+}
+
+pub fn module_size(modules: Handle, name: &str) -> Result<u64, Error> {
+    value(Syscall::ModuleSize { modules, name: buf(name.as_bytes()) })
+}
+
+pub fn module_read(modules: Handle, name: &str, offset: u64, out: &mut [u8]) -> Result<usize, Error> {
+    value(Syscall::ModuleRead { modules, name: buf(name.as_bytes()), offset, buf: buf_mut(out) }).map(|n| n as usize)
+}
+
+pub fn kernel_info(kind: InfoKind, out: &mut [u8]) -> Result<usize, Error> {
+    value(Syscall::KernelInfo { kind, buf: buf_mut(out) }).map(|n| n as usize)
+}
+
+pub fn reboot(system: Handle) -> Result<(), Error> {
+    value(Syscall::Reboot { system }).map(|_| ())
+}
+
+pub fn debug_write(bytes: &[u8]) -> Result<usize, Error> {
+    value(Syscall::DebugWrite { buf: buf(bytes) }).map(|n| n as usize)
+}
