@@ -1,0 +1,333 @@
+//! vmd's state and the shell verbs: what each vmctl verb does, and the kernel log, child
+//! processes and console attachment around them.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use keel_abi::{ExitStatus, Handle, InfoKind, HANDLE_CONSOLE, HANDLE_MODULES, HANDLE_SYSTEM};
+use keel_rt::sys;
+use keel_shell::{format_show, parse, Command, EditorEvent, EscapeAction, LineEditor, ResetWhat, Target};
+use keel_vmconf::Config;
+
+use crate::term::{Term, PROMPT};
+use crate::vms::{describe, VmTable};
+use crate::{config, BIT_CHILD};
+
+/// The configuration file read at start-up and by `reload`.
+const CONFIG_FILE: &str = "vm.conf";
+
+struct Child {
+    handle: Handle,
+    pid: u64,
+    name: String,
+}
+
+pub struct Vmd {
+    pub term: Term,
+    notify: Handle,
+    editor: LineEditor,
+    config: Config,
+    vms: VmTable,
+    /// The VM whose console is attached, by index.
+    attached: Option<usize>,
+    klog_pos: u64,
+    log_verbose: bool,
+    children: Vec<Child>,
+}
+
+fn empty_config() -> Config {
+    keel_vmconf::parse(CONFIG_FILE, "", &mut keel_vmconf::NoIncludes).unwrap_or_else(|_| unreachable!())
+}
+
+impl Vmd {
+    pub fn new(notify: Handle) -> Self {
+        // Start reading the kernel log where it is now: the boot log was already on the screen.
+        let klog_pos = sys::klog_read(HANDLE_CONSOLE, u64::MAX, &mut []).map(|(_, end)| end).unwrap_or(0);
+        Self {
+            term: Term::default(),
+            notify,
+            editor: LineEditor::new(),
+            config: empty_config(),
+            vms: VmTable::default(),
+            attached: None,
+            klog_pos,
+            log_verbose: false,
+            children: Vec::new(),
+        }
+    }
+
+    /// Read vm.conf and show the prompt.
+    pub fn start(&mut self) {
+        match config::load(CONFIG_FILE) {
+            Ok(c) => {
+                let _ = writeln!(self.term, "vmd: {} vm(s) and {} switch(es) in {CONFIG_FILE}", c.vms.len(), c.switches.len());
+                self.vms.apply(&c);
+                self.config = c;
+            }
+            Err(e) => {
+                let _ = writeln!(self.term, "vmd: {e}");
+                let _ = writeln!(self.term, "vmd: starting with no VMs; fix the file and use 'reload'");
+            }
+        }
+        self.term.line("type 'help' for commands");
+        self.term.text(PROMPT);
+        self.term.flush();
+    }
+
+    /// One byte typed on the serial port.
+    pub fn input(&mut self, byte: u8) {
+        if let Some(i) = self.attached {
+            self.console_input(i, byte);
+            return;
+        }
+        let event = self.editor.feed(byte, self.term.raw_buf());
+        match event {
+            Some(EditorEvent::Line(line)) => {
+                match parse(&line) {
+                    Ok(command) => self.execute(command),
+                    Err(e) => {
+                        let _ = writeln!(self.term, "{e}");
+                    }
+                }
+                if self.attached.is_none() {
+                    self.term.text(PROMPT);
+                }
+            }
+            Some(EditorEvent::Interrupt) => self.term.text(PROMPT),
+            None => {}
+        }
+    }
+
+    fn console_input(&mut self, i: usize, byte: u8) {
+        let mut to_guest = Vec::new();
+        let action = self.vms.vms[i].console.user_input(byte, &mut to_guest);
+        if !to_guest.is_empty() {
+            let vm = &mut self.vms.vms[i];
+            vm.loopback.write(&to_guest);
+            // The loopback "guest" answers at once with what it was sent.
+            let mut echo = vec![0u8; vm.loopback.len()];
+            let n = vm.loopback.read(&mut echo);
+            vm.console.guest_output(&echo[..n], self.term.raw_buf());
+        }
+        match action {
+            EscapeAction::Continue => {}
+            EscapeAction::Help => self.term.raw(keel_shell::mux::ESCAPE_HELP.as_bytes()),
+            EscapeAction::Detach => {
+                self.attached = None;
+                self.term.text("\n[EOT]\n");
+                self.term.text(PROMPT);
+            }
+        }
+    }
+
+    /// New kernel log lines: shown at the prompt (above the line being typed) unless a console
+    /// is attached; `log brief` hides debug lines.
+    pub fn show_new_kernel_log(&mut self) {
+        if self.attached.is_some() {
+            return; // kept in the ring buffer: `dmesg` shows it later
+        }
+        let mut buf = vec![0u8; 4096];
+        let mut text = String::new();
+        loop {
+            let Ok((n, end)) = sys::klog_read(HANDLE_CONSOLE, self.klog_pos, &mut buf) else { break };
+            self.klog_pos = end;
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let lines: Vec<&str> =
+            text.lines().filter(|l| self.log_verbose || !(l.starts_with("debug: ") || l.starts_with("trace: "))).collect();
+        if lines.is_empty() {
+            return;
+        }
+        self.term.raw(b"\r\x1b[K");
+        for l in lines {
+            self.term.line(l);
+        }
+        self.editor.redraw(PROMPT, self.term.raw_buf());
+    }
+
+    /// A child process exited: report it.
+    pub fn reap_children(&mut self) {
+        let mut i = 0;
+        let mut report = String::new();
+        while i < self.children.len() {
+            match sys::process_wait(self.children[i].handle) {
+                Ok(status) => {
+                    let c = self.children.swap_remove(i);
+                    let how = match status {
+                        ExitStatus::Exited(code) => alloc::format!("exited with code {code}"),
+                        ExitStatus::Killed { vector: 0xff } => String::from("was killed"),
+                        ExitStatus::Killed { vector } => alloc::format!("was killed by the kernel (CPU exception {vector})"),
+                    };
+                    let _ = writeln!(report, "vmd: process {} ({}) {how}", c.pid, c.name);
+                    let _ = sys::handle_close(c.handle);
+                }
+                Err(_) => i += 1,
+            }
+        }
+        if !report.is_empty() && self.attached.is_none() {
+            self.term.raw(b"\r\x1b[K");
+            self.term.text(&report);
+            self.editor.redraw(PROMPT, self.term.raw_buf());
+        }
+    }
+
+    fn info(&mut self, kind: InfoKind) {
+        let mut buf = vec![0u8; 16 * 1024];
+        match sys::kernel_info(kind, &mut buf) {
+            Ok(n) => self.term.text(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) => {
+                let _ = writeln!(self.term, "vmd: kernel info: {e}");
+            }
+        }
+    }
+
+    fn execute(&mut self, command: Command) {
+        match command {
+            Command::Empty => {}
+            Command::Help(None) => self.term.line(keel_shell::help_text()),
+            Command::Help(Some(verb)) => self.term.line(keel_shell::verb_help(verb).unwrap_or("no help for that verb")),
+            Command::Version => self.info(InfoKind::Version),
+            Command::Cpus => self.info(InfoKind::Cpus),
+            Command::Mem => self.info(InfoKind::Memory),
+            Command::Reboot => {
+                self.term.flush();
+                if let Err(e) = sys::reboot(HANDLE_SYSTEM) {
+                    let _ = writeln!(self.term, "reboot: {e}");
+                }
+            }
+            Command::Show(target) => self.show(target),
+            Command::Start(args) => {
+                let name = describe(&args.name);
+                if self.vms.find(&args.name).is_none() && args.boot.is_none() {
+                    let _ = writeln!(self.term, "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)");
+                } else {
+                    let _ = writeln!(
+                        self.term,
+                        "vmctl: start vm command failed: vm '{name}' cannot run yet: this build of Keel has no guest (vCPU) support"
+                    );
+                }
+            }
+            Command::Stop { target, .. } => self.for_each_vm(&target, "stopping vm", "vm not running"),
+            Command::Pause(target) => self.for_each_vm(&target, "pausing vm", "vm not running"),
+            Command::Unpause(target) => self.for_each_vm(&target, "unpausing vm", "vm not running"),
+            Command::Wait(target) => self.for_each_vm(&target, "waiting for vm", "vm not running"),
+            Command::Console(target) => self.attach(&target),
+            Command::Reset(what) => {
+                let what = match what {
+                    ResetWhat::All => "all",
+                    ResetWhat::Switches => "switches",
+                    ResetWhat::Vms => "vms",
+                };
+                let _ = writeln!(self.term, "reset {what}: no running VMs or switches to reset");
+            }
+            Command::Load(file) => self.load(&file, true),
+            Command::Reload => self.load(CONFIG_FILE, false),
+            Command::Log { verbose } => {
+                self.log_verbose = verbose;
+                let _ = writeln!(self.term, "log: {}", if verbose { "verbose (kernel debug lines shown)" } else { "brief" });
+            }
+            Command::Dmesg => self.dmesg(),
+            Command::Spawn(program) => match sys::process_spawn(HANDLE_MODULES, &program, self.notify, BIT_CHILD) {
+                Ok((handle, pid)) => {
+                    let _ = writeln!(self.term, "vmd: started process {pid} ({program})");
+                    self.children.push(Child { handle, pid, name: program });
+                }
+                Err(e) => {
+                    let _ = writeln!(self.term, "spawn: {program}: {e}");
+                }
+            },
+            Command::Kill(pid) => match self.children.iter().find(|c| c.pid == u64::from(pid)) {
+                Some(c) => {
+                    if let Err(e) = sys::process_kill(c.handle) {
+                        let _ = writeln!(self.term, "kill: {pid}: {e}");
+                    }
+                }
+                None => {
+                    let _ = writeln!(self.term, "kill: no process {pid} started from this shell");
+                }
+            },
+        }
+    }
+
+    fn show(&mut self, target: Option<Target>) {
+        let indices = match &target {
+            None => (0..self.vms.vms.len()).collect(),
+            Some(t) => self.vms.select(t),
+        };
+        if let (Some(t), true) = (&target, indices.is_empty()) {
+            let _ = writeln!(self.term, "vmctl: no such vm: {}", describe(t));
+            return;
+        }
+        let rows: Vec<_> = indices.iter().map(|&i| self.vms.vms[i].row()).collect();
+        let table = format_show(&rows);
+        self.term.text(&table);
+    }
+
+    /// vmctl's per-VM reply: "stopping vm NAME: RESULT".
+    fn for_each_vm(&mut self, target: &Target, doing: &str, result: &str) {
+        let indices = self.vms.select(target);
+        if indices.is_empty() {
+            let what = if *target == Target::All { String::from("no vms configured") } else { alloc::format!("no such vm: {}", describe(target)) };
+            let _ = writeln!(self.term, "vmctl: {what}");
+            return;
+        }
+        for i in indices {
+            let _ = writeln!(self.term, "{doing} {}: {result}", self.vms.vms[i].name());
+        }
+    }
+
+    fn attach(&mut self, target: &Target) {
+        let Some(i) = self.vms.find(target) else {
+            let _ = writeln!(self.term, "vmctl: no such vm: {}", describe(target));
+            return;
+        };
+        let vm = &mut self.vms.vms[i];
+        let _ = writeln!(self.term, "Connected to /dev/{} (speed 115200)", vm.tty());
+        let lost = vm.console.attach(self.term.raw_buf());
+        if lost > 0 {
+            let _ = writeln!(self.term, "[{lost} bytes of console output were lost while detached]");
+        }
+        self.attached = Some(i);
+    }
+
+    fn load(&mut self, file: &str, merge: bool) {
+        match config::load(file) {
+            Ok(new) => {
+                let before = Config { vms: self.vms.vms.iter().map(|v| v.config.clone()).collect(), ..self.config.clone() };
+                if merge {
+                    self.vms.merge(&new);
+                } else {
+                    self.vms.apply(&new);
+                }
+                let after = Config { vms: self.vms.vms.iter().map(|v| v.config.clone()).collect(), ..new.clone() };
+                let changes = keel_vmconf::diff(&before, &after);
+                if changes.is_empty() {
+                    let _ = writeln!(self.term, "vmd: {file}: no changes");
+                }
+                for c in changes {
+                    let _ = writeln!(self.term, "vmd: {file}: {c}");
+                }
+                self.config = after;
+            }
+            Err(e) => {
+                let _ = writeln!(self.term, "vmd: {e}");
+                let _ = writeln!(self.term, "vmd: configuration not changed");
+            }
+        }
+    }
+
+    fn dmesg(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        match sys::klog_read(HANDLE_CONSOLE, 0, &mut buf) {
+            Ok((n, _)) => self.term.text(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) => {
+                let _ = writeln!(self.term, "dmesg: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The VM table: one entry per VM defined in vm.conf, with a stable id, its state and its
+//! console. Until guests can run, every VM is stopped and its console is a loopback stream.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use keel_shell::{Console, LoopbackStream, Target, VmRow};
+use keel_vmconf::{Config, VmConfig};
+
+/// vmd's default memory for a VM without `memory` (vm.conf(5)).
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+const CONSOLE_BACKLOG: usize = 64 * 1024;
+
+pub struct Vm {
+    pub id: u32,
+    pub config: VmConfig,
+    pub console: Console,
+    pub loopback: LoopbackStream,
+}
+
+impl Vm {
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn tty(&self) -> String {
+        alloc::format!("ttyp{}", self.id - 1)
+    }
+
+    pub fn row(&self) -> VmRow {
+        let owner = self.config.owner.as_ref().and_then(|o| o.user.clone()).unwrap_or_else(|| String::from("root"));
+        VmRow {
+            id: self.id,
+            pid: None,
+            vcpus: 1,
+            max_mem: self.config.memory.unwrap_or(DEFAULT_MEMORY),
+            cur_mem: 0,
+            tty: None,
+            owner,
+            state: String::from("stopped"),
+            name: self.config.name.clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct VmTable {
+    pub vms: Vec<Vm>,
+    next_id: u32,
+}
+
+impl VmTable {
+    /// Make the table match `config`: VMs keep their id (and console) by name, new ones get the
+    /// next id, VMs no longer configured leave.
+    pub fn apply(&mut self, config: &Config) {
+        let mut old = core::mem::take(&mut self.vms);
+        for vc in &config.vms {
+            let vm = match old.iter().position(|v| v.config.name == vc.name) {
+                Some(i) => {
+                    let mut vm = old.swap_remove(i);
+                    vm.config = vc.clone();
+                    vm
+                }
+                None => {
+                    self.next_id += 1;
+                    Vm {
+                        id: self.next_id,
+                        config: vc.clone(),
+                        console: Console::new(CONSOLE_BACKLOG),
+                        loopback: LoopbackStream::new(CONSOLE_BACKLOG),
+                    }
+                }
+            };
+            self.vms.push(vm);
+        }
+    }
+
+    /// Add or replace the VMs of `config` (for `load`), keeping the others.
+    pub fn merge(&mut self, config: &Config) {
+        let mut merged = Config { vms: self.vms.iter().map(|v| v.config.clone()).collect(), ..config.clone() };
+        for vc in &config.vms {
+            match merged.vms.iter_mut().find(|v| v.name == vc.name) {
+                Some(slot) => *slot = vc.clone(),
+                None => merged.vms.push(vc.clone()),
+            }
+        }
+        self.apply(&merged);
+    }
+
+    pub fn find(&self, target: &Target) -> Option<usize> {
+        match target {
+            Target::Id(id) => self.vms.iter().position(|v| v.id == *id),
+            Target::Name(name) => self.vms.iter().position(|v| v.config.name == *name),
+            Target::All => None,
+        }
+    }
+
+    /// The indices a target names (`All`: every VM).
+    pub fn select(&self, target: &Target) -> Vec<usize> {
+        match target {
+            Target::All => (0..self.vms.len()).collect(),
+            t => self.find(t).into_iter().collect(),
+        }
+    }
+}
+
+pub fn describe(target: &Target) -> String {
+    match target {
+        Target::Id(id) => alloc::format!("{id}"),
+        Target::Name(n) => n.clone(),
+        Target::All => String::from("-a"),
+    }
+}
