@@ -36,6 +36,14 @@ pub fn xtask() -> PathBuf {
     env_path("KEEL_XTASK")
 }
 
+/// Where xtask put the user programs (vmd, crashtest).
+pub fn user_dir() -> PathBuf {
+    env_path("KEEL_USER_DIR")
+}
+
+/// The ring-3 programs every image carries.
+pub const USER_PROGRAMS: &[&str] = &["vmd", "crashtest"];
+
 /// A fresh scratch directory for one test.
 pub fn scratch(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/systest").join(test);
@@ -44,19 +52,35 @@ pub fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// Build an image variant with another kernel command line.
-pub fn image_with_cmdline(test: &str, cmdline: &str) -> PathBuf {
+/// Build an image variant: another kernel command line, a vm.conf, and extra text files as boot
+/// modules (name, contents).
+pub fn image_with(test: &str, cmdline: &str, vm_conf: &str, extra: &[(&str, &str)]) -> PathBuf {
     let dir = scratch(test);
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let mut modules: Vec<keel_image::ModuleFile> = USER_PROGRAMS
+        .iter()
+        .map(|p| keel_image::ModuleFile { source: user_dir().join(p), name: p.to_string() })
+        .collect();
+    for (name, text) in std::iter::once(&("vm.conf", vm_conf)).chain(extra) {
+        std::fs::write(files.join(name), text).unwrap();
+        modules.push(keel_image::ModuleFile { source: files.join(name), name: name.to_string() });
+    }
     let output = dir.join("keel.iso");
     keel_image::build(&keel_image::ImageSpec {
         kernel: kernel(),
         cmdline: cmdline.into(),
-        modules: Vec::new(),
+        modules,
         staging: dir.join("root"),
         output: output.clone(),
     })
     .expect("build image variant");
     output
+}
+
+/// An image variant with another kernel command line (and an empty vm.conf).
+pub fn image_with_cmdline(test: &str, cmdline: &str) -> PathBuf {
+    image_with(test, cmdline, "", &[])
 }
 
 /// Serial output collected by a reader thread.
@@ -147,7 +171,8 @@ impl Machine {
     }
 
     fn fail(&mut self, what: &str) -> ! {
-        let text = self.output();
+        // Drop carriage returns and the erase-line escape so the tail reads as plain lines.
+        let text = self.output().replace("\x1b[K", "").replace('\r', "");
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         let _ = self.child.kill();
@@ -179,6 +204,13 @@ impl Machine {
         let bytes = format!("{line}\r");
         if let Err(e) = self.input.write_all(bytes.as_bytes()).and_then(|_| self.input.flush()) {
             self.fail(&format!("cannot type {line:?}: {e}"));
+        }
+    }
+
+    /// Type bytes without a line end.
+    pub fn send_raw(&mut self, text: &str) {
+        if let Err(e) = self.input.write_all(text.as_bytes()).and_then(|_| self.input.flush()) {
+            self.fail(&format!("cannot type {text:?}: {e}"));
         }
     }
 

@@ -111,6 +111,7 @@ fn test(args: &[String]) -> Result<(), String> {
             .env("KEEL_ISO", &iso)
             .env("KEEL_KERNEL", kernel::kernel_path())
             .env("KEEL_XTASK", xtask)
+            .env("KEEL_USER_DIR", kernel::user_dir())
             .current_dir(root()),
     )?;
     eprintln!("test: all passed");
