@@ -20,8 +20,7 @@ pub fn report(kind: InfoKind) -> String {
             for index in 0..count {
                 let state = if apic::is_online(index) { "online" } else { "offline" };
                 let role = if index == 0 { ", boot CPU" } else { "" };
-                let verdict =
-                    virt::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
+                let verdict = virt::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
                 let _ = writeln!(
                     out,
                     "cpu {index}: APIC id {}, {state}{role}, timer ticks {}; {verdict}",
@@ -33,7 +32,8 @@ pub fn report(kind: InfoKind) -> String {
         }
         InfoKind::Memory => {
             let s = mm::stats();
-            let _ = writeln!(out, "physical memory: {} MiB usable, {} MiB free", s.usable_bytes >> 20, s.free_bytes >> 20);
+            let _ =
+                writeln!(out, "physical memory: {} MiB usable, {} MiB free", s.usable_bytes >> 20, s.free_bytes >> 20);
             let _ = writeln!(out, "kernel heap: {} KiB used of {} KiB", s.heap.used / 1024, s.heap.size / 1024);
         }
         InfoKind::Processes => crate::task::process::report(&mut out),

@@ -45,11 +45,12 @@ impl Log for SerialLogger {
             log::Level::Trace => "trace: ",
         };
         let mut line = LineBuffer { buf: [0; 512], len: 0 };
-        let _ = write!(line, "{name}{}\n", record.args());
+        let _ = writeln!(line, "{name}{}", record.args());
         crate::klog::write(&line.buf[..line.len]);
         if crate::klog::serial_echo() {
             let bytes = &line.buf[..line.len];
-            let text = core::str::from_utf8(bytes).unwrap_or_else(|e| core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""));
+            let text = core::str::from_utf8(bytes)
+                .unwrap_or_else(|e| core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""));
             crate::serial::write_str(text);
         }
     }

@@ -127,8 +127,7 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
 
 /// COM1 input arrives as ISA IRQ 4 (or the GSI an override names) on the boot CPU.
 fn route_serial_interrupt(p: &acpi::Platform) {
-    let (gsi, flags) =
-        p.irq_overrides.iter().find(|o| o.irq == 4).map_or((4, 0), |o| (o.gsi, o.flags));
+    let (gsi, flags) = p.irq_overrides.iter().find(|o| o.irq == 4).map_or((4, 0), |o| (o.gsi, o.flags));
     if let Some(io) = p.io_apics.iter().find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + 24) {
         ioapic::route(u64::from(io.address), io.gsi_base, gsi, interrupts::SERIAL_VECTOR, apic::id(), flags);
     } else {

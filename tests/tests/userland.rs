@@ -112,3 +112,17 @@ fn faulting_user_process_is_killed_and_vmd_stays_usable() {
     m.command("spawn nosuchprogram", "spawn: nosuchprogram: not found");
     m.command("mem", "MiB free");
 }
+
+#[test]
+fn system_calls_from_ring_3_pass_the_selftest() {
+    // selftest checks memory and W^X, bad pointers, handle types and rights, notifications and
+    // timeouts, threads, preemption of a thread that never yields, and shared memory.
+    let iso = image_with("selftest", "log=info", "", &[]);
+    let mut m = Machine::qemu("selftest", &spec(Firmware::Bios, Media::Cdrom(iso)));
+    m.expect(PROMPT, BIOS_BOOT);
+    m.send_line("spawn selftest");
+    m.expect("selftest: all ", T);
+    m.expect(" checks passed", T);
+    m.expect("vmd: process 2 (selftest) exited with code 0", T);
+    assert!(!m.output().contains("FAILED"), "a selftest check failed");
+}

@@ -12,7 +12,7 @@ pub fn kernel_path() -> PathBuf {
 }
 
 /// The ring-3 programs shipped as boot modules.
-pub const USER_PROGRAMS: &[&str] = &["vmd", "crashtest"];
+pub const USER_PROGRAMS: &[&str] = &["vmd", "crashtest", "selftest"];
 
 pub fn user_dir() -> PathBuf {
     root().join("target/user/x86_64-unknown-none/release")

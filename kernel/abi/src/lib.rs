@@ -156,7 +156,9 @@ pub enum InfoKind {
 pub enum ExitStatus {
     Exited(u32),
     /// Killed by the kernel after a fault (vector) or by `ProcessKill` (vector 0xff).
-    Killed { vector: u8 },
+    Killed {
+        vector: u8,
+    },
 }
 
 impl ExitStatus {
@@ -179,57 +181,132 @@ impl ExitStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syscall {
     /// End the calling process with an exit code.
-    Exit { code: u32 },
+    Exit {
+        code: u32,
+    },
     Yield,
     /// Monotonic nanoseconds since boot (result).
     ClockNs,
     /// Map zeroed anonymous memory; `addr` 0 lets the kernel choose. Result: the address.
-    MemMap { addr: u64, len: u64, prot: u64 },
-    MemUnmap { addr: u64, len: u64 },
+    MemMap {
+        addr: u64,
+        len: u64,
+        prot: u64,
+    },
+    MemUnmap {
+        addr: u64,
+        len: u64,
+    },
     /// Create shared memory of `len` bytes. Result: a handle with MAP|GRANT rights.
-    ShmCreate { len: u64 },
+    ShmCreate {
+        len: u64,
+    },
     /// Map shared memory (needs MAP). Result: the address.
-    ShmMap { handle: Handle, addr: u64, prot: u64 },
+    ShmMap {
+        handle: Handle,
+        addr: u64,
+        prot: u64,
+    },
     /// New thread in the calling process, starting at `entry(arg)` on `stack`. Result: thread id.
-    ThreadCreate { entry: u64, stack: u64, arg: u64 },
+    ThreadCreate {
+        entry: u64,
+        stack: u64,
+        arg: u64,
+    },
     ThreadExit,
     /// A notification: 64 event bits that sources set and a waiter collects. Result: handle.
     NotifyCreate,
-    NotifySignal { handle: Handle, bits: u64 },
+    NotifySignal {
+        handle: Handle,
+        bits: u64,
+    },
     /// Wait until any bit is set or `timeout_ns` passes (u64::MAX: forever). Result: the bits
     /// (cleared on return), 0 on timeout.
-    NotifyWait { handle: Handle, timeout_ns: u64 },
+    NotifyWait {
+        handle: Handle,
+        timeout_ns: u64,
+    },
     /// Start the boot-module program `name` (needs SPAWN on the modules handle); when it exits,
     /// `bit` is set on `notify`. Result: a process handle; second result: its pid.
-    ProcessSpawn { modules: Handle, name: UserBuf, notify: Handle, bit: u8 },
+    ProcessSpawn {
+        modules: Handle,
+        name: UserBuf,
+        notify: Handle,
+        bit: u8,
+    },
     /// Result: the encoded ExitStatus, or WouldBlock while the process runs.
-    ProcessWait { process: Handle },
-    ProcessKill { process: Handle },
+    ProcessWait {
+        process: Handle,
+    },
+    ProcessKill {
+        process: Handle,
+    },
     /// Copy one of our handles into a process's table with at most `rights`. Result: its handle there.
-    HandleGrant { process: Handle, handle: Handle, rights: Rights },
-    HandleClose { handle: Handle },
+    HandleGrant {
+        process: Handle,
+        handle: Handle,
+        rights: Rights,
+    },
+    HandleClose {
+        handle: Handle,
+    },
     /// Write to the serial console (needs WRITE on the console handle). Result: bytes written.
-    ConsoleWrite { console: Handle, buf: UserBuf },
+    ConsoleWrite {
+        console: Handle,
+        buf: UserBuf,
+    },
     /// Read what was typed, without blocking. Result: bytes read (0: nothing).
-    ConsoleRead { console: Handle, buf: UserBuf },
+    ConsoleRead {
+        console: Handle,
+        buf: UserBuf,
+    },
     /// Set `bit` on `notify` whenever console input arrives.
-    ConsoleBind { console: Handle, notify: Handle, bit: u8 },
+    ConsoleBind {
+        console: Handle,
+        notify: Handle,
+        bit: u8,
+    },
     /// From now on the kernel's log goes only to its ring buffer (read with KlogRead).
-    ConsoleClaim { console: Handle },
+    ConsoleClaim {
+        console: Handle,
+    },
     /// Copy kernel log bytes from position `from`. Result: bytes copied; second: end position.
-    KlogRead { console: Handle, from: u64, buf: UserBuf },
+    KlogRead {
+        console: Handle,
+        from: u64,
+        buf: UserBuf,
+    },
     /// Set `bit` on `notify` whenever the kernel logs something.
-    KlogBind { console: Handle, notify: Handle, bit: u8 },
+    KlogBind {
+        console: Handle,
+        notify: Handle,
+        bit: u8,
+    },
     /// Size of the boot module `name`. Result: bytes.
-    ModuleSize { modules: Handle, name: UserBuf },
+    ModuleSize {
+        modules: Handle,
+        name: UserBuf,
+    },
     /// Read from boot module `name` at `offset` into `buf`. Result: bytes read.
-    ModuleRead { modules: Handle, name: UserBuf, offset: u64, buf: UserBuf },
+    ModuleRead {
+        modules: Handle,
+        name: UserBuf,
+        offset: u64,
+        buf: UserBuf,
+    },
     /// A text report (version, CPUs, memory, processes) into `buf`. Result: bytes written.
-    KernelInfo { kind: InfoKind, buf: UserBuf },
+    KernelInfo {
+        kind: InfoKind,
+        buf: UserBuf,
+    },
     /// Reset the machine (needs REBOOT on the system handle).
-    Reboot { system: Handle },
+    Reboot {
+        system: Handle,
+    },
     /// Append a line to the kernel log (any process; bounded). Result: bytes taken.
-    DebugWrite { buf: UserBuf },
+    DebugWrite {
+        buf: UserBuf,
+    },
 }
 
 /// Syscall numbers (RAX).
@@ -365,7 +442,9 @@ impl Syscall {
             nr::NOTIFY_CREATE => NotifyCreate,
             nr::NOTIFY_SIGNAL => NotifySignal { handle: handle(a)?, bits: b },
             nr::NOTIFY_WAIT => NotifyWait { handle: handle(a)?, timeout_ns: b },
-            nr::PROCESS_SPAWN => ProcessSpawn { modules: handle(a)?, name: name(b, c)?, notify: handle(d)?, bit: bit(e)? },
+            nr::PROCESS_SPAWN => {
+                ProcessSpawn { modules: handle(a)?, name: name(b, c)?, notify: handle(d)?, bit: bit(e)? }
+            }
             nr::PROCESS_WAIT => ProcessWait { process: handle(a)? },
             nr::PROCESS_KILL => ProcessKill { process: handle(a)? },
             nr::HANDLE_GRANT => HandleGrant {

@@ -179,7 +179,8 @@ pub fn parse(bytes: &[u8], user_start: u64, user_end: u64) -> Result<Program, El
             return Err(bad("writable and executable (W^X)"));
         }
         let (start_page, end_page) = seg.pages();
-        let same_rights = |s: &Segment| (s.readable, s.writable, s.executable) == (seg.readable, seg.writable, seg.executable);
+        let same_rights =
+            |s: &Segment| (s.readable, s.writable, s.executable) == (seg.readable, seg.writable, seg.executable);
         if program.segments().iter().any(|s| {
             let (s0, s1) = s.pages();
             let pages_overlap = start_page < s1 && s0 < end_page;

@@ -39,7 +39,10 @@ const RW: u32 = PF_R | PF_W;
 
 #[test]
 fn typical_program() {
-    let bytes = elf(0x40_0010, &[(0x40_0000, 0x1234, 0x1234, RX, PT_LOAD), (0x40_2000, 0x3000, 0x100, RW, PT_LOAD), (0, 0, 0, 0, 0x6474e551)]);
+    let bytes = elf(
+        0x40_0010,
+        &[(0x40_0000, 0x1234, 0x1234, RX, PT_LOAD), (0x40_2000, 0x3000, 0x100, RW, PT_LOAD), (0, 0, 0, 0, 0x6474e551)],
+    );
     let p = parse(&bytes, USER.0, USER.1).unwrap();
     assert_eq!(p.entry, 0x40_0010);
     assert_eq!(p.segments().len(), 2);
@@ -50,7 +53,14 @@ fn typical_program() {
 #[test]
 fn data_and_bss_share_a_page() {
     // What lld emits for user.ld: .data and .bss in two RW segments on one page.
-    let bytes = elf(0x40_0000, &[(0x40_0000, 0x40bf, 0x40bf, RX, PT_LOAD), (0x40_6000, 0xe8, 0xe8, RW, PT_LOAD), (0x40_60e8, 0x38, 0, RW, PT_LOAD)]);
+    let bytes = elf(
+        0x40_0000,
+        &[
+            (0x40_0000, 0x40bf, 0x40bf, RX, PT_LOAD),
+            (0x40_6000, 0xe8, 0xe8, RW, PT_LOAD),
+            (0x40_60e8, 0x38, 0, RW, PT_LOAD),
+        ],
+    );
     let p = parse(&bytes, USER.0, USER.1).unwrap();
     let (regions, n) = p.regions();
     assert_eq!(n, 2);
@@ -63,18 +73,30 @@ fn rejections() {
     let ok = |segs: &[(u64, u64, u64, u32, u32)]| parse(&elf(0x40_0000, segs), USER.0, USER.1);
     assert_eq!(parse(b"MZ\x90\x00", USER.0, USER.1), Err(ElfError::NotElf));
     assert_eq!(parse(b"\x7fELF", USER.0, USER.1), Err(ElfError::Not64BitLittleEndianX86));
-    assert!(matches!(ok(&[(0x40_0000, 0x1000, 0x1000, RX | PF_W, PT_LOAD)]), Err(ElfError::BadSegment { why: "writable and executable (W^X)", .. })));
-    assert!(matches!(ok(&[(0xffff_8000_0000_0000, 0x1000, 0, RX, PT_LOAD)]), Err(ElfError::BadSegment { why: "outside user space", .. })));
+    assert!(matches!(
+        ok(&[(0x40_0000, 0x1000, 0x1000, RX | PF_W, PT_LOAD)]),
+        Err(ElfError::BadSegment { why: "writable and executable (W^X)", .. })
+    ));
+    assert!(matches!(
+        ok(&[(0xffff_8000_0000_0000, 0x1000, 0, RX, PT_LOAD)]),
+        Err(ElfError::BadSegment { why: "outside user space", .. })
+    ));
     assert!(matches!(ok(&[(0, 0x1000, 0, RX, PT_LOAD)]), Err(ElfError::BadSegment { why: "outside user space", .. })));
     assert!(matches!(ok(&[(u64::MAX - 10, 0x1000, 0, RX, PT_LOAD)]), Err(ElfError::BadSegment { .. })));
     assert!(matches!(ok(&[(0x40_0000, 0x10, 0x20, RX, PT_LOAD)]), Err(ElfError::BadSegment { .. })));
     assert!(matches!(
         ok(&[(0x40_0000, 0x700, 0x10, RX, PT_LOAD), (0x40_0800, 0x1000, 0, RW, PT_LOAD)]),
-        Err(ElfError::BadSegment { why: "overlaps another segment, or shares a page with one that has other rights", .. })
+        Err(ElfError::BadSegment {
+            why: "overlaps another segment, or shares a page with one that has other rights",
+            ..
+        })
     ));
     assert!(matches!(
         ok(&[(0x40_0000, 0x1000, 0x10, RX, PT_LOAD), (0x40_0800, 0x1000, 0, RX, PT_LOAD)]),
-        Err(ElfError::BadSegment { why: "overlaps another segment, or shares a page with one that has other rights", .. })
+        Err(ElfError::BadSegment {
+            why: "overlaps another segment, or shares a page with one that has other rights",
+            ..
+        })
     ));
     assert_eq!(ok(&[(0x40_0000, 0x1000, 0, RX, PT_DYNAMIC)]), Err(ElfError::Dynamic));
     assert_eq!(ok(&[(0x50_0000, 0x1000, 0, RX, PT_LOAD)]), Err(ElfError::EntryNotExecutable));

@@ -276,7 +276,13 @@ impl<F: EntryFormat> PageTable<F> {
 
     /// Tear down the top-level slots `from..to`: call `on_leaf(frame, bytes)` for every mapped
     /// leaf, free every lower-level table, and clear the slots. The root itself stays.
-    pub fn free_lower_levels(&self, mem: &mut impl TableMemory, from: usize, to: usize, on_leaf: &mut impl FnMut(u64, u64)) {
+    pub fn free_lower_levels(
+        &self,
+        mem: &mut impl TableMemory,
+        from: usize,
+        to: usize,
+        on_leaf: &mut impl FnMut(u64, u64),
+    ) {
         for i in from..to.min(512) {
             let entry = mem.read_entry(self.root, i);
             if self.format.is_present(entry) {

@@ -44,7 +44,7 @@ fn access(prot_bits: u64) -> Result<Access, Error> {
 }
 
 fn check_range(addr: u64, len: u64) -> Result<(), Error> {
-    if len == 0 || addr % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+    if len == 0 || !addr.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
         return Err(Error::InvalidArgument);
     }
     let end = addr.checked_add(len).ok_or(Error::BadAddress)?;
@@ -204,7 +204,9 @@ impl AddressSpace {
             let chunk = ((PAGE_SIZE - va % PAGE_SIZE) as usize).min(out.len() - done);
             // SAFETY: `pa..pa+chunk` lies in one user page that is mapped (so it is RAM we own,
             // reached through the direct map); `out` is a kernel buffer of sufficient length.
-            unsafe { core::ptr::copy_nonoverlapping(mm::phys_to_virt(pa) as *const u8, out[done..].as_mut_ptr(), chunk) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(mm::phys_to_virt(pa) as *const u8, out[done..].as_mut_ptr(), chunk)
+            };
             done += chunk;
         }
         Ok(())

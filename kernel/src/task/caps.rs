@@ -26,7 +26,7 @@ pub enum Object {
 }
 
 impl Object {
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Object::Console => "console",
             Object::Modules => "modules",
@@ -80,11 +80,20 @@ impl CapTable {
         Ok(cap)
     }
 
+    /// The capability, if it names a `kind` object (else WrongType) and carries `rights` (else
+    /// NoRights): the type is checked first, so using a handle for the wrong thing says so.
+    pub fn get_kind(&self, handle: Handle, kind: &'static str, rights: Rights) -> Result<&Capability, Error> {
+        let cap = self.slot(handle)?;
+        if cap.object.kind() != kind {
+            return Err(Error::WrongType);
+        }
+        self.get(handle, rights)
+    }
+
     pub fn remove(&mut self, handle: Handle) -> Result<Capability, Error> {
         self.slot(handle)?;
         Ok(self.slots[handle as usize - 1].take().expect("checked above"))
     }
-
 }
 
 /// Type checks: the object behind a capability, or WrongType.
@@ -106,13 +115,5 @@ pub fn expect_shm(cap: &Capability) -> Result<Arc<SharedMemory>, Error> {
     match &cap.object {
         Object::SharedMemory(s) => Ok(s.clone()),
         _ => Err(Error::WrongType),
-    }
-}
-
-pub fn expect_kind(cap: &Capability, kind: &'static str) -> Result<(), Error> {
-    if cap.object.kind() == kind {
-        Ok(())
-    } else {
-        Err(Error::WrongType)
     }
 }

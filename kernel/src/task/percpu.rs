@@ -29,7 +29,13 @@ static BOOT_CPU: AtomicPtr<PerCpu> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Set up this CPU's area and point GS at it.
 pub fn init_this_cpu(cpu_index: usize, tss: *mut TaskStateSegment) {
-    let area = Box::into_raw(Box::new(PerCpu { self_ptr: 0, kernel_rsp: 0, user_rsp_scratch: 0, cpu_index: cpu_index as u64, tss }));
+    let area = Box::into_raw(Box::new(PerCpu {
+        self_ptr: 0,
+        kernel_rsp: 0,
+        user_rsp_scratch: 0,
+        cpu_index: cpu_index as u64,
+        tss,
+    }));
     // SAFETY: `area` was just allocated and leaked; it lives forever.
     unsafe { (*area).self_ptr = area as u64 };
     // SAFETY: GS_BASE/KERNEL_GS_BASE only affect GS-relative accesses, which only switch.S makes

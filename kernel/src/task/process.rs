@@ -45,7 +45,6 @@ impl Process {
     pub fn exit_status(&self) -> Option<ExitStatus> {
         *self.status.lock()
     }
-
 }
 
 /// Load `name` from the boot modules and start it with `caps` as its first handles.
@@ -147,4 +146,3 @@ pub fn report(out: &mut String) {
         let _ = writeln!(out, "{:5} {:8} {:5} {}", p.pid, state, p.space.lock().pages(), p.name);
     }
 }
-

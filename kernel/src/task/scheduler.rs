@@ -262,6 +262,7 @@ pub fn reschedule() {
 }
 
 /// Free dead threads' stacks, and processes none of whose threads can run any more.
+#[allow(clippy::vec_box)] // threads live in boxes so their saved RSP never moves; these are those boxes
 fn release_garbage(garbage: Vec<alloc::boxed::Box<Thread>>) {
     for t in garbage {
         mm::free_contiguous(t.kernel_stack, KERNEL_STACK_PAGES);

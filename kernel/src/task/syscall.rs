@@ -80,11 +80,11 @@ extern "C" fn syscall_dispatch(frame: &mut SyscallFrame) {
 }
 
 fn notification(p: &Process, h: Handle, rights: Rights) -> Result<Arc<Notification>, Error> {
-    caps::expect_notification(p.caps.lock().get(h, rights)?)
+    caps::expect_notification(p.caps.lock().get_kind(h, "notification", rights)?)
 }
 
 fn require(p: &Process, h: Handle, kind: &'static str, rights: Rights) -> Result<(), Error> {
-    caps::expect_kind(p.caps.lock().get(h, rights)?, kind)
+    p.caps.lock().get_kind(h, kind, rights).map(|_| ())
 }
 
 fn read_user(p: &Process, buf: UserBuf) -> Result<Vec<u8>, Error> {
@@ -126,11 +126,12 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
                 return Err(Error::InvalidArgument);
             }
             let shm = crate::objects::SharedMemory::new(len).ok_or(Error::NoMemory)?;
-            let cap = Capability { object: Object::SharedMemory(Arc::new(shm)), rights: Rights::MAP.union(Rights::GRANT) };
+            let cap =
+                Capability { object: Object::SharedMemory(Arc::new(shm)), rights: Rights::MAP.union(Rights::GRANT) };
             ok(u64::from(p.caps.lock().insert(cap)?))
         }
         ShmMap { handle, addr, prot } => {
-            let shm = caps::expect_shm(p.caps.lock().get(handle, Rights::MAP)?)?;
+            let shm = caps::expect_shm(p.caps.lock().get_kind(handle, "shared memory", Rights::MAP)?)?;
             ok(p.space.lock().map_shared(addr, &shm.frames, prot)?)
         }
         ThreadCreate { entry, stack, arg } => {
@@ -165,18 +166,21 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             let name = read_name(p, name)?;
             let child = process::spawn(&name, Vec::new(), Some((n, 1 << bit)))?;
             let pid = child.pid;
-            let cap = Capability { object: Object::Process(child), rights: Rights::WAIT.union(Rights::KILL).union(Rights::GRANT) };
+            let cap = Capability {
+                object: Object::Process(child),
+                rights: Rights::WAIT.union(Rights::KILL).union(Rights::GRANT),
+            };
             Ok((u64::from(p.caps.lock().insert(cap)?), pid))
         }
         ProcessWait { process: h } => {
-            let child = caps::expect_process(p.caps.lock().get(h, Rights::WAIT)?)?;
+            let child = caps::expect_process(p.caps.lock().get_kind(h, "process", Rights::WAIT)?)?;
             match child.exit_status() {
                 Some(status) => Ok((status.encode(), child.pid)),
                 None => Err(Error::WouldBlock),
             }
         }
         ProcessKill { process: h } => {
-            let child = caps::expect_process(p.caps.lock().get(h, Rights::KILL)?)?;
+            let child = caps::expect_process(p.caps.lock().get_kind(h, "process", Rights::KILL)?)?;
             if Arc::ptr_eq(&child, p) {
                 return Err(Error::InvalidArgument);
             }
@@ -187,7 +191,7 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
         HandleGrant { process: h, handle, rights } => {
             let (target, cap) = {
                 let table = p.caps.lock();
-                let target = caps::expect_process(table.get(h, Rights::GRANT)?)?;
+                let target = caps::expect_process(table.get_kind(h, "process", Rights::GRANT)?)?;
                 let cap = table.get(handle, Rights::GRANT)?.clone();
                 (target, cap)
             };

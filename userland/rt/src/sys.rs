@@ -143,3 +143,28 @@ pub fn reboot(system: Handle) -> Result<(), Error> {
 pub fn debug_write(bytes: &[u8]) -> Result<usize, Error> {
     value(Syscall::DebugWrite { buf: buf(bytes) }).map(|n| n as usize)
 }
+
+pub fn shm_create(len: u64) -> Result<Handle, Error> {
+    value(Syscall::ShmCreate { len }).map(|h| h as Handle)
+}
+
+pub fn shm_map(handle: Handle, addr: u64, prot: u64) -> Result<u64, Error> {
+    value(Syscall::ShmMap { handle, addr, prot })
+}
+
+/// Start a thread at `entry(arg)` on the stack whose top is `stack_top`. Returns its id.
+pub fn thread_create(entry: extern "C" fn(u64) -> !, stack_top: u64, arg: u64) -> Result<u64, Error> {
+    value(Syscall::ThreadCreate { entry: entry as *const () as u64, stack: stack_top, arg })
+}
+
+pub fn thread_exit() -> ! {
+    let _ = raw(Syscall::ThreadExit);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Any call with raw arguments (tests use it to pass addresses no wrapper would).
+pub fn raw_call(call: Syscall) -> Result<(u64, u64), Error> {
+    raw(call)
+}

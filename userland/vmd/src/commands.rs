@@ -62,7 +62,12 @@ impl Vmd {
     pub fn start(&mut self) {
         match config::load(CONFIG_FILE) {
             Ok(c) => {
-                let _ = writeln!(self.term, "vmd: {} vm(s) and {} switch(es) in {CONFIG_FILE}", c.vms.len(), c.switches.len());
+                let _ = writeln!(
+                    self.term,
+                    "vmd: {} vm(s) and {} switch(es) in {CONFIG_FILE}",
+                    c.vms.len(),
+                    c.switches.len()
+                );
                 self.vms.apply(&c);
                 self.config = c;
             }
@@ -130,16 +135,17 @@ impl Vmd {
         }
         let mut buf = vec![0u8; 4096];
         let mut text = String::new();
-        loop {
-            let Ok((n, end)) = sys::klog_read(HANDLE_CONSOLE, self.klog_pos, &mut buf) else { break };
+        while let Ok((n, end)) = sys::klog_read(HANDLE_CONSOLE, self.klog_pos, &mut buf) {
             self.klog_pos = end;
             if n == 0 {
                 break;
             }
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-        let lines: Vec<&str> =
-            text.lines().filter(|l| self.log_verbose || !(l.starts_with("debug: ") || l.starts_with("trace: "))).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| self.log_verbose || !(l.starts_with("debug: ") || l.starts_with("trace: ")))
+            .collect();
         if lines.is_empty() {
             return;
         }
@@ -161,7 +167,9 @@ impl Vmd {
                     let how = match status {
                         ExitStatus::Exited(code) => alloc::format!("exited with code {code}"),
                         ExitStatus::Killed { vector: 0xff } => String::from("was killed"),
-                        ExitStatus::Killed { vector } => alloc::format!("was killed by the kernel (CPU exception {vector})"),
+                        ExitStatus::Killed { vector } => {
+                            alloc::format!("was killed by the kernel (CPU exception {vector})")
+                        }
                     };
                     let _ = writeln!(report, "vmd: process {} ({}) {how}", c.pid, c.name);
                     let _ = sys::handle_close(c.handle);
@@ -204,7 +212,10 @@ impl Vmd {
             Command::Start(args) => {
                 let name = describe(&args.name);
                 if self.vms.find(&args.name).is_none() && args.boot.is_none() {
-                    let _ = writeln!(self.term, "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)");
+                    let _ = writeln!(
+                        self.term,
+                        "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)"
+                    );
                 } else {
                     let _ = writeln!(
                         self.term,
@@ -229,7 +240,11 @@ impl Vmd {
             Command::Reload => self.load(CONFIG_FILE, false),
             Command::Log { verbose } => {
                 self.log_verbose = verbose;
-                let _ = writeln!(self.term, "log: {}", if verbose { "verbose (kernel debug lines shown)" } else { "brief" });
+                let _ = writeln!(
+                    self.term,
+                    "log: {}",
+                    if verbose { "verbose (kernel debug lines shown)" } else { "brief" }
+                );
             }
             Command::Dmesg => self.dmesg(),
             Command::Spawn(program) => match sys::process_spawn(HANDLE_MODULES, &program, self.notify, BIT_CHILD) {
@@ -272,7 +287,11 @@ impl Vmd {
     fn for_each_vm(&mut self, target: &Target, doing: &str, result: &str) {
         let indices = self.vms.select(target);
         if indices.is_empty() {
-            let what = if *target == Target::All { String::from("no vms configured") } else { alloc::format!("no such vm: {}", describe(target)) };
+            let what = if *target == Target::All {
+                String::from("no vms configured")
+            } else {
+                alloc::format!("no such vm: {}", describe(target))
+            };
             let _ = writeln!(self.term, "vmctl: {what}");
             return;
         }
@@ -298,7 +317,8 @@ impl Vmd {
     fn load(&mut self, file: &str, merge: bool) {
         match config::load(file) {
             Ok(new) => {
-                let before = Config { vms: self.vms.vms.iter().map(|v| v.config.clone()).collect(), ..self.config.clone() };
+                let before =
+                    Config { vms: self.vms.vms.iter().map(|v| v.config.clone()).collect(), ..self.config.clone() };
                 if merge {
                     self.vms.merge(&new);
                 } else {

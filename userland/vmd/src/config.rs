@@ -33,7 +33,8 @@ pub fn read_module(path: &str) -> Result<String, String> {
     let mut bytes = vec![0u8; size as usize];
     let mut done = 0;
     while done < bytes.len() {
-        let n = sys::module_read(HANDLE_MODULES, name, done as u64, &mut bytes[done..]).map_err(|e| alloc::format!("{e}"))?;
+        let n = sys::module_read(HANDLE_MODULES, name, done as u64, &mut bytes[done..])
+            .map_err(|e| alloc::format!("{e}"))?;
         if n == 0 {
             break;
         }

@@ -83,14 +83,7 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
     match vector {
         0..=31 if from_user => crate::task::process::fault_in_user_mode(frame),
         0..=31 => fatal_exception(frame),
-        v if v == u64::from(TIMER_VECTOR) => {
-            if apic::on_timer_interrupt() == 0 {
-                // The boot CPU runs the scheduler (and catches serial input an IRQ missed).
-                crate::objects::poll_console_input();
-                crate::klog::flush_signal();
-                crate::task::scheduler::on_tick(from_user);
-            }
-        }
+        v if v == u64::from(TIMER_VECTOR) => timer_interrupt(from_user),
         v if v == u64::from(SERIAL_VECTOR) => {
             crate::objects::poll_console_input();
             apic::eoi();
@@ -99,6 +92,15 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
         // no EOI, nothing to do. See: SDM Vol 3A 12.9 (spurious interrupt).
         0x20..=0x2f | 0xff => {}
         _ => {}
+    }
+}
+
+fn timer_interrupt(from_user: bool) {
+    if apic::on_timer_interrupt() == 0 {
+        // The boot CPU runs the scheduler (and catches serial input an IRQ missed).
+        crate::objects::poll_console_input();
+        crate::klog::flush_signal();
+        crate::task::scheduler::on_tick(from_user);
     }
 }
 
