@@ -11,6 +11,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod vcpu;
+
 use core::fmt;
 
 /// A capability handle: an index into the calling process's handle table. 0 is never valid.
@@ -49,7 +51,8 @@ impl Rights {
     pub const KILL: Rights = Rights(1 << 6);
     pub const SPAWN: Rights = Rights(1 << 7);
     pub const REBOOT: Rights = Rights(1 << 8);
-    pub const ALL: Rights = Rights(0x1ff);
+    pub const RUN: Rights = Rights(1 << 9);
+    pub const ALL: Rights = Rights(0x3ff);
 
     pub const fn union(self, other: Rights) -> Rights {
         Rights(self.0 | other.0)
@@ -307,6 +310,20 @@ pub enum Syscall {
     DebugWrite {
         buf: UserBuf,
     },
+    /// Like ProcessSpawn, and copy the handles listed in `grants` (u32 each, at most 16) into
+    /// the child, in order, as its handles 1, 2, ... Result: process handle; pid.
+    ProcessSpawnWith { modules: Handle, name: UserBuf, notify: Handle, bit: u8, grants: UserBuf },
+    /// A virtual machine (needs hardware virtualization). Result: handle (MAP, RUN, GRANT).
+    VmCreate,
+    /// Map shared memory `shm` at guest-physical `gpa` with `gprot` rights. Result: bytes mapped.
+    VmMap { vm: Handle, shm: Handle, gpa: u64, prot: u64 },
+    /// A vCPU of `vm`; its state page is mapped at `state_addr` (page-aligned, free) in the caller.
+    /// Result: handle (RUN, SIGNAL).
+    VcpuCreate { vm: Handle, state_addr: u64 },
+    /// Run the guest until an exit needs the monitor. Result: the ExitKind (details in the page).
+    VcpuRun { vcpu: Handle },
+    /// Make a running `VcpuRun` return (ExitKind::Poked) soon.
+    VcpuPoke { vcpu: Handle },
 }
 
 /// Syscall numbers (RAX).
@@ -339,7 +356,16 @@ pub mod nr {
     pub const KERNEL_INFO: u64 = 25;
     pub const REBOOT: u64 = 26;
     pub const DEBUG_WRITE: u64 = 27;
+    pub const PROCESS_SPAWN_WITH: u64 = 28;
+    pub const VM_CREATE: u64 = 29;
+    pub const VM_MAP: u64 = 30;
+    pub const VCPU_CREATE: u64 = 31;
+    pub const VCPU_RUN: u64 = 32;
+    pub const VCPU_POKE: u64 = 33;
 }
+
+/// The most handles `ProcessSpawnWith` copies.
+pub const MAX_GRANTS: u64 = 16;
 
 /// Registers as the kernel sees them: `[rax, rdi, rsi, rdx, r10, r8, r9]`.
 pub type Regs = [u64; 7];
@@ -422,6 +448,20 @@ impl Syscall {
             KernelInfo { kind, buf } => [nr::KERNEL_INFO, kind as u64, buf.addr, buf.len, 0, 0, 0],
             Reboot { system } => [nr::REBOOT, h(system), 0, 0, 0, 0, 0],
             DebugWrite { buf } => [nr::DEBUG_WRITE, buf.addr, buf.len, 0, 0, 0, 0],
+            ProcessSpawnWith { modules, name, notify, bit, grants } => [
+                nr::PROCESS_SPAWN_WITH,
+                h(modules),
+                name.addr,
+                name.len,
+                (h(notify) << 8) | u64::from(bit),
+                grants.addr,
+                grants.len,
+            ],
+            VmCreate => [nr::VM_CREATE, 0, 0, 0, 0, 0, 0],
+            VmMap { vm, shm, gpa, prot } => [nr::VM_MAP, h(vm), h(shm), gpa, prot, 0, 0],
+            VcpuCreate { vm, state_addr } => [nr::VCPU_CREATE, h(vm), state_addr, 0, 0, 0, 0],
+            VcpuRun { vcpu } => [nr::VCPU_RUN, h(vcpu), 0, 0, 0, 0, 0],
+            VcpuPoke { vcpu } => [nr::VCPU_POKE, h(vcpu), 0, 0, 0, 0, 0],
         }
     }
 
@@ -473,6 +513,17 @@ impl Syscall {
             },
             nr::REBOOT => Reboot { system: handle(a)? },
             nr::DEBUG_WRITE => DebugWrite { buf: io(a, b)? },
+            nr::PROCESS_SPAWN_WITH => {
+                if f % 4 != 0 || f / 4 > MAX_GRANTS {
+                    return Err(Error::InvalidArgument);
+                }
+                ProcessSpawnWith { modules: handle(a)?, name: name(b, c)?, notify: handle(d >> 8)?, bit: bit(d & 0xff)?, grants: buf(e, f)? }
+            }
+            nr::VM_CREATE => VmCreate,
+            nr::VM_MAP => VmMap { vm: handle(a)?, shm: handle(b)?, gpa: c, prot: d },
+            nr::VCPU_CREATE => VcpuCreate { vm: handle(a)?, state_addr: b },
+            nr::VCPU_RUN => VcpuRun { vcpu: handle(a)? },
+            nr::VCPU_POKE => VcpuPoke { vcpu: handle(a)? },
             _ => return Err(Error::UnknownSyscall),
         })
     }

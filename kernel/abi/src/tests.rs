@@ -37,13 +37,19 @@ fn every_call() -> Vec<Syscall> {
         KernelInfo { kind: InfoKind::Cpus, buf: b(0x5000, 4096) },
         Reboot { system: HANDLE_SYSTEM },
         DebugWrite { buf: b(0x6000, 10) },
+        ProcessSpawnWith { modules: HANDLE_MODULES, name: b(0x1000, 7), notify: 6, bit: 3, grants: b(0x2000, 12) },
+        VmCreate,
+        VmMap { vm: 7, shm: 8, gpa: 0x10_0000, prot: vcpu::gprot::ALL },
+        VcpuCreate { vm: 7, state_addr: 0x7000_0000 },
+        VcpuRun { vcpu: 9 },
+        VcpuPoke { vcpu: 9 },
     ]
 }
 
 #[test]
 fn every_call_round_trips() {
     let calls = every_call();
-    assert_eq!(calls.len(), 28, "a new call needs a round-trip case here");
+    assert_eq!(calls.len(), 34, "a new call needs a round-trip case here");
     let mut numbers = std::collections::BTreeSet::new();
     for call in calls {
         let regs = call.encode();
@@ -71,6 +77,10 @@ fn unknown_numbers_and_bad_arguments_are_rejected() {
     assert_eq!(Syscall::decode([nr::CONSOLE_BIND, 1, 2, 64, 0, 0, 0]), Err(Error::InvalidArgument));
     assert_eq!(Syscall::decode([nr::KERNEL_INFO, 9, 0x1000, 10, 0, 0, 0]), Err(Error::InvalidArgument));
     assert_eq!(Syscall::decode([nr::HANDLE_GRANT, 1, 2, 1 << 40, 0, 0, 0]), Err(Error::InvalidArgument));
+    // Grants: whole u32s, at most MAX_GRANTS.
+    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 6]), Err(Error::InvalidArgument));
+    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 4 * 17]), Err(Error::InvalidArgument));
+    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 0, 0x2000, 4]), Err(Error::InvalidHandle));
 }
 
 #[test]

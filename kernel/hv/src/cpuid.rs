@@ -1,0 +1,166 @@
+//! The CPUID a guest sees: the host's, with virtualization hidden, the hypervisor bit set, Keel's
+//! vendor leaves, and features the platform does not emulate cleared, keeping leaves consistent
+//! with each other (shared/TESTBED.md: hiding 0x80000008 while showing LA57 breaks Linux).
+//! See: SDM Vol 2A CPUID, APM Vol 3 Appendix E.
+
+/// Keel's hypervisor leaf range.
+pub const HYPERVISOR_BASE: u32 = 0x4000_0000;
+/// "KeelKeelKeel" in EBX, ECX, EDX.
+pub const VENDOR: [u32; 3] = [u32::from_le_bytes(*b"Keel"), u32::from_le_bytes(*b"Keel"), u32::from_le_bytes(*b"Keel")];
+
+/// Leaf 1 ECX.
+const ECX1_MONITOR: u32 = 1 << 3;
+const ECX1_VMX: u32 = 1 << 5;
+const ECX1_SMX: u32 = 1 << 6;
+const ECX1_EIST: u32 = 1 << 7;
+const ECX1_TM2: u32 = 1 << 8;
+const ECX1_PDCM: u32 = 1 << 15;
+const ECX1_X2APIC: u32 = 1 << 21;
+const ECX1_TSC_DEADLINE: u32 = 1 << 24;
+const ECX1_OSXSAVE: u32 = 1 << 27;
+const ECX1_HYPERVISOR: u32 = 1 << 31;
+/// Leaf 1 EDX.
+const EDX1_ACPI: u32 = 1 << 22;
+const EDX1_TM: u32 = 1 << 29;
+/// Leaf 7 ECX.
+const ECX7_WAITPKG: u32 = 1 << 5;
+const ECX7_LA57: u32 = 1 << 16;
+/// Leaf 0x80000001 ECX.
+const ECX81_SVM: u32 = 1 << 2;
+const ECX81_SKINIT: u32 = 1 << 12;
+
+/// What the policy needs from the guest's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestView {
+    /// The vCPU's APIC ID (leaf 1 EBX[31:24]).
+    pub apic_id: u8,
+    /// Whether the guest set CR4.OSXSAVE (leaf 1 ECX[27] mirrors it).
+    pub osxsave: bool,
+}
+
+/// The guest's CPUID result for `leaf`/`subleaf`, given the host's CPUID.
+pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, u32) -> [u32; 4]) -> [u32; 4] {
+    let max_basic = host(0, 0)[0];
+    let max_ext = host(0x8000_0000, 0)[0];
+    if (HYPERVISOR_BASE..HYPERVISOR_BASE + 0x100).contains(&leaf) {
+        return if leaf == HYPERVISOR_BASE { [HYPERVISOR_BASE, VENDOR[0], VENDOR[1], VENDOR[2]] } else { [0; 4] };
+    }
+    // Leaves above the reported maximum: Intel returns the highest basic leaf's data; give zeros.
+    if (leaf < 0x8000_0000 && leaf > max_basic) || (leaf >= 0x8000_0000 && leaf > max_ext) {
+        return [0; 4];
+    }
+    let [mut a, mut b, mut c, mut d] = host(leaf, subleaf);
+    match leaf {
+        1 => {
+            c &= !(ECX1_MONITOR
+                | ECX1_VMX
+                | ECX1_SMX
+                | ECX1_EIST
+                | ECX1_TM2
+                | ECX1_PDCM
+                | ECX1_X2APIC
+                | ECX1_TSC_DEADLINE);
+            c &= !ECX1_OSXSAVE;
+            if view.osxsave {
+                c |= ECX1_OSXSAVE;
+            }
+            c |= ECX1_HYPERVISOR;
+            d &= !(EDX1_ACPI | EDX1_TM);
+            // One logical processor, this vCPU's APIC ID; CLFLUSH size kept.
+            b = (b & 0x0000_ffff) | (1 << 16) | (u32::from(view.apic_id) << 24);
+        }
+        // MONITOR/MWAIT, thermal/power, performance monitoring, topology: not offered.
+        5 | 6 | 0xa | 0xb | 0x1f => {
+            a = 0;
+            b = 0;
+            c = 0;
+            d = 0;
+        }
+        7 if subleaf == 0 => {
+            c &= !(ECX7_WAITPKG | ECX7_LA57);
+        }
+        0x8000_0001 => {
+            c &= !(ECX81_SVM | ECX81_SKINIT);
+        }
+        // SVM features.
+        0x8000_000a => {
+            a = 0;
+            b = 0;
+            c = 0;
+            d = 0;
+        }
+        _ => {}
+    }
+    [a, b, c, d]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Roughly QEMU's -cpu max under TCG (shared/TESTBED.md).
+    fn qemu_max(leaf: u32, subleaf: u32) -> [u32; 4] {
+        match (leaf, subleaf) {
+            (0, _) => [0xd, u32::from_le_bytes(*b"Auth"), u32::from_le_bytes(*b"cAMD"), u32::from_le_bytes(*b"enti")],
+            (1, _) => [0x00a0_0f11, 0x0102_0800, 0xfef8_3223 | ECX1_VMX | ECX1_X2APIC, 0x178b_fbff],
+            (7, 0) => [0, 0x0084_07a9, ECX7_LA57 | 1, 0],
+            (0x8000_0000, _) => [0x8000_000a, 0, 0, 0],
+            (0x8000_0001, _) => [0, 0, ECX81_SVM | 1, 0x2fd3_fbff],
+            (0x8000_0008, _) => [0x3030, 0, 0, 0],
+            (0x8000_000a, _) => [1, 16, 0, 0x1001_0001],
+            _ => [0; 4],
+        }
+    }
+
+    const VIEW: GuestView = GuestView { apic_id: 0, osxsave: false };
+
+    #[test]
+    fn hides_virtualization_and_sets_hypervisor_bit() {
+        let [_, b, c, _] = guest_cpuid(1, 0, VIEW, qemu_max);
+        assert_eq!(c & ECX1_VMX, 0);
+        assert_eq!(c & ECX1_X2APIC, 0);
+        assert_ne!(c & ECX1_HYPERVISOR, 0);
+        assert_eq!(b >> 24, 0);
+        assert_eq!((b >> 16) & 0xff, 1);
+        assert_eq!(guest_cpuid(0x8000_0001, 0, VIEW, qemu_max)[2] & ECX81_SVM, 0);
+        assert_eq!(guest_cpuid(0x8000_000a, 0, VIEW, qemu_max), [0; 4]);
+        assert_eq!(guest_cpuid(7, 0, VIEW, qemu_max)[2] & ECX7_LA57, 0);
+    }
+
+    #[test]
+    fn keel_vendor_leaf() {
+        let [a, b, c, d] = guest_cpuid(HYPERVISOR_BASE, 0, VIEW, qemu_max);
+        assert_eq!(a, HYPERVISOR_BASE);
+        let mut s = Vec::new();
+        for r in [b, c, d] {
+            s.extend_from_slice(&r.to_le_bytes());
+        }
+        assert_eq!(&s, b"KeelKeelKeel");
+        assert_eq!(guest_cpuid(HYPERVISOR_BASE + 1, 0, VIEW, qemu_max), [0; 4]);
+    }
+
+    #[test]
+    fn consistent_leaves_and_limits() {
+        // Address sizes stay (Linux needs them with the extended leaves).
+        assert_eq!(guest_cpuid(0x8000_0008, 0, VIEW, qemu_max)[0], 0x3030);
+        // Beyond the maximum: zeros, never garbage.
+        assert_eq!(guest_cpuid(0x20, 0, VIEW, qemu_max), [0; 4]);
+        assert_eq!(guest_cpuid(0x8000_0020, 0, VIEW, qemu_max), [0; 4]);
+        assert_eq!(guest_cpuid(5, 0, VIEW, qemu_max), [0; 4]);
+        // OSXSAVE mirrors the guest's CR4.
+        assert_eq!(guest_cpuid(1, 0, VIEW, qemu_max)[2] & ECX1_OSXSAVE, 0);
+        let v = GuestView { apic_id: 3, osxsave: true };
+        let [_, b, c, _] = guest_cpuid(1, 0, v, qemu_max);
+        assert_ne!(c & ECX1_OSXSAVE, 0);
+        assert_eq!(b >> 24, 3);
+    }
+
+    #[test]
+    fn random_leaves_never_panic() {
+        let mut x = 1u32;
+        for _ in 0..10000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let _ = guest_cpuid(x, x.rotate_left(7), VIEW, qemu_max);
+        }
+    }
+}

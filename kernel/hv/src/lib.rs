@@ -1,0 +1,48 @@
+//! What the kernel's virtualization code decides without touching hardware: the VMCB layout and
+//! the SVM exit decoder (`svm`), the VMX exit decoder (`vmx`), and the guest CPUID and MSR policy
+//! (`cpuid`, `msr`). The kernel's `virt` module is the thin glue that runs VMRUN/VMLAUNCH.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod cpuid;
+pub mod msr;
+pub mod svm;
+pub mod vmx;
+
+/// A decoded VM exit, the same for both vendors. The kernel answers some itself (CPUID, MSR,
+/// interrupts, ...) and turns the others into the vCPU page's `ExitKind` for the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmExit {
+    /// A host interrupt arrived while the guest ran.
+    ExternalInterrupt,
+    /// The guest can take an interrupt now (interrupt-window exiting).
+    InterruptWindow,
+    Cpuid,
+    Hlt,
+    /// Port I/O. `next_rip` where the vendor tells it (SVM: EXITINFO2).
+    Io {
+        port: u16,
+        size: u8,
+        write: bool,
+        string: bool,
+        rep: bool,
+        next_rip: Option<u64>,
+    },
+    MsrRead,
+    MsrWrite,
+    Xsetbv,
+    /// A guest-physical access the nested page tables do not allow.
+    NestedPageFault {
+        gpa: u64,
+        write: bool,
+        fetch: bool,
+    },
+    /// Triple fault.
+    Shutdown,
+    /// A virtualization instruction (VMRUN, VMCALL, VMXON, ...): the guest gets #UD.
+    VirtualizationInstruction,
+    /// The hardware refused the guest state at entry.
+    InvalidState,
+    /// Anything else, with the vendor's code (for the log).
+    Other(u64),
+}

@@ -1,0 +1,171 @@
+//! The guest MSR policy: an allow-list. Each MSR the guest may touch is classified; anything
+//! else gets #GP, so a guest never reaches a host MSR that would break isolation (VM_CR,
+//! VM_HSAVE_PA, IA32_FEATURE_CONTROL, ...). See: SDM Vol 4 (MSR list), APM Vol 2 Appendix A.
+
+/// How the kernel handles one MSR for a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsrKind {
+    /// Kept in the VMCB/VMCS guest area (EFER, PAT, SYSCALL/SYSENTER MSRs, FS/GS bases).
+    GuestState(GuestMsr),
+    /// The time-stamp counter (reads give the TSC; writes are ignored).
+    Tsc,
+    /// Reads give a fixed value; writes of that same value are accepted, others #GP.
+    Fixed(u64),
+    /// Stored per vCPU, no effect on the host (MTRRs, MISC_ENABLE, TSC_AUX, ...).
+    Shadow(u32),
+    /// #GP on read and write.
+    Refused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestMsr {
+    Efer,
+    Pat,
+    Star,
+    Lstar,
+    Cstar,
+    Sfmask,
+    KernelGsBase,
+    FsBase,
+    GsBase,
+    SysenterCs,
+    SysenterEsp,
+    SysenterEip,
+}
+
+pub const EFER: u32 = 0xc000_0080;
+pub const APIC_BASE: u32 = 0x1b;
+/// The APIC base a guest sees: 0xfee00000, enabled, bootstrap processor. Relocation refused.
+pub const APIC_BASE_VALUE: u64 = 0xfee0_0000 | (1 << 11) | (1 << 8);
+
+/// Shadowed MSRs: (index, reset value). At most `SHADOW_SLOTS` of them.
+pub const SHADOWED: &[(u32, u64)] = &[
+    (0x1a0, 1),                     // IA32_MISC_ENABLE: fast strings
+    (0x2ff, 0x0c06),                // IA32_MTRR_DEF_TYPE: enabled, fixed enabled, default WB
+    (0xc000_0103, 0),               // TSC_AUX
+    (0x250, 0x0606_0606_0606_0606), // fixed-range MTRRs: WB
+    (0x258, 0x0606_0606_0606_0606),
+    (0x259, 0x0606_0606_0606_0606),
+    (0x268, 0x0606_0606_0606_0606),
+    (0x269, 0x0606_0606_0606_0606),
+    (0x26a, 0x0606_0606_0606_0606),
+    (0x26b, 0x0606_0606_0606_0606),
+    (0x26c, 0x0606_0606_0606_0606),
+    (0x26d, 0x0606_0606_0606_0606),
+    (0x26e, 0x0606_0606_0606_0606),
+    (0x26f, 0x0606_0606_0606_0606),
+    (0x200, 0),
+    (0x201, 0),
+    (0x202, 0),
+    (0x203, 0), // variable MTRRs 0-1
+    (0x204, 0),
+    (0x205, 0),
+    (0x206, 0),
+    (0x207, 0),
+    (0x8b, 0),  // IA32_BIOS_SIGN_ID (microcode revision)
+    (0x3b, 0),  // IA32_TSC_ADJUST
+    (0x6e0, 0), // IA32_TSC_DEADLINE (no TSC-deadline timer offered; harmless)
+];
+pub const SHADOW_SLOTS: usize = 32;
+const _: () = assert!(SHADOWED.len() <= SHADOW_SLOTS);
+
+pub fn classify(msr: u32) -> MsrKind {
+    use GuestMsr::*;
+    match msr {
+        EFER => MsrKind::GuestState(Efer),
+        0x277 => MsrKind::GuestState(Pat),
+        0xc000_0081 => MsrKind::GuestState(Star),
+        0xc000_0082 => MsrKind::GuestState(Lstar),
+        0xc000_0083 => MsrKind::GuestState(Cstar),
+        0xc000_0084 => MsrKind::GuestState(Sfmask),
+        0xc000_0102 => MsrKind::GuestState(KernelGsBase),
+        0xc000_0100 => MsrKind::GuestState(FsBase),
+        0xc000_0101 => MsrKind::GuestState(GsBase),
+        0x174 => MsrKind::GuestState(SysenterCs),
+        0x175 => MsrKind::GuestState(SysenterEsp),
+        0x176 => MsrKind::GuestState(SysenterEip),
+        0x10 => MsrKind::Tsc,
+        APIC_BASE => MsrKind::Fixed(APIC_BASE_VALUE),
+        0xfe => MsrKind::Fixed(0x508),         // IA32_MTRRCAP: 8 variable, fixed, WC
+        0x17 => MsrKind::Fixed(0),             // IA32_PLATFORM_ID
+        0x3a => MsrKind::Fixed(1),             // IA32_FEATURE_CONTROL: locked, VMX off
+        0xc001_0114 => MsrKind::Fixed(1 << 4), // VM_CR: SVM disabled (SVMDIS), as seen by the guest
+        _ => match SHADOWED.iter().position(|&(m, _)| m == msr) {
+            Some(i) => MsrKind::Shadow(i as u32),
+            None => MsrKind::Refused,
+        },
+    }
+}
+
+/// Is `value` canonical (bits 63:47 all equal)? Base and address MSRs must be.
+pub fn is_canonical(value: u64) -> bool {
+    let top = value >> 47;
+    top == 0 || top == 0x1_ffff
+}
+
+/// Check a guest write to a GuestState MSR; `Err(())` means inject #GP.
+pub fn check_write(which: GuestMsr, value: u64) -> Result<u64, ()> {
+    use GuestMsr::*;
+    match which {
+        // EFER: SCE, LME, LMA, NXE, and (AMD) FFXSR/LMSLE ignored; SVME is Keel's.
+        Efer => {
+            let allowed = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
+            if value & !allowed != 0 {
+                return Err(());
+            }
+            Ok(value)
+        }
+        // PAT: each byte a valid memory type (0, 1, 4, 5, 6, 7).
+        Pat => {
+            if value.to_le_bytes().iter().all(|t| matches!(t, 0 | 1 | 4 | 5 | 6 | 7)) {
+                Ok(value)
+            } else {
+                Err(())
+            }
+        }
+        Lstar | Cstar | KernelGsBase | FsBase | GsBase | SysenterEsp | SysenterEip => {
+            if is_canonical(value) {
+                Ok(value)
+            } else {
+                Err(())
+            }
+        }
+        Star | Sfmask | SysenterCs => {
+            Ok(if which == Sfmask || which == SysenterCs { value & 0xffff_ffff } else { value })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_msrs_are_refused_or_fixed() {
+        assert_eq!(classify(0xc001_0117), MsrKind::Refused); // VM_HSAVE_PA
+        assert_eq!(classify(0xc001_0114), MsrKind::Fixed(1 << 4)); // VM_CR reads as disabled
+        assert_eq!(classify(0x3a), MsrKind::Fixed(1)); // FEATURE_CONTROL: locked, no VMX
+        assert_eq!(classify(0x480), MsrKind::Refused); // VMX capability MSRs
+        assert_eq!(classify(0xdead_beef), MsrKind::Refused);
+        assert_eq!(classify(APIC_BASE), MsrKind::Fixed(APIC_BASE_VALUE));
+    }
+
+    #[test]
+    fn guest_state_msrs() {
+        assert_eq!(classify(EFER), MsrKind::GuestState(GuestMsr::Efer));
+        assert_eq!(classify(0xc000_0082), MsrKind::GuestState(GuestMsr::Lstar));
+        assert!(matches!(classify(0x2ff), MsrKind::Shadow(_)));
+        assert_eq!(classify(0x10), MsrKind::Tsc);
+    }
+
+    #[test]
+    fn write_checks() {
+        assert_eq!(check_write(GuestMsr::Efer, 0xd01), Ok(0xd01));
+        assert_eq!(check_write(GuestMsr::Efer, 1 << 12), Err(()), "SVME is not the guest's");
+        assert_eq!(check_write(GuestMsr::Lstar, 0x0000_8000_0000_0000), Err(()), "non-canonical");
+        assert_eq!(check_write(GuestMsr::Lstar, 0xffff_8000_0000_0000), Ok(0xffff_8000_0000_0000));
+        assert_eq!(check_write(GuestMsr::Pat, 0x0007_0406_0007_0406), Ok(0x0007_0406_0007_0406));
+        assert_eq!(check_write(GuestMsr::Pat, 0x0000_0000_0000_0002), Err(()));
+        assert!(is_canonical(0) && is_canonical(u64::MAX) && !is_canonical(1 << 47));
+    }
+}
