@@ -7,7 +7,7 @@ use core::fmt::Write;
 use keel_abi::InfoKind;
 
 use crate::arch::x86_64::{apic, instructions, pit};
-use crate::{mm, virt};
+use crate::{mm, virtcheck};
 
 pub fn report(kind: InfoKind) -> String {
     let mut out = String::new();
@@ -20,7 +20,7 @@ pub fn report(kind: InfoKind) -> String {
             for index in 0..count {
                 let state = if apic::is_online(index) { "online" } else { "offline" };
                 let role = if index == 0 { ", boot CPU" } else { "" };
-                let verdict = virt::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
+                let verdict = virtcheck::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
                 let _ = writeln!(
                     out,
                     "cpu {index}: APIC id {}, {state}{role}, timer ticks {}; {verdict}",

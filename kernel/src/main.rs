@@ -23,6 +23,7 @@ mod shell;
 mod task;
 mod time;
 mod virt;
+mod virtcheck;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -96,16 +97,17 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
             timer_hz / 1_000_000
         );
     }
-    virt::check_and_record(0);
+    let boot_verdict = virtcheck::check_and_record(0);
     log::info!("cpu 0: online (APIC id {}, boot CPU)", apic::id());
     apic::set_online(0);
     if let Some(p) = &platform {
         smp::start_application_processors(&p.apic_ids);
     }
     let online = (0..apic::cpu_count()).filter(|&i| apic::is_online(i)).count();
-    let verdicts = virt::all_verdicts(apic::cpu_count());
+    let verdicts = virtcheck::all_verdicts(apic::cpu_count());
     log::info!("cpus: {online} online");
     log::info!("virt: {}", keel_virtcaps::Summary { verdicts: &verdicts });
+    virt::init(boot_verdict);
 
     match cmdline::value(cmdline, "fault-test") {
         Some("ud") => {

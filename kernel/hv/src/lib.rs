@@ -46,3 +46,5 @@ pub enum VmExit {
     /// Anything else, with the vendor's code (for the log).
     Other(u64),
 }
+
+pub mod walk;

@@ -279,6 +279,7 @@ pub mod code {
     pub const VINTR: u64 = 0x64;
     pub const CPUID: u64 = 0x72;
     pub const HLT: u64 = 0x78;
+    pub const INVD_EXIT: u64 = 0x76;
     pub const INVLPGA: u64 = 0x7a;
     pub const IOIO: u64 = 0x7b;
     pub const MSR: u64 = 0x7c;

@@ -5,6 +5,7 @@
 //! tables in software first, so a bad user pointer is an error (BadAddress), never a kernel fault.
 //! Does not: demand paging, copy-on-write, or large pages for user memory.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use keel_abi::{prot, Error, USER_END};
@@ -12,6 +13,7 @@ use keel_mm::paging::{Access, PageSize, PageTable, X86, X86_PRESENT, X86_USER, X
 use keel_mm::PAGE_SIZE;
 
 use crate::mm::{self, KernelTableMemory};
+use crate::objects::SharedMemory;
 
 /// The lowest user address (the null page stays unmapped).
 pub const USER_START: u64 = 0x1000;
@@ -27,8 +29,8 @@ pub struct AddressSpace {
     table: PageTable<X86>,
     next_chosen: u64,
     pages: u64,
-    /// Ranges mapping shared-memory frames, which belong to the SharedMemory object.
-    shared: Vec<(u64, u64)>,
+    /// Ranges mapping shared memory, with the object (kept alive while mapped: it owns the frames).
+    shared: Vec<(u64, u64, Arc<SharedMemory>)>,
 }
 
 fn access(prot_bits: u64) -> Result<Access, Error> {
@@ -114,8 +116,9 @@ impl AddressSpace {
         Ok(addr)
     }
 
-    /// Map frames owned by a shared-memory object. Returns the address.
-    pub fn map_shared(&mut self, addr: u64, frames: &[u64], prot_bits: u64) -> Result<u64, Error> {
+    /// Map a shared-memory object (all of it). Returns the address.
+    pub fn map_shared(&mut self, addr: u64, shm: Arc<SharedMemory>, prot_bits: u64) -> Result<u64, Error> {
+        let frames = &shm.frames;
         let len = frames.len() as u64 * PAGE_SIZE;
         let access = access(prot_bits)?;
         let addr = if addr == 0 { self.choose(len)? } else { addr };
@@ -133,12 +136,12 @@ impl AddressSpace {
                 return Err(Error::NoMemory);
             }
         }
-        self.shared.push((addr, addr + len));
+        self.shared.push((addr, addr + len, shm.clone()));
         Ok(addr)
     }
 
     fn is_shared(&self, va: u64) -> bool {
-        self.shared.iter().any(|&(s, e)| va >= s && va < e)
+        self.shared.iter().any(|&(s, e, _)| va >= s && va < e)
     }
 
     fn unmap_pages(&mut self, addr: u64, count: u64) {
@@ -158,7 +161,7 @@ impl AddressSpace {
         let len = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         check_range(addr, len)?;
         self.unmap_pages(addr, len / PAGE_SIZE);
-        self.shared.retain(|&(s, e)| !(s >= addr && e <= addr + len));
+        self.shared.retain(|&(s, e, _)| !(s >= addr && e <= addr + len));
         // The TLB may still hold the old translations: flush this address space's entries.
         if crate::arch::x86_64::instructions::read_cr3() & !0xfff == self.table.root {
             // SAFETY: reloading the current CR3 flushes non-global TLB entries; it maps the same.
@@ -246,7 +249,7 @@ impl AddressSpace {
     /// lower-half tables. The root stays until Drop. Must not run while this space is in CR3.
     pub fn teardown(&mut self) {
         let mut mem = KernelTableMemory;
-        for (start, end) in core::mem::take(&mut self.shared) {
+        for (start, end, _shm) in core::mem::take(&mut self.shared) {
             for va in (start..end).step_by(PAGE_SIZE as usize) {
                 self.table.unmap(&mut mem, va);
             }

@@ -23,6 +23,8 @@ pub enum Object {
     Notification(Arc<Notification>),
     Process(Arc<Process>),
     SharedMemory(Arc<SharedMemory>),
+    Vm(Arc<crate::virt::Vm>),
+    Vcpu(Arc<crate::virt::Vcpu>),
 }
 
 impl Object {
@@ -34,6 +36,8 @@ impl Object {
             Object::Notification(_) => "notification",
             Object::Process(_) => "process",
             Object::SharedMemory(_) => "shared memory",
+            Object::Vm(_) => "vm",
+            Object::Vcpu(_) => "vcpu",
         }
     }
 }
@@ -114,6 +118,20 @@ pub fn expect_process(cap: &Capability) -> Result<Arc<Process>, Error> {
 pub fn expect_shm(cap: &Capability) -> Result<Arc<SharedMemory>, Error> {
     match &cap.object {
         Object::SharedMemory(s) => Ok(s.clone()),
+        _ => Err(Error::WrongType),
+    }
+}
+
+pub fn expect_vm(cap: &Capability) -> Result<Arc<crate::virt::Vm>, Error> {
+    match &cap.object {
+        Object::Vm(v) => Ok(v.clone()),
+        _ => Err(Error::WrongType),
+    }
+}
+
+pub fn expect_vcpu(cap: &Capability) -> Result<Arc<crate::virt::Vcpu>, Error> {
+    match &cap.object {
+        Object::Vcpu(v) => Ok(v.clone()),
         _ => Err(Error::WrongType),
     }
 }

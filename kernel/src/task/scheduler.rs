@@ -122,12 +122,22 @@ pub fn is_alive(tid: u64) -> bool {
     SCHED.lock().threads.get(&tid).is_some_and(|t| t.state != State::Dead)
 }
 
+/// Set when another thread became ready: a thread that stays in the kernel for long (a vCPU
+/// running its guest) checks it and yields.
+static RESCHED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether the current thread should let others run (clears the request).
+pub fn need_resched() -> bool {
+    RESCHED.swap(false, core::sync::atomic::Ordering::Relaxed) && !SCHED.lock().ready.is_empty()
+}
+
 pub fn wake(tid: u64) {
     let mut s = SCHED.lock();
     if let Some(t) = s.threads.get_mut(&tid) {
         if let State::Blocked { .. } = t.state {
             t.state = State::Ready;
             s.ready.push_back(tid);
+            RESCHED.store(true, core::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -185,6 +195,10 @@ pub fn on_tick(from_user: bool) {
         for tid in expired {
             s.threads.get_mut(&tid).expect("listed").state = State::Ready;
             s.ready.push_back(tid);
+        }
+        // A time slice ended: a thread in the kernel (a running vCPU) yields if others wait.
+        if !s.ready.is_empty() {
+            RESCHED.store(true, core::sync::atomic::Ordering::Relaxed);
         }
     }
     if from_user {

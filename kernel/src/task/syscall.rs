@@ -132,7 +132,7 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
         }
         ShmMap { handle, addr, prot } => {
             let shm = caps::expect_shm(p.caps.lock().get_kind(handle, "shared memory", Rights::MAP)?)?;
-            ok(p.space.lock().map_shared(addr, &shm.frames, prot)?)
+            ok(p.space.lock().map_shared(addr, shm, prot)?)
         }
         ThreadCreate { entry, stack, arg } => {
             if entry >= keel_abi::USER_END || stack >= keel_abi::USER_END {
@@ -276,6 +276,51 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             require(p, system, "system", Rights::REBOOT)?;
             log::info!("reboot requested by process {} ({})", p.pid, p.name);
             crate::info::reboot()
+        }
+        ProcessSpawnWith { modules, name, notify, bit, grants } => {
+            require(p, modules, "modules", Rights::SPAWN)?;
+            let n = notification(p, notify, Rights::SIGNAL)?;
+            let name = read_name(p, name)?;
+            let raw = read_user(p, grants)?;
+            let mut caps = Vec::new();
+            {
+                let table = p.caps.lock();
+                for chunk in raw.chunks_exact(4) {
+                    let h = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                    caps.push(table.get(h, Rights::GRANT)?.clone());
+                }
+            }
+            let child = process::spawn(&name, caps, Some((n, 1 << bit)))?;
+            let pid = child.pid;
+            let cap = Capability { object: Object::Process(child), rights: Rights::WAIT.union(Rights::KILL).union(Rights::GRANT) };
+            Ok((u64::from(p.caps.lock().insert(cap)?), pid))
+        }
+        VmCreate => {
+            let vm = crate::virt::Vm::new()?;
+            let cap = Capability { object: Object::Vm(vm), rights: Rights::MAP.union(Rights::RUN).union(Rights::GRANT) };
+            ok(u64::from(p.caps.lock().insert(cap)?))
+        }
+        VmMap { vm, shm, gpa, prot } => {
+            let (vm, shm) = {
+                let table = p.caps.lock();
+                (caps::expect_vm(table.get_kind(vm, "vm", Rights::MAP)?)?, caps::expect_shm(table.get_kind(shm, "shared memory", Rights::MAP)?)?)
+            };
+            ok(vm.map(shm, gpa, prot)?)
+        }
+        VcpuCreate { vm, state_addr } => {
+            let vm = caps::expect_vm(p.caps.lock().get_kind(vm, "vm", Rights::RUN)?)?;
+            let vcpu = crate::virt::Vcpu::new(vm)?;
+            p.space.lock().map_shared(state_addr, vcpu.state.clone(), keel_abi::prot::READ | keel_abi::prot::WRITE)?;
+            let cap = Capability { object: Object::Vcpu(vcpu), rights: Rights::RUN.union(Rights::SIGNAL).union(Rights::GRANT) };
+            ok(u64::from(p.caps.lock().insert(cap)?))
+        }
+        VcpuRun { vcpu } => {
+            let vcpu = caps::expect_vcpu(p.caps.lock().get_kind(vcpu, "vcpu", Rights::RUN)?)?;
+            ok(vcpu.run()? as u64)
+        }
+        VcpuPoke { vcpu } => {
+            caps::expect_vcpu(p.caps.lock().get_kind(vcpu, "vcpu", Rights::SIGNAL)?)?.poke();
+            ok(0)
         }
         DebugWrite { buf } => {
             let data = read_user(p, UserBuf { addr: buf.addr, len: buf.len.min(512) })?;

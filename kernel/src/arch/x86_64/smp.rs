@@ -124,7 +124,7 @@ extern "C" fn ap_entry(index: u64) -> ! {
     super::gdt::init_this_cpu();
     super::idt::load();
     apic::enable_this_cpu();
-    crate::virt::check_and_record(index);
+    crate::virtcheck::check_and_record(index);
     apic::start_timer_this_cpu();
     log::info!("cpu {index}: online (APIC id {})", apic::id());
     apic::set_online(index);

@@ -1,0 +1,140 @@
+//! Guest FPU/SSE/AVX state. Keel's own code (kernel and user programs) is built soft-float and
+//! never touches these registers, so a guest's state can stay in the CPU until another vCPU runs:
+//! the CPU's current owner is saved (XSAVE) and the next one loaded (XRSTOR) only on a change.
+//! XCR0 is the running guest's. See: SDM Vol 1 13 (XSAVE), Vol 3A 2.6 (XCR0).
+//!
+//! Only the boot CPU runs guests for now, so "the CPU's owner" is one global.
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use crate::arch::x86_64::instructions::cpuid;
+use crate::mm;
+
+/// An XSAVE area (one page, 64-byte aligned), owned by a vCPU.
+pub struct FpuArea {
+    frame: u64,
+}
+
+static OWNER: AtomicPtr<FpuArea> = AtomicPtr::new(core::ptr::null_mut());
+static CURRENT_XCR0: AtomicU64 = AtomicU64::new(0);
+static HOST_XCR0: AtomicU64 = AtomicU64::new(0);
+
+fn has_xsave() -> bool {
+    cpuid(1, 0).ecx & (1 << 26) != 0
+}
+
+/// The XCR0 bits Keel lets guests enable: x87, SSE, AVX (as far as the CPU has them).
+pub fn supported_xcr0() -> u64 {
+    HOST_XCR0.load(Ordering::Relaxed)
+}
+
+/// Enable FXSAVE/XSAVE on this CPU: CR4.OSFXSR, OSXMMEXCPT, OSXSAVE; XCR0 = x87|SSE|AVX.
+pub fn init_this_cpu() {
+    let xsave = has_xsave();
+    // SAFETY: setting OSFXSR/OSXMMEXCPT (always available on x86-64) and OSXSAVE (checked via
+    // CPUID) only allows the FXSAVE/XSAVE families and SSE; Keel itself uses none of them.
+    unsafe {
+        let mut cr4: u64;
+        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
+        cr4 |= (1 << 9) | (1 << 10);
+        if xsave {
+            cr4 |= 1 << 18;
+        }
+        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
+    }
+    if xsave {
+        let leaf = cpuid(0xd, 0);
+        let supported = (u64::from(leaf.edx) << 32 | u64::from(leaf.eax)) & 0x7;
+        HOST_XCR0.store(supported, Ordering::Relaxed);
+        set_xcr0(supported);
+    }
+}
+
+fn set_xcr0(value: u64) {
+    if CURRENT_XCR0.swap(value, Ordering::Relaxed) != value {
+        // SAFETY: `value` has x87 set and only bits the CPU supports (supported_xcr0, or a guest
+        // value validated by `guest_xcr0_valid`); CR4.OSXSAVE is on.
+        unsafe {
+            core::arch::asm!("xsetbv", in("ecx") 0, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nomem, nostack))
+        };
+    }
+}
+
+/// Whether a guest may set XCR0 to `value`. See: SDM Vol 2C XSETBV (#GP conditions).
+pub fn guest_xcr0_valid(value: u64) -> bool {
+    let x87 = value & 1 != 0;
+    let avx_without_sse = value & 4 != 0 && value & 2 == 0;
+    x87 && !avx_without_sse && value & !supported_xcr0() == 0
+}
+
+impl FpuArea {
+    pub fn new() -> Option<Arc<FpuArea>> {
+        let frame = mm::alloc_zeroed_frame()?;
+        // The initial MXCSR (0x1f80: all exceptions masked) at offset 24 of the legacy area.
+        // SAFETY: the frame was just allocated and is mapped by the direct map.
+        unsafe { core::ptr::write((mm::phys_to_virt(frame) + 24) as *mut u32, 0x1f80) };
+        Some(Arc::new(FpuArea { frame }))
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        mm::phys_to_virt(self.frame) as *mut u8
+    }
+
+    /// Make this area's state the CPU's (saving the previous owner's), with `xcr0` loaded.
+    pub fn activate(self: &Arc<Self>, xcr0: u64) {
+        let me = Arc::as_ptr(self) as *mut FpuArea;
+        let owner = OWNER.load(Ordering::Relaxed);
+        let xsave = supported_xcr0() != 0;
+        if owner != me {
+            if !owner.is_null() {
+                // SAFETY: the owner pointer is cleared by the owner's Drop before its frame is
+                // freed, so a non-null owner is alive; XSAVE writes its 64-byte-aligned page.
+                unsafe { save((*owner).ptr(), xsave) };
+            }
+            if xsave {
+                set_xcr0(xcr0);
+            }
+            // SAFETY: our own page holds a state XSAVE wrote or the initial state (MXCSR valid,
+            // XSTATE_BV 0: components start in their init state).
+            unsafe { restore(self.ptr(), xsave) };
+            OWNER.store(me, Ordering::Relaxed);
+        } else if xsave {
+            set_xcr0(xcr0);
+        }
+    }
+}
+
+/// # Safety
+/// `area` must be a writable, 64-byte aligned page.
+unsafe fn save(area: *mut u8, xsave: bool) {
+    // SAFETY: per the contract; the mask EDX:EAX = all ones saves every enabled component.
+    unsafe {
+        if xsave {
+            core::arch::asm!("xsave64 [{}]", in(reg) area, in("eax") u32::MAX, in("edx") u32::MAX, options(nostack));
+        } else {
+            core::arch::asm!("fxsave64 [{}]", in(reg) area, options(nostack));
+        }
+    }
+}
+
+/// # Safety
+/// `area` must be a 64-byte aligned page holding a valid XSAVE/FXSAVE image.
+unsafe fn restore(area: *const u8, xsave: bool) {
+    // SAFETY: per the contract.
+    unsafe {
+        if xsave {
+            core::arch::asm!("xrstor64 [{}]", in(reg) area, in("eax") u32::MAX, in("edx") u32::MAX, options(nostack));
+        } else {
+            core::arch::asm!("fxrstor64 [{}]", in(reg) area, options(nostack));
+        }
+    }
+}
+
+impl Drop for FpuArea {
+    fn drop(&mut self) {
+        let me = self as *mut FpuArea;
+        let _ = OWNER.compare_exchange(me, core::ptr::null_mut(), Ordering::Relaxed, Ordering::Relaxed);
+        mm::free_frame(self.frame);
+    }
+}

@@ -1,0 +1,321 @@
+//! Virtual machines and vCPUs: the kernel objects behind the VM and vCPU capabilities, the
+//! vendor-neutral run loop around the SVM and VMX backends, and the exits the kernel answers
+//! itself (CPUID, MSRs, XSETBV, interrupt windows, virtualization instructions).
+//!
+//! Guest RAM is shared memory that the monitor maps into the VM (`VmMap`); the nested page
+//! tables map exactly those frames, so a guest can reach nothing else (an access elsewhere is an
+//! MMIO exit to the monitor). Scope: vCPUs run on the boot CPU (with the other user threads).
+
+pub mod fpu;
+pub mod svm;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use spin::{Mutex, Once};
+
+use keel_abi::vcpu::{gprot, reg, ExitKind, VcpuState};
+use keel_abi::Error;
+use keel_hv::msr::{self, GuestMsr, MsrKind};
+use keel_mm::paging::{Access, PageSize, PageTable, X86};
+use keel_mm::PAGE_SIZE;
+
+use crate::mm::{self, KernelTableMemory};
+use crate::objects::SharedMemory;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Svm { asids: u32 },
+    Vmx,
+}
+
+static BACKEND: Once<Option<Backend>> = Once::new();
+
+/// Enable hardware virtualization on the boot CPU if it has a usable kind.
+pub fn init(verdict: keel_virtcaps::Verdict) {
+    fpu::init_this_cpu();
+    let backend = match verdict {
+        keel_virtcaps::Verdict::SvmNpt { asids } => match svm::enable_this_cpu() {
+            Ok(()) => Some(Backend::Svm { asids }),
+            Err(e) => {
+                log::warn!("virt: cannot enable SVM: {e}");
+                None
+            }
+        },
+        keel_virtcaps::Verdict::VmxEpt { .. } => {
+            log::warn!("virt: VMX support is not in this build yet; guests cannot run");
+            None
+        }
+        keel_virtcaps::Verdict::Missing(_) => None,
+    };
+    BACKEND.call_once(|| backend);
+}
+
+pub fn backend() -> Option<Backend> {
+    BACKEND.get().copied().flatten()
+}
+
+static NEXT_VM_ID: AtomicU32 = AtomicU32::new(1);
+
+/// The most guest-physical space a VM may map (bounded by RAM anyway).
+const MAX_GPA: u64 = 1 << 40;
+
+pub struct Vm {
+    pub id: u32,
+    /// Nested page tables (NPT: the x86 format with the user bit; EPT later).
+    table: Mutex<PageTable<X86>>,
+    /// The shared memory behind each mapping (kept alive while mapped): (gpa, object).
+    mappings: Mutex<Vec<(u64, Arc<SharedMemory>)>>,
+    pub asid: u32,
+    /// Bumped when mappings change, so vCPUs flush their TLB.
+    pub generation: AtomicU32,
+}
+
+impl Vm {
+    pub fn new() -> Result<Arc<Vm>, Error> {
+        let Some(backend) = backend() else {
+            return Err(Error::NotSupported);
+        };
+        let id = NEXT_VM_ID.fetch_add(1, Ordering::Relaxed);
+        let asid = match backend {
+            Backend::Svm { asids } => 1 + (id - 1) % asids.saturating_sub(1).max(1),
+            Backend::Vmx => id,
+        };
+        let table = PageTable::new(&mut KernelTableMemory, X86 { nx: mm::nx_enabled() }).ok_or(Error::NoMemory)?;
+        Ok(Arc::new(Vm { id, table: Mutex::new(table), mappings: Mutex::new(Vec::new()), asid, generation: AtomicU32::new(0) }))
+    }
+
+    pub fn nested_root(&self) -> u64 {
+        self.table.lock().root
+    }
+
+    /// Map all of `shm` at guest-physical `gpa`. Returns the bytes mapped.
+    pub fn map(&self, shm: Arc<SharedMemory>, gpa: u64, prot: u64) -> Result<u64, Error> {
+        let len = shm.frames.len() as u64 * PAGE_SIZE;
+        if gpa % PAGE_SIZE != 0 || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let end = gpa.checked_add(len).ok_or(Error::InvalidArgument)?;
+        if end > MAX_GPA {
+            return Err(Error::InvalidArgument);
+        }
+        let access = Access { writable: prot & gprot::WRITE != 0, executable: prot & gprot::EXEC != 0, user: true, uncached: false };
+        let table = self.table.lock();
+        let mut mem = KernelTableMemory;
+        if (0..shm.frames.len() as u64).any(|i| table.translate(&mem, gpa + i * PAGE_SIZE).is_some()) {
+            return Err(Error::Exists);
+        }
+        for (i, &frame) in shm.frames.iter().enumerate() {
+            if table.map(&mut mem, gpa + i as u64 * PAGE_SIZE, frame, PageSize::Size4K, access).is_err() {
+                for j in 0..i as u64 {
+                    table.unmap(&mut mem, gpa + j * PAGE_SIZE);
+                }
+                return Err(Error::NoMemory);
+            }
+        }
+        drop(table);
+        self.mappings.lock().push((gpa, shm));
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(len)
+    }
+
+    /// The host-physical address backing guest-physical `gpa`, if it is RAM.
+    fn host_phys(&self, gpa: u64) -> Option<u64> {
+        self.table.lock().translate(&KernelTableMemory, gpa)
+    }
+
+    /// Copy guest RAM at `gpa` into `out`; false if any byte is not RAM.
+    pub fn read_guest(&self, gpa: u64, out: &mut [u8]) -> bool {
+        let mut done = 0;
+        while done < out.len() {
+            let Some(addr) = gpa.checked_add(done as u64) else { return false };
+            let Some(pa) = self.host_phys(addr) else { return false };
+            let chunk = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(out.len() - done);
+            // SAFETY: `pa..pa+chunk` lies in one page of guest RAM (shared memory owned by this
+            // VM's mappings), reached through the direct map; `out` is a kernel buffer.
+            unsafe { core::ptr::copy_nonoverlapping(mm::phys_to_virt(pa) as *const u8, out[done..].as_mut_ptr(), chunk) };
+            done += chunk;
+        }
+        true
+    }
+
+    pub fn read_guest_u64(&self, gpa: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.read_guest(gpa, &mut b).then(|| u64::from_le_bytes(b))
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // Mapped frames belong to the shared memory objects: only the tables are freed here.
+        let table = self.table.lock();
+        let mut mem = KernelTableMemory;
+        table.free_lower_levels(&mut mem, 0, 512, &mut |_, _| {});
+        mm::free_frame(table.root);
+    }
+}
+
+/// Per-vCPU MSR values the guest owns outside the VMCB/VMCS.
+pub struct MsrShadow {
+    values: [u64; msr::SHADOW_SLOTS],
+}
+
+impl MsrShadow {
+    fn new() -> Self {
+        let mut values = [0; msr::SHADOW_SLOTS];
+        for (i, &(_, v)) in msr::SHADOWED.iter().enumerate() {
+            values[i] = v;
+        }
+        Self { values }
+    }
+}
+
+/// Vendor state behind `GuestMsr` (VMCB or VMCS fields).
+pub trait GuestMsrs {
+    fn get(&self, which: GuestMsr) -> u64;
+    fn set(&mut self, which: GuestMsr, value: u64);
+}
+
+/// RDMSR for the guest: the value, or None for #GP.
+pub fn msr_read(index: u32, state: &impl GuestMsrs, shadow: &MsrShadow) -> Option<u64> {
+    match msr::classify(index) {
+        MsrKind::GuestState(which) => Some(state.get(which)),
+        MsrKind::Tsc => Some(crate::time::rdtsc()),
+        MsrKind::Fixed(v) => Some(v),
+        MsrKind::Shadow(i) => shadow.values.get(i as usize).copied(),
+        MsrKind::Refused => None,
+    }
+}
+
+/// WRMSR for the guest: Ok, or Err for #GP.
+pub fn msr_write(index: u32, value: u64, state: &mut impl GuestMsrs, shadow: &mut MsrShadow) -> Result<(), ()> {
+    match msr::classify(index) {
+        MsrKind::GuestState(which) => {
+            let v = msr::check_write(which, value)?;
+            state.set(which, v);
+            Ok(())
+        }
+        MsrKind::Tsc => Ok(()),
+        MsrKind::Fixed(v) if v == value => Ok(()),
+        MsrKind::Fixed(_) => Err(()),
+        MsrKind::Shadow(i) => {
+            *shadow.values.get_mut(i as usize).ok_or(())? = value;
+            Ok(())
+        }
+        MsrKind::Refused => Err(()),
+    }
+}
+
+/// The guest's CPUID (keel-hv policy over the host's CPUID).
+pub fn cpuid(leaf: u32, subleaf: u32, cr4: u64) -> [u32; 4] {
+    let view = keel_hv::cpuid::GuestView { apic_id: 0, osxsave: cr4 & (1 << 18) != 0 };
+    keel_hv::cpuid::guest_cpuid(leaf, subleaf, view, |l, s| {
+        let r = crate::arch::x86_64::instructions::cpuid(l, s);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    })
+}
+
+pub struct Vcpu {
+    pub vm: Arc<Vm>,
+    /// The state page shared with the monitor.
+    pub state: Arc<SharedMemory>,
+    poke: AtomicBool,
+    inner: Mutex<svm::SvmVcpu>,
+}
+
+impl Vcpu {
+    pub fn new(vm: Arc<Vm>) -> Result<Arc<Vcpu>, Error> {
+        let state = Arc::new(SharedMemory::new(PAGE_SIZE).ok_or(Error::NoMemory)?);
+        // SAFETY: the page was just allocated (zeroed) and is mapped by the direct map.
+        unsafe { core::ptr::write(mm::phys_to_virt(state.frames[0]) as *mut VcpuState, VcpuState::default()) };
+        let inner = match backend() {
+            Some(Backend::Svm { .. }) => svm::SvmVcpu::new(&vm)?,
+            _ => return Err(Error::NotSupported),
+        };
+        Ok(Arc::new(Vcpu { vm, state, poke: AtomicBool::new(false), inner: Mutex::new(inner) }))
+    }
+
+    pub fn poke(&self) {
+        self.poke.store(true, Ordering::SeqCst);
+    }
+
+    fn take_poke(&self) -> bool {
+        self.poke.swap(false, Ordering::SeqCst)
+    }
+
+    fn state_ptr(&self) -> *mut VcpuState {
+        mm::phys_to_virt(self.state.frames[0]) as *mut VcpuState
+    }
+
+    /// A snapshot of the monitor's view (the monitor may change it concurrently: read once).
+    fn load_state(&self) -> VcpuState {
+        // SAFETY: the page is a VcpuState-sized frame owned by this vCPU; every bit pattern is
+        // a valid VcpuState (plain integers). A racing monitor write yields some value, which
+        // the backend validates before use.
+        unsafe { core::ptr::read_volatile(self.state_ptr()) }
+    }
+
+    fn store_state(&self, state: &VcpuState) {
+        // SAFETY: as in load_state; the kernel is the only writer during VcpuRun by contract
+        // (a monitor that writes concurrently only confuses itself).
+        unsafe { core::ptr::write_volatile(self.state_ptr(), *state) }
+    }
+
+    /// Run until an exit needs the monitor.
+    pub fn run(&self) -> Result<ExitKind, Error> {
+        let mut inner = self.inner.try_lock().ok_or(Error::Busy)?;
+        let mut state = self.load_state();
+        inner.apply(&state);
+        let kind = inner.run_until_monitor(self, &mut state);
+        inner.export(&mut state);
+        state.dirty = 0;
+        state.exit.kind = kind as u32;
+        state.monitor_exits += 1;
+        self.store_state(&state);
+        Ok(kind)
+    }
+
+    /// The guest wants an interrupt injected and the monitor asked: is one pending?
+    fn inject_request(&self) -> keel_abi::vcpu::Inject {
+        // SAFETY: a field of our own state page (see load_state).
+        unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).inject) }
+    }
+
+    fn clear_inject(&self) {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(&raw mut (*self.state_ptr()).inject.pending, 0) }
+    }
+
+    fn count_kernel_exit(&self) {
+        // SAFETY: as above; a counter the monitor only reads.
+        unsafe {
+            let p = &raw mut (*self.state_ptr()).kernel_exits;
+            core::ptr::write_volatile(p, core::ptr::read_volatile(p).wrapping_add(1));
+        }
+    }
+}
+
+/// Fetch up to 15 instruction bytes at the guest's CS:RIP through its page tables.
+pub fn fetch_instruction(vm: &Vm, state: &VcpuState, out: &mut [u8; 15]) -> u8 {
+    use keel_abi::vcpu::seg;
+    let mode = keel_hv::walk::paging_mode(state.cr0, state.cr4, state.efer);
+    let long_code = state.segs[seg::CS].attrib & (1 << 9) != 0 && state.efer & (1 << 10) != 0;
+    let base = if long_code { 0 } else { state.segs[seg::CS].base };
+    let mut n = 0;
+    while n < 15 {
+        let va = base.wrapping_add(state.rip).wrapping_add(n as u64);
+        let Some(gpa) = keel_hv::walk::translate(mode, state.cr3, va, |a| vm.read_guest_u64(a)) else { break };
+        // Up to the end of this page.
+        let chunk = ((PAGE_SIZE - gpa % PAGE_SIZE) as usize).min(15 - n);
+        if !vm.read_guest(gpa, &mut out[n..n + chunk]) {
+            break;
+        }
+        n += chunk;
+    }
+    n as u8
+}
+
+/// Used by backends: the register index helpers.
+pub const RAX: usize = reg::RAX;
+pub const RCX: usize = reg::RCX;
+pub const RDX: usize = reg::RDX;

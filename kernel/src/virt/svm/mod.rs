@@ -1,0 +1,446 @@
+//! The AMD SVM backend: EFER.SVME and the host save area, one VMCB per vCPU with nested paging,
+//! the VMRUN loop (enter.S) and the exits SVM reports. See: APM Vol 2 chapter 15.
+//!
+//! Intercepted: physical interrupts (INTR/NMI/SMI/INIT), CPUID, HLT, all port I/O (IOPM all
+//! ones) and all MSRs (MSRPM all ones), shutdown, XSETBV, INVD, and every SVM instruction (the
+//! guest gets #UD). Nested page faults come from NPT. V_INTR_MASKING keeps host interrupts
+//! host-owned whatever the guest's IF.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Once;
+
+use keel_abi::vcpu::{seg, ExitKind, VcpuState, INJECT_EXCEPTION, INJECT_INTERRUPT, INJECT_NMI};
+use keel_hv::msr::GuestMsr;
+use keel_hv::svm::{code, eventinj, misc1, misc2, vintr, Vmcb, VmcbSegment};
+use keel_hv::VmExit;
+
+use super::{fpu, Vcpu, Vm, RAX, RCX, RDX};
+use crate::arch::x86_64::instructions::{rdmsr, rdmsr_safe, wrmsr, MSR_EFER};
+use crate::mm;
+
+core::arch::global_asm!(include_str!("enter.S"), options(att_syntax));
+
+extern "C" {
+    fn svm_enter(guest_vmcb: u64, host_vmcb: u64, gprs: *mut [u64; 16]);
+}
+
+const EFER_SVME: u64 = 1 << 12;
+const MSR_VM_HSAVE_PA: u32 = 0xc001_0117;
+const MSR_VM_CR: u32 = 0xc001_0114;
+
+/// The boot CPU's host VMCB (for VMSAVE/VMLOAD of host state) and the all-ones permission maps.
+static HOST_VMCB: AtomicU64 = AtomicU64::new(0);
+static PERMISSION_MAPS: Once<(u64, u64)> = Once::new();
+/// The VMCB that ran last on this CPU (a different one must flush the TLB: ASIDs are shared).
+static LAST_VMCB: AtomicU64 = AtomicU64::new(0);
+
+fn alloc_filled(pages: u64, byte: u8) -> Option<u64> {
+    let base = mm::alloc_contiguous(pages)?;
+    // SAFETY: freshly allocated contiguous frames, mapped by the direct map.
+    unsafe { core::ptr::write_bytes(mm::phys_to_virt(base) as *mut u8, byte, (pages * 4096) as usize) };
+    Some(base)
+}
+
+/// Turn on SVM on this CPU. See: APM Vol 2 15.4 (enabling SVM), 15.30.4 (VM_HSAVE_PA).
+pub fn enable_this_cpu() -> Result<(), &'static str> {
+    if rdmsr_safe(MSR_VM_CR).unwrap_or(0) & (1 << 4) != 0 {
+        return Err("SVM is disabled by the firmware (VM_CR.SVMDIS)");
+    }
+    let hsave = mm::alloc_zeroed_frame().ok_or("no memory for the host save area")?;
+    let host_vmcb = mm::alloc_zeroed_frame().ok_or("no memory for the host VMCB")?;
+    // SAFETY: SVM is available (CPUID) and not disabled (VM_CR checked); EFER.SVME only enables
+    // the SVM instructions; VM_HSAVE_PA gets a page this CPU owns for the rest of its life.
+    unsafe {
+        wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+        wrmsr(MSR_VM_HSAVE_PA, hsave);
+    }
+    HOST_VMCB.store(host_vmcb, Ordering::SeqCst);
+    // IOPM: 12 KiB, MSRPM: 8 KiB, all ones: every port and MSR access exits.
+    let maps = (alloc_filled(3, 0xff).ok_or("no memory for the IOPM")?, alloc_filled(2, 0xff).ok_or("no memory for the MSRPM")?);
+    PERMISSION_MAPS.call_once(|| maps);
+    Ok(())
+}
+
+pub struct SvmVcpu {
+    vmcb_frame: u64,
+    gprs: [u64; 16],
+    fpu: alloc::sync::Arc<fpu::FpuArea>,
+    xcr0: u64,
+    msrs: super::MsrShadow,
+    /// Mapping generation of the VM at the last entry (a change flushes the TLB).
+    generation: u32,
+}
+
+impl SvmVcpu {
+    pub fn new(vm: &Vm) -> Result<Self, keel_abi::Error> {
+        let frame = mm::alloc_zeroed_frame().ok_or(keel_abi::Error::NoMemory)?;
+        let fpu = fpu::FpuArea::new().ok_or(keel_abi::Error::NoMemory)?;
+        let (iopm, msrpm) = *PERMISSION_MAPS.get().ok_or(keel_abi::Error::NotSupported)?;
+        let mut vcpu = SvmVcpu { vmcb_frame: frame, gprs: [0; 16], fpu, xcr0: 1, msrs: super::MsrShadow::new(), generation: u32::MAX };
+        let v = vcpu.vmcb();
+        *v = Vmcb::zeroed();
+        let c = &mut v.control;
+        c.intercept_misc1 = misc1::INTR
+            | misc1::NMI
+            | misc1::SMI
+            | misc1::INIT
+            | misc1::CPUID
+            | misc1::INVD
+            | misc1::HLT
+            | misc1::INVLPGA
+            | misc1::IOIO_PROT
+            | misc1::MSR_PROT
+            | misc1::SHUTDOWN;
+        c.intercept_misc2 = misc2::VMRUN
+            | misc2::VMMCALL
+            | misc2::VMLOAD
+            | misc2::VMSAVE
+            | misc2::STGI
+            | misc2::CLGI
+            | misc2::SKINIT
+            | misc2::MONITOR
+            | misc2::MWAIT
+            | misc2::MWAIT_CONDITIONAL
+            | misc2::XSETBV
+            | misc2::RDPRU;
+        c.iopm_base_pa = iopm;
+        c.msrpm_base_pa = msrpm;
+        c.guest_asid = vm.asid;
+        c.v_intr = vintr::V_INTR_MASKING;
+        c.np_control = 1;
+        c.n_cr3 = vm.nested_root();
+        let s = &mut v.save;
+        // The x86 reset state until the monitor writes one. See: APM Vol 2 14.1.3.
+        s.cr0 = 0x6000_0010;
+        s.efer = EFER_SVME;
+        s.rflags = 2;
+        s.dr6 = 0xffff_0ff0;
+        s.dr7 = 0x400;
+        s.g_pat = 0x0007_0406_0007_0406;
+        s.cs = VmcbSegment { selector: 0xf000, attrib: 0x9b, limit: 0xffff, base: 0xffff_0000 };
+        s.rip = 0xfff0;
+        for seg in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
+            *seg = VmcbSegment { selector: 0, attrib: 0x93, limit: 0xffff, base: 0 };
+        }
+        s.gdtr.limit = 0xffff;
+        s.idtr.limit = 0xffff;
+        s.ldtr = VmcbSegment { selector: 0, attrib: 0x82, limit: 0xffff, base: 0 };
+        s.tr = VmcbSegment { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0 };
+        Ok(vcpu)
+    }
+
+    fn vmcb(&mut self) -> &mut Vmcb {
+        // SAFETY: the frame was allocated for this VMCB alone (page-aligned, mapped by the direct
+        // map) and is only reached through `&mut self`; the CPU writes it only inside VMRUN,
+        // which runs with this borrow's owner blocked in svm_enter.
+        unsafe { &mut *(mm::phys_to_virt(self.vmcb_frame) as *mut Vmcb) }
+    }
+
+    /// Load what the monitor changed (its `dirty` bits) into the VMCB.
+    pub fn apply(&mut self, st: &VcpuState) {
+        use keel_abi::vcpu::dirty;
+        let d = st.dirty;
+        if d & dirty::GPRS != 0 {
+            self.gprs = st.gprs;
+            let (rax, rsp) = (st.gprs[RAX], st.gprs[4]);
+            let s = &mut self.vmcb().save;
+            s.rax = rax;
+            s.rsp = rsp;
+        }
+        let v = self.vmcb();
+        if d & dirty::RIP != 0 {
+            v.save.rip = st.rip;
+        }
+        if d & dirty::RFLAGS != 0 {
+            // Reserved bits: bit 1 set, bits 3, 5, 15, 22-63 clear. See: SDM Vol 1 3.4.3.
+            v.save.rflags = (st.rflags & 0x003f_7fd5) | 2;
+        }
+        if d & dirty::CRS != 0 {
+            v.save.cr0 = st.cr0;
+            v.save.cr2 = st.cr2;
+            v.save.cr3 = st.cr3;
+            v.save.cr4 = st.cr4;
+        }
+        if d & dirty::EFER != 0 {
+            // Only SCE, LME, LMA, NXE are the guest's; SVME must stay set (APM 15.5.1).
+            v.save.efer = (st.efer & ((1 << 0) | (1 << 8) | (1 << 10) | (1 << 11))) | EFER_SVME;
+        }
+        if d & dirty::SEGS != 0 {
+            let conv = |s: &keel_abi::vcpu::Segment| VmcbSegment { selector: s.selector, attrib: s.attrib & 0xfff, limit: s.limit, base: s.base };
+            v.save.es = conv(&st.segs[seg::ES]);
+            v.save.cs = conv(&st.segs[seg::CS]);
+            v.save.ss = conv(&st.segs[seg::SS]);
+            v.save.ds = conv(&st.segs[seg::DS]);
+            v.save.fs = conv(&st.segs[seg::FS]);
+            v.save.gs = conv(&st.segs[seg::GS]);
+            v.save.ldtr = conv(&st.segs[seg::LDTR]);
+            v.save.tr = conv(&st.segs[seg::TR]);
+            v.save.cpl = ((st.segs[seg::SS].attrib >> 5) & 3) as u8;
+        }
+        if d & dirty::TABLES != 0 {
+            v.save.gdtr = VmcbSegment { selector: 0, attrib: 0, limit: u32::from(st.gdtr.limit), base: st.gdtr.base };
+            v.save.idtr = VmcbSegment { selector: 0, attrib: 0, limit: u32::from(st.idtr.limit), base: st.idtr.base };
+        }
+    }
+
+    /// Copy the guest state into the monitor's page.
+    pub fn export(&mut self, st: &mut VcpuState) {
+        let mut gprs = self.gprs;
+        let v = self.vmcb();
+        gprs[RAX] = v.save.rax;
+        gprs[4] = v.save.rsp;
+        st.gprs = gprs;
+        st.rip = v.save.rip;
+        st.rflags = v.save.rflags;
+        st.cr0 = v.save.cr0;
+        st.cr2 = v.save.cr2;
+        st.cr3 = v.save.cr3;
+        st.cr4 = v.save.cr4;
+        st.efer = v.save.efer & !EFER_SVME;
+        let conv = |s: &VmcbSegment| keel_abi::vcpu::Segment { selector: s.selector, attrib: s.attrib, limit: s.limit, base: s.base };
+        st.segs[seg::ES] = conv(&v.save.es);
+        st.segs[seg::CS] = conv(&v.save.cs);
+        st.segs[seg::SS] = conv(&v.save.ss);
+        st.segs[seg::DS] = conv(&v.save.ds);
+        st.segs[seg::FS] = conv(&v.save.fs);
+        st.segs[seg::GS] = conv(&v.save.gs);
+        st.segs[seg::LDTR] = conv(&v.save.ldtr);
+        st.segs[seg::TR] = conv(&v.save.tr);
+        st.gdtr = keel_abi::vcpu::Table { base: v.save.gdtr.base, limit: v.save.gdtr.limit as u16, _pad: [0; 3] };
+        st.idtr = keel_abi::vcpu::Table { base: v.save.idtr.base, limit: v.save.idtr.limit as u16, _pad: [0; 3] };
+        st.interruptible = u32::from(v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0);
+    }
+
+    fn interruptible(&mut self) -> bool {
+        let v = self.vmcb();
+        v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0 && v.control.event_inject & eventinj::VALID == 0
+    }
+
+    fn inject_exception(&mut self, vector: u8, error_code: Option<u32>) {
+        let mut e = u64::from(vector) | eventinj::TYPE_EXCEPTION | eventinj::VALID;
+        if let Some(code) = error_code {
+            e |= eventinj::ERROR_VALID | (u64::from(code) << 32);
+        }
+        self.vmcb().control.event_inject = e;
+    }
+
+    /// Deliver the monitor's pending event if the guest can take it now; otherwise ask for an
+    /// exit when it can (virtual interrupt request + VINTR intercept). See: APM Vol 2 15.20-15.21.
+    fn prepare_injection(&mut self, vcpu: &Vcpu) {
+        let req = vcpu.inject_request();
+        let v = self.vmcb();
+        v.control.v_intr &= !(vintr::V_IRQ | vintr::V_IGN_TPR | (0xf << vintr::V_INTR_PRIO_SHIFT));
+        v.control.intercept_misc1 &= !misc1::VINTR;
+        if req.pending == 0 {
+            return;
+        }
+        let ty = match req.kind {
+            INJECT_NMI => eventinj::TYPE_NMI,
+            INJECT_EXCEPTION => eventinj::TYPE_EXCEPTION,
+            _ => eventinj::TYPE_INTR,
+        };
+        if req.kind != INJECT_INTERRUPT || self.interruptible() {
+            let mut e = u64::from(req.vector) | ty | eventinj::VALID;
+            if req.kind == INJECT_EXCEPTION && req.has_error_code != 0 {
+                e |= eventinj::ERROR_VALID | (u64::from(req.error_code) << 32);
+            }
+            // An event the hardware was already delivering (EXITINTINFO) goes first.
+            if self.vmcb().control.event_inject & eventinj::VALID == 0 {
+                self.vmcb().control.event_inject = e;
+                vcpu.clear_inject();
+                return;
+            }
+        }
+        let v = self.vmcb();
+        v.control.v_intr |= vintr::V_IRQ | vintr::V_IGN_TPR | (0xf << vintr::V_INTR_PRIO_SHIFT);
+        v.control.intercept_misc1 |= misc1::VINTR;
+    }
+
+    /// One VMRUN with interrupts held off (GIF), then let pending host interrupts in.
+    fn enter(&mut self, vm: &Vm) {
+        let generation = vm.generation.load(Ordering::SeqCst);
+        let this = self.vmcb_frame;
+        let flush = LAST_VMCB.swap(this, Ordering::Relaxed) != this || generation != self.generation;
+        self.generation = generation;
+        self.vmcb().control.tlb_control = if flush { 1 } else { 0 };
+        self.fpu.activate(self.xcr0);
+        let host = HOST_VMCB.load(Ordering::Relaxed);
+        // SAFETY: CLGI/STGI bracket the world switch (APM 15.17); the VMCB, host VMCB and
+        // permission maps are valid pages this CPU owns; svm_enter saves and restores every host
+        // register the ABI needs and the host hidden state (VMSAVE/VMLOAD); interrupts are off
+        // (IF = 0) until the `sti; nop; cli` window, which lets a pending interrupt be handled.
+        unsafe {
+            core::arch::asm!("clgi", options(nomem, nostack));
+            svm_enter(this, host, &mut self.gprs);
+            core::arch::asm!("stgi", "sti", "nop", "cli", options(nomem, nostack));
+        }
+        // Re-deliver an event the exit interrupted. See: APM Vol 2 15.7.2 (EXITINTINFO).
+        let v = self.vmcb();
+        let pending = v.control.exit_int_info;
+        v.control.event_inject = if pending & eventinj::VALID != 0 { pending } else { 0 };
+    }
+
+    fn skip(&mut self, len: u64) {
+        let v = self.vmcb();
+        v.save.rip = v.save.rip.wrapping_add(len);
+        v.control.interrupt_shadow &= !1;
+    }
+
+    /// The run loop: handle kernel exits, return the first that needs the monitor.
+    pub fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
+        loop {
+            if vcpu.take_poke() {
+                return ExitKind::Poked;
+            }
+            if crate::task::scheduler::need_resched() {
+                crate::task::scheduler::reschedule();
+                continue;
+            }
+            self.prepare_injection(vcpu);
+            self.enter(&vcpu.vm);
+            let (exit_code, info1, info2) = {
+                let c = &self.vmcb().control;
+                (c.exit_code, c.exit_info1, c.exit_info2)
+            };
+            let exit = keel_hv::svm::decode(exit_code, info1, info2);
+            match exit {
+                VmExit::ExternalInterrupt | VmExit::InterruptWindow => {}
+                VmExit::Cpuid => {
+                    let cr4 = self.vmcb().save.cr4;
+                    let [a, b, c, d] = super::cpuid(self.vmcb().save.rax as u32, self.gprs[RCX] as u32, cr4);
+                    self.vmcb().save.rax = u64::from(a);
+                    self.gprs[3] = u64::from(b);
+                    self.gprs[RCX] = u64::from(c);
+                    self.gprs[RDX] = u64::from(d);
+                    self.skip(2);
+                }
+                VmExit::MsrRead => {
+                    let index = self.gprs[RCX] as u32;
+                    let msrs = core::mem::replace(&mut self.msrs, super::MsrShadow::new());
+                    let value = super::msr_read(index, &VmcbMsrs(self.vmcb()), &msrs);
+                    self.msrs = msrs;
+                    match value {
+                        Some(value) => {
+                            self.vmcb().save.rax = value & 0xffff_ffff;
+                            self.gprs[RDX] = value >> 32;
+                            self.skip(2);
+                        }
+                        None => self.inject_exception(13, Some(0)),
+                    }
+                }
+                VmExit::MsrWrite => {
+                    let index = self.gprs[RCX] as u32;
+                    let value = (self.vmcb().save.rax & 0xffff_ffff) | (self.gprs[RDX] << 32);
+                    let mut msrs = core::mem::replace(&mut self.msrs, super::MsrShadow::new());
+                    let result = super::msr_write(index, value, &mut VmcbMsrs(self.vmcb()), &mut msrs);
+                    self.msrs = msrs;
+                    match result {
+                        Ok(()) => self.skip(2),
+                        Err(()) => self.inject_exception(13, Some(0)),
+                    }
+                }
+                VmExit::Xsetbv => {
+                    let value = (self.vmcb().save.rax & 0xffff_ffff) | (self.gprs[RDX] << 32);
+                    if self.gprs[RCX] as u32 == 0 && fpu::guest_xcr0_valid(value) {
+                        self.xcr0 = value;
+                        self.skip(3);
+                    } else {
+                        self.inject_exception(13, Some(0));
+                    }
+                }
+                VmExit::VirtualizationInstruction => self.inject_exception(6, None),
+                VmExit::Other(code::INVD_EXIT) => self.skip(2),
+                VmExit::Hlt => {
+                    // An interrupt the monitor already queued wakes the guest at once.
+                    let req = vcpu.inject_request();
+                    self.skip(1);
+                    if !(req.pending != 0 && self.vmcb().save.rflags & (1 << 9) != 0) {
+                        return ExitKind::Hlt;
+                    }
+                }
+                VmExit::Io { port, size, write, string, rep, next_rip } => {
+                    st.exit.port = port;
+                    st.exit.size = size;
+                    st.exit.write = u8::from(write);
+                    if string || rep {
+                        st.exit.count = if rep { self.gprs[RCX] } else { 1 };
+                        return ExitKind::IoString;
+                    }
+                    let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
+                    st.exit.data = self.vmcb().save.rax & mask;
+                    if let Some(next) = next_rip {
+                        self.vmcb().save.rip = next;
+                    }
+                    return ExitKind::Io;
+                }
+                VmExit::NestedPageFault { gpa, write, .. } => {
+                    st.exit.gpa = gpa;
+                    st.exit.write = u8::from(write);
+                    self.export(st);
+                    let mut insn = [0u8; 15];
+                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                    st.exit.insn = insn;
+                    return ExitKind::Mmio;
+                }
+                VmExit::Shutdown => return ExitKind::Shutdown,
+                VmExit::InvalidState => {
+                    st.exit.detail = exit_code;
+                    return ExitKind::InvalidState;
+                }
+                VmExit::Other(other) => {
+                    st.exit.detail = other;
+                    return ExitKind::Unhandled;
+                }
+            }
+            vcpu.count_kernel_exit();
+        }
+    }
+}
+
+impl Drop for SvmVcpu {
+    fn drop(&mut self) {
+        let _ = LAST_VMCB.compare_exchange(self.vmcb_frame, 0, Ordering::Relaxed, Ordering::Relaxed);
+        mm::free_frame(self.vmcb_frame);
+    }
+}
+
+/// The VMCB fields behind the guest MSRs.
+struct VmcbMsrs<'a>(&'a mut Vmcb);
+
+impl super::GuestMsrs for VmcbMsrs<'_> {
+    fn get(&self, which: GuestMsr) -> u64 {
+        let s = &self.0.save;
+        match which {
+            GuestMsr::Efer => s.efer & !EFER_SVME,
+            GuestMsr::Pat => s.g_pat,
+            GuestMsr::Star => s.star,
+            GuestMsr::Lstar => s.lstar,
+            GuestMsr::Cstar => s.cstar,
+            GuestMsr::Sfmask => s.sfmask,
+            GuestMsr::KernelGsBase => s.kernel_gs_base,
+            GuestMsr::FsBase => s.fs.base,
+            GuestMsr::GsBase => s.gs.base,
+            GuestMsr::SysenterCs => s.sysenter_cs,
+            GuestMsr::SysenterEsp => s.sysenter_esp,
+            GuestMsr::SysenterEip => s.sysenter_eip,
+        }
+    }
+
+    fn set(&mut self, which: GuestMsr, value: u64) {
+        let s = &mut self.0.save;
+        match which {
+            GuestMsr::Efer => s.efer = value | EFER_SVME,
+            GuestMsr::Pat => s.g_pat = value,
+            GuestMsr::Star => s.star = value,
+            GuestMsr::Lstar => s.lstar = value,
+            GuestMsr::Cstar => s.cstar = value,
+            GuestMsr::Sfmask => s.sfmask = value,
+            GuestMsr::KernelGsBase => s.kernel_gs_base = value,
+            GuestMsr::FsBase => s.fs.base = value,
+            GuestMsr::GsBase => s.gs.base = value,
+            GuestMsr::SysenterCs => s.sysenter_cs = value,
+            GuestMsr::SysenterEsp => s.sysenter_esp = value,
+            GuestMsr::SysenterEip => s.sysenter_eip = value,
+        }
+    }
+}
