@@ -148,7 +148,7 @@ fn start_vmd() -> ! {
     }
     let caps = alloc::vec![
         Capability { object: Object::Console, rights: Rights::READ.union(Rights::WRITE) },
-        Capability { object: Object::Modules, rights: Rights::READ.union(Rights::SPAWN) },
+        Capability { object: Object::Modules, rights: Rights::READ.union(Rights::SPAWN).union(Rights::GRANT) },
         Capability { object: Object::System, rights: Rights::REBOOT },
     ];
     if let Err(e) = task::process::spawn("vmd", caps, None) {

@@ -12,7 +12,9 @@ pub fn kernel_path() -> PathBuf {
 }
 
 /// The ring-3 programs shipped as boot modules.
-pub const USER_PROGRAMS: &[&str] = &["vmd", "crashtest", "selftest"];
+pub const USER_PROGRAMS: &[&str] = &["vmd", "monitor", "crashtest", "selftest"];
+/// The test guests (guests/), shipped as boot modules named after them.
+pub const GUESTS: &[&str] = &["hello", "cpuid", "memtest", "mmio", "irq", "fault"];
 
 pub fn user_dir() -> PathBuf {
     root().join("target/user/x86_64-unknown-none/release")
@@ -32,35 +34,55 @@ pub fn build() -> Result<PathBuf, String> {
     )?;
     // User programs use the small code model at low addresses, not the kernel's flags from
     // .cargo/config.toml, so they get their own flags (which replace the config's) and target dir.
-    eprintln!("build: user programs ({})", USER_PROGRAMS.join(", "));
+    eprintln!("build: user programs ({}) and test guests ({}, hello32)", USER_PROGRAMS.join(", "), GUESTS.join(", "));
     let mut cmd = Command::new("cargo");
     cmd.args(["build", "--release", "--target", "x86_64-unknown-none", "--target-dir", "target/user"]);
-    for p in USER_PROGRAMS {
+    for p in USER_PROGRAMS.iter().chain(GUESTS) {
         cmd.args(["-p", p]);
     }
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes");
     run_checked(cmd.current_dir(root()))?;
+    // The 32-bit guest is assembly, built with binutils.
+    run_checked(Command::new("sh").arg(root().join("guests/hello32/build.sh")).arg(user_dir().join("hello32")).current_dir(root()))?;
     Ok(kernel_path())
 }
 
-/// The boot modules of an image: the user programs and a vm.conf.
-pub fn modules(vm_conf: &std::path::Path) -> Vec<keel_image::ModuleFile> {
+/// The boot modules of an image: the user programs, the test guests, a vm.conf, and the user's
+/// own files (`--add`), each named by its file name.
+pub fn modules(vm_conf: &std::path::Path, extra: &[PathBuf]) -> Result<Vec<keel_image::ModuleFile>, String> {
     let mut modules: Vec<keel_image::ModuleFile> = USER_PROGRAMS
         .iter()
+        .chain(GUESTS)
+        .chain(&["hello32"])
         .map(|p| keel_image::ModuleFile { source: user_dir().join(p), name: p.to_string() })
         .collect();
     modules.push(keel_image::ModuleFile { source: vm_conf.to_path_buf(), name: "vm.conf".into() });
-    modules
+    for path in extra {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("--add {}: not a file name", path.display()))?
+            .to_string();
+        if !path.is_file() {
+            return Err(format!("--add {}: no such file", path.display()));
+        }
+        if modules.iter().any(|m| m.name == name) {
+            return Err(format!("--add {}: the image already has a file named '{name}'", path.display()));
+        }
+        keel_image::check_module_name(&name).map_err(|e| format!("--add {}: {e}", path.display()))?;
+        modules.push(keel_image::ModuleFile { source: path.clone(), name });
+    }
+    Ok(modules)
 }
 
 /// Build the kernel, the programs and the image; returns the image's path (target/keel.iso).
-pub fn image(cmdline: &str) -> Result<PathBuf, String> {
+pub fn image(cmdline: &str, extra: &[PathBuf]) -> Result<PathBuf, String> {
     let kernel = build()?;
     let output = root().join("target/keel.iso");
     keel_image::build(&keel_image::ImageSpec {
         kernel,
         cmdline: cmdline.to_string(),
-        modules: modules(&default_vm_conf()),
+        modules: modules(&default_vm_conf(), extra)?,
         staging: root().join("target/image-root"),
         output: output.clone(),
     })?;

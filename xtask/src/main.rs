@@ -15,8 +15,9 @@ usage: cargo xtask <command>
 
 commands:
   build                    build the kernel (release, x86_64-unknown-none)
-  image                    build the hybrid BIOS/UEFI, CD/USB image: target/keel.iso
-  run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS]
+  image [--add PATH...]    build the hybrid BIOS/UEFI, CD/USB image: target/keel.iso
+                           (--add puts your own files on it: guest images for vm.conf's boot)
+  run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS] [--add PATH...]
                            boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
   test                     host unit tests, then the system tests in QEMU and Bochs
   flash <device|file> [--yes] [--force] [--image PATH]
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("build") => setup::ensure(false).and_then(|_| kernel::build().map(|_| ())),
-        Some("image") => setup::ensure(false).and_then(|_| kernel::image(kernel::DEFAULT_CMDLINE).map(|_| ())),
+        Some("image") => setup::ensure(false).and_then(|_| image(&args[1..])),
         Some("run") => setup::ensure(false).and_then(|_| run(&args[1..])),
         Some("test") => setup::ensure(true).and_then(|_| test(&args[1..])),
         Some("flash") => flash::command(&args[1..]),
@@ -59,12 +60,35 @@ pub fn run_checked(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+fn image(args: &[String]) -> Result<(), String> {
+    let mut extra = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--add" => {
+                let mut any = false;
+                while let Some(p) = it.clone().next().filter(|p| !p.starts_with("--")) {
+                    extra.push(PathBuf::from(p));
+                    it.next();
+                    any = true;
+                }
+                if !any {
+                    return Err("--add needs one or more files".into());
+                }
+            }
+            other => return Err(format!("image: unknown option '{other}'\n{USAGE}")),
+        }
+    }
+    kernel::image(kernel::DEFAULT_CMDLINE, &extra).map(|_| ())
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     use keel_image::qemu::{self, Firmware, Media, QemuSpec};
     let mut uefi = false;
     let mut usb = false;
     let mut cpu = "max".to_string();
     let mut cmdline = kernel::DEFAULT_CMDLINE.to_string();
+    let mut extra = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -72,10 +96,21 @@ fn run(args: &[String]) -> Result<(), String> {
             "--usb" => usb = true,
             "--cpu" => cpu = it.next().ok_or("--cpu needs a model (max, qemu64, EPYC, ...)")?.clone(),
             "--cmdline" => cmdline = it.next().ok_or("--cmdline needs the kernel arguments")?.clone(),
+            "--add" => {
+                let mut any = false;
+                while let Some(p) = it.clone().next().filter(|p| !p.starts_with("--")) {
+                    extra.push(PathBuf::from(p));
+                    it.next();
+                    any = true;
+                }
+                if !any {
+                    return Err("--add needs one or more files".into());
+                }
+            }
             other => return Err(format!("run: unknown option '{other}'\n{USAGE}")),
         }
     }
-    let iso = kernel::image(&cmdline)?;
+    let iso = kernel::image(&cmdline, &extra)?;
     let out = root().join("target/run");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let firmware =
@@ -101,7 +136,7 @@ fn test(args: &[String]) -> Result<(), String> {
     let filter: Vec<&String> = args.iter().collect();
     eprintln!("test: host unit tests (cargo test)");
     run_checked(Command::new("cargo").arg("test").current_dir(root()))?;
-    let iso = kernel::image(kernel::DEFAULT_CMDLINE)?;
+    let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[])?;
     eprintln!("test: system tests (QEMU and Bochs, two at a time)");
     let xtask = std::env::current_exe().map_err(|e| e.to_string())?;
     run_checked(

@@ -15,6 +15,7 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("grub-common", "/usr/bin/grub-mkrescue"),
     ("xorriso", "/usr/bin/xorriso"),
     ("mtools", "/usr/bin/mformat"),
+    ("binutils", "/usr/bin/ld"),
 ];
 
 /// What the tests need on top (Bochs for the Intel VMX path).

@@ -310,8 +310,9 @@ pub enum Syscall {
     DebugWrite {
         buf: UserBuf,
     },
-    /// Like ProcessSpawn, and copy the handles listed in `grants` (u32 each, at most 16) into
-    /// the child, in order, as its handles 1, 2, ... Result: process handle; pid.
+    /// Like ProcessSpawn, and copy the handles listed in `grants` into the child, in order, as
+    /// its handles 1, 2, ...: pairs of u32 (handle, rights mask), at most 16; the child gets the
+    /// intersection of the rights. Result: process handle; pid.
     ProcessSpawnWith { modules: Handle, name: UserBuf, notify: Handle, bit: u8, grants: UserBuf },
     /// A virtual machine (needs hardware virtualization). Result: handle (MAP, RUN, GRANT).
     VmCreate,
@@ -514,7 +515,7 @@ impl Syscall {
             nr::REBOOT => Reboot { system: handle(a)? },
             nr::DEBUG_WRITE => DebugWrite { buf: io(a, b)? },
             nr::PROCESS_SPAWN_WITH => {
-                if f % 4 != 0 || f / 4 > MAX_GRANTS {
+                if f % 8 != 0 || f / 8 > MAX_GRANTS {
                     return Err(Error::InvalidArgument);
                 }
                 ProcessSpawnWith { modules: handle(a)?, name: name(b, c)?, notify: handle(d >> 8)?, bit: bit(d & 0xff)?, grants: buf(e, f)? }

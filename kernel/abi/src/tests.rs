@@ -37,7 +37,7 @@ fn every_call() -> Vec<Syscall> {
         KernelInfo { kind: InfoKind::Cpus, buf: b(0x5000, 4096) },
         Reboot { system: HANDLE_SYSTEM },
         DebugWrite { buf: b(0x6000, 10) },
-        ProcessSpawnWith { modules: HANDLE_MODULES, name: b(0x1000, 7), notify: 6, bit: 3, grants: b(0x2000, 12) },
+        ProcessSpawnWith { modules: HANDLE_MODULES, name: b(0x1000, 7), notify: 6, bit: 3, grants: b(0x2000, 16) },
         VmCreate,
         VmMap { vm: 7, shm: 8, gpa: 0x10_0000, prot: vcpu::gprot::ALL },
         VcpuCreate { vm: 7, state_addr: 0x7000_0000 },
@@ -79,8 +79,8 @@ fn unknown_numbers_and_bad_arguments_are_rejected() {
     assert_eq!(Syscall::decode([nr::HANDLE_GRANT, 1, 2, 1 << 40, 0, 0, 0]), Err(Error::InvalidArgument));
     // Grants: whole u32s, at most MAX_GRANTS.
     assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 6]), Err(Error::InvalidArgument));
-    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 4 * 17]), Err(Error::InvalidArgument));
-    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 0, 0x2000, 4]), Err(Error::InvalidHandle));
+    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 8 * 17]), Err(Error::InvalidArgument));
+    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 0, 0x2000, 8]), Err(Error::InvalidHandle));
 }
 
 #[test]

@@ -132,6 +132,49 @@ impl EntryFormat for X86 {
     }
 }
 
+/// Intel's EPT format for nested paging: R/W/X bits, write-back memory type on leaves.
+/// See: SDM Vol 3C 29.3.2 (EPT translation), Tables 29-1 .. 29-6.
+pub struct Ept;
+
+pub const EPT_READ: u64 = 1 << 0;
+pub const EPT_WRITE: u64 = 1 << 1;
+pub const EPT_EXEC: u64 = 1 << 2;
+/// Memory type write-back (6) in bits 3-5 of a leaf.
+pub const EPT_WB: u64 = 6 << 3;
+pub const EPT_LARGE: u64 = 1 << 7;
+
+impl EntryFormat for Ept {
+    fn table(&self, table: u64) -> u64 {
+        (table & X86_ADDR_MASK) | EPT_READ | EPT_WRITE | EPT_EXEC
+    }
+
+    fn leaf(&self, addr: u64, access: Access, level: usize) -> u64 {
+        let mut e = (addr & X86_ADDR_MASK) | EPT_READ | EPT_WB;
+        if access.writable {
+            e |= EPT_WRITE;
+        }
+        if access.executable {
+            e |= EPT_EXEC;
+        }
+        if level > 1 {
+            e |= EPT_LARGE;
+        }
+        e
+    }
+
+    fn is_present(&self, entry: u64) -> bool {
+        entry & (EPT_READ | EPT_WRITE | EPT_EXEC) != 0
+    }
+
+    fn is_large(&self, entry: u64, level: usize) -> bool {
+        level > 1 && entry & EPT_LARGE != 0
+    }
+
+    fn address(&self, entry: u64) -> u64 {
+        entry & X86_ADDR_MASK
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapError {
     /// The virtual or physical address is not aligned to the page size.
@@ -354,6 +397,20 @@ mod tests {
         fn free_table(&mut self, table: u64) {
             assert!(self.tables.remove(&table).is_some(), "table {table:#x} freed twice");
         }
+    }
+
+    #[test]
+    fn ept_entries() {
+        let mut mem = FakeMemory::with_limit(10);
+        let pt = PageTable::new(&mut mem, Ept).unwrap();
+        let ram = Access { writable: true, executable: true, user: true, uncached: false };
+        pt.map(&mut mem, 0x20_0000, 0x40_0000, PageSize::Size2M, ram).unwrap();
+        let ro = Access { writable: false, executable: false, user: true, uncached: false };
+        pt.map(&mut mem, 0x1000, 0x9000, PageSize::Size4K, ro).unwrap();
+        assert_eq!(pt.leaf_entry(&mem, 0x20_0000), Some(0x40_0000 | EPT_READ | EPT_WRITE | EPT_EXEC | EPT_WB | EPT_LARGE));
+        assert_eq!(pt.leaf_entry(&mem, 0x1000), Some(0x9000 | EPT_READ | EPT_WB));
+        assert_eq!(pt.translate(&mem, 0x20_1234), Some(0x40_1234));
+        assert_eq!(mem.read_entry(pt.root, 0) & 7, 7, "tables allow everything; leaves decide");
     }
 
     #[test]

@@ -285,9 +285,11 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             let mut caps = Vec::new();
             {
                 let table = p.caps.lock();
-                for chunk in raw.chunks_exact(4) {
-                    let h = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                    caps.push(table.get(h, Rights::GRANT)?.clone());
+                for pair in raw.chunks_exact(8) {
+                    let h = u32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]);
+                    let rights = Rights(u32::from_le_bytes([pair[4], pair[5], pair[6], pair[7]]));
+                    let cap = table.get(h, Rights::GRANT)?;
+                    caps.push(Capability { object: cap.object.clone(), rights: cap.rights.intersect(rights) });
                 }
             }
             let child = process::spawn(&name, caps, Some((n, 1 << bit)))?;

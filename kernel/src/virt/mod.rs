@@ -8,6 +8,7 @@
 
 pub mod fpu;
 pub mod svm;
+pub mod vmx;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -17,7 +18,7 @@ use spin::{Mutex, Once};
 use keel_abi::vcpu::{gprot, reg, ExitKind, VcpuState};
 use keel_abi::Error;
 use keel_hv::msr::{self, GuestMsr, MsrKind};
-use keel_mm::paging::{Access, PageSize, PageTable, X86};
+use keel_mm::paging::{Access, Ept, PageSize, PageTable, X86};
 use keel_mm::PAGE_SIZE;
 
 use crate::mm::{self, KernelTableMemory};
@@ -42,10 +43,13 @@ pub fn init(verdict: keel_virtcaps::Verdict) {
                 None
             }
         },
-        keel_virtcaps::Verdict::VmxEpt { .. } => {
-            log::warn!("virt: VMX support is not in this build yet; guests cannot run");
-            None
-        }
+        keel_virtcaps::Verdict::VmxEpt { .. } => match vmx::enable_this_cpu() {
+            Ok(()) => Some(Backend::Vmx),
+            Err(e) => {
+                log::warn!("virt: cannot enable VMX: {e}");
+                None
+            }
+        },
         keel_virtcaps::Verdict::Missing(_) => None,
     };
     BACKEND.call_once(|| backend);
@@ -60,10 +64,48 @@ static NEXT_VM_ID: AtomicU32 = AtomicU32::new(1);
 /// The most guest-physical space a VM may map (bounded by RAM anyway).
 const MAX_GPA: u64 = 1 << 40;
 
+/// The nested page tables in the vendor's format (NPT: x86 entries with the user bit; EPT).
+pub enum NestedTable {
+    Npt(PageTable<X86>),
+    Ept(PageTable<Ept>),
+}
+
+impl NestedTable {
+    pub fn root(&self) -> u64 {
+        match self {
+            NestedTable::Npt(t) => t.root,
+            NestedTable::Ept(t) => t.root,
+        }
+    }
+    fn map(&self, mem: &mut KernelTableMemory, gpa: u64, hpa: u64, access: Access) -> Result<(), keel_mm::paging::MapError> {
+        match self {
+            NestedTable::Npt(t) => t.map(mem, gpa, hpa, PageSize::Size4K, access),
+            NestedTable::Ept(t) => t.map(mem, gpa, hpa, PageSize::Size4K, access),
+        }
+    }
+    fn unmap(&self, mem: &mut KernelTableMemory, gpa: u64) {
+        match self {
+            NestedTable::Npt(t) => t.unmap(mem, gpa),
+            NestedTable::Ept(t) => t.unmap(mem, gpa),
+        };
+    }
+    fn translate(&self, mem: &KernelTableMemory, gpa: u64) -> Option<u64> {
+        match self {
+            NestedTable::Npt(t) => t.translate(mem, gpa),
+            NestedTable::Ept(t) => t.translate(mem, gpa),
+        }
+    }
+    fn free_all(&self, mem: &mut KernelTableMemory) {
+        match self {
+            NestedTable::Npt(t) => t.free_lower_levels(mem, 0, 512, &mut |_, _| {}),
+            NestedTable::Ept(t) => t.free_lower_levels(mem, 0, 512, &mut |_, _| {}),
+        }
+    }
+}
+
 pub struct Vm {
     pub id: u32,
-    /// Nested page tables (NPT: the x86 format with the user bit; EPT later).
-    table: Mutex<PageTable<X86>>,
+    table: Mutex<NestedTable>,
     /// The shared memory behind each mapping (kept alive while mapped): (gpa, object).
     mappings: Mutex<Vec<(u64, Arc<SharedMemory>)>>,
     pub asid: u32,
@@ -81,12 +123,16 @@ impl Vm {
             Backend::Svm { asids } => 1 + (id - 1) % asids.saturating_sub(1).max(1),
             Backend::Vmx => id,
         };
-        let table = PageTable::new(&mut KernelTableMemory, X86 { nx: mm::nx_enabled() }).ok_or(Error::NoMemory)?;
+        let mut mem = KernelTableMemory;
+        let table = match backend {
+            Backend::Svm { .. } => NestedTable::Npt(PageTable::new(&mut mem, X86 { nx: mm::nx_enabled() }).ok_or(Error::NoMemory)?),
+            Backend::Vmx => NestedTable::Ept(PageTable::new(&mut mem, Ept).ok_or(Error::NoMemory)?),
+        };
         Ok(Arc::new(Vm { id, table: Mutex::new(table), mappings: Mutex::new(Vec::new()), asid, generation: AtomicU32::new(0) }))
     }
 
     pub fn nested_root(&self) -> u64 {
-        self.table.lock().root
+        self.table.lock().root()
     }
 
     /// Map all of `shm` at guest-physical `gpa`. Returns the bytes mapped.
@@ -106,7 +152,7 @@ impl Vm {
             return Err(Error::Exists);
         }
         for (i, &frame) in shm.frames.iter().enumerate() {
-            if table.map(&mut mem, gpa + i as u64 * PAGE_SIZE, frame, PageSize::Size4K, access).is_err() {
+            if table.map(&mut mem, gpa + i as u64 * PAGE_SIZE, frame, access).is_err() {
                 for j in 0..i as u64 {
                     table.unmap(&mut mem, gpa + j * PAGE_SIZE);
                 }
@@ -150,8 +196,8 @@ impl Drop for Vm {
         // Mapped frames belong to the shared memory objects: only the tables are freed here.
         let table = self.table.lock();
         let mut mem = KernelTableMemory;
-        table.free_lower_levels(&mut mem, 0, 512, &mut |_, _| {});
-        mm::free_frame(table.root);
+        table.free_all(&mut mem);
+        mm::free_frame(table.root());
     }
 }
 
@@ -215,12 +261,39 @@ pub fn cpuid(leaf: u32, subleaf: u32, cr4: u64) -> [u32; 4] {
     })
 }
 
+/// The vendor half of a vCPU. Both backends offer the same three operations.
+pub enum Backing {
+    Svm(svm::SvmVcpu),
+    Vmx(vmx::VmxVcpu),
+}
+
+impl Backing {
+    fn apply(&mut self, st: &VcpuState) {
+        match self {
+            Backing::Svm(v) => v.apply(st),
+            Backing::Vmx(v) => v.apply(st),
+        }
+    }
+    fn export(&mut self, st: &mut VcpuState) {
+        match self {
+            Backing::Svm(v) => v.export(st),
+            Backing::Vmx(v) => v.export(st),
+        }
+    }
+    fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
+        match self {
+            Backing::Svm(v) => v.run_until_monitor(vcpu, st),
+            Backing::Vmx(v) => v.run_until_monitor(vcpu, st),
+        }
+    }
+}
+
 pub struct Vcpu {
     pub vm: Arc<Vm>,
     /// The state page shared with the monitor.
     pub state: Arc<SharedMemory>,
     poke: AtomicBool,
-    inner: Mutex<svm::SvmVcpu>,
+    inner: Mutex<Backing>,
 }
 
 impl Vcpu {
@@ -229,8 +302,9 @@ impl Vcpu {
         // SAFETY: the page was just allocated (zeroed) and is mapped by the direct map.
         unsafe { core::ptr::write(mm::phys_to_virt(state.frames[0]) as *mut VcpuState, VcpuState::default()) };
         let inner = match backend() {
-            Some(Backend::Svm { .. }) => svm::SvmVcpu::new(&vm)?,
-            _ => return Err(Error::NotSupported),
+            Some(Backend::Svm { .. }) => Backing::Svm(svm::SvmVcpu::new(&vm)?),
+            Some(Backend::Vmx) => Backing::Vmx(vmx::VmxVcpu::new(&vm)?),
+            None => return Err(Error::NotSupported),
         };
         Ok(Arc::new(Vcpu { vm, state, poke: AtomicBool::new(false), inner: Mutex::new(inner) }))
     }
@@ -239,7 +313,7 @@ impl Vcpu {
         self.poke.store(true, Ordering::SeqCst);
     }
 
-    fn take_poke(&self) -> bool {
+    pub fn take_poke(&self) -> bool {
         self.poke.swap(false, Ordering::SeqCst)
     }
 
@@ -276,17 +350,17 @@ impl Vcpu {
     }
 
     /// The guest wants an interrupt injected and the monitor asked: is one pending?
-    fn inject_request(&self) -> keel_abi::vcpu::Inject {
+    pub fn inject_request(&self) -> keel_abi::vcpu::Inject {
         // SAFETY: a field of our own state page (see load_state).
         unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).inject) }
     }
 
-    fn clear_inject(&self) {
+    pub fn clear_inject(&self) {
         // SAFETY: as above.
         unsafe { core::ptr::write_volatile(&raw mut (*self.state_ptr()).inject.pending, 0) }
     }
 
-    fn count_kernel_exit(&self) {
+    pub fn count_kernel_exit(&self) {
         // SAFETY: as above; a counter the monitor only reads.
         unsafe {
             let p = &raw mut (*self.state_ptr()).kernel_exits;

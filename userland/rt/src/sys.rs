@@ -168,3 +168,46 @@ pub fn thread_exit() -> ! {
 pub fn raw_call(call: Syscall) -> Result<(u64, u64), Error> {
     raw(call)
 }
+
+/// Start a boot-module program with handles: `grants` are (our handle, rights) pairs that
+/// become the child's handles 1, 2, ... Returns (process handle, pid).
+pub fn process_spawn_with(
+    modules: Handle,
+    name: &str,
+    notify: Handle,
+    bit: u8,
+    grants: &[(Handle, Rights)],
+) -> Result<(Handle, u64), Error> {
+    let mut raw = [0u8; 8 * keel_abi::MAX_GRANTS as usize];
+    if grants.len() > keel_abi::MAX_GRANTS as usize {
+        return Err(Error::InvalidArgument);
+    }
+    for (i, (h, r)) in grants.iter().enumerate() {
+        raw[8 * i..8 * i + 4].copy_from_slice(&h.to_le_bytes());
+        raw[8 * i + 4..8 * i + 8].copy_from_slice(&r.0.to_le_bytes());
+    }
+    let grants = UserBuf { addr: raw.as_ptr() as u64, len: 8 * grants.len() as u64 };
+    raw_call(Syscall::ProcessSpawnWith { modules, name: buf(name.as_bytes()), notify, bit, grants })
+        .map(|(h, pid)| (h as Handle, pid))
+}
+
+pub fn vm_create() -> Result<Handle, Error> {
+    value(Syscall::VmCreate).map(|h| h as Handle)
+}
+
+pub fn vm_map(vm: Handle, shm: Handle, gpa: u64, prot: u64) -> Result<u64, Error> {
+    value(Syscall::VmMap { vm, shm, gpa, prot })
+}
+
+/// A vCPU whose state page the kernel maps at `state_addr`.
+pub fn vcpu_create(vm: Handle, state_addr: u64) -> Result<Handle, Error> {
+    value(Syscall::VcpuCreate { vm, state_addr }).map(|h| h as Handle)
+}
+
+pub fn vcpu_run(vcpu: Handle) -> Result<keel_abi::vcpu::ExitKind, Error> {
+    value(Syscall::VcpuRun { vcpu }).map(|k| keel_abi::vcpu::ExitKind::from_u32(k as u32))
+}
+
+pub fn vcpu_poke(vcpu: Handle) -> Result<(), Error> {
+    value(Syscall::VcpuPoke { vcpu }).map(|_| ())
+}

@@ -76,6 +76,12 @@ impl Vmd {
                 let _ = writeln!(self.term, "vmd: starting with no VMs; fix the file and use 'reload'");
             }
         }
+        // vm.conf(5): VMs that are enabled (the default) start with vmd, when they have an image.
+        let autostart: Vec<u32> =
+            self.vms.vms.iter().filter(|v| v.config.enabled && v.config.boot.is_some()).map(|v| v.id).collect();
+        for id in autostart {
+            self.start_vm(keel_shell::StartArgs::new(Target::Id(id)));
+        }
         self.term.line("type 'help' for commands");
         self.term.text(PROMPT);
         self.term.flush();
@@ -108,7 +114,10 @@ impl Vmd {
     fn console_input(&mut self, i: usize, byte: u8) {
         let mut to_guest = Vec::new();
         let action = self.vms.vms[i].console.user_input(byte, &mut to_guest);
-        if !to_guest.is_empty() {
+        if let (false, Some(r)) = (to_guest.is_empty(), &self.vms.vms[i].running) {
+            r.control.to_guest.push(&to_guest);
+            let _ = sys::notify_signal(r.to_monitor, 1);
+        } else if !to_guest.is_empty() {
             let vm = &mut self.vms.vms[i];
             vm.loopback.write(&to_guest);
             // The loopback "guest" answers at once with what it was sent.
@@ -156,8 +165,75 @@ impl Vmd {
         self.editor.redraw(PROMPT, self.term.raw_buf());
     }
 
+    /// A monitor has news: console output, or a state change.
+    pub fn vm_news(&mut self) {
+        let mut buf = vec![0u8; 4096];
+        for (i, vm) in self.vms.vms.iter_mut().enumerate() {
+            let Some(r) = &vm.running else { continue };
+            loop {
+                let n = r.control.to_vmd.pop(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                let attached = self.attached == Some(i);
+                if attached {
+                    vm.console.guest_output(&buf[..n], self.term.raw_buf());
+                } else {
+                    vm.console.guest_output(&buf[..n], &mut Vec::new());
+                }
+            }
+        }
+        self.reap_children();
+    }
+
+    /// A monitor exited: the VM is stopped; say why.
+    fn reap_monitors(&mut self) {
+        let mut report = String::new();
+        for i in 0..self.vms.vms.len() {
+            let Some(r) = &self.vms.vms[i].running else { continue };
+            let Ok(status) = sys::process_wait(r.process) else { continue };
+            // Output still in the ring first.
+            let mut buf = vec![0u8; keel_vmproto::OUT_RING];
+            let n = r.control.to_vmd.pop(&mut buf);
+            let stopped_cleanly = r.control.state.load(core::sync::atomic::Ordering::Acquire) == keel_vmproto::state::STOPPED;
+            let reason = if stopped_cleanly {
+                r.reason()
+            } else {
+                match status {
+                    ExitStatus::Killed { vector: 0xff } => String::from("terminated"),
+                    ExitStatus::Killed { vector } => alloc::format!("its monitor crashed (CPU exception {vector})"),
+                    ExitStatus::Exited(code) => alloc::format!("its monitor exited with code {code}"),
+                }
+            };
+            let code = r.control.exit_code.load(core::sync::atomic::Ordering::Relaxed);
+            let r = self.vms.vms[i].running.take().expect("checked");
+            let _ = sys::handle_close(r.process);
+            let _ = sys::handle_close(r.to_monitor);
+            let attached = self.attached == Some(i);
+            let vm = &mut self.vms.vms[i];
+            if attached {
+                vm.console.guest_output(&buf[..n], self.term.raw_buf());
+            } else {
+                vm.console.guest_output(&buf[..n], &mut Vec::new());
+            }
+            let _ = writeln!(report, "vmd: vm {} stopped: {reason} (status {code})", vm.config.name);
+            vm.last_stop = Some(reason);
+        }
+        if !report.is_empty() {
+            if self.attached.is_some() {
+                self.term.text("\n");
+                self.term.text(&report);
+            } else {
+                self.term.raw(b"\r\x1b[K");
+                self.term.text(&report);
+                self.editor.redraw(PROMPT, self.term.raw_buf());
+            }
+        }
+    }
+
     /// A child process exited: report it.
     pub fn reap_children(&mut self) {
+        self.reap_monitors();
         let mut i = 0;
         let mut report = String::new();
         while i < self.children.len() {
@@ -300,12 +376,103 @@ impl Vmd {
         }
     }
 
+    fn start_vm(&mut self, args: keel_shell::StartArgs) {
+        let name = describe(&args.name);
+        let index = match self.vms.find(&args.name) {
+            Some(i) => i,
+            None => {
+                let (Target::Name(new_name), Some(_)) = (&args.name, &args.boot) else {
+                    let _ = writeln!(self.term, "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)");
+                    return;
+                };
+                let config = keel_vmconf::VmConfig { name: new_name.clone(), ..Default::default() };
+                self.vms.add(config)
+            }
+        };
+        let vm = &mut self.vms.vms[index];
+        if vm.running.is_some() {
+            let _ = writeln!(self.term, "vmctl: start vm command failed: vm {} is already running", vm.config.name);
+            return;
+        }
+        if let Some(b) = &args.boot {
+            vm.config.boot = Some(b.clone());
+        }
+        if let Some(m) = args.memory {
+            vm.config.memory = Some(m);
+        }
+        let Some(boot) = vm.config.boot.clone() else {
+            let _ = writeln!(self.term, "vmctl: start vm command failed: vm {} has no boot image (boot in vm.conf, or start -b)", vm.config.name);
+            return;
+        };
+        let image = String::from(config::module_name(&boot));
+        match crate::running::Running::start(self.notify, vm.id, &vm.config.name.clone(), &image, vm.memory()) {
+            Ok(r) => {
+                vm.running = Some(r);
+                vm.last_stop = None;
+                let _ = writeln!(self.term, "vmctl: started vm {} successfully, tty /dev/{}", vm.id, vm.tty());
+                if args.console {
+                    self.attach(&Target::Id(self.vms.vms[index].id));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(self.term, "vmctl: start vm command failed: {e}");
+            }
+        }
+    }
+
+    /// vmctl's `stop`: "stopping vm NAME: requested to shutdown vm ID" (or forced).
+    fn stop(&mut self, target: &Target, force: bool) {
+        let indices = self.vms.select(target);
+        if indices.is_empty() {
+            let _ = writeln!(self.term, "vmctl: no such vm: {}", describe(target));
+            return;
+        }
+        for i in indices {
+            let vm = &self.vms.vms[i];
+            match &vm.running {
+                None if *target == Target::All => {}
+                None => {
+                    let _ = writeln!(self.term, "stopping vm {}: vm not running", vm.config.name);
+                }
+                Some(r) if force => {
+                    let _ = sys::process_kill(r.process);
+                    let _ = writeln!(self.term, "stopping vm {}: forced to terminate vm {}", vm.config.name, vm.id);
+                }
+                Some(r) => {
+                    r.ask(keel_vmproto::request::STOP);
+                    let _ = writeln!(self.term, "stopping vm {}: requested to shutdown vm {}", vm.config.name, vm.id);
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self, target: &Target, pause: bool) {
+        let Some(i) = self.vms.find(target) else {
+            let _ = writeln!(self.term, "vmctl: no such vm: {}", describe(target));
+            return;
+        };
+        let vm = &self.vms.vms[i];
+        let verb = if pause { "pause" } else { "unpause" };
+        match &vm.running {
+            None => {
+                let _ = writeln!(self.term, "vmctl: {verb} vm command failed: vm {} is not running", vm.config.name);
+            }
+            Some(r) => {
+                r.ask(if pause { keel_vmproto::request::PAUSE } else { keel_vmproto::request::UNPAUSE });
+                let _ = writeln!(self.term, "vmctl: {verb}d vm {} successfully", vm.id);
+            }
+        }
+    }
+
     fn attach(&mut self, target: &Target) {
         let Some(i) = self.vms.find(target) else {
             let _ = writeln!(self.term, "vmctl: no such vm: {}", describe(target));
             return;
         };
         let vm = &mut self.vms.vms[i];
+        if let Some(reason) = vm.running.is_none().then_some(()).and(vm.last_stop.as_ref()) {
+            let _ = writeln!(self.term, "vm {} is stopped ({reason}); its console shows what it printed", vm.config.name);
+        }
         let _ = writeln!(self.term, "Connected to /dev/{} (speed 115200)", vm.tty());
         let lost = vm.console.attach(self.term.raw_buf());
         if lost > 0 {

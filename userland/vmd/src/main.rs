@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod commands;
 mod config;
+mod running;
 mod term;
 mod vms;
 
@@ -22,6 +23,7 @@ use keel_rt::sys;
 pub const BIT_CONSOLE: u8 = 0;
 pub const BIT_KLOG: u8 = 1;
 pub const BIT_CHILD: u8 = 2;
+pub const BIT_VM: u8 = 3;
 
 #[no_mangle]
 fn keel_main() -> i32 {
@@ -46,6 +48,9 @@ fn keel_main() -> i32 {
         let bits = sys::notify_wait(notify, None).unwrap_or(0);
         if bits & (1 << BIT_KLOG) != 0 {
             vmd.show_new_kernel_log();
+        }
+        if bits & (1 << BIT_VM) != 0 {
+            vmd.vm_news();
         }
         if bits & (1 << BIT_CHILD) != 0 {
             vmd.reap_children();

@@ -16,6 +16,10 @@ pub struct Vm {
     pub config: VmConfig,
     pub console: Console,
     pub loopback: LoopbackStream,
+    /// The monitor, while the VM runs.
+    pub running: Option<crate::running::Running>,
+    /// Why it last stopped (shown by `show` as the state until it starts again).
+    pub last_stop: Option<String>,
 }
 
 impl Vm {
@@ -27,17 +31,33 @@ impl Vm {
         alloc::format!("ttyp{}", self.id - 1)
     }
 
+    pub fn memory(&self) -> u64 {
+        self.config.memory.unwrap_or(DEFAULT_MEMORY)
+    }
+
+    pub fn state(&self) -> &'static str {
+        match &self.running {
+            None => "stopped",
+            Some(r) => match r.control.state.load(core::sync::atomic::Ordering::Acquire) {
+                keel_vmproto::state::STARTING => "starting",
+                keel_vmproto::state::PAUSED => "paused",
+                keel_vmproto::state::STOPPED => "stopping",
+                _ => "running",
+            },
+        }
+    }
+
     pub fn row(&self) -> VmRow {
         let owner = self.config.owner.as_ref().and_then(|o| o.user.clone()).unwrap_or_else(|| String::from("root"));
         VmRow {
             id: self.id,
-            pid: None,
+            pid: self.running.as_ref().map(|r| r.pid as u32),
             vcpus: 1,
-            max_mem: self.config.memory.unwrap_or(DEFAULT_MEMORY),
-            cur_mem: 0,
-            tty: None,
+            max_mem: self.running.as_ref().map_or(self.memory(), |r| r.memory),
+            cur_mem: self.running.as_ref().map_or(0, |r| r.memory),
+            tty: self.running.as_ref().map(|_| self.tty()),
             owner,
-            state: String::from("stopped"),
+            state: String::from(self.state()),
             name: self.config.name.clone(),
         }
     }
@@ -51,9 +71,15 @@ pub struct VmTable {
 
 impl VmTable {
     /// Make the table match `config`: VMs keep their id (and console) by name, new ones get the
-    /// next id, VMs no longer configured leave.
+    /// next id, VMs no longer configured leave (unless they are running).
     pub fn apply(&mut self, config: &Config) {
         let mut old = core::mem::take(&mut self.vms);
+        let keep_running: Vec<Vm> = {
+            let (running, rest): (Vec<Vm>, Vec<Vm>) =
+                old.into_iter().partition(|v| v.running.is_some() && !config.vms.iter().any(|c| c.name == v.config.name));
+            old = rest;
+            running
+        };
         for vc in &config.vms {
             let vm = match old.iter().position(|v| v.config.name == vc.name) {
                 Some(i) => {
@@ -68,11 +94,28 @@ impl VmTable {
                         config: vc.clone(),
                         console: Console::new(CONSOLE_BACKLOG),
                         loopback: LoopbackStream::new(CONSOLE_BACKLOG),
+                        running: None,
+                        last_stop: None,
                     }
                 }
             };
             self.vms.push(vm);
         }
+        self.vms.extend(keep_running);
+    }
+
+    /// A VM made by `start -b ... -m ... name` that vm.conf does not define.
+    pub fn add(&mut self, config: VmConfig) -> usize {
+        self.next_id += 1;
+        self.vms.push(Vm {
+            id: self.next_id,
+            config,
+            console: Console::new(CONSOLE_BACKLOG),
+            loopback: LoopbackStream::new(CONSOLE_BACKLOG),
+            running: None,
+            last_stop: None,
+        });
+        self.vms.len() - 1
     }
 
     /// Add or replace the VMs of `config` (for `load`), keeping the others.

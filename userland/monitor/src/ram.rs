@@ -1,0 +1,48 @@
+//! Guest RAM as the monitor sees it: a shared-memory object mapped both into the VM (at GPA 0)
+//! and into this process. Accesses are bounds-checked copies through a raw pointer (the guest
+//! may change the memory whenever its vCPU runs, so no Rust reference is kept into it).
+
+use keel_abi::{prot, vcpu::gprot, Handle};
+use keel_rt::sys;
+
+pub struct GuestRam {
+    base: *mut u8,
+    len: u64,
+}
+
+impl GuestRam {
+    /// Create `len` bytes of RAM, map it here and at GPA 0 of `vm`.
+    pub fn create(vm: Handle, len: u64) -> Result<GuestRam, keel_abi::Error> {
+        let shm = sys::shm_create(len)?;
+        let base = sys::shm_map(shm, 0, prot::READ | prot::WRITE)?;
+        sys::vm_map(vm, shm, 0, gprot::ALL)?;
+        Ok(GuestRam { base: base as *mut u8, len })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Copy `data` to guest-physical `gpa`; false if it does not fit in RAM.
+    pub fn write(&self, gpa: u64, data: &[u8]) -> bool {
+        let Some(end) = gpa.checked_add(data.len() as u64) else { return false };
+        if end > self.len {
+            return false;
+        }
+        // SAFETY: `gpa..end` is inside the RAM mapping (checked above), which stays mapped
+        // read-write for the life of this process; a raw copy creates no reference into it.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(gpa as usize), data.len()) };
+        true
+    }
+
+    /// Zero `len` bytes at `gpa`.
+    pub fn zero(&self, gpa: u64, len: u64) -> bool {
+        let Some(end) = gpa.checked_add(len) else { return false };
+        if end > self.len {
+            return false;
+        }
+        // SAFETY: as in `write`.
+        unsafe { core::ptr::write_bytes(self.base.add(gpa as usize), 0, len as usize) };
+        true
+    }
+}

@@ -1,0 +1,265 @@
+//! Boot the guest and run its vCPU: the `VcpuRun` loop, exit handling, interrupt delivery from
+//! the PIC, console traffic with vmd, and vmd's requests.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use keel_abi::vcpu::{dirty, reg, seg, ExitKind, VcpuState, INJECT_INTERRUPT};
+use keel_rt::sys;
+use keel_vmproto::{request, state, ControlArea};
+
+use crate::control::text;
+use crate::events;
+use crate::platform::{Platform, PortEffect};
+use crate::ram::GuestRam;
+use crate::{H_MODULES, H_VMD, VMD_BIT_VM};
+
+/// Where the kernel maps the vCPU state page in this process.
+const STATE_ADDR: u64 = 0x0000_7000_0000_0000;
+
+fn err(what: &str, e: keel_abi::Error) -> String {
+    alloc::format!("{what}: {e}")
+}
+
+fn read_image(name: &str) -> Result<Vec<u8>, String> {
+    let size = sys::module_size(H_MODULES, name).map_err(|e| match e {
+        keel_abi::Error::NotFound => alloc::format!("boot image '{name}' is not on the boot media"),
+        e => err("boot image", e),
+    })?;
+    if size > 256 << 20 {
+        return Err(alloc::format!("boot image '{name}' is too large ({size} bytes)"));
+    }
+    let mut bytes = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        let n = sys::module_read(H_MODULES, name, done as u64, &mut bytes[done..]).map_err(|e| err("boot image", e))?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(bytes)
+}
+
+/// Load the image and start the guest; returns the process exit code when the VM stops.
+pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
+    let name = text(&ctl.name);
+    let image_name = text(&ctl.image);
+    let memory = ctl.memory.load(Ordering::Relaxed);
+    let image = read_image(&image_name)?;
+    let plan = keel_guestboot::plan(&image, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
+
+    let vm = sys::vm_create().map_err(|e| match e {
+        keel_abi::Error::NotSupported => String::from("this machine has no usable hardware virtualization"),
+        e => err("cannot create the VM", e),
+    })?;
+    let ram = GuestRam::create(vm, memory).map_err(|e| err("cannot allocate guest memory", e))?;
+    for piece in &plan.pieces {
+        if plan.kind == keel_guestboot::Kind::Firmware {
+            return Err(String::from("firmware images are not supported yet"));
+        }
+        if !ram.write(piece.gpa, piece.data) || !ram.zero(piece.gpa + piece.data.len() as u64, piece.zero) {
+            return Err(String::from("image does not fit in memory"));
+        }
+    }
+    for (i, e) in keel_guestboot::gdt().iter().enumerate() {
+        ram.write(keel_guestboot::GDT_ADDR + 8 * i as u64, &e.to_le_bytes());
+    }
+    if plan.kind == keel_guestboot::Kind::Elf64 {
+        for (gpa, e) in keel_guestboot::page_table_entries() {
+            ram.write(gpa, &e.to_le_bytes());
+        }
+    }
+    drop(image);
+
+    let vcpu = sys::vcpu_create(vm, STATE_ADDR).map_err(|e| err("cannot create the vCPU", e))?;
+    // SAFETY: the kernel mapped this vCPU's state page (one page, a VcpuState) read-write at
+    // STATE_ADDR for the life of the vCPU handle, which this process never closes. Only this
+    // thread uses it, and the kernel writes it only during our own VcpuRun calls.
+    let st: &'static mut VcpuState = unsafe { &mut *(STATE_ADDR as *mut VcpuState) };
+    *st = keel_guestboot::initial_state(&plan, memory);
+
+    let wake = sys::notify_create().map_err(|e| err("notification", e))?;
+    events::VCPU.store(vcpu, Ordering::Relaxed);
+    events::WAKE.store(wake, Ordering::Relaxed);
+    events::start().map_err(|e| err("cannot start the event thread", e))?;
+
+    ctl.state.store(state::RUNNING, Ordering::Release);
+    let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
+    let mut m = Monitor { ctl, platform: Platform::new(name), st, vcpu, wake, paused: false, out: Vec::new() };
+    let (code, reason) = m.run();
+    m.flush_console();
+    ctl.kernel_exits.store(m.st.kernel_exits, Ordering::Relaxed);
+    ctl.stopped(code, &reason);
+    let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
+    Ok(code as i32)
+}
+
+struct Monitor {
+    ctl: &'static ControlArea,
+    platform: Platform,
+    st: &'static mut VcpuState,
+    vcpu: u32,
+    wake: u32,
+    paused: bool,
+    out: Vec<u8>,
+}
+
+impl Monitor {
+    /// The vCPU loop; returns (exit status, reason) when the VM stops.
+    fn run(&mut self) -> (u32, String) {
+        loop {
+            let requests = self.ctl.take_requests();
+            if requests & request::STOP != 0 {
+                return (0, String::from("stopped on request"));
+            }
+            if requests & request::PAUSE != 0 {
+                self.paused = true;
+                self.ctl.state.store(state::PAUSED, Ordering::Release);
+            }
+            if requests & request::UNPAUSE != 0 {
+                self.paused = false;
+                self.ctl.state.store(state::RUNNING, Ordering::Release);
+            }
+            self.console_input();
+            self.flush_console();
+            if self.paused {
+                let _ = sys::notify_wait(self.wake, None);
+                continue;
+            }
+            self.deliver_interrupts();
+            let kind = match sys::vcpu_run(self.vcpu) {
+                Ok(k) => k,
+                Err(e) => return (255, alloc::format!("vcpu_run failed: {e}")),
+            };
+            self.ctl.monitor_exits.fetch_add(1, Ordering::Relaxed);
+            self.ctl.kernel_exits.store(self.st.kernel_exits, Ordering::Relaxed);
+            match kind {
+                ExitKind::Io => {
+                    if let Some(stop) = self.port_io() {
+                        return stop;
+                    }
+                }
+                ExitKind::Mmio => {
+                    if let Err(why) = self.mmio() {
+                        return (255, why);
+                    }
+                }
+                ExitKind::Hlt => self.halt(),
+                ExitKind::Poked | ExitKind::None => {}
+                ExitKind::Shutdown => return (255, String::from("triple fault (the guest reset itself or crashed)")),
+                ExitKind::IoString => {
+                    let e = &self.st.exit;
+                    return (255, alloc::format!("string port I/O (port {:#x}) is not emulated", e.port));
+                }
+                ExitKind::InvalidState => {
+                    return (255, alloc::format!("the CPU refused the guest state (code {:#x})", self.st.exit.detail))
+                }
+                ExitKind::Unhandled => return (255, alloc::format!("unhandled VM exit {:#x}", self.st.exit.detail)),
+            }
+        }
+    }
+
+    fn port_io(&mut self) -> Option<(u32, String)> {
+        let e = self.st.exit;
+        let size = usize::from(e.size.clamp(1, 4));
+        if e.write != 0 {
+            let bytes = e.data.to_le_bytes();
+            if let PortEffect::Exit(code) = self.platform.port_write(e.port, &bytes[..size]) {
+                return Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")));
+            }
+        } else {
+            let mut bytes = [0u8; 8];
+            self.platform.port_read(e.port, &mut bytes[..size]);
+            let value = u64::from_le_bytes(bytes);
+            let rax = &mut self.st.gprs[reg::RAX];
+            *rax = match size {
+                1 => (*rax & !0xff) | (value & 0xff),
+                2 => (*rax & !0xffff) | (value & 0xffff),
+                _ => value & 0xffff_ffff,
+            };
+            self.st.dirty |= dirty::GPRS;
+        }
+        None
+    }
+
+    fn mmio(&mut self) -> Result<(), String> {
+        let e = self.st.exit;
+        let len = usize::from(e.insn_len.min(15));
+        if len == 0 {
+            return Err(alloc::format!("cannot read the instruction at rip {:#x} that accessed MMIO {:#x}", self.st.rip, e.gpa));
+        }
+        let cs = self.st.segs[seg::CS];
+        let mode = if self.st.efer & (1 << 10) != 0 && cs.attrib & (1 << 9) != 0 {
+            keel_x86emu::Mode::Long64
+        } else if self.st.cr0 & 1 != 0 && cs.attrib & (1 << 10) != 0 {
+            keel_x86emu::Mode::Protected32
+        } else {
+            keel_x86emu::Mode::Real16
+        };
+        let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
+        match keel_x86emu::emulate(mode, &e.insn[..len], e.gpa, &mut regs, &mut self.platform) {
+            Ok(_) => {
+                self.st.gprs = regs.gpr;
+                self.st.rip = regs.rip;
+                self.st.rflags = regs.rflags;
+                self.st.dirty |= dirty::GPRS | dirty::RIP | dirty::RFLAGS;
+                Ok(())
+            }
+            Err(why) => Err(alloc::format!("cannot emulate the instruction at rip {:#x} (MMIO {:#x}): {why}", self.st.rip, e.gpa)),
+        }
+    }
+
+    /// HLT with nothing to deliver: sleep until the next timer event or vmd's news.
+    fn halt(&mut self) {
+        self.deliver_interrupts();
+        if self.st.inject.pending != 0 {
+            return;
+        }
+        let next = events::NEXT_TIMER_NS.load(Ordering::Relaxed);
+        let timeout = if next == u64::MAX { None } else { Some(next.saturating_sub(sys::clock_ns())) };
+        if timeout != Some(0) {
+            let _ = sys::notify_wait(self.wake, timeout);
+        }
+    }
+
+    /// Advance the timer, route device interrupt lines through the PIC, queue the next vector.
+    fn deliver_interrupts(&mut self) {
+        let now = sys::clock_ns();
+        let edges = self.platform.pit.advance(now);
+        for _ in 0..edges {
+            self.platform.pic.set_irq(0, true);
+            self.platform.pic.set_irq(0, false);
+        }
+        let uart = self.platform.uart.irq_level();
+        self.platform.pic.set_irq(4, uart);
+        if self.st.inject.pending == 0 && self.platform.pic.has_interrupt() {
+            if let Some(vector) = self.platform.pic.acknowledge() {
+                self.st.inject.kind = INJECT_INTERRUPT;
+                self.st.inject.vector = vector;
+                self.st.inject.has_error_code = 0;
+                self.st.inject.pending = 1;
+            }
+        }
+        let next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
+        events::NEXT_TIMER_NS.store(next, Ordering::Relaxed);
+    }
+
+    fn console_input(&mut self) {
+        let mut byte = [0u8; 1];
+        while self.platform.uart.can_receive() && self.ctl.to_guest.pop(&mut byte) == 1 {
+            self.platform.uart.receive(byte[0]);
+        }
+    }
+
+    fn flush_console(&mut self) {
+        self.out.clear();
+        self.platform.uart.take_output(&mut self.out);
+        if !self.out.is_empty() {
+            self.ctl.to_vmd.push(&self.out);
+            let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
+        }
+    }
+}

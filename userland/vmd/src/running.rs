@@ -1,0 +1,56 @@
+//! Running VMs: starting a VM's monitor process with its control area and notifications, and
+//! reading back its status and console. The control area is shared with a process whose guest is
+//! hostile, so everything read from it is bounded (keel-vmproto) and treated as text to show.
+
+use alloc::string::String;
+
+use keel_abi::{prot, Handle, Rights, HANDLE_MODULES};
+use keel_rt::sys;
+use keel_vmproto::{ControlArea, CONTROL_PAGES};
+
+use crate::BIT_CHILD;
+
+pub struct Running {
+    pub control: &'static ControlArea,
+    pub process: Handle,
+    pub pid: u64,
+    /// Our notification for this monitor (it waits on it).
+    pub to_monitor: Handle,
+    pub memory: u64,
+}
+
+impl Running {
+    /// Start `image` with `memory` bytes for VM `id`/`name`. `notify` is vmd's own notification.
+    pub fn start(notify: Handle, id: u32, name: &str, image: &str, memory: u64) -> Result<Running, String> {
+        let e = |what: &str, e: keel_abi::Error| alloc::format!("{what}: {e}");
+        let shm = sys::shm_create(CONTROL_PAGES * 4096).map_err(|x| e("control area", x))?;
+        let addr = sys::shm_map(shm, 0, prot::READ | prot::WRITE).map_err(|x| e("control area", x))?;
+        // SAFETY: the kernel mapped CONTROL_PAGES zeroed pages read-write at `addr`; they stay
+        // mapped for vmd's life (never unmapped); ControlArea is all atomics (valid for any
+        // bytes, zero included) and fits (asserted in keel-vmproto).
+        let control: &'static ControlArea = unsafe { &*(addr as *const ControlArea) };
+        control.configure(id, name, image, memory);
+        let to_monitor = sys::notify_create().map_err(|x| e("notification", x))?;
+        let grants = [
+            (HANDLE_MODULES, Rights::READ),
+            (notify, Rights::SIGNAL),
+            (shm, Rights::MAP),
+            (to_monitor, Rights::WAIT),
+        ];
+        let (process, pid) = sys::process_spawn_with(HANDLE_MODULES, "monitor", notify, BIT_CHILD, &grants)
+            .map_err(|x| e("cannot start the monitor", x))?;
+        let _ = sys::handle_close(shm);
+        Ok(Running { control, process, pid, to_monitor, memory })
+    }
+
+    pub fn ask(&self, bits: u32) {
+        self.control.ask(bits);
+        let _ = sys::notify_signal(self.to_monitor, 1);
+    }
+
+    pub fn reason(&self) -> String {
+        let mut buf = [0u8; keel_vmproto::REASON_MAX];
+        let n = self.control.reason.get(&mut buf);
+        String::from_utf8_lossy(&buf[..n]).chars().filter(|c| !c.is_control()).collect()
+    }
+}
