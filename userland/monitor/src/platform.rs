@@ -57,7 +57,7 @@ impl Platform {
             name,
             uart: Uart::new(),
             pic: PicPair::new(),
-            pit: Pit::new(),
+            pit: Pit::new(keel_rt::sys::clock_ns()),
             testdev: TestDevice::new(),
             ports,
             mmio,
@@ -85,10 +85,10 @@ impl Platform {
         match self.ports.lookup(u64::from(port), data.len() as u64) {
             Some((PORT_UART, off)) => self.uart.read(off, data),
             Some((PORT_PIC, _)) => self.pic.read(port, data),
-            Some((PORT_PIT, _)) => self.pit.read(port, data),
+            Some((PORT_PIT, _)) => self.pit.read(port, keel_rt::sys::clock_ns(), data),
             Some((PORT_61, _)) => {
                 all_ones(data);
-                data[0] = self.pit.read_port61();
+                data[0] = self.pit.read_port61(keel_rt::sys::clock_ns());
             }
             _ => {
                 all_ones(data);
@@ -101,8 +101,8 @@ impl Platform {
         match self.ports.lookup(u64::from(port), data.len() as u64) {
             Some((PORT_UART, off)) => self.uart.write(off, data),
             Some((PORT_PIC, _)) => self.pic.write(port, data),
-            Some((PORT_PIT, _)) => self.pit.write(port, data),
-            Some((PORT_61, _)) => self.pit.write_port61(data[0]),
+            Some((PORT_PIT, _)) => self.pit.write(port, keel_rt::sys::clock_ns(), data),
+            Some((PORT_61, _)) => self.pit.write_port61(keel_rt::sys::clock_ns(), data[0]),
             Some((PORT_EXIT, _)) => return PortEffect::Exit(data[0]),
             _ => self.log_once(u64::from(port), &alloc::format!("write to unclaimed port {port:#x} ignored")),
         }

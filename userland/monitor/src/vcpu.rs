@@ -72,6 +72,8 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
             ram.write(gpa, &e.to_le_bytes());
         }
     }
+    let initial = keel_guestboot::initial_state(&plan, memory);
+    drop(plan);
     drop(image);
 
     let vcpu = sys::vcpu_create(vm, STATE_ADDR).map_err(|e| err("cannot create the vCPU", e))?;
@@ -79,7 +81,7 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
     // STATE_ADDR for the life of the vCPU handle, which this process never closes. Only this
     // thread uses it, and the kernel writes it only during our own VcpuRun calls.
     let st: &'static mut VcpuState = unsafe { &mut *(STATE_ADDR as *mut VcpuState) };
-    *st = keel_guestboot::initial_state(&plan, memory);
+    *st = initial;
 
     let wake = sys::notify_create().map_err(|e| err("notification", e))?;
     events::VCPU.store(vcpu, Ordering::Relaxed);

@@ -285,23 +285,10 @@ impl Vmd {
                 }
             }
             Command::Show(target) => self.show(target),
-            Command::Start(args) => {
-                let name = describe(&args.name);
-                if self.vms.find(&args.name).is_none() && args.boot.is_none() {
-                    let _ = writeln!(
-                        self.term,
-                        "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)"
-                    );
-                } else {
-                    let _ = writeln!(
-                        self.term,
-                        "vmctl: start vm command failed: vm '{name}' cannot run yet: this build of Keel has no guest (vCPU) support"
-                    );
-                }
-            }
-            Command::Stop { target, .. } => self.for_each_vm(&target, "stopping vm", "vm not running"),
-            Command::Pause(target) => self.for_each_vm(&target, "pausing vm", "vm not running"),
-            Command::Unpause(target) => self.for_each_vm(&target, "unpausing vm", "vm not running"),
+            Command::Start(args) => self.start_vm(args),
+            Command::Stop { target, force, .. } => self.stop(&target, force),
+            Command::Pause(target) => self.pause(&target, true),
+            Command::Unpause(target) => self.pause(&target, false),
             Command::Wait(target) => self.for_each_vm(&target, "waiting for vm", "vm not running"),
             Command::Console(target) => self.attach(&target),
             Command::Reset(what) => {
