@@ -199,6 +199,29 @@ impl Machine {
         }
     }
 
+    /// Wait until every one of `needles` has appeared after the current position, in any order;
+    /// the position then moves past the last of them.
+    pub fn expect_all(&mut self, needles: &[&str], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.output();
+            let rest = text.get(self.cursor..).unwrap_or("");
+            let found: Vec<Option<usize>> = needles.iter().map(|n| rest.find(n).map(|p| p + n.len())).collect();
+            if found.iter().all(Option::is_some) {
+                self.cursor += found.into_iter().flatten().max().unwrap_or(0);
+                eprintln!("[{}] saw all of {needles:?}", self.name);
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.fail(&format!("exited ({status}) before printing all of {needles:?}"));
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("timed out after {timeout:?} waiting for all of {needles:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Type a line at the prompt (as a terminal would: CR at the end).
     pub fn send_line(&mut self, line: &str) {
         let bytes = format!("{line}\r");

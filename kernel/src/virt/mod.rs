@@ -138,7 +138,7 @@ impl Vm {
     /// Map all of `shm` at guest-physical `gpa`. Returns the bytes mapped.
     pub fn map(&self, shm: Arc<SharedMemory>, gpa: u64, prot: u64) -> Result<u64, Error> {
         let len = shm.frames.len() as u64 * PAGE_SIZE;
-        if gpa % PAGE_SIZE != 0 || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
+        if !gpa.is_multiple_of(PAGE_SIZE) || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
             return Err(Error::InvalidArgument);
         }
         let end = gpa.checked_add(len).ok_or(Error::InvalidArgument)?;
@@ -345,6 +345,11 @@ impl Vcpu {
         state.dirty = 0;
         state.exit.kind = kind as u32;
         state.monitor_exits += 1;
+        // The pending event and the exit counter changed in the page during the run (an
+        // injection clears `inject.pending`): keep those, not the snapshot's.
+        state.inject = self.inject_request();
+        // SAFETY: a field of our own state page (see load_state).
+        state.kernel_exits = unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).kernel_exits) };
         self.store_state(&state);
         Ok(kind)
     }
