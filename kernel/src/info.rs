@@ -20,7 +20,8 @@ pub fn report(kind: InfoKind) -> String {
             for index in 0..count {
                 let state = if apic::is_online(index) { "online" } else { "offline" };
                 let role = if index == 0 { ", boot CPU" } else { "" };
-                let verdict = virtcheck::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
+                let verdict =
+                    virtcheck::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
                 let _ = writeln!(
                     out,
                     "cpu {index}: APIC id {}, {state}{role}, timer ticks {}; {verdict}",

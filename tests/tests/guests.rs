@@ -34,7 +34,9 @@ fn every_test_guest_passes_under_svm() {
     m.expect(PROMPT, BIOS_BOOT);
     for guest in ["hello", "hello32", "cpuid", "mmio", "memtest", "irq"] {
         run_guest(&mut m, guest, &format!("PASS {guest}"), T);
-        assert!(m.output().contains(&format!("vmd: vm {guest} stopped: the guest wrote 0 to the debug-exit port (status 0)")));
+        assert!(m
+            .output()
+            .contains(&format!("vmd: vm {guest} stopped: the guest wrote 0 to the debug-exit port (status 0)")));
     }
     // show lists them, stopped.
     m.command("show", "stopped hello");

@@ -43,7 +43,12 @@ pub fn build() -> Result<PathBuf, String> {
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes");
     run_checked(cmd.current_dir(root()))?;
     // The 32-bit guest is assembly, built with binutils.
-    run_checked(Command::new("sh").arg(root().join("guests/hello32/build.sh")).arg(user_dir().join("hello32")).current_dir(root()))?;
+    run_checked(
+        Command::new("sh")
+            .arg(root().join("guests/hello32/build.sh"))
+            .arg(user_dir().join("hello32"))
+            .current_dir(root()),
+    )?;
     Ok(kernel_path())
 }
 

@@ -313,18 +313,36 @@ pub enum Syscall {
     /// Like ProcessSpawn, and copy the handles listed in `grants` into the child, in order, as
     /// its handles 1, 2, ...: pairs of u32 (handle, rights mask), at most 16; the child gets the
     /// intersection of the rights. Result: process handle; pid.
-    ProcessSpawnWith { modules: Handle, name: UserBuf, notify: Handle, bit: u8, grants: UserBuf },
+    ProcessSpawnWith {
+        modules: Handle,
+        name: UserBuf,
+        notify: Handle,
+        bit: u8,
+        grants: UserBuf,
+    },
     /// A virtual machine (needs hardware virtualization). Result: handle (MAP, RUN, GRANT).
     VmCreate,
     /// Map shared memory `shm` at guest-physical `gpa` with `gprot` rights. Result: bytes mapped.
-    VmMap { vm: Handle, shm: Handle, gpa: u64, prot: u64 },
+    VmMap {
+        vm: Handle,
+        shm: Handle,
+        gpa: u64,
+        prot: u64,
+    },
     /// A vCPU of `vm`; its state page is mapped at `state_addr` (page-aligned, free) in the caller.
     /// Result: handle (RUN, SIGNAL).
-    VcpuCreate { vm: Handle, state_addr: u64 },
+    VcpuCreate {
+        vm: Handle,
+        state_addr: u64,
+    },
     /// Run the guest until an exit needs the monitor. Result: the ExitKind (details in the page).
-    VcpuRun { vcpu: Handle },
+    VcpuRun {
+        vcpu: Handle,
+    },
     /// Make a running `VcpuRun` return (ExitKind::Poked) soon.
-    VcpuPoke { vcpu: Handle },
+    VcpuPoke {
+        vcpu: Handle,
+    },
 }
 
 /// Syscall numbers (RAX).
@@ -518,7 +536,13 @@ impl Syscall {
                 if f % 8 != 0 || f / 8 > MAX_GRANTS {
                     return Err(Error::InvalidArgument);
                 }
-                ProcessSpawnWith { modules: handle(a)?, name: name(b, c)?, notify: handle(d >> 8)?, bit: bit(d & 0xff)?, grants: buf(e, f)? }
+                ProcessSpawnWith {
+                    modules: handle(a)?,
+                    name: name(b, c)?,
+                    notify: handle(d >> 8)?,
+                    bit: bit(d & 0xff)?,
+                    grants: buf(e, f)?,
+                }
             }
             nr::VM_CREATE => VmCreate,
             nr::VM_MAP => VmMap { vm: handle(a)?, shm: handle(b)?, gpa: c, prot: d },

@@ -79,7 +79,10 @@ fn unknown_numbers_and_bad_arguments_are_rejected() {
     assert_eq!(Syscall::decode([nr::HANDLE_GRANT, 1, 2, 1 << 40, 0, 0, 0]), Err(Error::InvalidArgument));
     // Grants: whole u32s, at most MAX_GRANTS.
     assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 6]), Err(Error::InvalidArgument));
-    assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 8 * 17]), Err(Error::InvalidArgument));
+    assert_eq!(
+        Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 5 << 8, 0x2000, 8 * 17]),
+        Err(Error::InvalidArgument)
+    );
     assert_eq!(Syscall::decode([nr::PROCESS_SPAWN_WITH, 2, 0x1000, 3, 0, 0x2000, 8]), Err(Error::InvalidHandle));
 }
 

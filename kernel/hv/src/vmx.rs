@@ -211,6 +211,7 @@ pub mod proc2 {
 
 /// VM-exit controls. See: SDM Vol 3C 25.7.1, Table 25-13.
 pub mod exit_ctl {
+    pub const SAVE_DEBUG_CONTROLS: u32 = 1 << 2;
     pub const HOST_ADDRESS_SPACE_SIZE: u32 = 1 << 9;
     pub const ACKNOWLEDGE_INTERRUPT: u32 = 1 << 15;
     pub const SAVE_PAT: u32 = 1 << 18;
@@ -221,6 +222,7 @@ pub mod exit_ctl {
 
 /// VM-entry controls. See: SDM Vol 3C 25.8.1, Table 25-15.
 pub mod entry_ctl {
+    pub const LOAD_DEBUG_CONTROLS: u32 = 1 << 2;
     pub const IA32E_MODE_GUEST: u32 = 1 << 9;
     pub const LOAD_PAT: u32 = 1 << 14;
     pub const LOAD_EFER: u32 = 1 << 15;

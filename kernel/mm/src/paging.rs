@@ -407,7 +407,10 @@ mod tests {
         pt.map(&mut mem, 0x20_0000, 0x40_0000, PageSize::Size2M, ram).unwrap();
         let ro = Access { writable: false, executable: false, user: true, uncached: false };
         pt.map(&mut mem, 0x1000, 0x9000, PageSize::Size4K, ro).unwrap();
-        assert_eq!(pt.leaf_entry(&mem, 0x20_0000), Some(0x40_0000 | EPT_READ | EPT_WRITE | EPT_EXEC | EPT_WB | EPT_LARGE));
+        assert_eq!(
+            pt.leaf_entry(&mem, 0x20_0000),
+            Some(0x40_0000 | EPT_READ | EPT_WRITE | EPT_EXEC | EPT_WB | EPT_LARGE)
+        );
         assert_eq!(pt.leaf_entry(&mem, 0x1000), Some(0x9000 | EPT_READ | EPT_WB));
         assert_eq!(pt.translate(&mem, 0x20_1234), Some(0x40_1234));
         assert_eq!(mem.read_entry(pt.root, 0) & 7, 7, "tables allow everything; leaves decide");

@@ -294,18 +294,25 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             }
             let child = process::spawn(&name, caps, Some((n, 1 << bit)))?;
             let pid = child.pid;
-            let cap = Capability { object: Object::Process(child), rights: Rights::WAIT.union(Rights::KILL).union(Rights::GRANT) };
+            let cap = Capability {
+                object: Object::Process(child),
+                rights: Rights::WAIT.union(Rights::KILL).union(Rights::GRANT),
+            };
             Ok((u64::from(p.caps.lock().insert(cap)?), pid))
         }
         VmCreate => {
             let vm = crate::virt::Vm::new()?;
-            let cap = Capability { object: Object::Vm(vm), rights: Rights::MAP.union(Rights::RUN).union(Rights::GRANT) };
+            let cap =
+                Capability { object: Object::Vm(vm), rights: Rights::MAP.union(Rights::RUN).union(Rights::GRANT) };
             ok(u64::from(p.caps.lock().insert(cap)?))
         }
         VmMap { vm, shm, gpa, prot } => {
             let (vm, shm) = {
                 let table = p.caps.lock();
-                (caps::expect_vm(table.get_kind(vm, "vm", Rights::MAP)?)?, caps::expect_shm(table.get_kind(shm, "shared memory", Rights::MAP)?)?)
+                (
+                    caps::expect_vm(table.get_kind(vm, "vm", Rights::MAP)?)?,
+                    caps::expect_shm(table.get_kind(shm, "shared memory", Rights::MAP)?)?,
+                )
             };
             ok(vm.map(shm, gpa, prot)?)
         }
@@ -313,7 +320,10 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             let vm = caps::expect_vm(p.caps.lock().get_kind(vm, "vm", Rights::RUN)?)?;
             let vcpu = crate::virt::Vcpu::new(vm)?;
             p.space.lock().map_shared(state_addr, vcpu.state.clone(), keel_abi::prot::READ | keel_abi::prot::WRITE)?;
-            let cap = Capability { object: Object::Vcpu(vcpu), rights: Rights::RUN.union(Rights::SIGNAL).union(Rights::GRANT) };
+            let cap = Capability {
+                object: Object::Vcpu(vcpu),
+                rights: Rights::RUN.union(Rights::SIGNAL).union(Rights::GRANT),
+            };
             ok(u64::from(p.caps.lock().insert(cap)?))
         }
         VcpuRun { vcpu } => {

@@ -77,7 +77,13 @@ impl NestedTable {
             NestedTable::Ept(t) => t.root,
         }
     }
-    fn map(&self, mem: &mut KernelTableMemory, gpa: u64, hpa: u64, access: Access) -> Result<(), keel_mm::paging::MapError> {
+    fn map(
+        &self,
+        mem: &mut KernelTableMemory,
+        gpa: u64,
+        hpa: u64,
+        access: Access,
+    ) -> Result<(), keel_mm::paging::MapError> {
         match self {
             NestedTable::Npt(t) => t.map(mem, gpa, hpa, PageSize::Size4K, access),
             NestedTable::Ept(t) => t.map(mem, gpa, hpa, PageSize::Size4K, access),
@@ -125,10 +131,18 @@ impl Vm {
         };
         let mut mem = KernelTableMemory;
         let table = match backend {
-            Backend::Svm { .. } => NestedTable::Npt(PageTable::new(&mut mem, X86 { nx: mm::nx_enabled() }).ok_or(Error::NoMemory)?),
+            Backend::Svm { .. } => {
+                NestedTable::Npt(PageTable::new(&mut mem, X86 { nx: mm::nx_enabled() }).ok_or(Error::NoMemory)?)
+            }
             Backend::Vmx => NestedTable::Ept(PageTable::new(&mut mem, Ept).ok_or(Error::NoMemory)?),
         };
-        Ok(Arc::new(Vm { id, table: Mutex::new(table), mappings: Mutex::new(Vec::new()), asid, generation: AtomicU32::new(0) }))
+        Ok(Arc::new(Vm {
+            id,
+            table: Mutex::new(table),
+            mappings: Mutex::new(Vec::new()),
+            asid,
+            generation: AtomicU32::new(0),
+        }))
     }
 
     pub fn nested_root(&self) -> u64 {
@@ -145,7 +159,12 @@ impl Vm {
         if end > MAX_GPA {
             return Err(Error::InvalidArgument);
         }
-        let access = Access { writable: prot & gprot::WRITE != 0, executable: prot & gprot::EXEC != 0, user: true, uncached: false };
+        let access = Access {
+            writable: prot & gprot::WRITE != 0,
+            executable: prot & gprot::EXEC != 0,
+            user: true,
+            uncached: false,
+        };
         let table = self.table.lock();
         let mut mem = KernelTableMemory;
         if (0..shm.frames.len() as u64).any(|i| table.translate(&mem, gpa + i * PAGE_SIZE).is_some()) {
@@ -179,7 +198,9 @@ impl Vm {
             let chunk = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(out.len() - done);
             // SAFETY: `pa..pa+chunk` lies in one page of guest RAM (shared memory owned by this
             // VM's mappings), reached through the direct map; `out` is a kernel buffer.
-            unsafe { core::ptr::copy_nonoverlapping(mm::phys_to_virt(pa) as *const u8, out[done..].as_mut_ptr(), chunk) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(mm::phys_to_virt(pa) as *const u8, out[done..].as_mut_ptr(), chunk)
+            };
             done += chunk;
         }
         true

@@ -108,7 +108,11 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
         }
         // The firmware ends at 4 GiB; the monitor maps it there (and aliases its tail below 1 MiB).
         let gpa = (1u64 << 32) - image.len() as u64;
-        return Ok(Plan { kind: Kind::Firmware, entry: 0xfff0, pieces: alloc::vec![Piece { gpa, data: image, zero: 0 }] });
+        return Ok(Plan {
+            kind: Kind::Firmware,
+            entry: 0xfff0,
+            pieces: alloc::vec![Piece { gpa, data: image, zero: 0 }],
+        });
     }
     let class64 = match image.get(4) {
         Some(2) => true,
@@ -130,7 +134,8 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
     let mut pieces = Vec::new();
     let mut entry_ok = false;
     for i in 0..phnum {
-        let ph = phoff.checked_add(i.checked_mul(phentsize).ok_or(BootError::Truncated)?).ok_or(BootError::Truncated)?;
+        let ph =
+            phoff.checked_add(i.checked_mul(phentsize).ok_or(BootError::Truncated)?).ok_or(BootError::Truncated)?;
         if u32_at(image, ph)? != 1 {
             continue; // not PT_LOAD
         }
@@ -188,9 +193,7 @@ fn segment(selector: u16, attrib: u16) -> Segment {
 
 /// The initial vCPU state for `plan` with `ram` bytes (docs/guests.md), all marked dirty.
 pub fn initial_state(plan: &Plan, ram: u64) -> VcpuState {
-    let mut st = VcpuState::default();
-    st.rflags = 2;
-    st.dirty = dirty::ALL;
+    let mut st = VcpuState { rflags: 2, dirty: dirty::ALL, ..Default::default() };
     match plan.kind {
         Kind::Firmware => {
             // Real mode at F000:FFF0 with CS base FFFF0000. See: SDM Vol 3A 10.1.4.

@@ -110,6 +110,6 @@ fn page_tables_identity_map_4g() {
     let e = page_table_entries();
     assert_eq!(e[0], (PML4_ADDR, PDPT_ADDR | 3));
     assert!(e.contains(&(PD_ADDR + 8 * 2047, (2047u64 << 21) | 0x83)));
-    assert!(e.iter().all(|&(a, _)| a >= PML4_ADDR && a < PD_ADDR + 0x4000));
+    assert!(e.iter().all(|&(a, _)| (PML4_ADDR..PD_ADDR + 0x4000).contains(&a)));
     assert_eq!(gdt()[1] >> 53 & 1, 1, "L bit in the 64-bit code descriptor");
 }

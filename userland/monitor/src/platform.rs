@@ -114,7 +114,10 @@ impl Platform {
             Some((MMIO_TEST, off)) => self.testdev.read(off, data),
             _ => {
                 all_ones(data);
-                self.log_once(gpa & !0xfff | (1 << 63), &alloc::format!("read from unclaimed MMIO {gpa:#x} gives all ones"));
+                self.log_once(
+                    gpa & !0xfff | (1 << 63),
+                    &alloc::format!("read from unclaimed MMIO {gpa:#x} gives all ones"),
+                );
             }
         }
     }

@@ -19,10 +19,6 @@ impl GuestRam {
         Ok(GuestRam { base: base as *mut u8, len })
     }
 
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
     /// Copy `data` to guest-physical `gpa`; false if it does not fit in RAM.
     pub fn write(&self, gpa: u64, data: &[u8]) -> bool {
         let Some(end) = gpa.checked_add(data.len() as u64) else { return false };

@@ -191,7 +191,11 @@ impl Monitor {
         let e = self.st.exit;
         let len = usize::from(e.insn_len.min(15));
         if len == 0 {
-            return Err(alloc::format!("cannot read the instruction at rip {:#x} that accessed MMIO {:#x}", self.st.rip, e.gpa));
+            return Err(alloc::format!(
+                "cannot read the instruction at rip {:#x} that accessed MMIO {:#x}",
+                self.st.rip,
+                e.gpa
+            ));
         }
         let cs = self.st.segs[seg::CS];
         let mode = if self.st.efer & (1 << 10) != 0 && cs.attrib & (1 << 9) != 0 {
@@ -210,7 +214,11 @@ impl Monitor {
                 self.st.dirty |= dirty::GPRS | dirty::RIP | dirty::RFLAGS;
                 Ok(())
             }
-            Err(why) => Err(alloc::format!("cannot emulate the instruction at rip {:#x} (MMIO {:#x}): {why}", self.st.rip, e.gpa)),
+            Err(why) => Err(alloc::format!(
+                "cannot emulate the instruction at rip {:#x} (MMIO {:#x}): {why}",
+                self.st.rip,
+                e.gpa
+            )),
         }
     }
 

@@ -56,7 +56,10 @@ pub fn enable_this_cpu() -> Result<(), &'static str> {
     }
     HOST_VMCB.store(host_vmcb, Ordering::SeqCst);
     // IOPM: 12 KiB, MSRPM: 8 KiB, all ones: every port and MSR access exits.
-    let maps = (alloc_filled(3, 0xff).ok_or("no memory for the IOPM")?, alloc_filled(2, 0xff).ok_or("no memory for the MSRPM")?);
+    let maps = (
+        alloc_filled(3, 0xff).ok_or("no memory for the IOPM")?,
+        alloc_filled(2, 0xff).ok_or("no memory for the MSRPM")?,
+    );
     PERMISSION_MAPS.call_once(|| maps);
     Ok(())
 }
@@ -76,7 +79,14 @@ impl SvmVcpu {
         let frame = mm::alloc_zeroed_frame().ok_or(keel_abi::Error::NoMemory)?;
         let fpu = fpu::FpuArea::new().ok_or(keel_abi::Error::NoMemory)?;
         let (iopm, msrpm) = *PERMISSION_MAPS.get().ok_or(keel_abi::Error::NotSupported)?;
-        let mut vcpu = SvmVcpu { vmcb_frame: frame, gprs: [0; 16], fpu, xcr0: 1, msrs: super::MsrShadow::new(), generation: u32::MAX };
+        let mut vcpu = SvmVcpu {
+            vmcb_frame: frame,
+            gprs: [0; 16],
+            fpu,
+            xcr0: 1,
+            msrs: super::MsrShadow::new(),
+            generation: u32::MAX,
+        };
         let v = vcpu.vmcb();
         *v = Vmcb::zeroed();
         let c = &mut v.control;
@@ -166,7 +176,12 @@ impl SvmVcpu {
             v.save.efer = (st.efer & ((1 << 0) | (1 << 8) | (1 << 10) | (1 << 11))) | EFER_SVME;
         }
         if d & dirty::SEGS != 0 {
-            let conv = |s: &keel_abi::vcpu::Segment| VmcbSegment { selector: s.selector, attrib: s.attrib & 0xfff, limit: s.limit, base: s.base };
+            let conv = |s: &keel_abi::vcpu::Segment| VmcbSegment {
+                selector: s.selector,
+                attrib: s.attrib & 0xfff,
+                limit: s.limit,
+                base: s.base,
+            };
             v.save.es = conv(&st.segs[seg::ES]);
             v.save.cs = conv(&st.segs[seg::CS]);
             v.save.ss = conv(&st.segs[seg::SS]);
@@ -197,7 +212,12 @@ impl SvmVcpu {
         st.cr3 = v.save.cr3;
         st.cr4 = v.save.cr4;
         st.efer = v.save.efer & !EFER_SVME;
-        let conv = |s: &VmcbSegment| keel_abi::vcpu::Segment { selector: s.selector, attrib: s.attrib, limit: s.limit, base: s.base };
+        let conv = |s: &VmcbSegment| keel_abi::vcpu::Segment {
+            selector: s.selector,
+            attrib: s.attrib,
+            limit: s.limit,
+            base: s.base,
+        };
         st.segs[seg::ES] = conv(&v.save.es);
         st.segs[seg::CS] = conv(&v.save.cs);
         st.segs[seg::SS] = conv(&v.save.ss);
@@ -213,7 +233,9 @@ impl SvmVcpu {
 
     fn interruptible(&mut self) -> bool {
         let v = self.vmcb();
-        v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0 && v.control.event_inject & eventinj::VALID == 0
+        v.save.rflags & (1 << 9) != 0
+            && v.control.interrupt_shadow & 1 == 0
+            && v.control.event_inject & eventinj::VALID == 0
     }
 
     fn inject_exception(&mut self, vector: u8, error_code: Option<u32>) {

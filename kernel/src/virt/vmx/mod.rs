@@ -190,14 +190,17 @@ fn capabilities(basic: u64) -> Result<Caps, &'static str> {
             | exit_ctl::LOAD_EFER
             | exit_ctl::SAVE_PAT
             | exit_ctl::LOAD_PAT,
-        0,
+        exit_ctl::SAVE_DEBUG_CONTROLS,
         read_msr(pick(msr::EXIT_CTLS, msr::TRUE_EXIT_CTLS))?,
     )?;
     if exit & exit_ctl::ACKNOWLEDGE_INTERRUPT != 0 {
         return Err("the CPU forces 'acknowledge interrupt on exit'");
     }
     let entry_cap = read_msr(pick(msr::ENTRY_CTLS, msr::TRUE_ENTRY_CTLS))?;
-    let entry = controls("VM-entry", entry_ctl::LOAD_EFER | entry_ctl::LOAD_PAT, 0, entry_cap)?;
+    // Debug controls: the guest's DR7 and IA32_DEBUGCTL survive exits (a VM exit always sets the
+    // host's DR7 to 0x400 and clears IA32_DEBUGCTL). See: SDM Vol 3C 28.3.1, 28.5.1.
+    let entry =
+        controls("VM-entry", entry_ctl::LOAD_EFER | entry_ctl::LOAD_PAT, entry_ctl::LOAD_DEBUG_CONTROLS, entry_cap)?;
     if (entry_cap >> 32) as u32 & entry_ctl::IA32E_MODE_GUEST == 0 {
         return Err("the CPU cannot enter IA-32e mode guests");
     }
