@@ -80,14 +80,39 @@ pub fn modules(vm_conf: &std::path::Path, extra: &[PathBuf]) -> Result<Vec<keel_
     Ok(modules)
 }
 
+/// The Linux VM of the default vm.conf (Keel's `initrd`/`cmdline` extensions, docs/vm.conf.md).
+const LINUX_VM: &str = r#"
+vm "linux" {
+    memory 256M
+    boot "vmlinuz"
+    initrd "initrd.gz"
+    cmdline "console=ttyS0"
+    disable
+}
+"#;
+
 /// Build the kernel, the programs and the image; returns the image's path (target/keel.iso).
+/// The Linux guest is added when it can be built (it needs `apt-get download`); without it the
+/// image still builds, with a warning.
 pub fn image(cmdline: &str, extra: &[PathBuf]) -> Result<PathBuf, String> {
     let kernel = build()?;
     let output = root().join("target/keel.iso");
+    let mut vm_conf = std::fs::read_to_string(default_vm_conf()).map_err(|e| e.to_string())?;
+    let mut extra = extra.to_vec();
+    match crate::linux::prepare() {
+        Ok(l) => {
+            vm_conf.push_str(LINUX_VM);
+            extra.push(l.kernel);
+            extra.push(l.initrd);
+        }
+        Err(e) => eprintln!("warning: the image has no Linux guest: {e}"),
+    }
+    let generated = root().join("target/vm.conf");
+    std::fs::write(&generated, vm_conf).map_err(|e| e.to_string())?;
     keel_image::build(&keel_image::ImageSpec {
         kernel,
         cmdline: cmdline.to_string(),
-        modules: modules(&default_vm_conf(), extra)?,
+        modules: modules(&generated, &extra)?,
         staging: root().join("target/image-root"),
         output: output.clone(),
     })?;

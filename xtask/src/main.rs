@@ -5,6 +5,7 @@
 
 mod flash;
 mod kernel;
+mod linux;
 mod setup;
 
 use std::path::PathBuf;

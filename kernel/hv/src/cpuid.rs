@@ -20,6 +20,7 @@ const ECX1_TSC_DEADLINE: u32 = 1 << 24;
 const ECX1_OSXSAVE: u32 = 1 << 27;
 const ECX1_HYPERVISOR: u32 = 1 << 31;
 /// Leaf 1 EDX.
+const EDX1_APIC: u32 = 1 << 9;
 const EDX1_ACPI: u32 = 1 << 22;
 const EDX1_TM: u32 = 1 << 29;
 /// Leaf 7 ECX.
@@ -65,7 +66,8 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
                 c |= ECX1_OSXSAVE;
             }
             c |= ECX1_HYPERVISOR;
-            d &= !(EDX1_ACPI | EDX1_TM);
+            // No local APIC is emulated yet: guests use the 8259 PIC (Linux does, on its own).
+            d &= !(EDX1_APIC | EDX1_ACPI | EDX1_TM);
             // One logical processor, this vCPU's APIC ID; CLFLUSH size kept.
             b = (b & 0x0000_ffff) | (1 << 16) | (u32::from(view.apic_id) << 24);
         }
@@ -75,6 +77,10 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
             b = 0;
             c = 0;
             d = 0;
+        }
+        // XSAVES/XRSTORS need IA32_XSS, which guests do not get (the MSR policy refuses it).
+        0xd if subleaf == 1 => {
+            a &= !(1 << 3);
         }
         7 if subleaf == 0 => {
             c &= !(ECX7_WAITPKG | ECX7_LA57);
@@ -119,6 +125,7 @@ mod tests {
         let [_, b, c, _] = guest_cpuid(1, 0, VIEW, qemu_max);
         assert_eq!(c & ECX1_VMX, 0);
         assert_eq!(c & ECX1_X2APIC, 0);
+        assert_eq!(guest_cpuid(1, 0, VIEW, qemu_max)[3] & EDX1_APIC, 0);
         assert_ne!(c & ECX1_HYPERVISOR, 0);
         assert_eq!(b >> 24, 0);
         assert_eq!((b >> 16) & 0xff, 1);

@@ -43,23 +43,13 @@ fn read_image(name: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Load the image and start the guest; returns the process exit code when the VM stops.
-pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
-    let name = text(&ctl.name);
-    let image_name = text(&ctl.image);
-    let memory = ctl.memory.load(Ordering::Relaxed);
-    let image = read_image(&image_name)?;
-    let plan = keel_guestboot::plan(&image, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
-
-    let vm = sys::vm_create().map_err(|e| match e {
-        keel_abi::Error::NotSupported => String::from("this machine has no usable hardware virtualization"),
-        e => err("cannot create the VM", e),
-    })?;
-    let ram = GuestRam::create(vm, memory).map_err(|e| err("cannot allocate guest memory", e))?;
+/// An ELF (or firmware) image, docs/guests.md.
+fn load_image(ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Result<VcpuState, String> {
+    let plan = keel_guestboot::plan(image, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
+    if plan.kind == keel_guestboot::Kind::Firmware {
+        return Err(alloc::format!("{image_name}: firmware images (no ELF header) are not supported yet"));
+    }
     for piece in &plan.pieces {
-        if plan.kind == keel_guestboot::Kind::Firmware {
-            return Err(String::from("firmware images are not supported yet"));
-        }
         if !ram.write(piece.gpa, piece.data) || !ram.zero(piece.gpa + piece.data.len() as u64, piece.zero) {
             return Err(String::from("image does not fit in memory"));
         }
@@ -72,8 +62,48 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
             ram.write(gpa, &e.to_le_bytes());
         }
     }
-    let initial = keel_guestboot::initial_state(&plan, memory);
-    drop(plan);
+    Ok(keel_guestboot::initial_state(&plan, memory))
+}
+
+/// A Linux bzImage by the boot protocol, with the initrd and command line vmd passed.
+fn load_linux(ctl: &ControlArea, ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Result<VcpuState, String> {
+    use keel_guestboot::linux;
+    let initrd_name = text(&ctl.initrd);
+    let initrd = if initrd_name.is_empty() { Vec::new() } else { read_image(&initrd_name)? };
+    let cmdline = text(&ctl.cmdline);
+    let plan = linux::plan(image, initrd.len() as u64, &cmdline, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
+    let fits = ram.write(plan.kernel_addr, plan.kernel)
+        && ram.write(linux::ZERO_PAGE, &plan.zero_page)
+        && ram.write(linux::CMDLINE_ADDR, &plan.cmdline)
+        && (initrd.is_empty() || ram.write(plan.initrd_addr, &initrd));
+    if !fits {
+        return Err(String::from("the kernel and initrd do not fit in memory"));
+    }
+    for (i, e) in linux::gdt().iter().enumerate() {
+        ram.write(keel_guestboot::GDT_ADDR + 8 * i as u64, &e.to_le_bytes());
+    }
+    for (gpa, e) in keel_guestboot::page_table_entries() {
+        ram.write(gpa, &e.to_le_bytes());
+    }
+    Ok(linux::initial_state(&plan))
+}
+
+/// Load the image and start the guest; returns the process exit code when the VM stops.
+pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
+    let name = text(&ctl.name);
+    let image_name = text(&ctl.image);
+    let memory = ctl.memory.load(Ordering::Relaxed);
+    let image = read_image(&image_name)?;
+    let vm = sys::vm_create().map_err(|e| match e {
+        keel_abi::Error::NotSupported => String::from("this machine has no usable hardware virtualization"),
+        e => err("cannot create the VM", e),
+    })?;
+    let ram = GuestRam::create(vm, memory).map_err(|e| err("cannot allocate guest memory", e))?;
+    let initial = if keel_guestboot::linux::is_bzimage(&image) {
+        load_linux(ctl, &ram, &image_name, &image, memory)?
+    } else {
+        load_image(&ram, &image_name, &image, memory)?
+    };
     drop(image);
 
     let vcpu = sys::vcpu_create(vm, STATE_ADDR).map_err(|e| err("cannot create the vCPU", e))?;

@@ -195,7 +195,8 @@ impl Vmd {
             // Output still in the ring first.
             let mut buf = vec![0u8; keel_vmproto::OUT_RING];
             let n = r.control.to_vmd.pop(&mut buf);
-            let stopped_cleanly = r.control.state.load(core::sync::atomic::Ordering::Acquire) == keel_vmproto::state::STOPPED;
+            let stopped_cleanly =
+                r.control.state.load(core::sync::atomic::Ordering::Acquire) == keel_vmproto::state::STOPPED;
             let reason = if stopped_cleanly {
                 r.reason()
             } else {
@@ -369,7 +370,10 @@ impl Vmd {
             Some(i) => i,
             None => {
                 let (Target::Name(new_name), Some(_)) = (&args.name, &args.boot) else {
-                    let _ = writeln!(self.term, "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)");
+                    let _ = writeln!(
+                        self.term,
+                        "vmctl: start vm command failed: no vm '{name}' in {CONFIG_FILE} (or give -b and -m)"
+                    );
                     return;
                 };
                 let config = keel_vmconf::VmConfig { name: new_name.clone(), ..Default::default() };
@@ -388,11 +392,19 @@ impl Vmd {
             vm.config.memory = Some(m);
         }
         let Some(boot) = vm.config.boot.clone() else {
-            let _ = writeln!(self.term, "vmctl: start vm command failed: vm {} has no boot image (boot in vm.conf, or start -b)", vm.config.name);
+            let _ = writeln!(
+                self.term,
+                "vmctl: start vm command failed: vm {} has no boot image (boot in vm.conf, or start -b)",
+                vm.config.name
+            );
             return;
         };
-        let image = String::from(config::module_name(&boot));
-        match crate::running::Running::start(self.notify, vm.id, &vm.config.name.clone(), &image, vm.memory()) {
+        let spec = crate::running::Boot {
+            image: String::from(config::module_name(&boot)),
+            initrd: vm.config.initrd.as_deref().map(config::module_name).unwrap_or("").into(),
+            cmdline: vm.config.cmdline.clone().unwrap_or_else(|| String::from("console=ttyS0")),
+        };
+        match crate::running::Running::start(self.notify, vm.id, &vm.config.name.clone(), &spec, vm.memory()) {
             Ok(r) => {
                 vm.running = Some(r);
                 vm.last_stop = None;
@@ -458,7 +470,8 @@ impl Vmd {
         };
         let vm = &mut self.vms.vms[i];
         if let Some(reason) = vm.running.is_none().then_some(()).and(vm.last_stop.as_ref()) {
-            let _ = writeln!(self.term, "vm {} is stopped ({reason}); its console shows what it printed", vm.config.name);
+            let _ =
+                writeln!(self.term, "vm {} is stopped ({reason}); its console shows what it printed", vm.config.name);
         }
         let _ = writeln!(self.term, "Connected to /dev/{} (speed 115200)", vm.tty());
         let lost = vm.console.attach(self.term.raw_buf());

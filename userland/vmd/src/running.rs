@@ -10,6 +10,13 @@ use keel_vmproto::{ControlArea, CONTROL_PAGES};
 
 use crate::BIT_CHILD;
 
+/// What to boot: an image (boot module name), and for Linux an initrd and a command line.
+pub struct Boot {
+    pub image: String,
+    pub initrd: String,
+    pub cmdline: String,
+}
+
 pub struct Running {
     pub control: &'static ControlArea,
     pub process: Handle,
@@ -21,7 +28,7 @@ pub struct Running {
 
 impl Running {
     /// Start `image` with `memory` bytes for VM `id`/`name`. `notify` is vmd's own notification.
-    pub fn start(notify: Handle, id: u32, name: &str, image: &str, memory: u64) -> Result<Running, String> {
+    pub fn start(notify: Handle, id: u32, name: &str, boot: &Boot, memory: u64) -> Result<Running, String> {
         let e = |what: &str, e: keel_abi::Error| alloc::format!("{what}: {e}");
         let shm = sys::shm_create(CONTROL_PAGES * 4096).map_err(|x| e("control area", x))?;
         let addr = sys::shm_map(shm, 0, prot::READ | prot::WRITE).map_err(|x| e("control area", x))?;
@@ -29,14 +36,10 @@ impl Running {
         // mapped for vmd's life (never unmapped); ControlArea is all atomics (valid for any
         // bytes, zero included) and fits (asserted in keel-vmproto).
         let control: &'static ControlArea = unsafe { &*(addr as *const ControlArea) };
-        control.configure(id, name, image, memory);
+        control.configure_linux(id, name, &boot.image, memory, &boot.initrd, &boot.cmdline);
         let to_monitor = sys::notify_create().map_err(|x| e("notification", x))?;
-        let grants = [
-            (HANDLE_MODULES, Rights::READ),
-            (notify, Rights::SIGNAL),
-            (shm, Rights::MAP),
-            (to_monitor, Rights::WAIT),
-        ];
+        let grants =
+            [(HANDLE_MODULES, Rights::READ), (notify, Rights::SIGNAL), (shm, Rights::MAP), (to_monitor, Rights::WAIT)];
         let (process, pid) = sys::process_spawn_with(HANDLE_MODULES, "monitor", notify, BIT_CHILD, &grants)
             .map_err(|x| e("cannot start the monitor", x))?;
         let _ = sys::handle_close(shm);

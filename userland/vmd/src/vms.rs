@@ -75,8 +75,9 @@ impl VmTable {
     pub fn apply(&mut self, config: &Config) {
         let mut old = core::mem::take(&mut self.vms);
         let keep_running: Vec<Vm> = {
-            let (running, rest): (Vec<Vm>, Vec<Vm>) =
-                old.into_iter().partition(|v| v.running.is_some() && !config.vms.iter().any(|c| c.name == v.config.name));
+            let (running, rest): (Vec<Vm>, Vec<Vm>) = old
+                .into_iter()
+                .partition(|v| v.running.is_some() && !config.vms.iter().any(|c| c.name == v.config.name));
             old = rest;
             running
         };

@@ -18,6 +18,7 @@ pub const CONTROL_PAGES: u64 = 8;
 pub const OUT_RING: usize = 16 * 1024;
 pub const IN_RING: usize = 4 * 1024;
 pub const NAME_MAX: usize = 64;
+pub const CMDLINE_MAX: usize = 2048;
 pub const REASON_MAX: usize = 160;
 
 /// Monitor states (`ControlArea::state`).
@@ -46,7 +47,12 @@ pub struct Ring<const N: usize> {
 
 impl<const N: usize> Ring<N> {
     pub const fn new() -> Self {
-        Self { head: AtomicU32::new(0), tail: AtomicU32::new(0), dropped: AtomicU64::new(0), buf: [const { AtomicU8::new(0) }; N] }
+        Self {
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            dropped: AtomicU64::new(0),
+            buf: [const { AtomicU8::new(0) }; N],
+        }
     }
 
     /// Bytes waiting (clamped to N whatever the other side wrote).
@@ -147,6 +153,9 @@ pub struct ControlArea {
     pub memory: AtomicU64,
     pub name: Text<NAME_MAX>,
     pub image: Text<NAME_MAX>,
+    /// For a Linux kernel: the initrd's name (empty: none) and the command line.
+    pub initrd: Text<NAME_MAX>,
+    pub cmdline: Text<CMDLINE_MAX>,
     // Status, written by the monitor.
     pub state: AtomicU32,
     pub exit_code: AtomicU32,
@@ -172,6 +181,8 @@ impl ControlArea {
             memory: AtomicU64::new(0),
             name: Text::new(),
             image: Text::new(),
+            initrd: Text::new(),
+            cmdline: Text::new(),
             state: AtomicU32::new(state::STARTING),
             exit_code: AtomicU32::new(0),
             reason: Text::new(),
@@ -185,6 +196,13 @@ impl ControlArea {
 
     /// vmd: fill in the configuration (the area is zeroed shared memory).
     pub fn configure(&self, vm_id: u32, name: &str, image: &str, memory: u64) {
+        self.configure_linux(vm_id, name, image, memory, "", "");
+    }
+
+    /// vmd: the configuration with a Linux initrd and command line.
+    pub fn configure_linux(&self, vm_id: u32, name: &str, image: &str, memory: u64, initrd: &str, cmdline: &str) {
+        self.initrd.set(initrd);
+        self.cmdline.set(cmdline);
         self.vm_id.store(vm_id, Ordering::Relaxed);
         self.vcpus.store(1, Ordering::Relaxed);
         self.memory.store(memory, Ordering::Relaxed);

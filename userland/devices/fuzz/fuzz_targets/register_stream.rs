@@ -1,0 +1,145 @@
+//! Fuzz the device models with arbitrary register streams, the way a hostile guest and a
+//! monitor would drive them together: reads and writes of any size at any offset or port, bytes
+//! from the console, IRQ lines forwarded to the PIC, INTA cycles, and time moving (or not) for
+//! the PIT. Checks that nothing panics and that the buffers and counts stay bounded.
+#![no_main]
+
+use keel_devices::i8254::MAX_EDGES_PER_ADVANCE;
+use keel_devices::ns8250::OUTPUT_CAP;
+use keel_devices::{Bus, PicPair, Pit, TestDevice, Uart};
+use libfuzzer_sys::fuzz_target;
+
+/// Pulls bytes off the input; zeros once it is used up.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(first)
+    }
+
+    fn u64(&mut self, n: usize) -> u64 {
+        (0..n).fold(0, |acc, i| acc | u64::from(self.byte().unwrap_or(0)) << (8 * i))
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Input(data);
+    let mut now: u64 = input.u64(4);
+    let mut uart = Uart::new();
+    let mut pic = PicPair::new();
+    let mut pit = Pit::new(now);
+    let mut testdev = TestDevice::new();
+    let mut ports = Bus::new();
+    ports.insert(0x3F8, 8, 0).unwrap();
+    ports.insert(0x20, 2, 1).unwrap();
+    ports.insert(0xA0, 2, 1).unwrap();
+    ports.insert(0x4D0, 2, 1).unwrap();
+    ports.insert(0x40, 4, 2).unwrap();
+    ports.insert(0x61, 1, 3).unwrap();
+    let mut output = Vec::new();
+    let mut ops = 0;
+    while let Some(op) = input.byte() {
+        ops += 1;
+        if ops > 4096 {
+            break;
+        }
+        let size = [1usize, 1, 2, 4, 8, 0, 3, 1][usize::from(op >> 5)];
+        let mut buf = [0u8; 8];
+        match op & 0x1F {
+            // Port reads and writes through the bus, as the monitor dispatches them.
+            0..=7 => {
+                let select = input.byte().unwrap_or(0);
+                let port = match (op & 7) >> 1 {
+                    0 => 0x3F8 + u64::from(select % 8),
+                    1 => [0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1][usize::from(select % 6)],
+                    2 => 0x40 + u64::from(select % 4),
+                    _ => 0x61,
+                };
+                let write = op & 1 == 1;
+                if write {
+                    for b in &mut buf[..size] {
+                        *b = input.byte().unwrap_or(0);
+                    }
+                }
+                match ports.lookup(port, size.max(1) as u64) {
+                    Some((0, offset)) if write => uart.write(offset, &buf[..size]),
+                    Some((0, offset)) => uart.read(offset, &mut buf[..size]),
+                    Some((1, _)) if write => pic.write(port as u16, &buf[..size]),
+                    Some((1, _)) => pic.read(port as u16, &mut buf[..size]),
+                    Some((2, _)) if write => pit.write(port as u16, now, &buf[..size]),
+                    Some((2, _)) => pit.read(port as u16, now, &mut buf[..size]),
+                    Some((3, _)) if write => pit.write_port61(now, buf[0]),
+                    Some((3, _)) => {
+                        let _ = pit.read_port61(now);
+                    }
+                    _ => keel_devices::all_ones(&mut buf[..size]),
+                }
+            }
+            // Direct accesses with arbitrary offsets and ports.
+            8 => uart.read(input.u64(2), &mut buf[..size]),
+            9 => {
+                buf[0] = input.byte().unwrap_or(0);
+                uart.write(input.u64(2), &buf[..size]);
+            }
+            10 => pic.read(input.u64(2) as u16, &mut buf[..size]),
+            11 => {
+                buf[0] = input.byte().unwrap_or(0);
+                pic.write(input.u64(2) as u16, &buf[..size]);
+            }
+            12 => pit.read(input.u64(2) as u16, now, &mut buf[..size]),
+            13 => {
+                buf[0] = input.byte().unwrap_or(0);
+                pit.write(input.u64(2) as u16, now, &buf[..size]);
+            }
+            14 => testdev.read(input.u64(2), &mut buf[..size]),
+            15 => {
+                for b in &mut buf[..size] {
+                    *b = input.byte().unwrap_or(0);
+                }
+                testdev.write(input.u64(2), &buf[..size]);
+            }
+            // The console sends a byte.
+            16 | 17 => {
+                let can = uart.can_receive();
+                let took = uart.receive(input.byte().unwrap_or(0));
+                assert_eq!(can, took);
+            }
+            // The monitor drains output.
+            18 => {
+                output.clear();
+                uart.take_output(&mut output);
+                assert!(output.len() <= OUTPUT_CAP);
+            }
+            // Time passes (sometimes a lot, sometimes backwards).
+            19 => now = now.wrapping_add(input.u64(2)),
+            20 => now = now.wrapping_add(input.u64(5)),
+            21 => now = input.u64(8),
+            // IRQ lines and INTA cycles.
+            22 => {
+                let irq = input.byte().unwrap_or(0);
+                pic.set_irq(irq % 20, irq & 0x80 != 0);
+            }
+            23 => {
+                let has = pic.has_interrupt();
+                if let Some(vector) = pic.acknowledge() {
+                    let _ = (has, vector);
+                }
+            }
+            _ => {}
+        }
+        // After every exit the monitor forwards the UART line and the PIT edges.
+        pic.set_irq(4, uart.irq_level());
+        let edges = pit.advance(now);
+        assert!(edges <= MAX_EDGES_PER_ADVANCE);
+        for _ in 0..edges.min(2) {
+            pic.set_irq(0, true);
+            pic.set_irq(0, false);
+        }
+        if let Some(next) = pit.next_event_ns(now) {
+            assert!(next >= now || next == u64::MAX);
+        }
+        assert!(uart.output_len() <= OUTPUT_CAP);
+    }
+});
