@@ -86,6 +86,7 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
     apic::register_cpu(apic::id());
     apic::enable_this_cpu();
     let timer_hz = apic::calibrate_timer();
+    time::read_boot_epoch();
     apic::start_timer_this_cpu();
     if let Some(p) = &platform {
         for io in &p.io_apics {

@@ -18,6 +18,73 @@ pub fn set_tsc_hz(hz: u64) {
 
 /// Nanoseconds since the TSC was reset (boot).
 pub fn now_ns() -> u64 {
+    tsc_to_ns(rdtsc())
+}
+
+pub fn tsc_to_ns(tsc: u64) -> u64 {
     let hz = TSC_HZ.load(Ordering::Relaxed).max(1);
-    (u128::from(rdtsc()) * 1_000_000_000 / u128::from(hz)) as u64
+    (u128::from(tsc) * 1_000_000_000 / u128::from(hz)) as u64
+}
+
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Unix time (seconds) read from the host's CMOS RTC at boot, and the monotonic time then.
+static BOOT_EPOCH: AtomicU64 = AtomicU64::new(0);
+static BOOT_EPOCH_AT_NS: AtomicU64 = AtomicU64::new(0);
+
+fn cmos(reg: u8) -> u8 {
+    // SAFETY: the PC's CMOS index/data ports; reading the RTC registers has no side effects
+    // (bit 7 of the index keeps NMIs masked as the firmware left them: we set it).
+    unsafe {
+        crate::arch::x86_64::instructions::outb(0x70, 0x80 | reg);
+        crate::arch::x86_64::instructions::inb(0x71)
+    }
+}
+
+/// Days since 1970-01-01 for a civil date. See: H. Hinnant, "chrono-Compatible Low-Level Date
+/// Algorithms" (days_from_civil).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Read the RTC once (waiting out an update in progress). See: MC146818 datasheet.
+pub fn read_boot_epoch() {
+    let mut spins = 0;
+    while cmos(0x0a) & 0x80 != 0 && spins < 1_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    let b = cmos(0x0b);
+    let bcd = |v: u8| if b & 0x04 == 0 { (v & 0x0f) + (v >> 4) * 10 } else { v };
+    let sec = i64::from(bcd(cmos(0x00)));
+    let min = i64::from(bcd(cmos(0x02)));
+    let hour_raw = cmos(0x04);
+    let mut hour = i64::from(bcd(hour_raw & 0x7f));
+    if b & 0x02 == 0 && hour_raw & 0x80 != 0 {
+        hour = (hour % 12) + 12; // 12-hour mode, PM
+    }
+    let day = i64::from(bcd(cmos(0x07)));
+    let month = i64::from(bcd(cmos(0x08)));
+    let year = 2000 + i64::from(bcd(cmos(0x09)));
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        log::warn!("time: the RTC holds no valid date; guests start at 1970");
+        return;
+    }
+    let epoch = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    BOOT_EPOCH.store(epoch.max(0) as u64, Ordering::Relaxed);
+    BOOT_EPOCH_AT_NS.store(now_ns(), Ordering::Relaxed);
+    log::info!("time: {year:04}-{month:02}-{day:02} {hour:02}:{min:02}:{sec:02} UTC from the RTC");
+}
+
+/// Wall-clock time (ns since the Unix epoch) when `now_ns()` was 0.
+pub fn epoch_at_zero_ns() -> u64 {
+    (BOOT_EPOCH.load(Ordering::Relaxed) * 1_000_000_000).saturating_sub(BOOT_EPOCH_AT_NS.load(Ordering::Relaxed))
 }

@@ -5,6 +5,8 @@
 
 /// Keel's hypervisor leaf range.
 pub const HYPERVISOR_BASE: u32 = 0x4000_0000;
+/// Where the KVM-compatible paravirtual clock leaves are.
+pub const KVM_BASE: u32 = 0x4000_0100;
 /// "KeelKeelKeel" in EBX, ECX, EDX.
 pub const VENDOR: [u32; 3] = [u32::from_le_bytes(*b"Keel"), u32::from_le_bytes(*b"Keel"), u32::from_le_bytes(*b"Keel")];
 
@@ -20,7 +22,9 @@ const ECX1_TSC_DEADLINE: u32 = 1 << 24;
 const ECX1_OSXSAVE: u32 = 1 << 27;
 const ECX1_HYPERVISOR: u32 = 1 << 31;
 /// Leaf 1 EDX.
+const EDX1_MCE: u32 = 1 << 7;
 const EDX1_APIC: u32 = 1 << 9;
+const EDX1_MCA: u32 = 1 << 14;
 const EDX1_ACPI: u32 = 1 << 22;
 const EDX1_TM: u32 = 1 << 29;
 /// Leaf 7 ECX.
@@ -46,6 +50,19 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
     if (HYPERVISOR_BASE..HYPERVISOR_BASE + 0x100).contains(&leaf) {
         return if leaf == HYPERVISOR_BASE { [HYPERVISOR_BASE, VENDOR[0], VENDOR[1], VENDOR[2]] } else { [0; 4] };
     }
+    // KVM's paravirtual clock interface at the next base (Linux scans 0x40000000-0x4000ff00 in
+    // steps of 0x100 for "KVMKVMKVM"): only the clock, so Linux gets a TSC frequency and time it
+    // can trust. See: Linux Documentation/virt/kvm/x86/cpuid.rst, msr.rst.
+    if leaf == KVM_BASE {
+        return [KVM_BASE + 1, u32::from_le_bytes(*b"KVMK"), u32::from_le_bytes(*b"VMKV"), u32::from_le_bytes(*b"M\0\0\0")];
+    }
+    if leaf == KVM_BASE + 1 {
+        // KVM_FEATURE_CLOCKSOURCE2 (bit 3), KVM_FEATURE_CLOCKSOURCE_STABLE_BIT (bit 24).
+        return [(1 << 3) | (1 << 24), 0, 0, 0];
+    }
+    if (KVM_BASE..KVM_BASE + 0x100).contains(&leaf) {
+        return [0; 4];
+    }
     // Leaves above the reported maximum: Intel returns the highest basic leaf's data; give zeros.
     if (leaf < 0x8000_0000 && leaf > max_basic) || (leaf >= 0x8000_0000 && leaf > max_ext) {
         return [0; 4];
@@ -67,7 +84,8 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
             }
             c |= ECX1_HYPERVISOR;
             // No local APIC is emulated yet: guests use the 8259 PIC (Linux does, on its own).
-            d &= !(EDX1_APIC | EDX1_ACPI | EDX1_TM);
+            // No machine-check MSRs either (Linux panics when MCG_STATUS faults).
+            d &= !(EDX1_MCE | EDX1_APIC | EDX1_MCA | EDX1_ACPI | EDX1_TM);
             // One logical processor, this vCPU's APIC ID; CLFLUSH size kept.
             b = (b & 0x0000_ffff) | (1 << 16) | (u32::from(view.apic_id) << 24);
         }
@@ -84,9 +102,17 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
         }
         7 if subleaf == 0 => {
             c &= !(ECX7_WAITPKG | ECX7_LA57);
+            // Speculation-control MSRs (SPEC_CTRL, PRED_CMD, ARCH_CAPABILITIES, FLUSH_CMD) are not
+            // offered: IBRS/IBPB 26, STIBP 27, L1D_FLUSH 28, ARCH_CAPABILITIES 29, SSBD 31.
+            d &= !((1 << 26) | (1 << 27) | (1 << 28) | (1 << 29) | (1 << 31));
         }
         0x8000_0001 => {
-            c &= !(ECX81_SVM | ECX81_SKINIT);
+            // Also PERFCTR_CORE (23): the extended performance counters are not offered.
+            c &= !(ECX81_SVM | ECX81_SKINIT | (1 << 23));
+        }
+        0x8000_0008 => {
+            // AMD's speculation controls: IBPB 12, IBRS 14, STIBP 15, SSBD 24, VIRT_SSBD 25.
+            b &= !((1 << 12) | (1 << 14) | (1 << 15) | (1 << 24) | (1 << 25));
         }
         // SVM features.
         0x8000_000a => {
@@ -144,6 +170,14 @@ mod tests {
         }
         assert_eq!(&s, b"KeelKeelKeel");
         assert_eq!(guest_cpuid(HYPERVISOR_BASE + 1, 0, VIEW, qemu_max), [0; 4]);
+        let [a, b, c, d] = guest_cpuid(KVM_BASE, 0, VIEW, qemu_max);
+        assert_eq!(a, KVM_BASE + 1);
+        let mut s = Vec::new();
+        for r in [b, c, d] {
+            s.extend_from_slice(&r.to_le_bytes());
+        }
+        assert_eq!(&s, b"KVMKVMKVM\0\0\0");
+        assert_eq!(guest_cpuid(KVM_BASE + 1, 0, VIEW, qemu_max)[0], (1 << 3) | (1 << 24));
     }
 
     #[test]
@@ -168,6 +202,44 @@ mod tests {
         for _ in 0..10000 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let _ = guest_cpuid(x, x.rotate_left(7), VIEW, qemu_max);
+        }
+    }
+}
+
+/// The pvclock scale for a TSC of `tsc_hz`: ns = ((tsc << shift) * mul) >> 32 (shift may be
+/// negative: a right shift). See: Linux arch/x86/include/asm/pvclock.h, KVM's kvm_get_time_scale.
+pub fn pvclock_scale(tsc_hz: u64) -> (u32, i8) {
+    let tsc_hz = tsc_hz.max(1);
+    let mut shift: i8 = 0;
+    let mut base = tsc_hz;
+    // Make 1e9 / base lie in [0.5, 1): then mul = (1e9 << 32) / base fits in 32 bits.
+    while base > 2_000_000_000 {
+        base >>= 1;
+        shift -= 1;
+    }
+    while base <= 1_000_000_000 {
+        base <<= 1;
+        shift += 1;
+    }
+    let mul = ((1_000_000_000u128 << 32) / u128::from(base)) as u32;
+    (mul, shift)
+}
+
+#[cfg(test)]
+mod pvclock_tests {
+    use super::*;
+
+    fn ns(tsc: u64, mul: u32, shift: i8) -> u64 {
+        let t = if shift >= 0 { tsc << shift } else { tsc >> -shift };
+        ((u128::from(t) * u128::from(mul)) >> 32) as u64
+    }
+
+    #[test]
+    fn scales_convert_one_second() {
+        for hz in [1_000_000_000u64, 2_400_000_000, 3_600_000_000, 500_000_000, 62_000_000, 10_000_000_000] {
+            let (mul, shift) = pvclock_scale(hz);
+            let got = ns(hz, mul, shift);
+            assert!((999_999_000..=1_000_000_000).contains(&got), "{hz} Hz: {got} ns");
         }
     }
 }

@@ -15,6 +15,11 @@ pub enum MsrKind {
     Shadow(u32),
     /// #GP on read and write.
     Refused,
+    /// KVM's paravirtual clock (MSR_KVM_SYSTEM_TIME_NEW): the guest gives the address of its
+    /// pvclock structure, which the hypervisor fills in.
+    KvmSystemTime,
+    /// MSR_KVM_WALL_CLOCK_NEW: the guest gives an address for the wall clock at boot.
+    KvmWallClock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +95,8 @@ pub fn classify(msr: u32) -> MsrKind {
         0x17 => MsrKind::Fixed(0),             // IA32_PLATFORM_ID
         0x3a => MsrKind::Fixed(1),             // IA32_FEATURE_CONTROL: locked, VMX off
         0xc001_0114 => MsrKind::Fixed(1 << 4), // VM_CR: SVM disabled (SVMDIS), as seen by the guest
+        0x4b56_4d01 => MsrKind::KvmSystemTime,
+        0x4b56_4d00 => MsrKind::KvmWallClock,
         _ => match SHADOWED.iter().position(|&(m, _)| m == msr) {
             Some(i) => MsrKind::Shadow(i as u32),
             None => MsrKind::Refused,

@@ -12,7 +12,7 @@ pub mod vmx;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use spin::{Mutex, Once};
 
 use keel_abi::vcpu::{gprot, reg, ExitKind, VcpuState};
@@ -206,6 +206,20 @@ impl Vm {
         true
     }
 
+    /// Copy `data` into guest RAM at `gpa`; false if any byte is not RAM.
+    pub fn write_guest(&self, gpa: u64, data: &[u8]) -> bool {
+        let mut done = 0;
+        while done < data.len() {
+            let Some(addr) = gpa.checked_add(done as u64) else { return false };
+            let Some(pa) = self.host_phys(addr) else { return false };
+            let chunk = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(data.len() - done);
+            // SAFETY: as in read_guest: one page of this VM's RAM, through the direct map.
+            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), mm::phys_to_virt(pa) as *mut u8, chunk) };
+            done += chunk;
+        }
+        true
+    }
+
     pub fn read_guest_u64(&self, gpa: u64) -> Option<u64> {
         let mut b = [0u8; 8];
         self.read_guest(gpa, &mut b).then(|| u64::from_le_bytes(b))
@@ -225,6 +239,7 @@ impl Drop for Vm {
 /// Per-vCPU MSR values the guest owns outside the VMCB/VMCS.
 pub struct MsrShadow {
     values: [u64; msr::SHADOW_SLOTS],
+    kvm_system_time: u64,
 }
 
 impl MsrShadow {
@@ -233,7 +248,47 @@ impl MsrShadow {
         for (i, &(_, v)) in msr::SHADOWED.iter().enumerate() {
             values[i] = v;
         }
-        Self { values }
+        Self { values, kvm_system_time: 0 }
+    }
+}
+
+/// The VM of the vCPU this CPU is running (set around `run_until_monitor`), for the paravirtual
+/// clock MSRs, whose handling writes guest memory.
+static CURRENT_VM: AtomicPtr<Vm> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Fill the guest's pvclock structure at `gpa`: version odd while writing, then even.
+/// See: Linux arch/x86/include/asm/pvclock-abi.h (struct pvclock_vcpu_time_info).
+fn write_pvclock(vm: &Vm, gpa: u64) {
+    let (mul, shift) = keel_hv::cpuid::pvclock_scale(crate::time::tsc_hz());
+    let tsc = crate::time::rdtsc();
+    let mut b = [0u8; 32];
+    b[0..4].copy_from_slice(&1u32.to_le_bytes());
+    let _ = vm.write_guest(gpa, &b[0..4]);
+    b[8..16].copy_from_slice(&tsc.to_le_bytes());
+    b[16..24].copy_from_slice(&crate::time::tsc_to_ns(tsc).to_le_bytes());
+    b[24..28].copy_from_slice(&mul.to_le_bytes());
+    b[28] = shift as u8;
+    b[29] = 1; // PVCLOCK_TSC_STABLE_BIT
+    b[0..4].copy_from_slice(&2u32.to_le_bytes());
+    let _ = vm.write_guest(gpa, &b);
+}
+
+/// The wall clock at system time 0 (struct pvclock_wall_clock: version, sec, nsec).
+fn write_wall_clock(vm: &Vm, gpa: u64) {
+    let epoch = crate::time::epoch_at_zero_ns();
+    let mut b = [0u8; 12];
+    b[0..4].copy_from_slice(&2u32.to_le_bytes());
+    b[4..8].copy_from_slice(&((epoch / 1_000_000_000) as u32).to_le_bytes());
+    b[8..12].copy_from_slice(&((epoch % 1_000_000_000) as u32).to_le_bytes());
+    let _ = vm.write_guest(gpa, &b);
+}
+
+fn with_current_vm(f: impl FnOnce(&Vm)) {
+    let vm = CURRENT_VM.load(Ordering::Relaxed);
+    if !vm.is_null() {
+        // SAFETY: CURRENT_VM points at the VM of the vCPU inside Vcpu::run on this CPU, which
+        // holds an Arc to it for the whole time the pointer is set.
+        f(unsafe { &*vm });
     }
 }
 
@@ -251,6 +306,8 @@ pub fn msr_read(index: u32, state: &impl GuestMsrs, shadow: &MsrShadow) -> Optio
         MsrKind::Fixed(v) => Some(v),
         MsrKind::Shadow(i) => shadow.values.get(i as usize).copied(),
         MsrKind::Refused => None,
+        MsrKind::KvmSystemTime => Some(shadow.kvm_system_time),
+        MsrKind::KvmWallClock => Some(0),
     }
 }
 
@@ -270,6 +327,17 @@ pub fn msr_write(index: u32, value: u64, state: &mut impl GuestMsrs, shadow: &mu
             Ok(())
         }
         MsrKind::Refused => Err(()),
+        MsrKind::KvmSystemTime => {
+            shadow.kvm_system_time = value;
+            if value & 1 != 0 {
+                with_current_vm(|vm| write_pvclock(vm, value & !1));
+            }
+            Ok(())
+        }
+        MsrKind::KvmWallClock => {
+            with_current_vm(|vm| write_wall_clock(vm, value));
+            Ok(())
+        }
     }
 }
 
@@ -361,7 +429,9 @@ impl Vcpu {
         let mut inner = self.inner.try_lock().ok_or(Error::Busy)?;
         let mut state = self.load_state();
         inner.apply(&state);
+        CURRENT_VM.store(Arc::as_ptr(&self.vm) as *mut Vm, Ordering::Relaxed);
         let kind = inner.run_until_monitor(self, &mut state);
+        CURRENT_VM.store(core::ptr::null_mut(), Ordering::Relaxed);
         inner.export(&mut state);
         state.dirty = 0;
         state.exit.kind = kind as u32;

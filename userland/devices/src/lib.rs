@@ -13,10 +13,16 @@
 
 extern crate alloc;
 
+pub mod acpi_pm;
 pub mod bus;
+pub mod guest_memory;
+pub mod i8042;
 pub mod i8254;
 pub mod i8259;
+pub mod mc146818;
 pub mod ns8250;
+pub mod pci;
+pub mod port92;
 pub mod testdev;
 
 #[cfg(test)]

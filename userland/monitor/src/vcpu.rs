@@ -23,7 +23,42 @@ fn err(what: &str, e: keel_abi::Error) -> String {
     alloc::format!("{what}: {e}")
 }
 
-fn read_image(name: &str) -> Result<Vec<u8>, String> {
+/// A boot file read into memory mapped for it (images can be larger than the heap).
+pub struct FileBuf {
+    addr: u64,
+    map_len: u64,
+    len: usize,
+}
+
+impl FileBuf {
+    fn new(len: usize) -> Result<FileBuf, String> {
+        let map_len = (len as u64).div_ceil(4096).max(1) * 4096;
+        let addr = sys::mem_map(0, map_len, keel_abi::prot::READ | keel_abi::prot::WRITE).map_err(|e| err("memory for the boot image", e))?;
+        Ok(FileBuf { addr, map_len, len })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `addr..addr+map_len` was mapped read-write for this buffer alone and stays mapped
+        // until Drop; `len <= map_len`.
+        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.len) }
+    }
+}
+
+impl core::ops::Deref for FileBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: as in as_mut_slice; shared access while `self` is borrowed.
+        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.len) }
+    }
+}
+
+impl Drop for FileBuf {
+    fn drop(&mut self) {
+        let _ = sys::mem_unmap(self.addr, self.map_len);
+    }
+}
+
+fn read_image(name: &str) -> Result<FileBuf, String> {
     let size = sys::module_size(H_MODULES, name).map_err(|e| match e {
         keel_abi::Error::NotFound => alloc::format!("boot image '{name}' is not on the boot media"),
         e => err("boot image", e),
@@ -31,16 +66,18 @@ fn read_image(name: &str) -> Result<Vec<u8>, String> {
     if size > 256 << 20 {
         return Err(alloc::format!("boot image '{name}' is too large ({size} bytes)"));
     }
-    let mut bytes = vec![0u8; size as usize];
+    let mut buf = FileBuf::new(size as usize)?;
+    let bytes = buf.as_mut_slice();
     let mut done = 0;
     while done < bytes.len() {
-        let n = sys::module_read(H_MODULES, name, done as u64, &mut bytes[done..]).map_err(|e| err("boot image", e))?;
+        let end = (done + keel_abi::MAX_IO as usize).min(bytes.len());
+        let n = sys::module_read(H_MODULES, name, done as u64, &mut bytes[done..end]).map_err(|e| err("boot image", e))?;
         if n == 0 {
             break;
         }
         done += n;
     }
-    Ok(bytes)
+    Ok(buf)
 }
 
 /// An ELF (or firmware) image, docs/guests.md.
@@ -69,13 +106,14 @@ fn load_image(ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Re
 fn load_linux(ctl: &ControlArea, ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Result<VcpuState, String> {
     use keel_guestboot::linux;
     let initrd_name = text(&ctl.initrd);
-    let initrd = if initrd_name.is_empty() { Vec::new() } else { read_image(&initrd_name)? };
+    let initrd = if initrd_name.is_empty() { None } else { Some(read_image(&initrd_name)?) };
+    let initrd: &[u8] = initrd.as_deref().unwrap_or(&[]);
     let cmdline = text(&ctl.cmdline);
     let plan = linux::plan(image, initrd.len() as u64, &cmdline, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
     let fits = ram.write(plan.kernel_addr, plan.kernel)
         && ram.write(linux::ZERO_PAGE, &plan.zero_page)
         && ram.write(linux::CMDLINE_ADDR, &plan.cmdline)
-        && (initrd.is_empty() || ram.write(plan.initrd_addr, &initrd));
+        && (initrd.is_empty() || ram.write(plan.initrd_addr, initrd));
     if !fits {
         return Err(String::from("the kernel and initrd do not fit in memory"));
     }
