@@ -18,20 +18,21 @@ pub struct LinuxGuest {
     pub version: String,
 }
 
+/// Bumped when the initramfs recipe changes, so a cached one is rebuilt.
+const INIT_VERSION: &str = "init-2";
+
 /// The modules /init loads (their dependencies come first automatically).
 const MODULES: &[&str] = &["virtio_pci", "virtio-rng", "virtio_blk", "virtio_net"];
 
 /// The guest's /init: mounts, loads the virtio modules, prints the uptime at its first line
 /// (the benchmark reads it), and starts a shell on the console.
 const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox echo "init: uptime $(/bin/busybox cat /proc/uptime 2>/dev/null || echo unknown)"
+/bin/busybox mount -t proc proc /proc
+/bin/busybox echo "init: uptime $(/bin/busybox cat /proc/uptime)"
 /bin/busybox --install -s /bin
 export PATH=/bin
-mkdir -p /proc /sys /dev /tmp
-mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "init: uptime $(cat /proc/uptime)"
 for m in $(cat /lib/modules/order); do
     insmod /lib/modules/$m.ko 2>/dev/null || echo "init: could not load $m"
 done
@@ -158,8 +159,9 @@ pub fn prepare() -> Result<LinuxGuest, String> {
     let initrd = dir.join("initrd.gz");
     let stamp = dir.join("version");
     if kernel.exists() && initrd.exists() {
-        if let Ok(version) = fs::read_to_string(&stamp) {
-            return Ok(LinuxGuest { kernel, initrd, version: version.trim().to_string() });
+        if let Some(version) = fs::read_to_string(&stamp).ok().filter(|v| v.contains(INIT_VERSION)) {
+            let version = version.split_whitespace().next().unwrap_or("").to_string();
+            return Ok(LinuxGuest { kernel, initrd, version });
         }
     }
     eprintln!("linux: building the Linux guest from Debian packages (cached in {})", dir.display());
@@ -223,7 +225,7 @@ pub fn prepare() -> Result<LinuxGuest, String> {
     run_checked(Command::new("gzip").args(["-9", "-n", "-f"]).arg(&raw))?;
     fs::rename(dir.join("initrd.cpio.gz"), &initrd).map_err(|e| e.to_string())?;
     fs::copy(&vmlinuz, &kernel).map_err(|e| e.to_string())?;
-    fs::write(&stamp, &version).map_err(|e| e.to_string())?;
+    fs::write(&stamp, format!("{version} {INIT_VERSION}")).map_err(|e| e.to_string())?;
     eprintln!("linux: {} ({} bytes) and {} ready", kernel.display(), fs::metadata(&kernel).map(|m| m.len()).unwrap_or(0), initrd.display());
     Ok(LinuxGuest { kernel, initrd, version })
 }

@@ -26,6 +26,8 @@ pub enum PortEffect {
     None,
     /// The guest wrote to the debug-exit port: stop with this status.
     Exit(u8),
+    /// The guest asked for a reset (keyboard controller pulse, port 0xcf9, port 0x92 bit 0).
+    Reset,
 }
 
 pub struct Platform {
@@ -104,6 +106,12 @@ impl Platform {
             Some((PORT_PIT, _)) => self.pit.write(port, keel_rt::sys::clock_ns(), data),
             Some((PORT_61, _)) => self.pit.write_port61(keel_rt::sys::clock_ns(), data[0]),
             Some((PORT_EXIT, _)) => return PortEffect::Exit(data[0]),
+            // The PC's reset paths, as Linux's reboot uses them: the 8042's pulse-reset command,
+            // the chipset reset control register, fast reset through system control port A.
+            // See: Linux arch/x86/kernel/reboot.c (BOOT_KBD, BOOT_CF9_FORCE).
+            _ if port == 0x64 && data[0] == 0xfe => return PortEffect::Reset,
+            _ if port == 0xcf9 && data[0] & 0x04 != 0 => return PortEffect::Reset,
+            _ if port == 0x92 && data[0] & 0x01 != 0 => return PortEffect::Reset,
             _ => self.log_once(u64::from(port), &alloc::format!("write to unclaimed port {port:#x} ignored")),
         }
         PortEffect::None

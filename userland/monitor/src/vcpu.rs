@@ -217,6 +217,11 @@ impl Monitor {
                         return (255, why);
                     }
                 }
+                // A CPU halted with interrupts off never wakes again (Keel sends no NMI or INIT):
+                // that is how an OS without ACPI powers off (Linux's `poweroff`).
+                ExitKind::Hlt if self.st.rflags & (1 << 9) == 0 => {
+                    return (0, String::from("powered off (halted with interrupts disabled)"))
+                }
                 ExitKind::Hlt => self.halt(),
                 ExitKind::Poked | ExitKind::None => {}
                 ExitKind::Shutdown => return (255, String::from("triple fault (the guest reset itself or crashed)")),
@@ -237,8 +242,12 @@ impl Monitor {
         let size = usize::from(e.size.clamp(1, 4));
         if e.write != 0 {
             let bytes = e.data.to_le_bytes();
-            if let PortEffect::Exit(code) = self.platform.port_write(e.port, &bytes[..size]) {
-                return Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")));
+            match self.platform.port_write(e.port, &bytes[..size]) {
+                PortEffect::Exit(code) => {
+                    return Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")))
+                }
+                PortEffect::Reset => return Some((keel_vmproto::EXIT_REBOOT, String::from("the guest rebooted"))),
+                PortEffect::None => {}
             }
         } else {
             let mut bytes = [0u8; 8];

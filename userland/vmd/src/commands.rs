@@ -189,6 +189,7 @@ impl Vmd {
     /// A monitor exited: the VM is stopped; say why.
     fn reap_monitors(&mut self) {
         let mut report = String::new();
+        let mut reboot = Vec::new();
         for i in 0..self.vms.vms.len() {
             let Some(r) = &self.vms.vms[i].running else { continue };
             let Ok(status) = sys::process_wait(r.process) else { continue };
@@ -217,7 +218,12 @@ impl Vmd {
             } else {
                 vm.console.guest_output(&buf[..n], &mut Vec::new());
             }
-            let _ = writeln!(report, "vmd: vm {} stopped: {reason} (status {code})", vm.config.name);
+            if stopped_cleanly && code == keel_vmproto::EXIT_REBOOT {
+                let _ = writeln!(report, "vmd: vm {} is rebooting", vm.config.name);
+                reboot.push(vm.id);
+            } else {
+                let _ = writeln!(report, "vmd: vm {} stopped: {reason} (status {code})", vm.config.name);
+            }
             vm.last_stop = Some(reason);
         }
         if !report.is_empty() {
@@ -229,6 +235,9 @@ impl Vmd {
                 self.term.text(&report);
                 self.editor.redraw(PROMPT, self.term.raw_buf());
             }
+        }
+        for id in reboot {
+            self.start_vm(keel_shell::StartArgs::new(Target::Id(id)));
         }
     }
 

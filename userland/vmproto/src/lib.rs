@@ -19,6 +19,9 @@ pub const OUT_RING: usize = 16 * 1024;
 pub const IN_RING: usize = 4 * 1024;
 pub const NAME_MAX: usize = 64;
 pub const CMDLINE_MAX: usize = 2048;
+/// The monitor's exit code (and `exit_code`) when the guest asked for a reset: vmd starts the
+/// VM again.
+pub const EXIT_REBOOT: u32 = 0x100;
 pub const REASON_MAX: usize = 160;
 
 /// Monitor states (`ControlArea::state`).

@@ -1,0 +1,72 @@
+//! A stock Debian Linux kernel with a busybox initramfs, booted by Keel's monitor through the
+//! Linux boot protocol, driven through `console linux` like a person would.
+
+use std::time::{Duration, Instant};
+
+use keel_systests::*;
+
+const BOOT: Duration = Duration::from_secs(240);
+const T: Duration = Duration::from_secs(60);
+const SHELL: &str = "/ # ";
+
+/// Type a command whose marker only appears in the output (the arithmetic is the shell's), so
+/// the echo of the typed line does not match.
+fn run(m: &mut Machine, command: &str, marker_expr: &str, marker: &str) {
+    m.send_line(&format!("{command}; echo {marker_expr}"));
+    m.expect(marker, T);
+    m.expect(SHELL, T);
+}
+
+#[test]
+fn linux_boots_to_a_shell_and_powers_off() {
+    let mut m = Machine::qemu("linux", &spec(Firmware::Bios, Media::Cdrom(iso())));
+    m.expect(PROMPT, BIOS_BOOT);
+    let start = Instant::now();
+    m.send_line("start linux");
+    m.expect("vmctl: started vm", T);
+    m.send_line("console linux");
+    m.expect("Connected to /dev/ttyp", T);
+    m.expect("Linux version 6.1", BOOT);
+    m.expect("init: uptime ", BOOT);
+    m.expect("Keel Linux guest", BOOT);
+    m.expect(SHELL, BOOT);
+    eprintln!("[linux] start to shell prompt: {:.1} s", start.elapsed().as_secs_f64());
+    m.send_line("");
+    m.expect(SHELL, T);
+
+    run(&mut m, "uname -a", "uname-$((40+2))", "uname-42");
+    assert!(m.output().contains("Linux (none) 6.1.0"), "uname -a");
+    run(&mut m, "echo flag-$(grep -c ' hypervisor' /proc/cpuinfo)", "cpuinfo-$((1+1))", "cpuinfo-2");
+    assert!(m.output().contains("flag-1"), "the hypervisor flag is in /proc/cpuinfo");
+    run(&mut m, "dmesg | grep -i -e virtio -e kvm-clock", "dmesg-$((2+2))", "dmesg-4");
+    assert!(m.output().contains("kvm-clock: Using msrs"), "the paravirtual clock is used");
+    run(&mut m, "date", "date-$((3+3))", "date-6");
+    let year = 2026;
+    assert!(m.output().contains(&format!(" {year}")) || m.output().contains(&format!(" {}", year + 1)), "date shows the year");
+    let t0 = Instant::now();
+    run(&mut m, "sleep 2", "slept-$((4+4))", "slept-8");
+    let slept = t0.elapsed();
+    eprintln!("[linux] sleep 2 took {:.2} s of wall time", slept.as_secs_f64());
+    assert!(slept >= Duration::from_millis(1900), "sleep 2 took {slept:?}");
+
+    m.send_line("poweroff -f");
+    m.expect("vmd: vm linux stopped: powered off", T);
+    m.send_raw("~.");
+    m.expect("[EOT]", T);
+    m.command("show linux", "stopped linux");
+}
+
+#[test]
+fn linux_reboot_restarts_the_vm() {
+    let mut m = Machine::qemu("linux-reboot", &spec(Firmware::Bios, Media::Cdrom(iso())));
+    m.expect(PROMPT, BIOS_BOOT);
+    m.send_line("start linux");
+    m.send_line("console linux");
+    m.expect(SHELL, BOOT);
+    m.send_line("reboot -f");
+    m.expect("vmd: vm linux is rebooting", T);
+    m.expect("Linux version 6.1", BOOT);
+    m.expect(SHELL, BOOT);
+    m.send_line("poweroff -f");
+    m.expect("stopped: powered off", T);
+}

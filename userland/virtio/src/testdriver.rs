@@ -1,0 +1,101 @@
+//! Test helper: the driver side of a split virtqueue in a [`VecMemory`], written the way Linux's
+//! virtio_ring does it (descriptor table, available ring, used ring laid out one after another).
+
+use alloc::vec::Vec;
+
+use keel_devices::guest_memory::{read_u16, read_u32, GuestMemory, VecMemory};
+
+use crate::queue::{VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
+
+/// Guest RAM for the tests: 1 MiB at GPA 0.
+pub const RAM: usize = 1 << 20;
+/// Where the rings go.
+pub const DESC: u64 = 0x1_0000;
+/// Data buffers are handed out from here.
+pub const DATA: u64 = 0x8_0000;
+
+pub struct Driver {
+    pub mem: VecMemory,
+    pub size: u16,
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
+    avail_idx: u16,
+    next_desc: u16,
+    seen_used: u16,
+}
+
+impl Driver {
+    pub fn new(size: u16) -> Self {
+        let desc = DESC;
+        let avail = desc + 16 * u64::from(size);
+        let used = (avail + 6 + 2 * u64::from(size) + 3) & !3;
+        Self { mem: VecMemory::new(0, RAM), size, desc, avail, used, avail_idx: 0, next_desc: 0, seen_used: 0 }
+    }
+
+    pub fn write_desc(&mut self, index: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&addr.to_le_bytes());
+        raw[8..12].copy_from_slice(&len.to_le_bytes());
+        raw[12..14].copy_from_slice(&flags.to_le_bytes());
+        raw[14..].copy_from_slice(&next.to_le_bytes());
+        assert!(self.mem.write(self.desc + 16 * u64::from(index), &raw));
+    }
+
+    /// Makes `head` available (one avail ring entry) and bumps the index.
+    pub fn publish(&mut self, head: u16) {
+        let slot = u64::from(self.avail_idx % self.size);
+        assert!(self.mem.write(self.avail + 4 + 2 * slot, &head.to_le_bytes()));
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+        assert!(self.mem.write(self.avail + 2, &self.avail_idx.to_le_bytes()));
+    }
+
+    /// Sets the available index directly (to test bogus values).
+    pub fn set_avail_idx(&mut self, idx: u16) {
+        self.avail_idx = idx;
+        assert!(self.mem.write(self.avail + 2, &idx.to_le_bytes()));
+    }
+
+    /// Adds a chain of buffers `(addr, len, writable)` at the next free descriptors (wrapping
+    /// round the table) and publishes it; returns the head.
+    pub fn add_chain(&mut self, bufs: &[(u64, u32, bool)]) -> u16 {
+        let head = self.next_desc;
+        for (i, &(addr, len, writable)) in bufs.iter().enumerate() {
+            let index = self.next_desc;
+            let next = (index + 1) % self.size;
+            let mut flags = if writable { VIRTQ_DESC_F_WRITE } else { 0 };
+            if i + 1 < bufs.len() {
+                flags |= VIRTQ_DESC_F_NEXT;
+            }
+            self.write_desc(index, addr, len, flags, next);
+            self.next_desc = next;
+        }
+        self.publish(head);
+        head
+    }
+
+    pub fn set_no_interrupt(&mut self, on: bool) {
+        let flags = if on { VIRTQ_AVAIL_F_NO_INTERRUPT } else { 0 };
+        assert!(self.mem.write(self.avail, &flags.to_le_bytes()));
+    }
+
+    /// Used elements `(id, len)` the device added since the last call.
+    pub fn take_used(&mut self) -> Vec<(u32, u32)> {
+        let idx = read_u16(&self.mem, self.used + 2).unwrap();
+        let mut out = Vec::new();
+        while self.seen_used != idx {
+            let slot = u64::from(self.seen_used % self.size);
+            let id = read_u32(&self.mem, self.used + 4 + 8 * slot).unwrap();
+            let len = read_u32(&self.mem, self.used + 8 + 8 * slot).unwrap();
+            out.push((id, len));
+            self.seen_used = self.seen_used.wrapping_add(1);
+        }
+        out
+    }
+
+    pub fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
+        let mut v = alloc::vec![0u8; len];
+        assert!(self.mem.read(addr, &mut v));
+        v
+    }
+}
