@@ -87,3 +87,17 @@ fn vmctl_start_stop_and_console_of_a_running_guest() {
     m.send_line("start -b nosuchimage -m 8M other");
     m.expect("vmd: vm other stopped: boot image 'nosuchimage' is not on the boot media", T);
 }
+
+#[test]
+fn every_test_guest_passes_under_vmx_in_bochs() {
+    // Bochs with an Intel CPU model that has VMX, EPT and unrestricted guest (shared/TESTBED.md).
+    let bochs = Duration::from_secs(180);
+    let mut m = Machine::bochs("guests-vmx", &iso(), "corei7_skylake_x");
+    m.expect("virt: Intel VMX with EPT", bochs);
+    m.expect(PROMPT, bochs);
+    for guest in ["hello", "hello32", "cpuid", "mmio", "irq", "memtest"] {
+        run_guest(&mut m, guest, &format!("PASS {guest}"), bochs);
+    }
+    m.send_line("start fault");
+    m.expect("vmd: vm fault stopped: triple fault", bochs);
+}

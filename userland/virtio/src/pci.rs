@@ -1,0 +1,486 @@
+//! The virtio PCI transport, modern (non-transitional) interface only (virtio 1.2, 4.1): wraps a
+//! [`VirtioDevice`] into a [`PciFunction`].
+//!
+//! Configuration space (4.1.2, 4.1.4): vendor 0x1AF4, device 0x1040 + the virtio device ID (0x1044
+//! for entropy), revision 1, subsystem 0x1AF4:0x1100, the device's class, INTA#, and a list of
+//! vendor-specific capabilities (`struct virtio_pci_cap`) that place the register blocks in BAR0,
+//! a 16 KiB 32-bit non-prefetchable memory BAR:
+//!
+//! | BAR0 offset | block | capability |
+//! |---|---|---|
+//! | 0x0000 | common configuration (4.1.4.3) | VIRTIO_PCI_CAP_COMMON_CFG |
+//! | 0x1000 | ISR status (4.1.4.5) | VIRTIO_PCI_CAP_ISR_CFG |
+//! | 0x2000 | device configuration (4.1.4.6), if the device has any | VIRTIO_PCI_CAP_DEVICE_CFG |
+//! | 0x3000 | notifications (4.1.4.4), queue n at n x 4 | VIRTIO_PCI_CAP_NOTIFY_CFG, multiplier 4 |
+//!
+//! Common configuration: the feature words (the device's bits plus VIRTIO_F_VERSION_1, which the
+//! driver must accept), the status byte with reset (writing 0 resets everything, and reads back 0
+//! at once), FEATURES_OK refused (left clear, 3.1.1) when the driver accepted a bit that was not
+//! offered or did not accept VERSION_1, queue selection, size (a power of two up to the maximum;
+//! other values are ignored), enable, and the three ring addresses (ignored once the queue is
+//! enabled). MSI-X is not offered: `config_msix_vector` and `queue_msix_vector` read NO_VECTOR
+//! (0xFFFF) whatever is written. Registers may be accessed with any width at any offset; the
+//! 64-bit addresses take two 32-bit halves. `config_generation` is 0 and never changes (no device
+//! here changes its configuration by itself).
+//!
+//! Interrupts: legacy INTx only (4.1.4.5): ISR bit 0 for used buffers, bit 1 for a configuration
+//! change (sent when the device enters DEVICE_NEEDS_RESET); [`PciFunction::irq_level`] is high
+//! while the ISR is not 0, and reading the ISR byte clears it.
+//!
+//! Notifications: a write anywhere in queue n's notify slot marks queue n; nothing touches guest
+//! memory until [`PciFunction::process`], which services every marked queue if the driver set
+//! DRIVER_OK (and the device is not FAILED or in NEEDS_RESET). Setting DRIVER_OK marks every
+//! queue, in case buffers were made available before.
+//!
+//! Does not: offer MSI-X, the legacy I/O BAR, the PCI configuration access capability, shared
+//! memory regions, VIRTIO_F_NOTIFICATION_DATA or queue reset (1.2 `queue_reset`).
+
+use alloc::vec::Vec;
+
+use keel_devices::guest_memory::GuestMemory;
+use keel_devices::pci::{Bar, BarKind, ConfigSpace, PciFunction};
+
+use crate::queue::SplitQueue;
+use crate::{features, status, VirtioDevice};
+
+/// PCI vendor ID of virtio devices (4.1.2).
+pub const VENDOR: u16 = 0x1AF4;
+/// Modern device IDs are this plus the virtio device ID (4.1.2.1).
+pub const DEVICE_BASE: u16 = 0x1040;
+/// Subsystem ID reported (informational, 4.1.2.1).
+pub const SUBSYSTEM: u16 = 0x1100;
+
+/// BAR0's size and layout.
+pub const BAR_SIZE: u64 = 0x4000;
+pub const COMMON: u64 = 0x0000;
+pub const ISR: u64 = 0x1000;
+pub const DEVICE_CFG: u64 = 0x2000;
+pub const NOTIFY: u64 = 0x3000;
+/// Each block's length in the capabilities.
+pub const BLOCK_LEN: u64 = 0x1000;
+pub const NOTIFY_OFF_MULTIPLIER: u32 = 4;
+/// The most queues the transport handles (the notify block holds 1024).
+pub const MAX_QUEUES: u16 = 64;
+
+/// Capability types (4.1.4).
+pub const CAP_COMMON_CFG: u8 = 1;
+pub const CAP_NOTIFY_CFG: u8 = 2;
+pub const CAP_ISR_CFG: u8 = 3;
+pub const CAP_DEVICE_CFG: u8 = 4;
+/// PCI capability ID of vendor-specific capabilities.
+const CAP_ID_VENDOR: u8 = 0x09;
+
+/// "No MSI-X vector" (4.1.4.3).
+pub const NO_VECTOR: u16 = 0xFFFF;
+/// ISR status bits (4.1.4.5).
+pub const ISR_QUEUE: u8 = 1;
+pub const ISR_CONFIG: u8 = 2;
+
+/// Common configuration register offsets (4.1.4.3, `struct virtio_pci_common_cfg`).
+pub mod common {
+    pub const DEVICE_FEATURE_SELECT: u64 = 0x00;
+    pub const DEVICE_FEATURE: u64 = 0x04;
+    pub const DRIVER_FEATURE_SELECT: u64 = 0x08;
+    pub const DRIVER_FEATURE: u64 = 0x0C;
+    pub const CONFIG_MSIX_VECTOR: u64 = 0x10;
+    pub const NUM_QUEUES: u64 = 0x12;
+    pub const DEVICE_STATUS: u64 = 0x14;
+    pub const CONFIG_GENERATION: u64 = 0x15;
+    pub const QUEUE_SELECT: u64 = 0x16;
+    pub const QUEUE_SIZE: u64 = 0x18;
+    pub const QUEUE_MSIX_VECTOR: u64 = 0x1A;
+    pub const QUEUE_ENABLE: u64 = 0x1C;
+    pub const QUEUE_NOTIFY_OFF: u64 = 0x1E;
+    pub const QUEUE_DESC: u64 = 0x20;
+    pub const QUEUE_DRIVER: u64 = 0x28;
+    pub const QUEUE_DEVICE: u64 = 0x30;
+    /// Bytes of registers.
+    pub const LEN: usize = 0x38;
+}
+
+/// The writable common-configuration fields: offset and width.
+const WRITABLE_FIELDS: [(u64, u64); 12] = [
+    (common::DEVICE_FEATURE_SELECT, 4),
+    (common::DRIVER_FEATURE_SELECT, 4),
+    (common::DRIVER_FEATURE, 4),
+    (common::CONFIG_MSIX_VECTOR, 2),
+    (common::DEVICE_STATUS, 1),
+    (common::QUEUE_SELECT, 2),
+    (common::QUEUE_SIZE, 2),
+    (common::QUEUE_MSIX_VECTOR, 2),
+    (common::QUEUE_ENABLE, 2),
+    (common::QUEUE_DESC, 8),
+    (common::QUEUE_DRIVER, 8),
+    (common::QUEUE_DEVICE, 8),
+];
+
+/// A virtio device on PCI.
+#[derive(Debug)]
+pub struct VirtioPci<D: VirtioDevice> {
+    cs: ConfigSpace,
+    device: D,
+    queues: Vec<SplitQueue>,
+    device_feature_select: u32,
+    driver_feature_select: u32,
+    driver_features: u64,
+    status: u8,
+    queue_select: u16,
+    isr: u8,
+    /// Queues notified and not yet processed (bit n = queue n).
+    notified: u64,
+}
+
+impl<D: VirtioDevice> VirtioPci<D> {
+    /// The transport for `device`, its BAR unassigned and decoding off (firmware or the OS
+    /// assigns it: see `PciHost::assign_resources`).
+    pub fn new(device: D) -> Self {
+        let id = device.device_id();
+        let mut cs = ConfigSpace::new(VENDOR, DEVICE_BASE.wrapping_add(id), device.pci_class(), 1);
+        cs.set_subsystem(VENDOR, SUBSYSTEM);
+        cs.set_interrupt_pin(1);
+        let bar = Bar { kind: BarKind::Memory32 { prefetchable: false }, size: BAR_SIZE };
+        let ok = cs.set_bar(0, bar);
+        debug_assert!(ok);
+        let num_queues = device.num_queues().min(MAX_QUEUES);
+        let cap = |cfg_type: u8, offset: u64, extra: &[u8]| {
+            let mut body = Vec::with_capacity(18);
+            let cap_len = 16 + extra.len() as u8;
+            body.extend_from_slice(&[cap_len, cfg_type, 0, 0, 0, 0]); // cap_len, cfg_type, bar, id, padding
+            body.extend_from_slice(&(offset as u32).to_le_bytes());
+            body.extend_from_slice(&(BLOCK_LEN as u32).to_le_bytes());
+            body.extend_from_slice(extra);
+            body
+        };
+        let caps = [
+            cap(CAP_COMMON_CFG, COMMON, &[]),
+            cap(CAP_NOTIFY_CFG, NOTIFY, &NOTIFY_OFF_MULTIPLIER.to_le_bytes()),
+            cap(CAP_ISR_CFG, ISR, &[]),
+        ];
+        for body in &caps {
+            let placed = cs.add_capability(CAP_ID_VENDOR, body);
+            debug_assert!(placed.is_some());
+        }
+        if device.config_len() > 0 {
+            let placed = cs.add_capability(CAP_ID_VENDOR, &cap(CAP_DEVICE_CFG, DEVICE_CFG, &[]));
+            debug_assert!(placed.is_some());
+        }
+        let max = device.max_queue_size();
+        let queues = (0..num_queues).map(|_| SplitQueue::new(max)).collect();
+        Self {
+            cs,
+            device,
+            queues,
+            device_feature_select: 0,
+            driver_feature_select: 0,
+            driver_features: 0,
+            status: 0,
+            queue_select: 0,
+            isr: 0,
+            notified: 0,
+        }
+    }
+
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
+
+    /// The device status byte.
+    pub fn status(&self) -> u8 {
+        self.status
+    }
+
+    /// The features the driver accepted.
+    pub fn driver_features(&self) -> u64 {
+        self.driver_features
+    }
+
+    /// The ISR status byte (without clearing it).
+    pub fn isr(&self) -> u8 {
+        self.isr
+    }
+
+    pub fn queue(&self, index: u16) -> Option<&SplitQueue> {
+        self.queues.get(usize::from(index))
+    }
+
+    /// Everything the device offers.
+    pub fn offered_features(&self) -> u64 {
+        self.device.features() | features::VERSION_1
+    }
+
+    /// Device reset (4.1.4.3.1: a write of 0 to device_status).
+    fn reset(&mut self) {
+        self.device_feature_select = 0;
+        self.driver_feature_select = 0;
+        self.driver_features = 0;
+        self.status = 0;
+        self.queue_select = 0;
+        self.isr = 0;
+        self.notified = 0;
+        for q in &mut self.queues {
+            q.reset();
+        }
+        self.device.reset();
+    }
+
+    fn live(&self) -> bool {
+        self.status & status::DRIVER_OK != 0 && self.status & (status::FAILED | status::DEVICE_NEEDS_RESET) == 0
+    }
+
+    fn all_queues(&self) -> u64 {
+        match self.queues.len() {
+            64 => u64::MAX,
+            n => (1u64 << n) - 1,
+        }
+    }
+
+    fn write_status(&mut self, value: u8) {
+        if value == 0 {
+            self.reset();
+            return;
+        }
+        let mut value = value;
+        if value & status::FEATURES_OK != 0 && self.status & status::FEATURES_OK == 0 {
+            let offered = self.offered_features();
+            let acceptable =
+                self.driver_features & !offered == 0 && self.driver_features & features::VERSION_1 != 0;
+            if !acceptable {
+                value &= !status::FEATURES_OK;
+            }
+        }
+        // DEVICE_NEEDS_RESET belongs to the device: the driver can neither set nor clear it.
+        self.status = value & !status::DEVICE_NEEDS_RESET | self.status & status::DEVICE_NEEDS_RESET;
+        if self.status & status::DRIVER_OK != 0 {
+            self.notified = self.all_queues();
+        }
+    }
+
+    fn selected(&self) -> Option<&SplitQueue> {
+        self.queues.get(usize::from(self.queue_select))
+    }
+
+    fn selected_mut(&mut self) -> Option<&mut SplitQueue> {
+        self.queues.get_mut(usize::from(self.queue_select))
+    }
+
+    /// The common configuration registers as bytes.
+    fn common_bytes(&self) -> [u8; common::LEN] {
+        let mut b = [0u8; common::LEN];
+        let mut put = |offset: u64, value: &[u8]| {
+            let at = offset as usize;
+            b[at..at + value.len()].copy_from_slice(value);
+        };
+        let offered = self.offered_features();
+        let device_feature = match self.device_feature_select {
+            0 => offered as u32,
+            1 => (offered >> 32) as u32,
+            _ => 0,
+        };
+        let driver_feature = match self.driver_feature_select {
+            0 => self.driver_features as u32,
+            1 => (self.driver_features >> 32) as u32,
+            _ => 0,
+        };
+        put(common::DEVICE_FEATURE_SELECT, &self.device_feature_select.to_le_bytes());
+        put(common::DEVICE_FEATURE, &device_feature.to_le_bytes());
+        put(common::DRIVER_FEATURE_SELECT, &self.driver_feature_select.to_le_bytes());
+        put(common::DRIVER_FEATURE, &driver_feature.to_le_bytes());
+        put(common::CONFIG_MSIX_VECTOR, &NO_VECTOR.to_le_bytes());
+        put(common::NUM_QUEUES, &(self.queues.len() as u16).to_le_bytes());
+        put(common::DEVICE_STATUS, &[self.status]);
+        put(common::CONFIG_GENERATION, &[0]);
+        put(common::QUEUE_SELECT, &self.queue_select.to_le_bytes());
+        if let Some(q) = self.selected() {
+            let (desc, driver, device) = q.addresses();
+            put(common::QUEUE_SIZE, &q.size().to_le_bytes());
+            put(common::QUEUE_MSIX_VECTOR, &NO_VECTOR.to_le_bytes());
+            put(common::QUEUE_ENABLE, &u16::from(q.enabled()).to_le_bytes());
+            put(common::QUEUE_NOTIFY_OFF, &self.queue_select.to_le_bytes());
+            put(common::QUEUE_DESC, &desc.to_le_bytes());
+            put(common::QUEUE_DRIVER, &driver.to_le_bytes());
+            put(common::QUEUE_DEVICE, &device.to_le_bytes());
+        } else {
+            // 4.1.4.3.1: a queue that does not exist has size 0.
+            put(common::QUEUE_MSIX_VECTOR, &NO_VECTOR.to_le_bytes());
+        }
+        b
+    }
+
+    fn common_read(&self, offset: u64, data: &mut [u8]) {
+        let b = self.common_bytes();
+        for (i, byte) in data.iter_mut().enumerate() {
+            *byte = offset.checked_add(i as u64).and_then(|at| b.get(at as usize)).copied().unwrap_or(0);
+        }
+    }
+
+    /// Merges the written bytes into the registers, then acts on every writable field the write
+    /// touched, in address order.
+    fn common_write(&mut self, offset: u64, data: &[u8]) {
+        let Some(end) = offset.checked_add(data.len() as u64) else { return };
+        let mut b = self.common_bytes();
+        for (i, &value) in data.iter().enumerate() {
+            if let Some(byte) = b.get_mut(offset as usize + i) {
+                *byte = value;
+            }
+        }
+        for &(field, width) in &WRITABLE_FIELDS {
+            if offset >= field + width || end <= field {
+                continue;
+            }
+            let at = field as usize;
+            let mut raw = [0u8; 8];
+            raw[..width as usize].copy_from_slice(&b[at..at + width as usize]);
+            let value = u64::from_le_bytes(raw);
+            self.write_field(field, value);
+        }
+    }
+
+    fn write_field(&mut self, field: u64, value: u64) {
+        match field {
+            common::DEVICE_FEATURE_SELECT => self.device_feature_select = value as u32,
+            common::DRIVER_FEATURE_SELECT => self.driver_feature_select = value as u32,
+            common::DRIVER_FEATURE => {
+                // Feature negotiation is over once FEATURES_OK is set (3.1.1).
+                if self.status & status::FEATURES_OK == 0 {
+                    match self.driver_feature_select {
+                        0 => self.driver_features = self.driver_features & !0xFFFF_FFFF | value,
+                        1 => self.driver_features = self.driver_features & 0xFFFF_FFFF | value << 32,
+                        _ => {}
+                    }
+                }
+            }
+            common::DEVICE_STATUS => self.write_status(value as u8),
+            common::QUEUE_SELECT => self.queue_select = value as u16,
+            common::QUEUE_SIZE => {
+                if let Some(q) = self.selected_mut() {
+                    q.set_size(value as u16);
+                }
+            }
+            common::QUEUE_ENABLE => {
+                if value == 1 {
+                    if let Some(q) = self.selected_mut() {
+                        q.enable();
+                    }
+                }
+            }
+            common::QUEUE_DESC | common::QUEUE_DRIVER | common::QUEUE_DEVICE => {
+                if let Some(q) = self.selected_mut() {
+                    let (mut desc, mut driver, mut device) = q.addresses();
+                    match field {
+                        common::QUEUE_DESC => desc = value,
+                        common::QUEUE_DRIVER => driver = value,
+                        _ => device = value,
+                    }
+                    q.set_addresses(desc, driver, device);
+                }
+            }
+            // MSI-X vectors: no MSI-X, the write is dropped (reads stay NO_VECTOR).
+            _ => {}
+        }
+    }
+
+    /// The device broke down because of the driver: DEVICE_NEEDS_RESET and a configuration
+    /// change interrupt (2.1.2).
+    fn needs_reset(&mut self) {
+        self.status |= status::DEVICE_NEEDS_RESET;
+        self.isr |= ISR_CONFIG;
+    }
+}
+
+impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
+    fn config(&self) -> &ConfigSpace {
+        &self.cs
+    }
+
+    fn config_mut(&mut self) -> &mut ConfigSpace {
+        &mut self.cs
+    }
+
+    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        if bar != 0 {
+            return;
+        }
+        match offset {
+            COMMON..ISR => self.common_read(offset - COMMON, data),
+            ISR..DEVICE_CFG => {
+                // 4.1.4.5.1: reading the ISR status resets it.
+                if offset == ISR {
+                    if let Some(first) = data.first_mut() {
+                        *first = core::mem::take(&mut self.isr);
+                    }
+                }
+            }
+            DEVICE_CFG..NOTIFY => {
+                let at = offset - DEVICE_CFG;
+                let len = u64::from(self.device.config_len());
+                if at.checked_add(data.len() as u64).is_some_and(|end| end <= len) {
+                    self.device.read_config(at, data);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+        if bar != 0 {
+            return;
+        }
+        match offset {
+            COMMON..ISR => self.common_write(offset - COMMON, data),
+            DEVICE_CFG..NOTIFY => {
+                let at = offset - DEVICE_CFG;
+                let len = u64::from(self.device.config_len());
+                if at.checked_add(data.len() as u64).is_some_and(|end| end <= len) {
+                    self.device.write_config(at, data);
+                }
+            }
+            NOTIFY..BAR_SIZE => {
+                let queue = (offset - NOTIFY) / u64::from(NOTIFY_OFF_MULTIPLIER);
+                if queue < self.queues.len() as u64 {
+                    self.notified |= 1 << queue;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn irq_level(&self) -> bool {
+        self.isr != 0
+    }
+
+    fn process(&mut self, mem: &mut dyn GuestMemory) {
+        let pending = core::mem::take(&mut self.notified);
+        if pending == 0 || !self.live() {
+            return;
+        }
+        for index in 0..self.queues.len() {
+            if pending & (1 << index) == 0 || !self.queues[index].enabled() {
+                continue;
+            }
+            let queue = &mut self.queues[index];
+            match self.device.process_queue(index as u16, queue, mem) {
+                Ok(()) => {
+                    if queue.take_notification(mem) {
+                        self.isr |= ISR_QUEUE;
+                    }
+                }
+                Err(_) => {
+                    // Buffers already returned still get their interrupt.
+                    if queue.take_notification(mem) {
+                        self.isr |= ISR_QUEUE;
+                    }
+                    self.needs_reset();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
