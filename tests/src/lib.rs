@@ -42,8 +42,20 @@ pub fn user_dir() -> PathBuf {
 }
 
 /// The ring-3 programs every image carries.
-pub const USER_PROGRAMS: &[&str] =
-    &["vmd", "monitor", "crashtest", "selftest", "hello", "cpuid", "memtest", "mmio", "irq", "fault", "hello32"];
+pub const USER_PROGRAMS: &[&str] = &[
+    "vmd",
+    "monitor",
+    "crashtest",
+    "selftest",
+    "hello",
+    "cpuid",
+    "memtest",
+    "mmio",
+    "irq",
+    "fault",
+    "hello32",
+    "bench",
+];
 
 /// A fresh scratch directory for one test.
 pub fn scratch(test: &str) -> PathBuf {

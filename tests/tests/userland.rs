@@ -65,7 +65,7 @@ fn shell_session_with_the_faq_vm_conf() {
     m.expect("[EOT]", T);
     m.expect(PROMPT, T);
     m.command("vmctl stop example", "stopping vm example: vm not running");
-    m.command("start example", "cannot run yet");
+    m.command("start example", "vm example has no boot image");
 
     // Configuration files: an error names file and line and changes nothing; a good one is added.
     m.send_line("load broken.conf");
