@@ -15,6 +15,8 @@ pub fn kernel_path() -> PathBuf {
 pub const USER_PROGRAMS: &[&str] = &["vmd", "monitor", "crashtest", "selftest"];
 /// The test guests (guests/), shipped as boot modules named after them.
 pub const GUESTS: &[&str] = &["hello", "cpuid", "memtest", "mmio", "irq", "fault"];
+/// The 32-bit test guests in assembly, each built by its guests/NAME/build.sh with binutils.
+pub const ASM_GUESTS: &[&str] = &["hello32", "bench"];
 
 pub fn user_dir() -> PathBuf {
     root().join("target/user/x86_64-unknown-none/release")
@@ -34,7 +36,12 @@ pub fn build() -> Result<PathBuf, String> {
     )?;
     // User programs use the small code model at low addresses, not the kernel's flags from
     // .cargo/config.toml, so they get their own flags (which replace the config's) and target dir.
-    eprintln!("build: user programs ({}) and test guests ({}, hello32)", USER_PROGRAMS.join(", "), GUESTS.join(", "));
+    eprintln!(
+        "build: user programs ({}) and test guests ({}, {})",
+        USER_PROGRAMS.join(", "),
+        GUESTS.join(", "),
+        ASM_GUESTS.join(", ")
+    );
     let mut cmd = Command::new("cargo");
     cmd.args(["build", "--release", "--target", "x86_64-unknown-none", "--target-dir", "target/user"]);
     for p in USER_PROGRAMS.iter().chain(GUESTS) {
@@ -42,13 +49,15 @@ pub fn build() -> Result<PathBuf, String> {
     }
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes");
     run_checked(cmd.current_dir(root()))?;
-    // The 32-bit guest is assembly, built with binutils.
-    run_checked(
-        Command::new("sh")
-            .arg(root().join("guests/hello32/build.sh"))
-            .arg(user_dir().join("hello32"))
-            .current_dir(root()),
-    )?;
+    // The 32-bit guests are assembly, built with binutils.
+    for guest in ASM_GUESTS {
+        run_checked(
+            Command::new("sh")
+                .arg(root().join("guests").join(guest).join("build.sh"))
+                .arg(user_dir().join(guest))
+                .current_dir(root()),
+        )?;
+    }
     Ok(kernel_path())
 }
 
@@ -58,7 +67,7 @@ pub fn modules(vm_conf: &std::path::Path, extra: &[PathBuf]) -> Result<Vec<keel_
     let mut modules: Vec<keel_image::ModuleFile> = USER_PROGRAMS
         .iter()
         .chain(GUESTS)
-        .chain(&["hello32"])
+        .chain(ASM_GUESTS)
         .map(|p| keel_image::ModuleFile { source: user_dir().join(p), name: p.to_string() })
         .collect();
     modules.push(keel_image::ModuleFile { source: vm_conf.to_path_buf(), name: "vm.conf".into() });

@@ -3,6 +3,7 @@
 //! Every command first checks the host (rustup target, Debian packages) and installs what is
 //! missing when run as root, or prints the exact command to run otherwise (see `setup`).
 
+mod bench;
 mod flash;
 mod kernel;
 mod linux;
@@ -22,7 +23,9 @@ commands:
                            boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
   test                     host unit tests, then the system tests in QEMU and Bochs
   flash <device|file> [--yes] [--force] [--image PATH]
-                           write the image to a USB stick (or a file) and verify it";
+                           write the image to a USB stick (or a file) and verify it
+  bench                    benchmarks in QEMU with -icount (exit costs, Linux boot, Keel's boot
+                           and per-VM memory): target/bench/results.json, docs/performance.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Some("run") => setup::ensure(false).and_then(|_| run(&args[1..])),
         Some("test") => setup::ensure(true).and_then(|_| test(&args[1..])),
         Some("flash") => flash::command(&args[1..]),
+        Some("bench") => setup::ensure(false).and_then(|_| bench::command(&args[1..])),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -61,22 +65,25 @@ pub fn run_checked(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// The file arguments after `--add`, up to the next option.
+fn take_files(it: &mut std::slice::Iter<'_, String>, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let before = files.len();
+    while let Some(p) = it.clone().next().filter(|p| !p.starts_with("--")) {
+        files.push(PathBuf::from(p));
+        it.next();
+    }
+    if files.len() == before {
+        return Err("--add needs one or more files".into());
+    }
+    Ok(())
+}
+
 fn image(args: &[String]) -> Result<(), String> {
     let mut extra = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--add" => {
-                let mut any = false;
-                while let Some(p) = it.clone().next().filter(|p| !p.starts_with("--")) {
-                    extra.push(PathBuf::from(p));
-                    it.next();
-                    any = true;
-                }
-                if !any {
-                    return Err("--add needs one or more files".into());
-                }
-            }
+            "--add" => take_files(&mut it, &mut extra)?,
             other => return Err(format!("image: unknown option '{other}'\n{USAGE}")),
         }
     }
@@ -97,17 +104,7 @@ fn run(args: &[String]) -> Result<(), String> {
             "--usb" => usb = true,
             "--cpu" => cpu = it.next().ok_or("--cpu needs a model (max, qemu64, EPYC, ...)")?.clone(),
             "--cmdline" => cmdline = it.next().ok_or("--cmdline needs the kernel arguments")?.clone(),
-            "--add" => {
-                let mut any = false;
-                while let Some(p) = it.clone().next().filter(|p| !p.starts_with("--")) {
-                    extra.push(PathBuf::from(p));
-                    it.next();
-                    any = true;
-                }
-                if !any {
-                    return Err("--add needs one or more files".into());
-                }
-            }
+            "--add" => take_files(&mut it, &mut extra)?,
             other => return Err(format!("run: unknown option '{other}'\n{USAGE}")),
         }
     }

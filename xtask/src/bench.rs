@@ -1,0 +1,432 @@
+//! `cargo xtask bench`: Keel's benchmarks, counted in instructions (docs/performance.md).
+//!
+//! Every run is QEMU in pure emulation with `-cpu max -icount shift=0 -smp 1`: each emulated
+//! instruction advances the virtual clock (and the TSC) by exactly one nanosecond, so TSC
+//! differences and guest uptimes are instruction counts, the same on every run and machine.
+//! (One CPU: with two, icount counts both CPUs' instructions on one clock.)
+//!
+//! 1. Keel's image boots; `stats` gives the TSC at the kernel's first instruction and at vmd's
+//!    first prompt (Keel's boot cost) and exact free memory.
+//! 2. The `bench` guest (guests/bench) runs: instructions per CPUID, port I/O and MMIO exit, and
+//!    the check that a 4-instruction loop measures 4.00 per iteration.
+//! 3. The Linux VM starts with its console attached; its /init prints `init: uptime X Y` first.
+//!    `stats` then gives the memory the running VM costs beyond its RAM (free memory and kernel
+//!    heap before and after, minus the RAM).
+//! 4. The same kernel, initramfs and command line boot directly under QEMU; the same line.
+//!
+//! Writes target/bench/results.json and the figures section of docs/performance.md. One QEMU at
+//! a time; every wait has a timeout.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::{kernel, linux, root};
+
+const PROMPT: &str = "keel> ";
+/// The Linux VM's RAM in the image's vm.conf (xtask/src/kernel.rs).
+const LINUX_VM_RAM: u64 = 256 << 20;
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+const BENCH_TIMEOUT: Duration = Duration::from_secs(120);
+const LINUX_TIMEOUT: Duration = Duration::from_secs(300);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A target from the issue: the figure must be at most this (or below, for `strict`).
+struct Target {
+    limit: f64,
+    strict: bool,
+}
+
+#[derive(Default)]
+struct Results {
+    cpuid: Option<f64>,
+    pio: Option<f64>,
+    mmio: Option<f64>,
+    check: Option<f64>,
+    boot_instructions: Option<u64>,
+    linux_keel_uptime: Option<f64>,
+    linux_direct_uptime: Option<f64>,
+    vm_overhead_bytes: Option<i64>,
+}
+
+impl Results {
+    fn ratio(&self) -> Option<f64> {
+        Some(self.linux_keel_uptime? / self.linux_direct_uptime?)
+    }
+}
+
+pub fn command(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("bench: unknown option '{a}' (it takes none)"));
+    }
+    let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[])?;
+    let linux = linux::prepare().map_err(|e| format!("bench: the Linux guest is needed: {e}"))?;
+    let mut r = Results::default();
+    let started = Instant::now();
+
+    eprintln!("bench: booting Keel (QEMU -cpu max -icount shift=0 -smp 1)");
+    let mut spec =
+        keel_image::qemu::QemuSpec::new(keel_image::qemu::Firmware::Bios, keel_image::qemu::Media::Cdrom(iso.clone()));
+    spec.smp = 1;
+    spec.icount = true;
+    let mut keel = Serial::start("keel", Command::new("qemu-system-x86_64").args(keel_image::qemu::args(&spec)))?;
+    keel.expect(PROMPT, BOOT_TIMEOUT)?;
+    let stats = Stats::parse(&keel.command("stats")?)?;
+    r.boot_instructions = Some(stats.prompt_tsc.saturating_sub(stats.entry_tsc));
+
+    eprintln!("bench: running the bench guest");
+    keel.send_line("start bench");
+    keel.expect("vmd: vm bench stopped: ", BENCH_TIMEOUT)?;
+    keel.expect(PROMPT, COMMAND_TIMEOUT)?;
+    keel.send_line("console bench");
+    keel.expect("Connected to /dev/", COMMAND_TIMEOUT)?;
+    let out = keel.expect_any(&["PASS bench", "FAIL bench"], COMMAND_TIMEOUT)?;
+    keel.send_raw("\r~.");
+    keel.expect("[EOT]", COMMAND_TIMEOUT)?;
+    keel.expect(PROMPT, COMMAND_TIMEOUT)?;
+    let figure = |name: &str| -> Option<f64> {
+        let prefix = format!("bench: {name} ");
+        out.lines().find_map(|l| l.trim().strip_prefix(&prefix)?.split_whitespace().next()?.parse().ok())
+    };
+    r.cpuid = figure("cpuid");
+    r.pio = figure("pio");
+    r.mmio = figure("mmio");
+    r.check = figure("check");
+    if out.contains("FAIL bench") {
+        eprintln!("bench: the bench guest failed:\n{out}");
+    }
+
+    eprintln!("bench: booting the Linux guest under Keel");
+    let before = Stats::parse(&keel.command("stats")?)?;
+    keel.send_line("start -c linux");
+    r.linux_keel_uptime = Some(uptime(&keel.line_starting("init: uptime ", LINUX_TIMEOUT)?)?);
+    keel.send_raw("\r~.");
+    keel.expect("[EOT]", COMMAND_TIMEOUT)?;
+    keel.expect(PROMPT, COMMAND_TIMEOUT)?;
+    let after = Stats::parse(&keel.command("stats")?)?;
+    let used = |s: &Stats| s.heap_used as i64 - s.free as i64;
+    r.vm_overhead_bytes = Some(used(&after) - used(&before) - LINUX_VM_RAM as i64);
+    drop(keel);
+
+    eprintln!("bench: booting the same Linux directly (QEMU -kernel -initrd, -cpu max -icount shift=0)");
+    let mut direct = Serial::start(
+        "linux",
+        Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+            .args(["-cpu", "max", "-smp", "1", "-m", "512M", "-icount", "shift=0"])
+            .arg("-kernel")
+            .arg(&linux.kernel)
+            .arg("-initrd")
+            .arg(&linux.initrd)
+            .args(["-append", "console=ttyS0"]),
+    )?;
+    r.linux_direct_uptime = Some(uptime(&direct.line_starting("init: uptime ", LINUX_TIMEOUT)?)?);
+    drop(direct);
+
+    let table = table(&r);
+    println!("{table}");
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let json = dir.join("results.json");
+    std::fs::write(&json, to_json(&r, &linux.version)).map_err(|e| e.to_string())?;
+    write_doc(&root().join("docs/performance.md"), &table, &linux.version)?;
+    eprintln!("bench: wrote {} and docs/performance.md ({} s)", json.display(), started.elapsed().as_secs());
+    match r.check {
+        Some(c) if (c - 4.0).abs() < 0.005 => Ok(()),
+        other => {
+            Err(format!("bench: the 4-instruction loop measured {other:?} per iteration, not 4.00: icount is off"))
+        }
+    }
+}
+
+/// `init: uptime 1.23 0.45` -> 1.23.
+fn uptime(line: &str) -> Result<f64, String> {
+    line.strip_prefix("init: uptime ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("bench: cannot read the uptime in {line:?}"))
+}
+
+/// What `stats` printed.
+struct Stats {
+    entry_tsc: u64,
+    prompt_tsc: u64,
+    free: u64,
+    heap_used: u64,
+}
+
+impl Stats {
+    fn parse(text: &str) -> Result<Stats, String> {
+        let number_after = |prefix: &str| -> Option<u64> {
+            text.lines().find_map(|l| {
+                let rest = &l[l.find(prefix)? + prefix.len()..];
+                rest.split_whitespace().next()?.parse().ok()
+            })
+        };
+        let missing = || format!("bench: cannot read `stats`:\n{text}");
+        Ok(Stats {
+            entry_tsc: number_after("boot: kernel entry at tsc ").ok_or_else(missing)?,
+            prompt_tsc: number_after("boot: first prompt at tsc ").ok_or_else(missing)?,
+            free: number_after("memory: ").ok_or_else(missing)?,
+            heap_used: number_after(", kernel heap ").ok_or_else(missing)?,
+        })
+    }
+}
+
+fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
+}
+
+fn verdict(v: Option<f64>, t: &Target) -> &'static str {
+    match v {
+        Some(v) if v < t.limit || (!t.strict && v == t.limit) => "met",
+        Some(_) => "missed",
+        None => "-",
+    }
+}
+
+fn table(r: &Results) -> String {
+    let rows: Vec<(&str, String, String, &str)> = {
+        let at_most = |limit: f64| Target { limit, strict: false };
+        let below = |limit: f64| Target { limit, strict: true };
+        let mib = r.vm_overhead_bytes.map(|b| b as f64 / (1 << 20) as f64);
+        vec![
+            (
+                "cpuid exit (ring 0), instructions",
+                fmt_opt(r.cpuid, 2),
+                "<= 480".into(),
+                verdict(r.cpuid, &at_most(480.0)),
+            ),
+            ("pio exit (monitor), instructions", fmt_opt(r.pio, 2), "<= 990".into(), verdict(r.pio, &at_most(990.0))),
+            (
+                "mmio exit (monitor), instructions",
+                fmt_opt(r.mmio, 2),
+                "<= 1670".into(),
+                verdict(r.mmio, &at_most(1670.0)),
+            ),
+            (
+                "check: 4-instruction loop, per iteration",
+                fmt_opt(r.check, 2),
+                "4.00".into(),
+                match r.check {
+                    Some(c) if (c - 4.0).abs() < 0.005 => "holds",
+                    Some(_) => "FAILS",
+                    None => "-",
+                },
+            ),
+            ("Linux uptime at init under Keel, s", fmt_opt(r.linux_keel_uptime, 2), "".into(), ""),
+            ("Linux uptime at init, direct QEMU, s", fmt_opt(r.linux_direct_uptime, 2), "".into(), ""),
+            ("Linux ratio Keel / direct", fmt_opt(r.ratio(), 3), "<= 1.10".into(), verdict(r.ratio(), &at_most(1.10))),
+            (
+                "Keel boot to prompt, million instructions",
+                fmt_opt(r.boot_instructions.map(|i| i as f64 / 1e6), 2),
+                "< 50".into(),
+                verdict(r.boot_instructions.map(|i| i as f64 / 1e6), &below(50.0)),
+            ),
+            ("per-VM overhead beyond RAM, MiB", fmt_opt(mib, 3), "< 1".into(), verdict(mib, &below(1.0))),
+        ]
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "| {:<42} | {:>12} | {:>8} | {:<6} |", "figure", "measured", "target", "");
+    let _ = writeln!(out, "|{:-<44}|{:->14}|{:->10}|{:-<8}|", "", ":", ":", "");
+    for (name, value, target, v) in rows {
+        let _ = writeln!(out, "| {name:<42} | {value:>12} | {target:>8} | {v:<6} |");
+    }
+    if let Some(b) = r.boot_instructions {
+        let _ = writeln!(out, "\nKeel boot: {b} instructions from the kernel's first instruction to the prompt.");
+    }
+    if let Some(b) = r.vm_overhead_bytes {
+        let _ = writeln!(out, "Per-VM overhead: {b} bytes beyond the Linux VM's 256 MiB of RAM.");
+    }
+    out
+}
+
+fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".into(), |v| v.to_string())
+}
+
+fn to_json(r: &Results, linux_version: &str) -> String {
+    format!(
+        r#"{{
+  "date": "{}",
+  "revision": "{}",
+  "command": "cargo xtask bench",
+  "qemu": "-cpu max -icount shift=0 -smp 1",
+  "linux": "{linux_version}",
+  "instructions_per_exit": {{ "cpuid": {}, "pio": {}, "mmio": {} }},
+  "check_loop_per_iteration": {},
+  "linux_uptime_s": {{ "keel": {}, "direct": {}, "ratio": {} }},
+  "keel_boot_instructions": {},
+  "vm_overhead_bytes": {}
+}}
+"#,
+        today(),
+        revision(),
+        json_opt(r.cpuid),
+        json_opt(r.pio),
+        json_opt(r.mmio),
+        json_opt(r.check),
+        json_opt(r.linux_keel_uptime),
+        json_opt(r.linux_direct_uptime),
+        json_opt(r.ratio().map(|x| (x * 1000.0).round() / 1000.0)),
+        json_opt(r.boot_instructions),
+        json_opt(r.vm_overhead_bytes),
+    )
+}
+
+const DOC_BEGIN: &str = "<!-- cargo xtask bench: figures begin -->";
+const DOC_END: &str = "<!-- cargo xtask bench: figures end -->";
+
+/// Replace the figures section of docs/performance.md (the rest is prose kept as written).
+fn write_doc(path: &Path, table: &str, linux_version: &str) -> Result<(), String> {
+    let section = format!(
+        "{DOC_BEGIN}\nMeasured on {} at revision {} with `cargo xtask bench` (QEMU {}, `-cpu max -icount shift=0 \
+         -smp 1`; Linux {linux_version}):\n\n{table}{DOC_END}",
+        today(),
+        revision(),
+        qemu_version()
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|_| format!("# Performance\n\n{DOC_BEGIN}\n{DOC_END}\n"));
+    let new = match (text.find(DOC_BEGIN), text.find(DOC_END)) {
+        (Some(b), Some(e)) if b < e => format!("{}{section}{}", &text[..b], &text[e + DOC_END.len()..]),
+        _ => format!("{}\n{section}\n", text.trim_end()),
+    };
+    std::fs::write(path, new).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn capture(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn revision() -> String {
+    let rev = capture(Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(root()));
+    let dirty =
+        capture(Command::new("git").args(["status", "--porcelain"]).current_dir(root())).is_some_and(|s| !s.is_empty());
+    format!("{}{}", rev.as_deref().unwrap_or("unknown"), if dirty { " (with uncommitted changes)" } else { "" })
+}
+
+fn qemu_version() -> String {
+    capture(Command::new("qemu-system-x86_64").arg("--version"))
+        .and_then(|v| v.lines().next()?.split_whitespace().nth(3).map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Today's date (UTC), YYYY-MM-DD. See: Howard Hinnant, "chrono-Compatible Low-Level Date
+/// Algorithms" (civil_from_days).
+fn today() -> String {
+    let days = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A QEMU with its serial port on stdin/stdout, read by a thread as it arrives.
+struct Serial {
+    name: &'static str,
+    child: Child,
+    log: Arc<Mutex<Vec<u8>>>,
+    cursor: usize,
+}
+
+impl Serial {
+    fn start(name: &'static str, cmd: &mut Command) -> Result<Serial, String> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut out = child.stdout.take().expect("piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("log lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        Ok(Serial { name, child, log, cursor: 0 })
+    }
+
+    /// Everything printed so far, as it came (the cursor indexes it).
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().expect("log lock")).into_owned()
+    }
+
+    /// Wait until the first of `needles` appears after the cursor; return the text up to its
+    /// end and move the cursor there.
+    fn expect_any(&mut self, needles: &[&str], timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text();
+            let rest = text.get(self.cursor..).unwrap_or("");
+            if let Some(end) = needles.iter().filter_map(|n| rest.find(n).map(|p| p + n.len())).min() {
+                let seen = rest[..end].to_string();
+                self.cursor += end;
+                return Ok(seen);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.failure(&format!("exited ({status}) before printing {needles:?}")));
+            }
+            if Instant::now() > deadline {
+                return Err(self.failure(&format!("timed out after {timeout:?} waiting for {needles:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn expect(&mut self, needle: &str, timeout: Duration) -> Result<String, String> {
+        self.expect_any(&[needle], timeout)
+    }
+
+    /// The whole line that starts with `prefix` (after the cursor), once it has ended.
+    fn line_starting(&mut self, prefix: &str, timeout: Duration) -> Result<String, String> {
+        self.expect(prefix, timeout)?;
+        let rest = self.expect("\n", COMMAND_TIMEOUT)?;
+        Ok(format!("{prefix}{}", rest.trim_end()))
+    }
+
+    /// Type a command at the prompt; return what it printed up to the next prompt.
+    fn command(&mut self, line: &str) -> Result<String, String> {
+        self.send_line(line);
+        self.expect(PROMPT, COMMAND_TIMEOUT)
+    }
+
+    fn send_line(&mut self, line: &str) {
+        self.send_raw(&format!("{line}\r"));
+    }
+
+    fn send_raw(&mut self, text: &str) {
+        if let Some(input) = self.child.stdin.as_mut() {
+            let _ = input.write_all(text.as_bytes()).and_then(|_| input.flush());
+        }
+    }
+
+    fn failure(&self, what: &str) -> String {
+        let text = self.text().replace("\x1b[K", "").replace('\r', "");
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("bench: [{}] {what}\n--- last 30 lines of its serial output ---\n{}", self.name, tail.join("\n"))
+    }
+}
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
