@@ -39,7 +39,8 @@ pub fn version_line() -> &'static str {
 }
 
 #[no_mangle]
-extern "C" fn kernel_main(magic: u32, mbi_phys: u32) -> ! {
+extern "C" fn kernel_main(magic: u32, mbi_phys: u32, boot_tsc: u64) -> ! {
+    info::set_boot_tsc(boot_tsc);
     serial::init();
     idt::load();
     println!("\n{} starting", version_line());

@@ -15,12 +15,18 @@ pub struct SharedMemory {
 }
 
 impl SharedMemory {
-    /// Zeroed frames for `len` bytes (rounded up to pages).
+    /// Zeroed frames for `len` bytes (rounded up to pages). Whole 2 MiB pieces come as aligned,
+    /// contiguous 2 MiB chunks when memory allows, so guest RAM can use 2 MiB nested pages.
     pub fn new(len: u64) -> Option<Self> {
+        const CHUNK: u64 = 512;
         let pages = len.div_ceil(keel_mm::PAGE_SIZE);
         let mut frames = Vec::new();
         frames.try_reserve(pages as usize).ok()?;
-        for _ in 0..pages {
+        while pages - frames.len() as u64 >= CHUNK {
+            let Some(base) = mm::alloc_contiguous_zeroed(CHUNK, CHUNK * keel_mm::PAGE_SIZE) else { break };
+            frames.extend((0..CHUNK).map(|i| base + i * keel_mm::PAGE_SIZE));
+        }
+        while (frames.len() as u64) < pages {
             match mm::alloc_zeroed_frame() {
                 Some(f) => frames.push(f),
                 None => {
@@ -30,6 +36,12 @@ impl SharedMemory {
             }
         }
         Some(Self { frames })
+    }
+
+    /// Whether frames `i..i + 512` form one aligned, contiguous 2 MiB page.
+    pub fn is_large_at(&self, i: usize) -> bool {
+        let Some(run) = self.frames.get(i..i + 512) else { return false };
+        run[0] % (2 << 20) == 0 && run.windows(2).all(|w| w[1] == w[0] + keel_mm::PAGE_SIZE)
     }
 }
 

@@ -54,7 +54,11 @@ pub const USER_PROGRAMS: &[&str] = &[
     "irq",
     "fault",
     "hello32",
+    "fw16",
     "bench",
+    "spinner",
+    "hostile",
+    "hostile_io",
 ];
 
 /// A fresh scratch directory for one test.

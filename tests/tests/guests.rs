@@ -32,7 +32,7 @@ fn every_test_guest_passes_under_svm() {
     let mut m = Machine::qemu("guests-svm", &spec(Firmware::Bios, Media::Cdrom(iso())));
     m.expect(AMD_VIRT_LINE, BIOS_BOOT);
     m.expect(PROMPT, BIOS_BOOT);
-    for guest in ["hello", "hello32", "cpuid", "mmio", "memtest", "irq"] {
+    for guest in ["hello", "hello32", "fw16", "cpuid", "mmio", "memtest", "irq"] {
         run_guest(&mut m, guest, &format!("PASS {guest}"), T);
         assert!(m
             .output()
@@ -95,7 +95,7 @@ fn every_test_guest_passes_under_vmx_in_bochs() {
     let mut m = Machine::bochs("guests-vmx", &iso(), "corei7_skylake_x");
     m.expect("virt: Intel VMX with EPT", bochs);
     m.expect(PROMPT, bochs);
-    for guest in ["hello", "hello32", "cpuid", "mmio", "irq", "memtest"] {
+    for guest in ["hello", "hello32", "fw16", "cpuid", "mmio", "irq", "memtest"] {
         run_guest(&mut m, guest, &format!("PASS {guest}"), bochs);
     }
     m.send_line("start fault");

@@ -14,9 +14,10 @@ pub fn kernel_path() -> PathBuf {
 /// The ring-3 programs shipped as boot modules.
 pub const USER_PROGRAMS: &[&str] = &["vmd", "monitor", "crashtest", "selftest"];
 /// The test guests (guests/), shipped as boot modules named after them.
-pub const GUESTS: &[&str] = &["hello", "cpuid", "memtest", "mmio", "irq", "fault"];
-/// The 32-bit test guests in assembly, each built by its guests/NAME/build.sh with binutils.
-pub const ASM_GUESTS: &[&str] = &["hello32", "bench"];
+pub const GUESTS: &[&str] = &["hello", "cpuid", "memtest", "mmio", "irq", "fault", "spinner", "hostile", "hostile_io"];
+/// The test guests in assembly (32-bit, and the real-mode firmware fw16), each built by its
+/// guests/NAME/build.sh with binutils.
+pub const ASM_GUESTS: &[&str] = &["hello32", "fw16", "bench"];
 
 pub fn user_dir() -> PathBuf {
     root().join("target/user/x86_64-unknown-none/release")

@@ -152,6 +152,9 @@ pub enum InfoKind {
     Cpus = 1,
     Memory = 2,
     Processes = 3,
+    /// Counters for benchmarks (`stats`): the TSC at the kernel's first instruction, exact
+    /// free memory and kernel heap use.
+    Stats = 4,
 }
 
 /// Process exit status as returned by `ProcessWait`.
@@ -343,6 +346,8 @@ pub enum Syscall {
     VcpuPoke {
         vcpu: Handle,
     },
+    /// Remove the mapping `VmMap` made at `gpa`. Result: bytes unmapped.
+    VmUnmap { vm: Handle, gpa: u64 },
 }
 
 /// Syscall numbers (RAX).
@@ -381,6 +386,7 @@ pub mod nr {
     pub const VCPU_CREATE: u64 = 31;
     pub const VCPU_RUN: u64 = 32;
     pub const VCPU_POKE: u64 = 33;
+    pub const VM_UNMAP: u64 = 34;
 }
 
 /// The most handles `ProcessSpawnWith` copies.
@@ -481,6 +487,7 @@ impl Syscall {
             VcpuCreate { vm, state_addr } => [nr::VCPU_CREATE, h(vm), state_addr, 0, 0, 0, 0],
             VcpuRun { vcpu } => [nr::VCPU_RUN, h(vcpu), 0, 0, 0, 0, 0],
             VcpuPoke { vcpu } => [nr::VCPU_POKE, h(vcpu), 0, 0, 0, 0, 0],
+            VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa, 0, 0, 0, 0],
         }
     }
 
@@ -526,6 +533,7 @@ impl Syscall {
                     1 => InfoKind::Cpus,
                     2 => InfoKind::Memory,
                     3 => InfoKind::Processes,
+                    4 => InfoKind::Stats,
                     _ => return Err(Error::InvalidArgument),
                 },
                 buf: io(b, c)?,
@@ -549,6 +557,7 @@ impl Syscall {
             nr::VCPU_CREATE => VcpuCreate { vm: handle(a)?, state_addr: b },
             nr::VCPU_RUN => VcpuRun { vcpu: handle(a)? },
             nr::VCPU_POKE => VcpuPoke { vcpu: handle(a)? },
+            nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: b },
             _ => return Err(Error::UnknownSyscall),
         })
     }

@@ -291,10 +291,16 @@ pub mod code {
     pub const STGI: u64 = 0x84;
     pub const CLGI: u64 = 0x85;
     pub const SKINIT: u64 = 0x86;
+    pub const MONITOR: u64 = 0x8a;
+    pub const MWAIT: u64 = 0x8b;
+    pub const MWAIT_CONDITIONAL: u64 = 0x8c;
     pub const XSETBV: u64 = 0x8d;
     pub const RDPRU: u64 = 0x8e;
     pub const NPF: u64 = 0x400;
     pub const INVALID: u64 = u64::MAX;
+    /// VMEXIT_INVALID as QEMU's TCG stores it (its exit codes are 32-bit: -1 zero-extended),
+    /// e.g. when a guest set a reserved CR4 bit that TCG let through and VMRUN refused.
+    pub const INVALID_32: u64 = 0xffff_ffff;
 }
 
 /// Decode an exit from EXITCODE, EXITINFO1 and EXITINFO2.
@@ -341,7 +347,7 @@ pub fn decode(exit_code: u64, info1: u64, info2: u64) -> VmExit {
         | code::SKINIT
         | code::INVLPGA
         | code::RDPRU => VmExit::VirtualizationInstruction,
-        code::INVALID => VmExit::InvalidState,
+        code::INVALID | code::INVALID_32 => VmExit::InvalidState,
         other => VmExit::Other(other),
     }
 }
@@ -381,6 +387,7 @@ mod tests {
         assert_eq!(decode(code::VINTR, 0, 0), VmExit::InterruptWindow);
         assert_eq!(decode(code::SHUTDOWN, 0, 0), VmExit::Shutdown);
         assert_eq!(decode(code::INVALID, 0, 0), VmExit::InvalidState);
+        assert_eq!(decode(code::INVALID_32, 0, 0), VmExit::InvalidState);
         for c in [
             code::VMRUN,
             code::VMMCALL,

@@ -317,6 +317,24 @@ impl<F: EntryFormat> PageTable<F> {
         Some(self.format.address(entry))
     }
 
+    /// Remove the leaf (4 KiB or large) that maps `va`; returns its frame and size in bytes.
+    pub fn unmap_any(&self, mem: &mut impl TableMemory, va: u64) -> Option<(u64, u64)> {
+        let mut table = self.root;
+        for level in (1..=4).rev() {
+            let i = index(va, level);
+            let entry = mem.read_entry(table, i);
+            if !self.format.is_present(entry) {
+                return None;
+            }
+            if level == 1 || self.format.is_large(entry, level) {
+                mem.write_entry(table, i, 0);
+                return Some((self.format.address(entry), 1 << (12 + 9 * (level - 1))));
+            }
+            table = self.format.address(entry);
+        }
+        None
+    }
+
     /// Tear down the top-level slots `from..to`: call `on_leaf(frame, bytes)` for every mapped
     /// leaf, free every lower-level table, and clear the slots. The root itself stays.
     pub fn free_lower_levels(
@@ -426,6 +444,10 @@ mod tests {
         pt.map(&mut mem, 0x7fff_0000_0000, 0xb000, PageSize::Size4K, user).unwrap();
         pt.map(&mut mem, KERNEL, 0xc000, PageSize::Size4K, Access::KERNEL_DATA).unwrap();
         assert_eq!(pt.unmap(&mut mem, 0x40_1000), Some(0xa000));
+        pt.map(&mut mem, 0x60_0000, 0x80_0000, PageSize::Size2M, user).unwrap();
+        assert_eq!(pt.unmap(&mut mem, 0x60_0000), None, "unmap does not split large pages");
+        assert_eq!(pt.unmap_any(&mut mem, 0x60_0000), Some((0x80_0000, 2 << 20)));
+        assert_eq!(pt.unmap_any(&mut mem, 0x60_0000), None);
         assert_eq!(pt.unmap(&mut mem, 0x40_1000), None);
         assert_eq!(pt.translate(&mem, 0x40_1000), None);
         let mut freed = Vec::new();

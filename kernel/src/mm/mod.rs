@@ -309,6 +309,14 @@ pub fn alloc_contiguous(count: u64) -> Option<u64> {
     FRAMES.lock().as_mut()?.alloc_contiguous(count, PAGE_SIZE)
 }
 
+/// `count` contiguous frames starting at a multiple of `align` bytes (zeroed).
+pub fn alloc_contiguous_zeroed(count: u64, align: u64) -> Option<u64> {
+    let base = FRAMES.lock().as_mut()?.alloc_contiguous(count, align)?;
+    // SAFETY: the frames were just allocated (nobody else uses them); the direct map covers RAM.
+    unsafe { core::ptr::write_bytes(phys_to_virt(base) as *mut u8, 0, (count * PAGE_SIZE) as usize) };
+    Some(base)
+}
+
 pub fn free_contiguous(base: u64, count: u64) {
     for i in 0..count {
         free_frame(base + i * PAGE_SIZE);

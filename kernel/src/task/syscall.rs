@@ -316,6 +316,10 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             };
             ok(vm.map(shm, gpa, prot)?)
         }
+        VmUnmap { vm, gpa } => {
+            let vm = caps::expect_vm(p.caps.lock().get_kind(vm, "vm", Rights::MAP)?)?;
+            ok(vm.unmap(gpa)?)
+        }
         VcpuCreate { vm, state_addr } => {
             let vm = caps::expect_vm(p.caps.lock().get_kind(vm, "vm", Rights::RUN)?)?;
             let vcpu = crate::virt::Vcpu::new(vm)?;

@@ -82,18 +82,21 @@ impl NestedTable {
         mem: &mut KernelTableMemory,
         gpa: u64,
         hpa: u64,
+        size: PageSize,
         access: Access,
     ) -> Result<(), keel_mm::paging::MapError> {
         match self {
-            NestedTable::Npt(t) => t.map(mem, gpa, hpa, PageSize::Size4K, access),
-            NestedTable::Ept(t) => t.map(mem, gpa, hpa, PageSize::Size4K, access),
+            NestedTable::Npt(t) => t.map(mem, gpa, hpa, size, access),
+            NestedTable::Ept(t) => t.map(mem, gpa, hpa, size, access),
         }
     }
-    fn unmap(&self, mem: &mut KernelTableMemory, gpa: u64) {
+    /// Remove the leaf at `gpa`; returns its size (0 if nothing was mapped).
+    fn unmap(&self, mem: &mut KernelTableMemory, gpa: u64) -> u64 {
         match self {
-            NestedTable::Npt(t) => t.unmap(mem, gpa),
-            NestedTable::Ept(t) => t.unmap(mem, gpa),
-        };
+            NestedTable::Npt(t) => t.unmap_any(mem, gpa),
+            NestedTable::Ept(t) => t.unmap_any(mem, gpa),
+        }
+        .map_or(0, |(_, size)| size)
     }
     fn translate(&self, mem: &KernelTableMemory, gpa: u64) -> Option<u64> {
         match self {
@@ -149,34 +152,35 @@ impl Vm {
         self.table.lock().root()
     }
 
-    /// Map all of `shm` at guest-physical `gpa`. Returns the bytes mapped.
+    /// Map all of `shm` at guest-physical `gpa`, with 2 MiB pages where the memory allows. Returns
+    /// the bytes mapped.
     pub fn map(&self, shm: Arc<SharedMemory>, gpa: u64, prot: u64) -> Result<u64, Error> {
         let len = shm.frames.len() as u64 * PAGE_SIZE;
-        if !gpa.is_multiple_of(PAGE_SIZE) || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
+        if gpa % PAGE_SIZE != 0 || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
             return Err(Error::InvalidArgument);
         }
         let end = gpa.checked_add(len).ok_or(Error::InvalidArgument)?;
         if end > MAX_GPA {
             return Err(Error::InvalidArgument);
         }
-        let access = Access {
-            writable: prot & gprot::WRITE != 0,
-            executable: prot & gprot::EXEC != 0,
-            user: true,
-            uncached: false,
-        };
-        let table = self.table.lock();
-        let mut mem = KernelTableMemory;
-        if (0..shm.frames.len() as u64).any(|i| table.translate(&mem, gpa + i * PAGE_SIZE).is_some()) {
+        if self.mappings.lock().iter().any(|(g, m)| gpa < g + m.frames.len() as u64 * PAGE_SIZE && *g < end) {
             return Err(Error::Exists);
         }
-        for (i, &frame) in shm.frames.iter().enumerate() {
-            if table.map(&mut mem, gpa + i as u64 * PAGE_SIZE, frame, access).is_err() {
-                for j in 0..i as u64 {
-                    table.unmap(&mut mem, gpa + j * PAGE_SIZE);
+        let access = Access { writable: prot & gprot::WRITE != 0, executable: prot & gprot::EXEC != 0, user: true, uncached: false };
+        let table = self.table.lock();
+        let mut mem = KernelTableMemory;
+        let mut i = 0;
+        while i < shm.frames.len() {
+            let at = gpa + i as u64 * PAGE_SIZE;
+            let (size, step) = if at % (2 << 20) == 0 && shm.is_large_at(i) { (PageSize::Size2M, 512) } else { (PageSize::Size4K, 1) };
+            if table.map(&mut mem, at, shm.frames[i], size, access).is_err() {
+                let mut done = gpa;
+                while done < at {
+                    done += table.unmap(&mut mem, done).max(PAGE_SIZE);
                 }
                 return Err(Error::NoMemory);
             }
+            i += step;
         }
         drop(table);
         self.mappings.lock().push((gpa, shm));
@@ -184,8 +188,32 @@ impl Vm {
         Ok(len)
     }
 
-    /// The host-physical address backing guest-physical `gpa`, if it is RAM.
+    /// Remove the mapping that starts at `gpa` (the vCPUs flush their TLBs before they run again).
+    pub fn unmap(&self, gpa: u64) -> Result<u64, Error> {
+        let shm = {
+            let mut mappings = self.mappings.lock();
+            let i = mappings.iter().position(|(g, _)| *g == gpa).ok_or(Error::NotFound)?;
+            mappings.swap_remove(i).1
+        };
+        let len = shm.frames.len() as u64 * PAGE_SIZE;
+        let table = self.table.lock();
+        let mut mem = KernelTableMemory;
+        let mut at = gpa;
+        while at < gpa + len {
+            at += table.unmap(&mut mem, at).max(PAGE_SIZE);
+        }
+        drop(table);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(len)
+    }
+
+    /// The host-physical address backing guest-physical `gpa`, if it is RAM. The table walk uses
+    /// bits 47:12 only: an address at or above MAX_GPA (a guest-chosen one, e.g. the pvclock
+    /// MSRs') must not wrap onto RAM (tests: the `hostile` guest).
     fn host_phys(&self, gpa: u64) -> Option<u64> {
+        if gpa >= MAX_GPA {
+            return None;
+        }
         self.table.lock().translate(&KernelTableMemory, gpa)
     }
 

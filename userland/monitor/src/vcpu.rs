@@ -2,7 +2,7 @@
 //! the PIC, console traffic with vmd, and vmd's requests.
 
 use alloc::string::String;
-use alloc::vec;
+
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -80,11 +80,30 @@ fn read_image(name: &str) -> Result<FileBuf, String> {
     Ok(buf)
 }
 
+/// A firmware image: read-only at the top of the 4 GiB space (writes there are MMIO exits the
+/// monitor drops, as for a ROM), and its last 128 KiB copied below 1 MiB, where a PC's BIOS shadow
+/// is. See: docs/guests.md.
+fn load_firmware(vm: u32, ram: &GuestRam, image: &[u8]) -> Result<(), String> {
+    let size = (image.len() as u64).div_ceil(4096) * 4096;
+    let shm = sys::shm_create(size).map_err(|e| err("firmware memory", e))?;
+    let addr = sys::shm_map(shm, 0, keel_abi::prot::READ | keel_abi::prot::WRITE).map_err(|e| err("firmware memory", e))?;
+    // SAFETY: `addr..addr+size` was just mapped read-write for us; the image is copied to its end.
+    unsafe { core::ptr::copy_nonoverlapping(image.as_ptr(), (addr + size - image.len() as u64) as *mut u8, image.len()) };
+    let gpa = (1u64 << 32) - size;
+    sys::vm_map(vm, shm, gpa, keel_abi::vcpu::gprot::READ | keel_abi::vcpu::gprot::EXEC).map_err(|e| err("firmware mapping", e))?;
+    let alias = image.len().min(128 * 1024);
+    if !ram.write(0x10_0000 - alias as u64, &image[image.len() - alias..]) {
+        return Err(String::from("firmware needs at least 1 MiB of memory"));
+    }
+    Ok(())
+}
+
 /// An ELF (or firmware) image, docs/guests.md.
-fn load_image(ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Result<VcpuState, String> {
+fn load_image(vm: u32, ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Result<VcpuState, String> {
     let plan = keel_guestboot::plan(image, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
     if plan.kind == keel_guestboot::Kind::Firmware {
-        return Err(alloc::format!("{image_name}: firmware images (no ELF header) are not supported yet"));
+        load_firmware(vm, ram, image)?;
+        return Ok(keel_guestboot::initial_state(&plan, memory));
     }
     for piece in &plan.pieces {
         if !ram.write(piece.gpa, piece.data) || !ram.zero(piece.gpa + piece.data.len() as u64, piece.zero) {
@@ -140,7 +159,7 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
     let initial = if keel_guestboot::linux::is_bzimage(&image) {
         load_linux(ctl, &ram, &image_name, &image, memory)?
     } else {
-        load_image(&ram, &image_name, &image, memory)?
+        load_image(vm, &ram, &image_name, &image, memory)?
     };
     drop(image);
 

@@ -211,3 +211,7 @@ pub fn vcpu_run(vcpu: Handle) -> Result<keel_abi::vcpu::ExitKind, Error> {
 pub fn vcpu_poke(vcpu: Handle) -> Result<(), Error> {
     value(Syscall::VcpuPoke { vcpu }).map(|_| ())
 }
+
+pub fn vm_unmap(vm: Handle, gpa: u64) -> Result<u64, Error> {
+    value(Syscall::VmUnmap { vm, gpa })
+}

@@ -137,6 +137,21 @@ fn keel_main() -> i32 {
     }
     c.check("shm W^X refused", sys_shm_map(shm, prot::WRITE | prot::EXEC) == Err(Error::InvalidArgument));
 
+    // VMs: guest memory mapped (2 MiB nested pages where possible), overlaps refused, unmapped.
+    match sys::vm_create() {
+        Ok(vm) => {
+            let ram = sys::shm_create(4 << 20).unwrap_or(0);
+            c.check("vm_map 4 MiB at 0", sys::vm_map(vm, ram, 0, keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
+            c.check("vm_map overlap refused", sys::vm_map(vm, ram, 2 << 20, keel_abi::vcpu::gprot::ALL) == Err(Error::Exists));
+            c.check("vm_map W without R refused", sys::vm_map(vm, ram, 8 << 20, keel_abi::vcpu::gprot::WRITE) == Err(Error::InvalidArgument));
+            c.check("vm_unmap", sys::vm_unmap(vm, 0) == Ok(4 << 20));
+            c.check("vm_unmap twice", sys::vm_unmap(vm, 0) == Err(Error::NotFound));
+            c.check("vm_map again after unmap", sys::vm_map(vm, ram, 0, keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
+            c.check("a notification is not a VM", sys::vm_map(n, ram, 0, 1) == Err(Error::WrongType));
+        }
+        Err(e) => debug(format_args!("selftest: no VM checks ({e})")),
+    }
+
     if c.failed == 0 {
         debug(format_args!("selftest: all {} checks passed", c.passed));
         0

@@ -25,6 +25,9 @@ extern "C" {
 }
 
 const EFER_SVME: u64 = 1 << 12;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+const CR0_PG: u64 = 1 << 31;
 const MSR_VM_HSAVE_PA: u32 = 0xc001_0117;
 const MSR_VM_CR: u32 = 0xc001_0114;
 
@@ -353,8 +356,16 @@ impl SvmVcpu {
                 VmExit::MsrWrite => {
                     let index = self.gprs[RCX] as u32;
                     let value = (self.vmcb().save.rax & 0xffff_ffff) | (self.gprs[RDX] << 32);
+                    // Changing EFER.LME while paging is on is #GP. See: APM Vol 2 14.6 (as in vmx/).
+                    let save = &self.vmcb().save;
+                    let lme_change =
+                        index == keel_hv::msr::EFER && save.cr0 & CR0_PG != 0 && (value ^ save.efer) & EFER_LME != 0;
                     let mut msrs = core::mem::replace(&mut self.msrs, super::MsrShadow::new());
-                    let result = super::msr_write(index, value, &mut VmcbMsrs(self.vmcb()), &mut msrs);
+                    let result = if lme_change {
+                        Err(())
+                    } else {
+                        super::msr_write(index, value, &mut VmcbMsrs(self.vmcb()), &mut msrs)
+                    };
                     self.msrs = msrs;
                     match result {
                         Ok(()) => self.skip(2),
@@ -372,6 +383,8 @@ impl SvmVcpu {
                 }
                 VmExit::VirtualizationInstruction => self.inject_exception(6, None),
                 VmExit::Other(code::INVD_EXIT) => self.skip(2),
+                // CPUID hides MONITOR/MWAIT: the guest gets what such a CPU gives (as with VMX).
+                VmExit::Other(code::MONITOR | code::MWAIT | code::MWAIT_CONDITIONAL) => self.inject_exception(6, None),
                 VmExit::Hlt => {
                     // An interrupt the monitor already queued wakes the guest at once.
                     let req = vcpu.inject_request();
@@ -451,7 +464,8 @@ impl super::GuestMsrs for VmcbMsrs<'_> {
     fn set(&mut self, which: GuestMsr, value: u64) {
         let s = &mut self.0.save;
         match which {
-            GuestMsr::Efer => s.efer = value | EFER_SVME,
+            // LMA is the processor's (read-only): a write keeps it. See: APM Vol 2 3.1.7.
+            GuestMsr::Efer => s.efer = (value & !EFER_LMA) | (s.efer & EFER_LMA) | EFER_SVME,
             GuestMsr::Pat => s.g_pat = value,
             GuestMsr::Star => s.star = value,
             GuestMsr::Lstar => s.lstar = value,
