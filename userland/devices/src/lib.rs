@@ -19,6 +19,8 @@ pub mod guest_memory;
 pub mod i8042;
 pub mod i8254;
 pub mod i8259;
+pub mod ioapic;
+pub mod lapic;
 pub mod mc146818;
 pub mod ns8250;
 pub mod pci;

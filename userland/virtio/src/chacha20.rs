@@ -161,10 +161,8 @@ mod tests {
     #[test]
     fn block_vector() {
         let out = block(&rfc_key(), 1, &[0x0900_0000, 0x4a00_0000, 0]);
-        let expect = hex(
-            "10f1e7e4d13b5915500fdd1fa32071c4c7d1f4c733c068030422aa9ac3d46c4e\
-             d2826446079faa0914c2d705d98b02a2b5129cd1de164eb9cbd083e8a2503c4e",
-        );
+        let expect = hex("10f1e7e4d13b5915500fdd1fa32071c4c7d1f4c733c068030422aa9ac3d46c4e\
+             d2826446079faa0914c2d705d98b02a2b5129cd1de164eb9cbd083e8a2503c4e");
         assert_eq!(&out[..], &expect[..]);
     }
 
@@ -172,12 +170,10 @@ mod tests {
     #[test]
     fn encryption_vector() {
         let plaintext = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
-        let expect = hex(
-            "6e2e359a2568f98041ba0728dd0d6981e97e7aec1d4360c20a27afccfd9fae0b\
+        let expect = hex("6e2e359a2568f98041ba0728dd0d6981e97e7aec1d4360c20a27afccfd9fae0b\
              f91b65c5524733ab8f593dabcd62b3571639d624e65152ab8f530c359f0861d8\
              07ca0dbf500d6a6156a38e088a22b65e52bc514d16ccf806818ce91ab7793736\
-             5af90bbf74a35be6b40b8eedf2785e42874d",
-        );
+             5af90bbf74a35be6b40b8eedf2785e42874d");
         let nonce = [0, 0x4a00_0000, 0];
         let mut out = alloc::vec::Vec::new();
         for (i, chunk) in plaintext.chunks(64).enumerate() {
@@ -197,13 +193,11 @@ mod tests {
         let mut out = [0u8; 130];
         rng.fill(&mut out);
         // ChaCha20 keystream, key 00..1f, counter 0, nonce 0 (computed independently).
-        let expect = hex(
-            "39fd2b7dd9c5196a8dbd0377b8dc4a498a35d86fbcde6accb2cc7d4cd8ea2492\
+        let expect = hex("39fd2b7dd9c5196a8dbd0377b8dc4a498a35d86fbcde6accb2cc7d4cd8ea2492\
              2b23cce7a26023ab3f0eef693ac87f64258235eab1f7a32dc22762a0485b410c\
              18b84231ade6a6d113615c61af434e27f8b1f3f5e1ad5b5cecf8fc122a35755c\
              7208086dd1ee3c5d9d815824640e003c9ba0f65ede5d59ce0d2a4a7f31955acd\
-             42f2",
-        );
+             42f2");
         assert_eq!(&out[..], &expect[..]);
         // Rekeyed from block 3: the next output is not the continuation of the old stream.
         let mut old = ChaCha20Rng::from_seed(seed);
@@ -236,14 +230,10 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([0; 32]);
         rng.key = rfc_key();
         rng.counter = 0xFFFF_FFFF;
-        let expect_a = hex(
-            "1ce0deb8925fccea2d5587e850054559edcbbeb1a6c8e1c02c1e89abba08b01c\
-             ad6048fe5ab5242ed6befbef6b4040fcb666a5f3858d942a912c4e8800301a42",
-        );
-        let expect_b = hex(
-            "d838fb09536e2e3a10e8f23f486273a69f42d8e640d781ede384793c34c32564\
-             fc4361e5d5c5b620583b0528192f4c6109f23a0e14398ee6537cdcf2cd610ea2",
-        );
+        let expect_a = hex("1ce0deb8925fccea2d5587e850054559edcbbeb1a6c8e1c02c1e89abba08b01c\
+             ad6048fe5ab5242ed6befbef6b4040fcb666a5f3858d942a912c4e8800301a42");
+        let expect_b = hex("d838fb09536e2e3a10e8f23f486273a69f42d8e640d781ede384793c34c32564\
+             fc4361e5d5c5b620583b0528192f4c6109f23a0e14398ee6537cdcf2cd610ea2");
         assert_eq!(&rng.next_block()[..], &expect_a[..]);
         assert_eq!(&rng.next_block()[..], &expect_b[..]);
     }

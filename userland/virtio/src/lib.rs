@@ -32,6 +32,9 @@ pub mod pci;
 pub mod queue;
 pub mod rng;
 
+#[cfg(test)]
+mod testdriver;
+
 pub use chacha20::ChaCha20Rng;
 pub use keel_devices::guest_memory::GuestMemory;
 pub use pci::VirtioPci;
@@ -104,6 +107,10 @@ pub trait VirtioDevice {
 
     /// Services queue `index` after a notification: takes available buffers and returns used
     /// ones. An error means the driver broke the protocol; the transport then stops the device.
-    fn process_queue(&mut self, index: u16, queue: &mut SplitQueue, mem: &mut dyn GuestMemory)
-        -> Result<(), QueueError>;
+    fn process_queue(
+        &mut self,
+        index: u16,
+        queue: &mut SplitQueue,
+        mem: &mut dyn GuestMemory,
+    ) -> Result<(), QueueError>;
 }

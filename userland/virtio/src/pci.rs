@@ -246,8 +246,7 @@ impl<D: VirtioDevice> VirtioPci<D> {
         let mut value = value;
         if value & status::FEATURES_OK != 0 && self.status & status::FEATURES_OK == 0 {
             let offered = self.offered_features();
-            let acceptable =
-                self.driver_features & !offered == 0 && self.driver_features & features::VERSION_1 != 0;
+            let acceptable = self.driver_features & !offered == 0 && self.driver_features & features::VERSION_1 != 0;
             if !acceptable {
                 value &= !status::FEATURES_OK;
             }
@@ -343,16 +342,12 @@ impl<D: VirtioDevice> VirtioPci<D> {
         match field {
             common::DEVICE_FEATURE_SELECT => self.device_feature_select = value as u32,
             common::DRIVER_FEATURE_SELECT => self.driver_feature_select = value as u32,
-            common::DRIVER_FEATURE => {
-                // Feature negotiation is over once FEATURES_OK is set (3.1.1).
-                if self.status & status::FEATURES_OK == 0 {
-                    match self.driver_feature_select {
-                        0 => self.driver_features = self.driver_features & !0xFFFF_FFFF | value,
-                        1 => self.driver_features = self.driver_features & 0xFFFF_FFFF | value << 32,
-                        _ => {}
-                    }
-                }
-            }
+            // Feature negotiation is over once FEATURES_OK is set (3.1.1).
+            common::DRIVER_FEATURE if self.status & status::FEATURES_OK == 0 => match self.driver_feature_select {
+                0 => self.driver_features = self.driver_features & !0xFFFF_FFFF | value,
+                1 => self.driver_features = self.driver_features & 0xFFFF_FFFF | value << 32,
+                _ => {}
+            },
             common::DEVICE_STATUS => self.write_status(value as u8),
             common::QUEUE_SELECT => self.queue_select = value as u16,
             common::QUEUE_SIZE => {
@@ -360,11 +355,9 @@ impl<D: VirtioDevice> VirtioPci<D> {
                     q.set_size(value as u16);
                 }
             }
-            common::QUEUE_ENABLE => {
-                if value == 1 {
-                    if let Some(q) = self.selected_mut() {
-                        q.enable();
-                    }
+            common::QUEUE_ENABLE if value == 1 => {
+                if let Some(q) = self.selected_mut() {
+                    q.enable();
                 }
             }
             common::QUEUE_DESC | common::QUEUE_DRIVER | common::QUEUE_DEVICE => {
@@ -407,12 +400,10 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
         }
         match offset {
             COMMON..ISR => self.common_read(offset - COMMON, data),
-            ISR..DEVICE_CFG => {
-                // 4.1.4.5.1: reading the ISR status resets it.
-                if offset == ISR {
-                    if let Some(first) = data.first_mut() {
-                        *first = core::mem::take(&mut self.isr);
-                    }
+            // 4.1.4.5.1: reading the ISR status resets it.
+            ISR => {
+                if let Some(first) = data.first_mut() {
+                    *first = core::mem::take(&mut self.isr);
                 }
             }
             DEVICE_CFG..NOTIFY => {

@@ -145,7 +145,7 @@ impl SplitQueue {
 
     fn check_alignment(&self) -> Result<(), QueueError> {
         // 2.7 Table "Virtqueue Part Alignment": descriptors 16, available ring 2, used ring 4.
-        if self.desc % 16 != 0 || self.driver % 2 != 0 || self.device % 4 != 0 {
+        if !self.desc.is_multiple_of(16) || !self.driver.is_multiple_of(2) || !self.device.is_multiple_of(4) {
             return Err(QueueError::Memory);
         }
         Ok(())

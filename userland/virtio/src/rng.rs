@@ -94,7 +94,12 @@ impl<E: Entropy> VirtioDevice for VirtioRng<E> {
         QUEUE_SIZE
     }
 
-    fn process_queue(&mut self, index: u16, queue: &mut SplitQueue, mem: &mut dyn GuestMemory) -> Result<(), QueueError> {
+    fn process_queue(
+        &mut self,
+        index: u16,
+        queue: &mut SplitQueue,
+        mem: &mut dyn GuestMemory,
+    ) -> Result<(), QueueError> {
         if index != 0 {
             return Ok(());
         }
