@@ -338,7 +338,8 @@ pub enum Syscall {
         vm: Handle,
         state_addr: u64,
     },
-    /// Run the guest until an exit needs the monitor. Result: the ExitKind (details in the page).
+    /// Run the guest until an exit needs the monitor. Result: the ExitKind (details in the page);
+    /// the clock at the exit (ns, as `ClockNs`).
     VcpuRun {
         vcpu: Handle,
     },
@@ -348,6 +349,8 @@ pub enum Syscall {
     },
     /// Remove the mapping `VmMap` made at `gpa`. Result: bytes unmapped.
     VmUnmap { vm: Handle, gpa: u64 },
+    /// Wall-clock nanoseconds since the Unix epoch (from the host's RTC at boot plus ClockNs).
+    ClockRealtime,
 }
 
 /// Syscall numbers (RAX).
@@ -387,6 +390,7 @@ pub mod nr {
     pub const VCPU_RUN: u64 = 32;
     pub const VCPU_POKE: u64 = 33;
     pub const VM_UNMAP: u64 = 34;
+    pub const CLOCK_REALTIME: u64 = 35;
 }
 
 /// The most handles `ProcessSpawnWith` copies.
@@ -488,6 +492,7 @@ impl Syscall {
             VcpuRun { vcpu } => [nr::VCPU_RUN, h(vcpu), 0, 0, 0, 0, 0],
             VcpuPoke { vcpu } => [nr::VCPU_POKE, h(vcpu), 0, 0, 0, 0, 0],
             VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa, 0, 0, 0, 0],
+            ClockRealtime => [nr::CLOCK_REALTIME, 0, 0, 0, 0, 0, 0],
         }
     }
 
@@ -558,6 +563,7 @@ impl Syscall {
             nr::VCPU_RUN => VcpuRun { vcpu: handle(a)? },
             nr::VCPU_POKE => VcpuPoke { vcpu: handle(a)? },
             nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: b },
+            nr::CLOCK_REALTIME => ClockRealtime,
             _ => return Err(Error::UnknownSyscall),
         })
     }

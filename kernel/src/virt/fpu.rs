@@ -92,12 +92,20 @@ impl FpuArea {
                 // freed, so a non-null owner is alive; XSAVE writes its 64-byte-aligned page.
                 unsafe { save((*owner).ptr(), xsave) };
             }
+            // XRSTOR is #GP if the area's XSTATE_BV has a bit XCR0 lacks, and the area may have
+            // been saved under a larger XCR0 than the guest has now (it set x87|SSE, another vCPU
+            // ran, it went back to x87): restore under every component Keel allows (a superset
+            // of any guest's XCR0), then load the guest's. See: SDM Vol 1 13.8 (XRSTOR #GP).
+            if xsave {
+                set_xcr0(supported_xcr0());
+            }
+            // SAFETY: our own page holds a state XSAVE wrote (under an XCR0 within
+            // supported_xcr0) or the initial state (MXCSR valid, XSTATE_BV 0: components start in
+            // their init state).
+            unsafe { restore(self.ptr(), xsave) };
             if xsave {
                 set_xcr0(xcr0);
             }
-            // SAFETY: our own page holds a state XSAVE wrote or the initial state (MXCSR valid,
-            // XSTATE_BV 0: components start in their init state).
-            unsafe { restore(self.ptr(), xsave) };
             OWNER.store(me, Ordering::Relaxed);
         } else if xsave {
             set_xcr0(xcr0);

@@ -410,7 +410,14 @@ pub struct Vcpu {
     /// The state page shared with the monitor.
     pub state: Arc<SharedMemory>,
     poke: AtomicBool,
-    inner: Mutex<Backing>,
+    inner: Mutex<Inner>,
+}
+
+/// What `Vcpu::run` holds while the vCPU runs: the backend, and the kernel's copy of the
+/// registers the shared page shows (kept between runs, so only dirty fields are read in).
+struct Inner {
+    backing: Backing,
+    state: alloc::boxed::Box<VcpuState>,
 }
 
 impl Vcpu {
@@ -423,6 +430,7 @@ impl Vcpu {
             Some(Backend::Vmx) => Backing::Vmx(vmx::VmxVcpu::new(&vm)?),
             None => return Err(Error::NotSupported),
         };
+        let inner = Inner { backing: inner, state: alloc::boxed::Box::new(VcpuState::default()) };
         Ok(Arc::new(Vcpu { vm, state, poke: AtomicBool::new(false), inner: Mutex::new(inner) }))
     }
 
@@ -438,44 +446,97 @@ impl Vcpu {
         mm::phys_to_virt(self.state.frames[0]) as *mut VcpuState
     }
 
-    /// A snapshot of the monitor's view (the monitor may change it concurrently: read once).
-    fn load_state(&self) -> VcpuState {
-        // SAFETY: the page is a VcpuState-sized frame owned by this vCPU; every bit pattern is
-        // a valid VcpuState (plain integers). A racing monitor write yields some value, which
-        // the backend validates before use.
-        unsafe { core::ptr::read_volatile(self.state_ptr()) }
+    /// Copy what the monitor marked dirty from the shared page into `st` (and `dirty` itself):
+    /// only those fields, not the whole page, since `apply` loads only those.
+    fn load_dirty(&self, st: &mut VcpuState) {
+        use keel_abi::vcpu::dirty;
+        use core::ptr::read_volatile;
+        let p = self.state_ptr();
+        // SAFETY: the page is a VcpuState-sized frame owned by this vCPU, reached through raw
+        // pointers to its fields; every bit pattern is a valid value (plain integers). The
+        // monitor may write concurrently: each field is read once (volatile), and a racing write
+        // yields some value, which the backend validates before use.
+        unsafe {
+            let d = read_volatile(&raw const (*p).dirty);
+            st.dirty = d;
+            if d & dirty::GPRS != 0 {
+                st.gprs = read_volatile(&raw const (*p).gprs);
+            }
+            if d & dirty::RIP != 0 {
+                st.rip = read_volatile(&raw const (*p).rip);
+            }
+            if d & dirty::RFLAGS != 0 {
+                st.rflags = read_volatile(&raw const (*p).rflags);
+            }
+            if d & dirty::CRS != 0 {
+                st.cr0 = read_volatile(&raw const (*p).cr0);
+                st.cr2 = read_volatile(&raw const (*p).cr2);
+                st.cr3 = read_volatile(&raw const (*p).cr3);
+                st.cr4 = read_volatile(&raw const (*p).cr4);
+            }
+            if d & dirty::EFER != 0 {
+                st.efer = read_volatile(&raw const (*p).efer);
+            }
+            if d & dirty::SEGS != 0 {
+                st.segs = read_volatile(&raw const (*p).segs);
+            }
+            if d & dirty::TABLES != 0 {
+                st.gdtr = read_volatile(&raw const (*p).gdtr);
+                st.idtr = read_volatile(&raw const (*p).idtr);
+            }
+        }
     }
 
-    fn store_state(&self, state: &VcpuState) {
-        // SAFETY: as in load_state; the kernel is the only writer during VcpuRun by contract
-        // (a monitor that writes concurrently only confuses itself).
-        unsafe { core::ptr::write_volatile(self.state_ptr(), *state) }
+    /// Write the guest's registers (from `export`) and the exit into the shared page, clear
+    /// `dirty` and count the exit. `inject` and `kernel_exits` are kept up to date in the page
+    /// itself during the run, so they are not written here.
+    fn store_exit(&self, st: &VcpuState) {
+        use core::ptr::{read_volatile, write_volatile};
+        let p = self.state_ptr();
+        // SAFETY: as in load_dirty; the kernel is the only writer during VcpuRun by contract (a
+        // monitor that writes concurrently only confuses itself).
+        unsafe {
+            write_volatile(&raw mut (*p).gprs, st.gprs);
+            write_volatile(&raw mut (*p).rip, st.rip);
+            write_volatile(&raw mut (*p).rflags, st.rflags);
+            write_volatile(&raw mut (*p).cr0, st.cr0);
+            write_volatile(&raw mut (*p).cr2, st.cr2);
+            write_volatile(&raw mut (*p).cr3, st.cr3);
+            write_volatile(&raw mut (*p).cr4, st.cr4);
+            write_volatile(&raw mut (*p).efer, st.efer);
+            write_volatile(&raw mut (*p).segs, st.segs);
+            write_volatile(&raw mut (*p).gdtr, st.gdtr);
+            write_volatile(&raw mut (*p).idtr, st.idtr);
+            write_volatile(&raw mut (*p).interruptible, st.interruptible);
+            write_volatile(&raw mut (*p).exit, st.exit);
+            write_volatile(&raw mut (*p).dirty, 0);
+            let exits = &raw mut (*p).monitor_exits;
+            write_volatile(exits, read_volatile(exits).wrapping_add(1));
+        }
     }
 
-    /// Run until an exit needs the monitor.
+    /// Run until an exit needs the monitor. The shared page is read and written field by field
+    /// (what the monitor marked dirty in, the registers and the exit out), never copied whole.
     pub fn run(&self) -> Result<ExitKind, Error> {
-        let mut inner = self.inner.try_lock().ok_or(Error::Busy)?;
-        let mut state = self.load_state();
-        inner.apply(&state);
+        let mut guard = self.inner.try_lock().ok_or(Error::Busy)?;
+        let Inner { backing, state } = &mut *guard;
+        self.load_dirty(state);
+        backing.apply(state);
         CURRENT_VM.store(Arc::as_ptr(&self.vm) as *mut Vm, Ordering::Relaxed);
-        let kind = inner.run_until_monitor(self, &mut state);
+        let kind = backing.run_until_monitor(self, state);
         CURRENT_VM.store(core::ptr::null_mut(), Ordering::Relaxed);
-        inner.export(&mut state);
-        state.dirty = 0;
+        // An MMIO exit exported the registers already (to fetch the instruction at CS:RIP).
+        if kind != ExitKind::Mmio {
+            backing.export(state);
+        }
         state.exit.kind = kind as u32;
-        state.monitor_exits += 1;
-        // The pending event and the exit counter changed in the page during the run (an
-        // injection clears `inject.pending`): keep those, not the snapshot's.
-        state.inject = self.inject_request();
-        // SAFETY: a field of our own state page (see load_state).
-        state.kernel_exits = unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).kernel_exits) };
-        self.store_state(&state);
+        self.store_exit(state);
         Ok(kind)
     }
 
     /// The guest wants an interrupt injected and the monitor asked: is one pending?
     pub fn inject_request(&self) -> keel_abi::vcpu::Inject {
-        // SAFETY: a field of our own state page (see load_state).
+        // SAFETY: a field of our own state page (see load_dirty).
         unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).inject) }
     }
 

@@ -124,8 +124,9 @@ pub enum LapicEffect {
 enum Timer {
     /// Not counting: the current count reads 0 (never started, stopped, or a one-shot expired).
     Stopped,
-    /// Counting down from the initial count, which it held at `start_ns`.
-    Running { start_ns: u64 },
+    /// Counting down from the initial count, which it held at `start_ns` (may be before time 0
+    /// after a divide or mode change carried a partly elapsed count over).
+    Running { start_ns: i128 },
 }
 
 /// One xAPIC (see the module documentation).
@@ -308,7 +309,7 @@ impl Lapic {
     /// The current-count register at `now` (SDM 12.5.4).
     fn current_count(&self, now: u64) -> u32 {
         let Timer::Running { start_ns } = self.timer else { return 0 };
-        let mut elapsed = now.saturating_sub(start_ns);
+        let mut elapsed = u64::try_from(i128::from(now) - start_ns).unwrap_or(0);
         if self.periodic() {
             elapsed %= self.interval_ns();
         }
@@ -320,13 +321,14 @@ impl Lapic {
     fn deadline(&self) -> Option<u64> {
         let Timer::Running { start_ns } = self.timer else { return None };
         let span = if self.periodic() { self.interval_ns() } else { u64::from(self.initial) * self.divisor() };
-        Some(start_ns.saturating_add(span))
+        let at = (start_ns + i128::from(span)).clamp(0, i128::from(u64::MAX));
+        Some(u64::try_from(at).unwrap_or(u64::MAX))
     }
 
     /// Restarts the counting element at `now` from `count` with the current mode and divisor.
     fn restart_from(&mut self, now: u64, count: u32) {
         let done = u64::from(self.initial.saturating_sub(count)) * self.divisor();
-        self.timer = Timer::Running { start_ns: now.saturating_sub(done) };
+        self.timer = Timer::Running { start_ns: i128::from(now) - i128::from(done) };
     }
 
     /// Catches up with `now_ns`: a timer that reached zero puts its vector in IRR (unless its
@@ -340,8 +342,8 @@ impl Lapic {
         if let Timer::Running { start_ns } = self.timer {
             if self.periodic() {
                 let interval = self.interval_ns();
-                let periods = now.saturating_sub(start_ns) / interval;
-                self.timer = Timer::Running { start_ns: start_ns.saturating_add(periods.saturating_mul(interval)) };
+                let periods = (i128::from(now) - start_ns) / i128::from(interval);
+                self.timer = Timer::Running { start_ns: start_ns + periods * i128::from(interval) };
             } else {
                 self.timer = Timer::Stopped;
             }
@@ -438,7 +440,7 @@ impl Lapic {
             REG_INITIAL => {
                 // SDM 12.5.4: a write starts counting from the new count; 0 stops the timer.
                 self.initial = value;
-                self.timer = if value == 0 { Timer::Stopped } else { Timer::Running { start_ns: now } };
+                self.timer = if value == 0 { Timer::Stopped } else { Timer::Running { start_ns: i128::from(now) } };
             }
             REG_DCR => {
                 let count = self.current_count(now);

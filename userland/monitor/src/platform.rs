@@ -1,6 +1,7 @@
-//! The emulated platform (docs/guests.md): COM1, the PIC pair, the PIT, the debug-exit port and
-//! the test MMIO register, behind a port bus and an MMIO bus. Unclaimed ports read as all ones
-//! and ignore writes; unclaimed MMIO too; each is logged once per VM.
+//! The emulated platform (docs/guests.md): COM1, the PIC pair (with its ELCR), the PIT, the RTC,
+//! the 8042 (reset), port 0x92, the ACPI PM block (power off), a PCI host bridge with a virtio-rng
+//! device, the debug-exit port and the test MMIO register, behind a port bus and an MMIO bus.
+//! Unclaimed ports read as all ones and ignore writes; unclaimed MMIO too; each is logged once.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,6 +10,11 @@ use keel_devices::bus::{all_ones, Bus};
 use keel_devices::i8254::Pit;
 use keel_devices::i8259::PicPair;
 use keel_devices::ns8250::Uart;
+use keel_devices::acpi_pm::AcpiPm;
+use keel_devices::i8042::I8042;
+use keel_devices::mc146818::Rtc;
+use keel_devices::pci::PciHost;
+use keel_devices::port92::Port92;
 use keel_devices::testdev::TestDevice;
 use keel_rt::io::debug;
 
@@ -17,6 +23,18 @@ const PORT_PIC: usize = 1;
 const PORT_PIT: usize = 2;
 const PORT_61: usize = 3;
 const PORT_EXIT: usize = 4;
+const PORT_RTC: usize = 5;
+const PORT_8042: usize = 6;
+const PORT_92: usize = 7;
+const PORT_PCI: usize = 8;
+const PORT_PM: usize = 9;
+const PORT_ELCR: usize = 10;
+
+/// Where firmware would put PCI memory BARs; the guest's RAM stays below (docs/guests.md).
+pub const PCI_MMIO_WINDOW: (u64, u64) = (0xe000_0000, 0x1000_0000);
+/// The virtio-rng device's slot and its INTx line on the PIC.
+pub const RNG_SLOT: usize = 1;
+pub const RNG_IRQ: u8 = 11;
 const MMIO_TEST: usize = 0;
 
 pub const TEST_MMIO_BASE: u64 = 0xfeb0_0000;
@@ -28,6 +46,8 @@ pub enum PortEffect {
     Exit(u8),
     /// The guest asked for a reset (keyboard controller pulse, port 0xcf9, port 0x92 bit 0).
     Reset,
+    /// The guest entered S5 through the ACPI PM control register (`poweroff`).
+    PowerOff,
 }
 
 pub struct Platform {
@@ -36,6 +56,15 @@ pub struct Platform {
     pub pic: PicPair,
     pub pit: Pit,
     testdev: TestDevice,
+    pub rtc: Rtc,
+    pub kbc: I8042,
+    port92: Port92,
+    pub pci: PciHost,
+    pub pm: AcpiPm,
+    /// A PCI device was written to: process its queues.
+    pub pci_dirty: bool,
+    /// The guest accessed the PIT (ports 0x40-0x43, 0x61): its next event must be looked at.
+    pub pit_touched: bool,
     ports: Bus,
     mmio: Bus,
     /// Unclaimed ports and MMIO pages already logged (bounded).
@@ -54,13 +83,35 @@ impl Platform {
         let _ = ports.insert(0x40, 4, PORT_PIT);
         let _ = ports.insert(0x61, 1, PORT_61);
         let _ = ports.insert(0xf4, 1, PORT_EXIT);
+        let _ = ports.insert(0x70, 2, PORT_RTC);
+        let _ = ports.insert(0x60, 1, PORT_8042);
+        let _ = ports.insert(0x64, 1, PORT_8042);
+        let _ = ports.insert(0x92, 1, PORT_92);
+        let _ = ports.insert(0xcf8, 8, PORT_PCI);
+        let _ = ports.insert(keel_devices::acpi_pm::DEFAULT_BASE as u64, 12, PORT_PM);
+        let _ = ports.insert(u64::from(keel_devices::i8259::ELCR_MASTER), 2, PORT_ELCR);
         let _ = mmio.insert(TEST_MMIO_BASE, 0x1000, MMIO_TEST);
+        let mut pci = PciHost::new();
+        let rng = keel_virtio::VirtioPci::new(keel_virtio::rng::VirtioRng::new(keel_virtio::chacha20::ChaCha20Rng::from_seed(seed())));
+        if pci.insert(RNG_SLOT, RNG_IRQ, alloc::boxed::Box::new(rng)).is_err()
+            || pci.assign_resources(PCI_MMIO_WINDOW.0, PCI_MMIO_WINDOW.1, 0xc000, 0x1000).is_err()
+        {
+            debug(format_args!("vm {name}: cannot set up the PCI devices"));
+        }
+        let now = keel_rt::sys::clock_ns();
         Platform {
             name,
             uart: Uart::new(),
             pic: PicPair::new(),
-            pit: Pit::new(keel_rt::sys::clock_ns()),
+            pit: Pit::new(now),
             testdev: TestDevice::new(),
+            rtc: Rtc::new(),
+            kbc: I8042::new(),
+            port92: Port92::new(),
+            pci,
+            pm: AcpiPm::new(now),
+            pci_dirty: false,
+            pit_touched: false,
             ports,
             mmio,
             logged: Vec::new(),
@@ -68,7 +119,9 @@ impl Platform {
         }
     }
 
-    fn log_once(&mut self, key: u64, what: &str) {
+    /// Log `what` the first time `key` is seen. Takes format arguments, not a String: the text
+    /// is only formatted when logged (an unclaimed port hammered in a loop costs no formatting).
+    fn log_once(&mut self, key: u64, what: core::fmt::Arguments) {
         if self.logged.contains(&key) {
             return;
         }
@@ -87,14 +140,24 @@ impl Platform {
         match self.ports.lookup(u64::from(port), data.len() as u64) {
             Some((PORT_UART, off)) => self.uart.read(off, data),
             Some((PORT_PIC, _)) => self.pic.read(port, data),
-            Some((PORT_PIT, _)) => self.pit.read(port, keel_rt::sys::clock_ns(), data),
+            Some((PORT_PIT, _)) => {
+                self.pit_touched = true;
+                self.pit.read(port, keel_rt::sys::clock_ns(), data)
+            }
             Some((PORT_61, _)) => {
+                self.pit_touched = true;
                 all_ones(data);
                 data[0] = self.pit.read_port61(keel_rt::sys::clock_ns());
             }
+            Some((PORT_RTC, _)) => self.rtc.read(port, keel_rt::sys::clock_realtime_ns(), data),
+            Some((PORT_8042, _)) => self.kbc.read(port, data),
+            Some((PORT_92, _)) => self.port92.read(data),
+            Some((PORT_PCI, _)) => self.pci.read(port, data),
+            Some((PORT_PM, off)) => self.pm.read(off, keel_rt::sys::clock_ns(), data),
+            Some((PORT_ELCR, _)) => self.pic.read(port, data),
             _ => {
                 all_ones(data);
-                self.log_once(u64::from(port), &alloc::format!("read from unclaimed port {port:#x} gives all ones"));
+                self.log_once(u64::from(port), format_args!("read from unclaimed port {port:#x} gives all ones"));
             }
         }
     }
@@ -103,16 +166,32 @@ impl Platform {
         match self.ports.lookup(u64::from(port), data.len() as u64) {
             Some((PORT_UART, off)) => self.uart.write(off, data),
             Some((PORT_PIC, _)) => self.pic.write(port, data),
-            Some((PORT_PIT, _)) => self.pit.write(port, keel_rt::sys::clock_ns(), data),
-            Some((PORT_61, _)) => self.pit.write_port61(keel_rt::sys::clock_ns(), data[0]),
+            Some((PORT_PIT, _)) => {
+                self.pit_touched = true;
+                self.pit.write(port, keel_rt::sys::clock_ns(), data)
+            }
+            Some((PORT_61, _)) => {
+                self.pit_touched = true;
+                self.pit.write_port61(keel_rt::sys::clock_ns(), data[0])
+            }
             Some((PORT_EXIT, _)) => return PortEffect::Exit(data[0]),
-            // The PC's reset paths, as Linux's reboot uses them: the 8042's pulse-reset command,
-            // the chipset reset control register, fast reset through system control port A.
-            // See: Linux arch/x86/kernel/reboot.c (BOOT_KBD, BOOT_CF9_FORCE).
-            _ if port == 0x64 && data[0] == 0xfe => return PortEffect::Reset,
-            _ if port == 0xcf9 && data[0] & 0x04 != 0 => return PortEffect::Reset,
-            _ if port == 0x92 && data[0] & 0x01 != 0 => return PortEffect::Reset,
-            _ => self.log_once(u64::from(port), &alloc::format!("write to unclaimed port {port:#x} ignored")),
+            Some((PORT_RTC, _)) => self.rtc.write(port, keel_rt::sys::clock_realtime_ns(), data),
+            Some((PORT_8042, _)) => self.kbc.write(port, data),
+            Some((PORT_92, _)) => self.port92.write(data),
+            Some((PORT_PCI, _)) => self.pci.write(port, data),
+            Some((PORT_PM, off)) => self.pm.write(off, keel_rt::sys::clock_ns(), data),
+            Some((PORT_ELCR, _)) => self.pic.write(port, data),
+            _ => self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored")),
+        }
+        // The PC's reset paths, as Linux's reboot uses them: the 8042's pulse-reset command, the
+        // chipset reset control register (0xcf9), fast reset through system control port A.
+        // See: Linux arch/x86/kernel/reboot.c (BOOT_KBD, BOOT_CF9_FORCE).
+        let reset = self.kbc.take_reset_request() | self.port92.take_reset_request() | self.pci.take_reset_request();
+        if reset {
+            return PortEffect::Reset;
+        }
+        if self.pm.take_poweroff_request() {
+            return PortEffect::PowerOff;
         }
         PortEffect::None
     }
@@ -120,11 +199,12 @@ impl Platform {
     pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8]) {
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.read(off, data),
+            _ if self.pci.mmio_read(gpa, data) => {}
             _ => {
                 all_ones(data);
                 self.log_once(
                     gpa & !0xfff | (1 << 63),
-                    &alloc::format!("read from unclaimed MMIO {gpa:#x} gives all ones"),
+                    format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"),
                 );
             }
         }
@@ -133,9 +213,42 @@ impl Platform {
     pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) {
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.write(off, data),
-            _ => self.log_once(gpa & !0xfff | (1 << 63), &alloc::format!("write to unclaimed MMIO {gpa:#x} dropped")),
+            _ if self.pci.mmio_write(gpa, data) => self.pci_dirty = true,
+            _ => self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped")),
         }
     }
+
+    /// Device interrupt lines as the PIC sees them: PCI INTx (level), the SCI, the 8042.
+    pub fn route_lines(&mut self, now_ns: u64) {
+        let pci = self.pci.irq_levels();
+        for irq in [5u8, 9, 10, 11] {
+            let sci = irq == keel_acpitables::Layout::default().sci_irq && self.pm.sci_level(now_ns);
+            self.pic.set_irq(irq, pci & (1 << irq) != 0 || sci);
+        }
+        self.pic.set_irq(1, self.kbc.irq1_level());
+        self.pic.set_irq(12, self.kbc.irq12_level());
+    }
+}
+
+/// A seed for the guest's virtio-rng: the host CPU's RDRAND where it has one, else the TSC and
+/// the clock (weak: said in docs/guests.md).
+fn seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    let has_rdrand = core::arch::x86_64::__cpuid(1).ecx & (1 << 30) != 0;
+    for chunk in seed.chunks_mut(8) {
+        let mut v: u64 = 0;
+        let mut ok = 0u8;
+        if has_rdrand {
+            // SAFETY: RDRAND exists (CPUID checked); it only writes the output register and CF.
+            unsafe { core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) v, ok = out(reg_byte) ok, options(nomem, nostack)) };
+        }
+        if ok == 0 {
+            // SAFETY: RDTSC only reads the time-stamp counter.
+            v = unsafe { core::arch::x86_64::_rdtsc() } ^ keel_rt::sys::clock_ns().rotate_left(17);
+        }
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    seed
 }
 
 impl keel_x86emu::Mmio for Platform {

@@ -31,6 +31,17 @@ impl GuestRam {
         true
     }
 
+    /// Copy from guest-physical `gpa` into `out`; false if it is not all RAM.
+    pub fn read(&self, gpa: u64, out: &mut [u8]) -> bool {
+        let Some(end) = gpa.checked_add(out.len() as u64) else { return false };
+        if end > self.len {
+            return false;
+        }
+        // SAFETY: as in `write`: inside the mapping, a raw copy, no reference kept.
+        unsafe { core::ptr::copy_nonoverlapping(self.base.add(gpa as usize), out.as_mut_ptr(), out.len()) };
+        true
+    }
+
     /// Zero `len` bytes at `gpa`.
     pub fn zero(&self, gpa: u64, len: u64) -> bool {
         let Some(end) = gpa.checked_add(len) else { return false };
@@ -40,5 +51,15 @@ impl GuestRam {
         // SAFETY: as in `write`.
         unsafe { core::ptr::write_bytes(self.base.add(gpa as usize), 0, len as usize) };
         true
+    }
+}
+
+/// Device models (virtio queues) reach guest memory through this, bounds-checked.
+impl keel_devices::guest_memory::GuestMemory for GuestRam {
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        GuestRam::read(self, gpa, buf)
+    }
+    fn write(&mut self, gpa: u64, data: &[u8]) -> bool {
+        GuestRam::write(self, gpa, data)
     }
 }

@@ -129,6 +129,13 @@ fn load_linux(ctl: &ControlArea, ram: &GuestRam, image_name: &str, image: &[u8],
     let initrd: &[u8] = initrd.as_deref().unwrap_or(&[]);
     let cmdline = text(&ctl.cmdline);
     let plan = linux::plan(image, initrd.len() as u64, &cmdline, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
+    // ACPI tables where a BIOS would leave them (Linux scans 0xE0000-0xFFFFF for the RSDP):
+    // the PM block for `poweroff`, the reset register, the PCI root bridge and its interrupts.
+    let acpi = keel_acpitables::build(keel_acpitables::RSDP_ADDR, &keel_acpitables::Layout::default())
+        .map_err(|e| alloc::format!("ACPI tables: {e:?}"))?;
+    if !ram.write(keel_acpitables::RSDP_ADDR, &acpi) {
+        return Err(String::from("no room for the ACPI tables"));
+    }
     let fits = ram.write(plan.kernel_addr, plan.kernel)
         && ram.write(linux::ZERO_PAGE, &plan.zero_page)
         && ram.write(linux::CMDLINE_ADDR, &plan.cmdline)
@@ -177,7 +184,18 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
 
     ctl.state.store(state::RUNNING, Ordering::Release);
     let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
-    let mut m = Monitor { ctl, platform: Platform::new(name), st, vcpu, wake, paused: false, out: Vec::new() };
+    let mut m = Monitor {
+        ctl,
+        platform: Platform::new(name),
+        ram,
+        st,
+        vcpu,
+        wake,
+        paused: false,
+        out: Vec::new(),
+        exit_ns: None,
+        pit_next: 0,
+    };
     let (code, reason) = m.run();
     m.flush_console();
     ctl.kernel_exits.store(m.st.kernel_exits, Ordering::Relaxed);
@@ -189,11 +207,16 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
 struct Monitor {
     ctl: &'static ControlArea,
     platform: Platform,
+    ram: GuestRam,
     st: &'static mut VcpuState,
     vcpu: u32,
     wake: u32,
     paused: bool,
     out: Vec<u8>,
+    /// The clock at the last exit (VcpuRun returns it), until `deliver_interrupts` uses it.
+    exit_ns: Option<u64>,
+    /// When the PIT's counter 0 next raises OUT (u64::MAX: not without a new write).
+    pit_next: u64,
 }
 
 impl Monitor {
@@ -220,7 +243,10 @@ impl Monitor {
             }
             self.deliver_interrupts();
             let kind = match sys::vcpu_run(self.vcpu) {
-                Ok(k) => k,
+                Ok((k, now)) => {
+                    self.exit_ns = Some(now);
+                    k
+                }
                 Err(e) => return (255, alloc::format!("vcpu_run failed: {e}")),
             };
             self.ctl.monitor_exits.fetch_add(1, Ordering::Relaxed);
@@ -266,6 +292,7 @@ impl Monitor {
                     return Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")))
                 }
                 PortEffect::Reset => return Some((keel_vmproto::EXIT_REBOOT, String::from("the guest rebooted"))),
+                PortEffect::PowerOff => return Some((0, String::from("powered off (ACPI S5)"))),
                 PortEffect::None => {}
             }
         } else {
@@ -302,7 +329,15 @@ impl Monitor {
             keel_x86emu::Mode::Real16
         };
         let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
-        match keel_x86emu::emulate(mode, &e.insn[..len], e.gpa, &mut regs, &mut self.platform) {
+        let result = keel_x86emu::emulate(mode, &e.insn[..len], e.gpa, &mut regs, &mut self.platform);
+        if core::mem::take(&mut self.platform.pci_dirty) {
+            // A PCI device register was written (a virtio queue notification, say): serve it.
+            self.platform.pci.process(&mut self.ram);
+        }
+        // A device register access may have changed an interrupt line (reading virtio's ISR
+        // lowers INTx): tell the PIC now, before the guest's EOI could see a stale level.
+        self.platform.route_lines(sys::clock_ns());
+        match result {
             Ok(_) => {
                 self.st.gprs = regs.gpr;
                 self.st.rip = regs.rip;
@@ -333,14 +368,22 @@ impl Monitor {
 
     /// Advance the timer, route device interrupt lines through the PIC, queue the next vector.
     fn deliver_interrupts(&mut self) {
-        let now = sys::clock_ns();
-        let edges = self.platform.pit.advance(now);
-        for _ in 0..edges {
-            self.platform.pic.set_irq(0, true);
-            self.platform.pic.set_irq(0, false);
+        // Right after an exit, the clock VcpuRun returned (no ClockNs call on the exit path).
+        let now = self.exit_ns.take().unwrap_or_else(sys::clock_ns);
+        // The PIT needs a look only when its next event is due or the guest accessed it.
+        let pit_touched = core::mem::take(&mut self.platform.pit_touched);
+        if pit_touched || now >= self.pit_next {
+            let edges = self.platform.pit.advance(now);
+            for _ in 0..edges {
+                self.platform.pic.set_irq(0, true);
+                self.platform.pic.set_irq(0, false);
+            }
+            self.pit_next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
+            events::NEXT_TIMER_NS.store(self.pit_next, Ordering::Relaxed);
         }
         let uart = self.platform.uart.irq_level();
         self.platform.pic.set_irq(4, uart);
+        self.platform.route_lines(now);
         if self.st.inject.pending == 0 && self.platform.pic.has_interrupt() {
             if let Some(vector) = self.platform.pic.acknowledge() {
                 self.st.inject.kind = INJECT_INTERRUPT;
@@ -349,8 +392,6 @@ impl Monitor {
                 self.st.inject.pending = 1;
             }
         }
-        let next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
-        events::NEXT_TIMER_NS.store(next, Ordering::Relaxed);
     }
 
     fn console_input(&mut self) {

@@ -1,6 +1,6 @@
 //! The runtime every Keel user program links: the `_start` entry, typed system-call wrappers
-//! (`sys`), a heap on memory mapped from the kernel, console printing and a panic handler that
-//! prints and exits.
+//! (`sys`), a heap on memory mapped from the kernel (as it grows), console printing and a panic
+//! handler that prints and exits.
 //!
 //! A program defines `#[no_mangle] fn keel_main() -> i32`; its return value is the exit code.
 //! Programs build for x86_64-unknown-none with `-C relocation-model=static` and `user.ld` (xtask
@@ -11,13 +11,59 @@
 pub mod io;
 pub mod sys;
 
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use linked_list_allocator::LockedHeap;
 
-/// The heap: 8 MiB mapped at start-up (the kernel chooses where).
-const HEAP_SIZE: u64 = 8 << 20;
+/// The heap's range of address space (no other mapping goes there): `HEAP_STEP` is mapped at
+/// start-up, and more right after it whenever an allocation does not fit, up to `HEAP_MAX`.
+/// Keel maps memory eagerly (zeroed frames), so a program pays only for the heap it uses: a
+/// VM's monitor needs a few hundred KiB, not a fixed 8 MiB.
+const HEAP_BASE: u64 = 0x0000_0800_0000_0000;
+const HEAP_STEP: u64 = 256 << 10;
+const HEAP_MAX: u64 = 1 << 30;
+
+/// A linked-list heap that maps more memory at its end when it runs out.
+struct GrowingHeap {
+    heap: LockedHeap,
+    /// Bytes mapped from HEAP_BASE (changed only with the heap's lock held).
+    mapped: AtomicU64,
+}
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: GrowingHeap = GrowingHeap { heap: LockedHeap::empty(), mapped: AtomicU64::new(0) };
+
+// SAFETY: allocation and deallocation go to linked_list_allocator's heap under its lock; growth
+// (under the same lock) hands it only memory just mapped right after its end, for good.
+unsafe impl GlobalAlloc for GrowingHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.heap.lock();
+        loop {
+            if let Ok(p) = heap.allocate_first_fit(layout) {
+                return p.as_ptr();
+            }
+            let mapped = self.mapped.load(Ordering::Relaxed);
+            let want = (layout.size() as u64 + layout.align() as u64 + 64).div_ceil(4096) * 4096;
+            let grow = want.max(HEAP_STEP);
+            if mapped + grow > HEAP_MAX
+                || sys::mem_map(HEAP_BASE + mapped, grow, keel_abi::prot::READ | keel_abi::prot::WRITE).is_err()
+            {
+                return core::ptr::null_mut();
+            }
+            self.mapped.store(mapped + grow, Ordering::Relaxed);
+            // SAFETY: `grow` bytes right after the heap's end were just mapped for it alone.
+            unsafe { heap.extend(grow as usize) };
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some(p) = core::ptr::NonNull::new(ptr) {
+            // SAFETY: the caller passes a block this allocator returned, with its layout.
+            unsafe { self.heap.lock().deallocate(p, layout) };
+        }
+    }
+}
 
 core::arch::global_asm!(
     ".global _start",
@@ -34,10 +80,13 @@ extern "Rust" {
 }
 
 extern "C" fn rt_start() -> ! {
-    match sys::mem_map(0, HEAP_SIZE, keel_abi::prot::READ | keel_abi::prot::WRITE) {
-        // SAFETY: the kernel just mapped this range for us, zeroed, readable and writable, and
-        // nothing else uses it.
-        Ok(addr) => unsafe { HEAP.lock().init(addr as *mut u8, HEAP_SIZE as usize) },
+    match sys::mem_map(HEAP_BASE, HEAP_STEP, keel_abi::prot::READ | keel_abi::prot::WRITE) {
+        Ok(addr) => {
+            HEAP.mapped.store(HEAP_STEP, Ordering::Relaxed);
+            // SAFETY: the kernel just mapped this range for us, zeroed, readable and writable,
+            // and nothing else uses it.
+            unsafe { HEAP.heap.lock().init(addr as *mut u8, HEAP_STEP as usize) }
+        }
         Err(e) => {
             io::debug(format_args!("rt: cannot map the heap: {e}"));
             sys::exit(120);

@@ -204,8 +204,10 @@ pub fn vcpu_create(vm: Handle, state_addr: u64) -> Result<Handle, Error> {
     value(Syscall::VcpuCreate { vm, state_addr }).map(|h| h as Handle)
 }
 
-pub fn vcpu_run(vcpu: Handle) -> Result<keel_abi::vcpu::ExitKind, Error> {
-    value(Syscall::VcpuRun { vcpu }).map(|k| keel_abi::vcpu::ExitKind::from_u32(k as u32))
+/// Run the guest until an exit needs the monitor: the exit's kind, and the clock (ns, as
+/// `clock_ns`) at the exit.
+pub fn vcpu_run(vcpu: Handle) -> Result<(keel_abi::vcpu::ExitKind, u64), Error> {
+    raw(Syscall::VcpuRun { vcpu }).map(|(k, now)| (keel_abi::vcpu::ExitKind::from_u32(k as u32), now))
 }
 
 pub fn vcpu_poke(vcpu: Handle) -> Result<(), Error> {
@@ -214,4 +216,9 @@ pub fn vcpu_poke(vcpu: Handle) -> Result<(), Error> {
 
 pub fn vm_unmap(vm: Handle, gpa: u64) -> Result<u64, Error> {
     value(Syscall::VmUnmap { vm, gpa })
+}
+
+/// Wall-clock nanoseconds since the Unix epoch.
+pub fn clock_realtime_ns() -> u64 {
+    value(Syscall::ClockRealtime).unwrap_or(0)
 }

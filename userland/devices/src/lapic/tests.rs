@@ -61,8 +61,8 @@ fn reset_state() {
 fn software_disable_masks_lvts() {
     let mut apic = enabled();
     assert!(apic.software_enabled());
-    wr(&mut apic, 0x320, 0, 0x20EC);
-    assert_eq!(rd(&mut apic, 0x320, 0), 0x20EC);
+    wr(&mut apic, 0x320, 0, 0x2_00EC);
+    assert_eq!(rd(&mut apic, 0x320, 0), 0x2_00EC);
     wr(&mut apic, REG_SVR, 0, 0xFF);
     for offset in (0x320..=0x370).step_by(16) {
         assert_ne!(rd(&mut apic, offset, 0) & LVT_MASKED, 0, "LVT {offset:#x}");
@@ -234,18 +234,27 @@ fn divide_and_mode_changes_keep_the_count() {
     let mut apic = enabled();
     wr(&mut apic, 0x320, 0, 0xEC);
     wr(&mut apic, REG_DCR, 0, 0x0); // by 2
-    wr(&mut apic, REG_INITIAL, 0, 1_000);
-    assert_eq!(rd(&mut apic, REG_CURRENT, 400), 800);
-    wr(&mut apic, REG_DCR, 400, 0x3); // by 16
-    assert_eq!(rd(&mut apic, REG_CURRENT, 400), 800);
-    assert_eq!(rd(&mut apic, REG_CURRENT, 400 + 16 * 100), 700);
-    assert_eq!(apic.next_event_ns(0), Some(400 + 16 * 800));
+    wr(&mut apic, REG_INITIAL, 0, 100_000);
+    assert_eq!(rd(&mut apic, REG_CURRENT, 40_000), 80_000);
+    wr(&mut apic, REG_DCR, 40_000, 0x3); // by 16
+    assert_eq!(rd(&mut apic, REG_CURRENT, 40_000), 80_000);
+    assert_eq!(rd(&mut apic, REG_CURRENT, 40_000 + 16 * 10_000), 70_000);
+    assert_eq!(apic.next_event_ns(0), Some(40_000 + 16 * 80_000));
     // One-shot to periodic carries on and then reloads.
-    wr(&mut apic, 0x320, 2_000, 0x2_00EC);
-    assert_eq!(rd(&mut apic, REG_CURRENT, 2_000), 700);
-    apic.advance(400 + 16 * 800);
+    wr(&mut apic, 0x320, 200_000, 0x2_00EC);
+    assert_eq!(rd(&mut apic, REG_CURRENT, 200_000), 70_000);
+    assert_eq!(apic.next_event_ns(0), Some(40_000 + 16 * 80_000));
+    apic.advance(40_000 + 16 * 80_000);
     assert_eq!(apic.acknowledge(), Some(0xEC));
-    assert_eq!(rd(&mut apic, REG_CURRENT, 400 + 16 * 800), 1_000);
+    wr(&mut apic, REG_EOI, 40_000 + 16 * 80_000, 0);
+    assert_eq!(rd(&mut apic, REG_CURRENT, 40_000 + 16 * 80_000), 100_000);
+    assert_eq!(apic.next_event_ns(0), Some(40_000 + 16 * 180_000));
+    // Periodic back to one-shot: fires once at the end of this period.
+    wr(&mut apic, 0x320, 40_000 + 16 * 90_000, 0xEC);
+    assert_eq!(rd(&mut apic, REG_CURRENT, 40_000 + 16 * 90_000), 90_000);
+    apic.advance(40_000 + 16 * 180_000);
+    assert_eq!(apic.pending(), Some(0xEC));
+    assert_eq!(apic.next_event_ns(0), None);
 }
 
 #[test]
@@ -294,7 +303,7 @@ fn nested_interrupts_and_eoi_order() {
     assert_eq!(rd(&mut apic, REG_PPR, 0), 0x60);
     apic.accept(0x41, false);
     assert_eq!(apic.pending(), None);
-    assert_eq!(rd(&mut apic, 0x130, 0), 1 << 0x11 | 0);
+    assert_eq!(rd(&mut apic, 0x130, 0), 1 << 0x01);
     assert_eq!(rd(&mut apic, 0x110, 0), 1 << 0x11);
     assert_eq!(rd(&mut apic, 0x210, 0), 1 << 0x1F);
     assert_eq!(rd(&mut apic, 0x220, 0), 1 << 0x01);
