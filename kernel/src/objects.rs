@@ -10,43 +10,61 @@ use crate::mm;
 use crate::task::notify::Notification;
 
 /// Frames that several address spaces may map. Freed when the last handle and mapping go.
+///
+/// Kept compact (guest RAM is the big user): whole 2 MiB pieces as aligned, contiguous 2 MiB
+/// chunks (one entry each), then single 4 KiB frames for the rest, in that order. Page `i` of
+/// the object is in chunk `i / 512` while `i < 512 * chunks`, else a single frame. (One entry
+/// per 4 KiB page cost 512 KiB of kernel heap per 256 MiB of guest RAM.)
 pub struct SharedMemory {
-    pub frames: Vec<u64>,
+    chunks: Vec<u64>,
+    frames: Vec<u64>,
 }
+
+/// Pages in a 2 MiB chunk.
+const CHUNK: usize = 512;
 
 impl SharedMemory {
     /// Zeroed frames for `len` bytes (rounded up to pages). Whole 2 MiB pieces come as aligned,
     /// contiguous 2 MiB chunks when memory allows, so guest RAM can use 2 MiB nested pages.
     pub fn new(len: u64) -> Option<Self> {
-        const CHUNK: u64 = 512;
-        let pages = len.div_ceil(keel_mm::PAGE_SIZE);
-        let mut frames = Vec::new();
-        frames.try_reserve(pages as usize).ok()?;
-        while pages - frames.len() as u64 >= CHUNK {
-            let Some(base) = mm::alloc_contiguous_zeroed(CHUNK, CHUNK * keel_mm::PAGE_SIZE) else { break };
-            frames.extend((0..CHUNK).map(|i| base + i * keel_mm::PAGE_SIZE));
+        let pages = len.div_ceil(keel_mm::PAGE_SIZE) as usize;
+        let mut shm = SharedMemory { chunks: Vec::new(), frames: Vec::new() };
+        shm.chunks.try_reserve(pages / CHUNK).ok()?;
+        while pages - shm.pages() >= CHUNK {
+            let chunk_bytes = CHUNK as u64 * keel_mm::PAGE_SIZE;
+            let Some(base) = mm::alloc_contiguous_zeroed(CHUNK as u64, chunk_bytes) else { break };
+            shm.chunks.push(base);
         }
-        while (frames.len() as u64) < pages {
-            match mm::alloc_zeroed_frame() {
-                Some(f) => frames.push(f),
-                None => {
-                    frames.into_iter().for_each(mm::free_frame);
-                    return None;
-                }
-            }
+        shm.frames.try_reserve(pages - shm.pages()).ok()?;
+        while shm.pages() < pages {
+            // On failure, Drop frees what was allocated.
+            shm.frames.push(mm::alloc_zeroed_frame()?);
         }
-        Some(Self { frames })
+        Some(shm)
     }
 
-    /// Whether frames `i..i + 512` form one aligned, contiguous 2 MiB page.
+    /// The object's size in pages.
+    pub fn pages(&self) -> usize {
+        self.chunks.len() * CHUNK + self.frames.len()
+    }
+
+    /// The frame behind page `i` (`i < pages()`).
+    pub fn frame(&self, i: usize) -> u64 {
+        match self.chunks.get(i / CHUNK) {
+            Some(&base) => base + (i % CHUNK) as u64 * keel_mm::PAGE_SIZE,
+            None => self.frames[i - self.chunks.len() * CHUNK],
+        }
+    }
+
+    /// Whether pages `i..i + 512` form one aligned, contiguous 2 MiB page.
     pub fn is_large_at(&self, i: usize) -> bool {
-        let Some(run) = self.frames.get(i..i + 512) else { return false };
-        run[0] % (2 << 20) == 0 && run.windows(2).all(|w| w[1] == w[0] + keel_mm::PAGE_SIZE)
+        i % CHUNK == 0 && i / CHUNK < self.chunks.len()
     }
 }
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
+        self.chunks.drain(..).for_each(|base| mm::free_contiguous(base, CHUNK as u64));
         self.frames.drain(..).for_each(mm::free_frame);
     }
 }

@@ -5,6 +5,11 @@
 
 /// Keel's hypervisor leaf range.
 pub const HYPERVISOR_BASE: u32 = 0x4000_0000;
+/// The XSAVE state components guests may enable (XCR0 bits): x87, SSE, AVX and the three AVX-512
+/// components. MPX (3, 4), PKRU (9) and AMX (17, 18) are not offered; together the allowed ones
+/// fit in the one-page save area Keel keeps per vCPU. See: SDM Vol 1 13.1.
+pub const ALLOWED_XCR0: u64 = 0b1110_0111;
+
 /// Where the KVM-compatible paravirtual clock leaves are.
 pub const KVM_BASE: u32 = 0x4000_0100;
 /// "KeelKeelKeel" in EBX, ECX, EDX.
@@ -96,12 +101,27 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
             c = 0;
             d = 0;
         }
+        // XSAVE: only the allowed components (the host-supported ones among them).
+        0xd if subleaf == 0 => {
+            a &= ALLOWED_XCR0 as u32;
+            d = 0;
+        }
         // XSAVES/XRSTORS need IA32_XSS, which guests do not get (the MSR policy refuses it).
         0xd if subleaf == 1 => {
             a &= !(1 << 3);
         }
+        0xd if subleaf < 64 && ALLOWED_XCR0 & (1 << subleaf) == 0 => {
+            a = 0;
+            b = 0;
+            c = 0;
+            d = 0;
+        }
         7 if subleaf == 0 => {
             c &= !(ECX7_WAITPKG | ECX7_LA57);
+            // State components not offered: MPX (EBX 14), PKU/OSPKE (ECX 3, 4), AMX (EDX 22, 24, 25).
+            b &= !(1 << 14);
+            c &= !((1 << 3) | (1 << 4));
+            d &= !((1 << 22) | (1 << 24) | (1 << 25));
             // Speculation-control MSRs (SPEC_CTRL, PRED_CMD, ARCH_CAPABILITIES, FLUSH_CMD) are not
             // offered: IBRS/IBPB 26, STIBP 27, L1D_FLUSH 28, ARCH_CAPABILITIES 29, SSBD 31.
             d &= !((1 << 26) | (1 << 27) | (1 << 28) | (1 << 29) | (1 << 31));

@@ -1,9 +1,11 @@
 //! A process's address space: its own PML4 with the kernel half shared, user mappings in the
 //! lower half, and bounds- and permission-checked copies between user memory and the kernel.
 //!
-//! User memory is 4 KiB pages, never writable and executable at once (W^X). Copies walk the page
-//! tables in software first, so a bad user pointer is an error (BadAddress), never a kernel fault.
-//! Does not: demand paging, copy-on-write, or large pages for user memory.
+//! User memory is 4 KiB pages, never writable and executable at once (W^X); shared memory made of
+//! 2 MiB chunks (guest RAM) is mapped with 2 MiB pages where aligned, so a VM's monitor needs no
+//! page table per 2 MiB of guest RAM. Copies walk the page tables in software first, so a bad
+//! user pointer is an error (BadAddress), never a kernel fault.
+//! Does not: demand paging, copy-on-write, or large pages for anonymous memory.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -22,6 +24,8 @@ pub const USER_START: u64 = 0x1000;
 pub const USER_LIMIT: u64 = USER_END - PAGE_SIZE;
 /// Where the kernel places mappings when the caller lets it choose.
 const CHOSEN_BASE: u64 = 0x0000_1000_0000_0000;
+/// A 2 MiB page.
+const LARGE: u64 = 2 << 20;
 /// The most memory one process may map (bounded anyway by free RAM).
 pub const MAX_PAGES: u64 = (4 << 30) / PAGE_SIZE;
 
@@ -73,7 +77,9 @@ impl AddressSpace {
     }
 
     fn choose(&mut self, len: u64) -> Result<u64, Error> {
-        let addr = self.next_chosen;
+        // 2 MiB-aligned for 2 MiB or more, so that shared memory can use 2 MiB pages.
+        let align = if len >= LARGE { LARGE } else { PAGE_SIZE };
+        let addr = self.next_chosen.checked_next_multiple_of(align).ok_or(Error::NoMemory)?;
         let end = addr.checked_add(len).filter(|&e| e <= USER_LIMIT).ok_or(Error::NoMemory)?;
         // A guard page between kernel-chosen mappings.
         self.next_chosen = end + PAGE_SIZE;
@@ -118,8 +124,7 @@ impl AddressSpace {
 
     /// Map a shared-memory object (all of it). Returns the address.
     pub fn map_shared(&mut self, addr: u64, shm: Arc<SharedMemory>, prot_bits: u64) -> Result<u64, Error> {
-        let frames = &shm.frames;
-        let len = frames.len() as u64 * PAGE_SIZE;
+        let len = shm.pages() as u64 * PAGE_SIZE;
         let access = access(prot_bits)?;
         let addr = if addr == 0 { self.choose(len)? } else { addr };
         check_range(addr, len)?;
@@ -127,14 +132,19 @@ impl AddressSpace {
             return Err(Error::Exists);
         }
         let mut mem = KernelTableMemory;
-        for (i, &frame) in frames.iter().enumerate() {
+        let mut i = 0;
+        while i < shm.pages() {
             let va = addr + i as u64 * PAGE_SIZE;
-            if self.table.map(&mut mem, va, frame, PageSize::Size4K, access).is_err() {
-                for j in 0..i as u64 {
-                    self.table.unmap(&mut mem, addr + j * PAGE_SIZE);
-                }
+            let (size, step) = if va.is_multiple_of(LARGE) && shm.is_large_at(i) {
+                (PageSize::Size2M, (LARGE / PAGE_SIZE) as usize)
+            } else {
+                (PageSize::Size4K, 1)
+            };
+            if self.table.map(&mut mem, va, shm.frame(i), size, access).is_err() {
+                self.unmap_leaves(addr, va);
                 return Err(Error::NoMemory);
             }
+            i += step;
         }
         self.shared.push((addr, addr + len, shm.clone()));
         Ok(addr)
@@ -144,16 +154,34 @@ impl AddressSpace {
         self.shared.iter().any(|&(s, e, _)| va >= s && va < e)
     }
 
+    /// Remove the leaves (4 KiB or 2 MiB) that map `[addr, end)`, without freeing frames (shared
+    /// memory owns its frames). A 2 MiB leaf goes whole.
+    fn unmap_leaves(&mut self, addr: u64, end: u64) {
+        let mut mem = KernelTableMemory;
+        let mut va = addr;
+        while va < end {
+            let size = self.table.unmap_any(&mut mem, va).map_or(PAGE_SIZE, |(_, size)| size);
+            va = (va & !(size - 1)) + size;
+        }
+    }
+
     fn unmap_pages(&mut self, addr: u64, count: u64) {
         let mut mem = KernelTableMemory;
-        for i in 0..count {
-            let va = addr + i * PAGE_SIZE;
-            if let Some(frame) = self.table.unmap(&mut mem, va) {
-                if !self.is_shared(va) {
-                    mm::free_frame(frame);
-                    self.pages -= 1;
+        let end = addr + count * PAGE_SIZE;
+        let mut va = addr;
+        while va < end {
+            // Anonymous memory is in 4 KiB pages; only shared memory has 2 MiB ones.
+            let size = match self.table.unmap_any(&mut mem, va) {
+                Some((frame, size)) => {
+                    if !self.is_shared(va) {
+                        mm::free_frame(frame);
+                        self.pages -= 1;
+                    }
+                    size
                 }
-            }
+                None => PAGE_SIZE,
+            };
+            va = (va & !(size - 1)) + size;
         }
     }
 
@@ -250,9 +278,7 @@ impl AddressSpace {
     pub fn teardown(&mut self) {
         let mut mem = KernelTableMemory;
         for (start, end, _shm) in core::mem::take(&mut self.shared) {
-            for va in (start..end).step_by(PAGE_SIZE as usize) {
-                self.table.unmap(&mut mem, va);
-            }
+            self.unmap_leaves(start, end);
         }
         self.table.free_lower_levels(&mut mem, 0, 256, &mut |frame, _| mm::free_frame(frame));
         self.pages = 0;

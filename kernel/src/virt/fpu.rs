@@ -24,12 +24,13 @@ fn has_xsave() -> bool {
     cpuid(1, 0).ecx & (1 << 26) != 0
 }
 
-/// The XCR0 bits Keel lets guests enable: x87, SSE, AVX (as far as the CPU has them).
+/// The XCR0 bits Keel lets guests enable: x87, SSE, AVX, AVX-512 (as far as the CPU has them).
 pub fn supported_xcr0() -> u64 {
     HOST_XCR0.load(Ordering::Relaxed)
 }
 
-/// Enable FXSAVE/XSAVE on this CPU: CR4.OSFXSR, OSXMMEXCPT, OSXSAVE; XCR0 = x87|SSE|AVX.
+/// Enable FXSAVE/XSAVE on this CPU: CR4.OSFXSR, OSXMMEXCPT, OSXSAVE; XCR0 = every allowed
+/// component the CPU has (keel_hv::cpuid::ALLOWED_XCR0).
 pub fn init_this_cpu() {
     let xsave = has_xsave();
     // SAFETY: setting OSFXSR/OSXMMEXCPT (always available on x86-64) and OSXSAVE (checked via
@@ -45,7 +46,7 @@ pub fn init_this_cpu() {
     }
     if xsave {
         let leaf = cpuid(0xd, 0);
-        let supported = (u64::from(leaf.edx) << 32 | u64::from(leaf.eax)) & 0x7;
+        let supported = (u64::from(leaf.edx) << 32 | u64::from(leaf.eax)) & keel_hv::cpuid::ALLOWED_XCR0;
         HOST_XCR0.store(supported, Ordering::Relaxed);
         set_xcr0(supported);
     }
@@ -65,7 +66,10 @@ fn set_xcr0(value: u64) {
 pub fn guest_xcr0_valid(value: u64) -> bool {
     let x87 = value & 1 != 0;
     let avx_without_sse = value & 4 != 0 && value & 2 == 0;
-    x87 && !avx_without_sse && value & !supported_xcr0() == 0
+    // The AVX-512 components come all together, and with AVX.
+    let avx512 = value & 0xe0;
+    let avx512_ok = avx512 == 0 || (avx512 == 0xe0 && value & 4 != 0);
+    x87 && !avx_without_sse && avx512_ok && value & !supported_xcr0() == 0
 }
 
 impl FpuArea {

@@ -155,7 +155,7 @@ impl Vm {
     /// Map all of `shm` at guest-physical `gpa`, with 2 MiB pages where the memory allows. Returns
     /// the bytes mapped.
     pub fn map(&self, shm: Arc<SharedMemory>, gpa: u64, prot: u64) -> Result<u64, Error> {
-        let len = shm.frames.len() as u64 * PAGE_SIZE;
+        let len = shm.pages() as u64 * PAGE_SIZE;
         if gpa % PAGE_SIZE != 0 || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
             return Err(Error::InvalidArgument);
         }
@@ -163,17 +163,17 @@ impl Vm {
         if end > MAX_GPA {
             return Err(Error::InvalidArgument);
         }
-        if self.mappings.lock().iter().any(|(g, m)| gpa < g + m.frames.len() as u64 * PAGE_SIZE && *g < end) {
+        if self.mappings.lock().iter().any(|(g, m)| gpa < g + m.pages() as u64 * PAGE_SIZE && *g < end) {
             return Err(Error::Exists);
         }
         let access = Access { writable: prot & gprot::WRITE != 0, executable: prot & gprot::EXEC != 0, user: true, uncached: false };
         let table = self.table.lock();
         let mut mem = KernelTableMemory;
         let mut i = 0;
-        while i < shm.frames.len() {
+        while i < shm.pages() {
             let at = gpa + i as u64 * PAGE_SIZE;
             let (size, step) = if at % (2 << 20) == 0 && shm.is_large_at(i) { (PageSize::Size2M, 512) } else { (PageSize::Size4K, 1) };
-            if table.map(&mut mem, at, shm.frames[i], size, access).is_err() {
+            if table.map(&mut mem, at, shm.frame(i), size, access).is_err() {
                 let mut done = gpa;
                 while done < at {
                     done += table.unmap(&mut mem, done).max(PAGE_SIZE);
@@ -195,7 +195,7 @@ impl Vm {
             let i = mappings.iter().position(|(g, _)| *g == gpa).ok_or(Error::NotFound)?;
             mappings.swap_remove(i).1
         };
-        let len = shm.frames.len() as u64 * PAGE_SIZE;
+        let len = shm.pages() as u64 * PAGE_SIZE;
         let table = self.table.lock();
         let mut mem = KernelTableMemory;
         let mut at = gpa;
@@ -424,7 +424,7 @@ impl Vcpu {
     pub fn new(vm: Arc<Vm>) -> Result<Arc<Vcpu>, Error> {
         let state = Arc::new(SharedMemory::new(PAGE_SIZE).ok_or(Error::NoMemory)?);
         // SAFETY: the page was just allocated (zeroed) and is mapped by the direct map.
-        unsafe { core::ptr::write(mm::phys_to_virt(state.frames[0]) as *mut VcpuState, VcpuState::default()) };
+        unsafe { core::ptr::write(mm::phys_to_virt(state.frame(0)) as *mut VcpuState, VcpuState::default()) };
         let inner = match backend() {
             Some(Backend::Svm { .. }) => Backing::Svm(svm::SvmVcpu::new(&vm)?),
             Some(Backend::Vmx) => Backing::Vmx(vmx::VmxVcpu::new(&vm)?),
@@ -443,14 +443,14 @@ impl Vcpu {
     }
 
     fn state_ptr(&self) -> *mut VcpuState {
-        mm::phys_to_virt(self.state.frames[0]) as *mut VcpuState
+        mm::phys_to_virt(self.state.frame(0)) as *mut VcpuState
     }
 
     /// Copy what the monitor marked dirty from the shared page into `st` (and `dirty` itself):
     /// only those fields, not the whole page, since `apply` loads only those.
     fn load_dirty(&self, st: &mut VcpuState) {
-        use keel_abi::vcpu::dirty;
         use core::ptr::read_volatile;
+        use keel_abi::vcpu::dirty;
         let p = self.state_ptr();
         // SAFETY: the page is a VcpuState-sized frame owned by this vCPU, reached through raw
         // pointers to its fields; every bit pattern is a valid value (plain integers). The
