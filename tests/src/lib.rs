@@ -154,10 +154,15 @@ impl Machine {
 
     /// Boot Bochs with COM1 on a loopback socket (live output, and input).
     pub fn bochs(name: &str, iso: &Path, cpu_model: &str) -> Machine {
+        Self::bochs_with_memory(name, iso, cpu_model, 256)
+    }
+
+    /// Bochs with `megs` MiB of memory (a Linux guest inside Keel needs more than the default).
+    pub fn bochs_with_memory(name: &str, iso: &Path, cpu_model: &str, megs: u32) -> Machine {
         let dir = scratch(name);
         let port = free_port();
-        let rc =
-            keel_image::bochs::bochsrc(iso, cpu_model, keel_image::bochs::Com1::Socket(port), &dir.join("bochs.log"));
+        let com1 = keel_image::bochs::Com1::Socket(port);
+        let rc = keel_image::bochs::bochsrc_with_memory(iso, cpu_model, com1, &dir.join("bochs.log"), megs);
         std::fs::write(dir.join("bochsrc"), rc).unwrap();
         std::fs::write(dir.join("continue"), "c\n").unwrap();
         eprintln!("[{name}] bochs -q -f bochsrc (COM1 on localhost:{port})");

@@ -75,3 +75,22 @@ fn linux_reboot_restarts_the_vm() {
     m.send_line("poweroff -f");
     m.expect("stopped: powered off", T);
 }
+
+#[test]
+fn linux_boots_under_vmx_in_bochs() {
+    // The Intel path: Bochs with VMX, EPT and unrestricted guest. Slow (about two minutes to the
+    // shell here), so only boot, one command and power off.
+    let bochs = Duration::from_secs(600);
+    let mut m = Machine::bochs_with_memory("linux-vmx", &iso(), "corei7_skylake_x", 1024);
+    m.expect("virt: Intel VMX with EPT", Duration::from_secs(180));
+    m.expect(PROMPT, Duration::from_secs(180));
+    let start = Instant::now();
+    m.send_line("start linux");
+    m.send_line("console linux");
+    m.expect("Keel Linux guest", bochs);
+    m.expect(SHELL, bochs);
+    eprintln!("[linux-vmx] start to shell prompt under Bochs: {:.0} s", start.elapsed().as_secs_f64());
+    run(&mut m, "uname -r", "uname-$((40+2))", "uname-42");
+    m.send_line("poweroff -f");
+    m.expect("vmd: vm linux stopped: powered off", Duration::from_secs(300));
+}

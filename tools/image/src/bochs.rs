@@ -15,8 +15,13 @@ pub enum Com1<'a> {
 }
 
 pub fn bochsrc(iso: &Path, cpu_model: &str, com1: Com1, log: &Path) -> String {
+    bochsrc_with_memory(iso, cpu_model, com1, log, 256)
+}
+
+/// The same with `megs` MiB of memory (a Linux guest inside Keel needs more).
+pub fn bochsrc_with_memory(iso: &Path, cpu_model: &str, com1: Com1, log: &Path, megs: u32) -> String {
     let mut rc = String::new();
-    let _ = writeln!(rc, "megs: 256");
+    let _ = writeln!(rc, "megs: {megs}");
     let _ = writeln!(rc, "cpu: model={cpu_model}, count=1, ips=100000000, reset_on_triple_fault=0");
     let _ = writeln!(rc, "clock: sync=none");
     let _ = writeln!(rc, "romimage: file=/usr/share/bochs/BIOS-bochs-latest");
