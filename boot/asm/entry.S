@@ -7,7 +7,8 @@
  *
  * This stub checks for long mode, builds boot page tables that map the first 4 GiB three times
  * (identity, direct map at 0xffff800000000000, kernel at -2 GiB for the first 2 GiB), enables PAE,
- * long mode and paging, and calls kernel_main(magic, mbi_phys) in the upper half. The Rust kernel
+ * long mode and paging, and calls kernel_main(magic, mbi_phys, boot_tsc) in the upper half (boot_tsc:
+ * the TSC at the first instruction, from which `stats` measures the boot). The Rust kernel
  * then builds its real page tables; nothing here is used after that except the GDT until it loads
  * its own. See: SDM Vol 3A 10.8.5 (initializing IA-32e mode), APM Vol 2 14.6.
  *
@@ -43,6 +44,9 @@ _start32:
     cld
     mov %eax, %edi                  /* magic: first argument of kernel_main */
     mov %ebx, %esi                  /* boot information: second argument */
+    rdtsc                           /* the TSC at Keel's first instruction: third argument */
+    mov %eax, boot_tsc
+    mov %edx, boot_tsc + 4
     mov $boot_stack_top, %esp
 
     cmp $MB2_BOOTLOADER_MAGIC, %edi
@@ -157,6 +161,7 @@ _start32:
     add %rax, %rsp
     mov %edi, %edi                  /* zero-extend the arguments: upper halves are undefined */
     mov %esi, %esi
+    mov boot_tsc(%rip), %rdx
     xor %ebp, %ebp
     movabs $kernel_main, %rax
     call *%rax
@@ -192,6 +197,8 @@ boot_pdpt_high:
 boot_pd:
     .skip 4096 * 4
 boot_page_tables_end:
+boot_tsc:
+    .skip 8
 .balign 16
 boot_stack:
     .skip 65536

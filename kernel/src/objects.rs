@@ -58,7 +58,7 @@ impl SharedMemory {
 
     /// Whether pages `i..i + 512` form one aligned, contiguous 2 MiB page.
     pub fn is_large_at(&self, i: usize) -> bool {
-        i % CHUNK == 0 && i / CHUNK < self.chunks.len()
+        i.is_multiple_of(CHUNK) && i / CHUNK < self.chunks.len()
     }
 }
 

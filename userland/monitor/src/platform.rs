@@ -65,6 +65,12 @@ pub struct Platform {
     pub pci_dirty: bool,
     /// The guest accessed the PIT (ports 0x40-0x43, 0x61): its next event must be looked at.
     pub pit_touched: bool,
+    /// The SCI's IRQ (from the ACPI tables' layout).
+    sci_irq: u8,
+    /// The levels `route_lines` last gave the PIC (bit n: IRQ n).
+    routed: u16,
+    /// The guest accessed the PIC (or ELCR) since `route_lines` last ran.
+    pic_touched: bool,
     ports: Bus,
     mmio: Bus,
     /// Unclaimed ports and MMIO pages already logged (bounded).
@@ -112,6 +118,9 @@ impl Platform {
             pm: AcpiPm::new(now),
             pci_dirty: false,
             pit_touched: false,
+            sci_irq: keel_acpitables::Layout::default().sci_irq,
+            routed: 0,
+            pic_touched: true,
             ports,
             mmio,
             logged: Vec::new(),
@@ -139,7 +148,10 @@ impl Platform {
     pub fn port_read(&mut self, port: u16, data: &mut [u8]) {
         match self.ports.lookup(u64::from(port), data.len() as u64) {
             Some((PORT_UART, off)) => self.uart.read(off, data),
-            Some((PORT_PIC, _)) => self.pic.read(port, data),
+            Some((PORT_PIC, _)) => {
+                self.pic_touched = true;
+                self.pic.read(port, data)
+            }
             Some((PORT_PIT, _)) => {
                 self.pit_touched = true;
                 self.pit.read(port, keel_rt::sys::clock_ns(), data)
@@ -154,7 +166,10 @@ impl Platform {
             Some((PORT_92, _)) => self.port92.read(data),
             Some((PORT_PCI, _)) => self.pci.read(port, data),
             Some((PORT_PM, off)) => self.pm.read(off, keel_rt::sys::clock_ns(), data),
-            Some((PORT_ELCR, _)) => self.pic.read(port, data),
+            Some((PORT_ELCR, _)) => {
+                self.pic_touched = true;
+                self.pic.read(port, data)
+            }
             _ => {
                 all_ones(data);
                 self.log_once(u64::from(port), format_args!("read from unclaimed port {port:#x} gives all ones"));
@@ -165,7 +180,10 @@ impl Platform {
     pub fn port_write(&mut self, port: u16, data: &[u8]) -> PortEffect {
         match self.ports.lookup(u64::from(port), data.len() as u64) {
             Some((PORT_UART, off)) => self.uart.write(off, data),
-            Some((PORT_PIC, _)) => self.pic.write(port, data),
+            Some((PORT_PIC, _)) => {
+                self.pic_touched = true;
+                self.pic.write(port, data)
+            }
             Some((PORT_PIT, _)) => {
                 self.pit_touched = true;
                 self.pit.write(port, keel_rt::sys::clock_ns(), data)
@@ -180,7 +198,10 @@ impl Platform {
             Some((PORT_92, _)) => self.port92.write(data),
             Some((PORT_PCI, _)) => self.pci.write(port, data),
             Some((PORT_PM, off)) => self.pm.write(off, keel_rt::sys::clock_ns(), data),
-            Some((PORT_ELCR, _)) => self.pic.write(port, data),
+            Some((PORT_ELCR, _)) => {
+                self.pic_touched = true;
+                self.pic.write(port, data)
+            }
             _ => self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored")),
         }
         // The PC's reset paths, as Linux's reboot uses them: the 8042's pulse-reset command, the
@@ -218,15 +239,29 @@ impl Platform {
         }
     }
 
-    /// Device interrupt lines as the PIC sees them: PCI INTx (level), the SCI, the 8042.
+    /// Device interrupt lines as the PIC sees them: the 8042 (1, 12), COM1 (4), PCI INTx (level),
+    /// the SCI. Only lines whose level changed are passed on (each `set_irq` costs a priority
+    /// resolution), unless the guest accessed the PIC since: then all of them, as an unchanged
+    /// level only matters to a PIC the guest reprogrammed (and the cascade input follows).
     pub fn route_lines(&mut self, now_ns: u64) {
         let pci = self.pci.irq_levels();
+        let mut levels = 0u16;
         for irq in [5u8, 9, 10, 11] {
-            let sci = irq == keel_acpitables::Layout::default().sci_irq && self.pm.sci_level(now_ns);
-            self.pic.set_irq(irq, pci & (1 << irq) != 0 || sci);
+            let sci = irq == self.sci_irq && self.pm.sci_level(now_ns);
+            if pci & (1 << irq) != 0 || sci {
+                levels |= 1 << irq;
+            }
         }
-        self.pic.set_irq(1, self.kbc.irq1_level());
-        self.pic.set_irq(12, self.kbc.irq12_level());
+        levels |= u16::from(self.kbc.irq1_level()) << 1
+            | u16::from(self.uart.irq_level()) << 4
+            | u16::from(self.kbc.irq12_level()) << 12;
+        let changed = if core::mem::take(&mut self.pic_touched) { u16::MAX } else { levels ^ self.routed };
+        for irq in [1u8, 4, 5, 9, 10, 11, 12] {
+            if changed & (1 << irq) != 0 {
+                self.pic.set_irq(irq, levels & (1 << irq) != 0);
+            }
+        }
+        self.routed = levels;
     }
 }
 

@@ -336,7 +336,7 @@ impl Monitor {
         }
         // A device register access may have changed an interrupt line (reading virtio's ISR
         // lowers INTx): tell the PIC now, before the guest's EOI could see a stale level.
-        self.platform.route_lines(sys::clock_ns());
+        self.platform.route_lines(self.exit_ns.unwrap_or_else(sys::clock_ns));
         match result {
             Ok(_) => {
                 self.st.gprs = regs.gpr;
@@ -381,8 +381,6 @@ impl Monitor {
             self.pit_next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
             events::NEXT_TIMER_NS.store(self.pit_next, Ordering::Relaxed);
         }
-        let uart = self.platform.uart.irq_level();
-        self.platform.pic.set_irq(4, uart);
         self.platform.route_lines(now);
         if self.st.inject.pending == 0 && self.platform.pic.has_interrupt() {
             if let Some(vector) = self.platform.pic.acknowledge() {

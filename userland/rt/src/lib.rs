@@ -19,9 +19,9 @@ use linked_list_allocator::LockedHeap;
 /// The heap's range of address space (no other mapping goes there): `HEAP_STEP` is mapped at
 /// start-up, and more right after it whenever an allocation does not fit, up to `HEAP_MAX`.
 /// Keel maps memory eagerly (zeroed frames), so a program pays only for the heap it uses: a
-/// VM's monitor needs a few hundred KiB, not a fixed 8 MiB.
+/// VM's monitor needs tens of KiB, not a fixed 8 MiB.
 const HEAP_BASE: u64 = 0x0000_0800_0000_0000;
-const HEAP_STEP: u64 = 256 << 10;
+const HEAP_STEP: u64 = 64 << 10;
 const HEAP_MAX: u64 = 1 << 30;
 
 /// A linked-list heap that maps more memory at its end when it runs out.

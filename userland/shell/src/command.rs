@@ -150,6 +150,8 @@ pub enum Command {
     Version,
     Cpus,
     Mem,
+    /// `stats`: exact counters for benchmarks (boot TSC, free bytes, heap use, running VMs).
+    Stats,
     Reboot,
     /// `spawn PROGRAM` (debugging): start a boot-module program as a process.
     Spawn(String),
@@ -318,6 +320,7 @@ fn parse_verb(verb: &'static Verb, args: &[String]) -> Result<Command, ParseErro
                 "version" => Command::Version,
                 "cpus" => Command::Cpus,
                 "mem" => Command::Mem,
+                "stats" => Command::Stats,
                 "reboot" => Command::Reboot,
                 // Every verb in the table is handled above; an unexpected one is still no panic.
                 _ => return Err(ParseError::general(format!("{name}: not supported on Keel (try help)"))),
@@ -826,6 +829,7 @@ mod tests {
         assert_eq!(p("version"), Command::Version);
         assert_eq!(p("cpus"), Command::Cpus);
         assert_eq!(p("mem"), Command::Mem);
+        assert_eq!(p("stats"), Command::Stats);
         assert_eq!(p("reboot"), Command::Reboot);
         assert_eq!(p("dmesg"), Command::Dmesg);
         assert_eq!(e("mem now"), "mem: too many arguments\nusage: mem");

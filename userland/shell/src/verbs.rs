@@ -101,6 +101,14 @@ pub(crate) static VERBS: &[Verb] = &[
     verb("version", Keel, "usage: version", "Show Keel's version and build."),
     verb("cpus", Keel, "usage: cpus", "Show the processors and their virtualization support."),
     verb("mem", Keel, "usage: mem", "Show physical memory: total, free, kernel heap."),
+    verb(
+        "stats",
+        Keel,
+        "usage: stats",
+        "Exact counters for benchmarks (cargo xtask bench): the TSC at the kernel's first\n\
+         instruction and at vmd's first prompt, free memory and kernel heap use in bytes,\n\
+         and the running VMs with their RAM.",
+    ),
     verb("reboot", Keel, "usage: reboot", "Restart the machine."),
     verb("spawn", Keel, "usage: spawn program", "Debugging: start a boot-module program as a process."),
     verb("kill", Keel, "usage: kill pid", "Debugging: kill a process."),
@@ -143,6 +151,7 @@ machine:
   version                      Keel's version and build
   cpus                         the processors and their virtualization support
   mem                          physical memory: total, free, kernel heap
+  stats                        exact counters for benchmarks (boot TSC, memory)
   reboot                       restart the machine
 debugging:
   spawn program                start a boot-module program as a process

@@ -35,6 +35,8 @@ pub struct Vmd {
     klog_pos: u64,
     log_verbose: bool,
     children: Vec<Child>,
+    /// The TSC when the first prompt was written (for `stats`).
+    prompt_tsc: u64,
 }
 
 fn empty_config() -> Config {
@@ -55,6 +57,7 @@ impl Vmd {
             klog_pos,
             log_verbose: false,
             children: Vec::new(),
+            prompt_tsc: 0,
         }
     }
 
@@ -85,6 +88,7 @@ impl Vmd {
         self.term.line("type 'help' for commands");
         self.term.text(PROMPT);
         self.term.flush();
+        self.prompt_tsc = rdtsc();
     }
 
     /// One byte typed on the serial port.
@@ -202,7 +206,7 @@ impl Vmd {
                 r.reason()
             } else {
                 match status {
-                    ExitStatus::Killed { vector: 0xff } => String::from("terminated"),
+                    ExitStatus::Killed { vector: 0xff } => String::from("its monitor was killed"),
                     ExitStatus::Killed { vector } => alloc::format!("its monitor crashed (CPU exception {vector})"),
                     ExitStatus::Exited(code) => alloc::format!("its monitor exited with code {code}"),
                 }
@@ -288,6 +292,7 @@ impl Vmd {
             Command::Version => self.info(InfoKind::Version),
             Command::Cpus => self.info(InfoKind::Cpus),
             Command::Mem => self.info(InfoKind::Memory),
+            Command::Stats => self.stats(),
             Command::Reboot => {
                 self.term.flush();
                 if let Err(e) = sys::reboot(HANDLE_SYSTEM) {
@@ -335,10 +340,38 @@ impl Vmd {
                         let _ = writeln!(self.term, "kill: {pid}: {e}");
                     }
                 }
-                None => {
-                    let _ = writeln!(self.term, "kill: no process {pid} started from this shell");
+                None => self.kill_monitor(pid),
+            },
+        }
+    }
+
+    /// `kill PID` for a VM's monitor (the PID column of `show`): the VM stops as if its monitor
+    /// had crashed, and the shell reports it once the process is gone (`reap_monitors`).
+    fn kill_monitor(&mut self, pid: u32) {
+        let monitor = self.vms.vms.iter().find_map(|v| {
+            v.running.as_ref().filter(|r| r.pid == u64::from(pid)).map(|r| (v.config.name.clone(), r.process))
+        });
+        match monitor {
+            Some((name, process)) => match sys::process_kill(process) {
+                Ok(()) => {
+                    let _ = writeln!(self.term, "kill: killed process {pid}, the monitor of vm {name}");
+                }
+                Err(e) => {
+                    let _ = writeln!(self.term, "kill: {pid}: {e}");
                 }
             },
+            None => {
+                let _ = writeln!(self.term, "kill: no process {pid} started from this shell or running a vm");
+            }
+        }
+    }
+
+    /// `stats`: the kernel's counters, the first prompt's TSC, and the running VMs' RAM.
+    fn stats(&mut self) {
+        self.info(InfoKind::Stats);
+        let _ = writeln!(self.term, "boot: first prompt at tsc {}", self.prompt_tsc);
+        for vm in self.vms.vms.iter().filter(|v| v.running.is_some()) {
+            let _ = writeln!(self.term, "vm {}: running, {} bytes of RAM", vm.config.name, vm.memory());
         }
     }
 
@@ -354,6 +387,13 @@ impl Vmd {
         let rows: Vec<_> = indices.iter().map(|&i| self.vms.vms[i].row()).collect();
         let table = format_show(&rows);
         self.term.text(&table);
+        // `show NAME` of a stopped VM also says why it stopped (vmctl's table has no column for it).
+        if let (Some(Target::Id(_) | Target::Name(_)), [i]) = (&target, indices.as_slice()) {
+            let vm = &self.vms.vms[*i];
+            if let (None, Some(reason)) = (&vm.running, &vm.last_stop) {
+                let _ = writeln!(self.term, "vm {} stopped: {reason}", vm.config.name);
+            }
+        }
     }
 
     /// vmctl's per-VM reply: "stopping vm NAME: RESULT".
@@ -526,4 +566,12 @@ impl Vmd {
             }
         }
     }
+}
+
+/// The time-stamp counter (ring 3 may read it: Keel leaves CR4.TSD clear).
+fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC only reads the counter into EDX:EAX; it touches no memory.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
 }
