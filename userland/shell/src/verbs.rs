@@ -111,7 +111,7 @@ pub(crate) static VERBS: &[Verb] = &[
     ),
     verb("reboot", Keel, "usage: reboot", "Restart the machine."),
     verb("spawn", Keel, "usage: spawn program", "Debugging: start a boot-module program as a process."),
-    verb("kill", Keel, "usage: kill pid", "Debugging: kill a process."),
+    verb("kill", Keel, "usage: kill pid", "Debugging: kill a spawned process or a VM's monitor (PID in show)."),
 ];
 
 /// The usage text of `verb` (its full name), starting with "usage: ", as vmctl(8) prints it
@@ -155,7 +155,7 @@ machine:
   reboot                       restart the machine
 debugging:
   spawn program                start a boot-module program as a process
-  kill pid                     kill a process
+  kill pid                     kill a process or a VM's monitor
 an id is a VM's number or its name";
 
 pub(crate) fn find_exact(name: &str) -> Option<&'static Verb> {
