@@ -56,5 +56,10 @@ pub fn fuzz(c: &mut Checks, rng: &mut Rng, count: u32) {
             bad += 1;
         }
     }
-    c.check(bad == 0, format_args!("{count} random CPUID leaves/subleaves: stable, virtualization hidden, zeros beyond the maxima ({bad} wrong)"));
+    c.check(
+        bad == 0,
+        format_args!(
+            "{count} random CPUID queries: stable, virtualization hidden, zeros past the maxima ({bad} wrong)"
+        ),
+    );
 }

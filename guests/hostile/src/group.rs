@@ -1,6 +1,7 @@
 //! A group of related checks reported as one check line (the console is slow when another
-//! guest competes for the CPU, so the guest prints one line per group): each failed item is
-//! printed on its own `hostile: FAILED: ...` note line, then the group's check line counts them.
+//! guest competes for the CPU, so the guest prints little): each failed item is printed on its
+//! own `hostile: FAILED: ...` note line, then the group's check line counts them (and names the
+//! items if one failed).
 
 use core::fmt::{self, Write};
 
@@ -33,9 +34,13 @@ impl Group {
         ok
     }
 
-    /// The group's check line: `<what> (n of n: names)`.
+    /// The group's check line: `<what>: n of n`, with the items' names if one failed.
     pub fn finish(self, c: &mut Checks, what: fmt::Arguments) {
         let total = self.passed + self.failed;
-        c.check(self.failed == 0, format_args!("{what}: {} of {total} ({})", self.passed, self.names.as_str()));
+        if self.failed == 0 {
+            c.check(true, format_args!("{what}: {total} of {total}"));
+        } else {
+            c.check(false, format_args!("{what}: {} of {total} ({})", self.passed, self.names.as_str()));
+        }
     }
 }

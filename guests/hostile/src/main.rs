@@ -87,7 +87,7 @@ fn run(ram_size: u64) -> ! {
             sparse_step: GIB,
             fine: 16 * MIB,
             storm: 1_000_000,
-            storm_chunks: 10,
+            storm_chunks: 5,
         }
     };
     c.note(format_args!(
@@ -126,7 +126,7 @@ fn run(ram_size: u64) -> ! {
     c.note(format_args!("5. memory past RAM (ends at {ram_end:#x})"));
     let start = ram_end.div_ceil(2 * MIB) * (2 * MIB);
     let dense_end = plan.dense_end.min(sweep_end);
-    let t = memory::sweep(&c, start, dense_end, 2 * MIB, if quick { 0 } else { 8 * GIB });
+    let t = memory::sweep(&c, start, dense_end, 2 * MIB, if quick { 0 } else { 16 * GIB });
     memory::report(&mut c, format_args!("every 2 MiB from {start:#x} to {dense_end:#x}"), &t);
     if dense_end < sweep_end {
         let t = memory::sweep(&c, dense_end, sweep_end, plan.sparse_step, 0);

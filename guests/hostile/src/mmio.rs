@@ -8,7 +8,7 @@ use keel_guest_rt::check::Checks;
 
 use crate::access::{load, ones, store};
 use crate::trap::guarded;
-use crate::trap::Outcome;
+use crate::trap::{Loaded, Outcome};
 
 /// The test register page.
 const TEST: u64 = 0xFEB0_0000;
@@ -48,7 +48,10 @@ pub fn test_register(c: &mut Checks) {
             }
         }
     }
-    c.check(bad == 0, format_args!("{tried} loads of 1/2/4/8 bytes at every offset of the test register (aligned or not, across both registers) match the device ({bad} wrong)"));
+    c.check(
+        bad == 0,
+        format_args!("{tried} test-register loads, every size and offset: as the device says ({bad} wrong)"),
+    );
 
     // Stores of every size at every offset 0..=16-size: only scratch bytes change.
     let (mut bad, mut tried) = (0, 0);
@@ -76,9 +79,7 @@ pub fn test_register(c: &mut Checks) {
     }
     c.check(
         bad == 0,
-        format_args!(
-            "{tried} stores of 1/2/4/8 bytes at every offset change only the scratch bytes they cover ({bad} wrong)"
-        ),
+        format_args!("{tried} test-register stores, every size and offset: only scratch bytes change ({bad} wrong)"),
     );
 
     // Straddling the end of the test page (into unclaimed MMIO): bytes past the page read as
@@ -111,7 +112,7 @@ pub fn test_register(c: &mut Checks) {
     let after = (load(TEST, 8), load(TEST + 8, 8));
     c.check(
         bad == 0 && after == (Ok(scratch), Ok(ID)),
-        format_args!("{tried} loads and stores across the end of the test page: past it all ones, stores dropped, registers intact ({bad} wrong)"),
+        format_args!("{tried} accesses across the test page's end: ones past it, stores dropped ({bad} wrong)"),
     );
 }
 
@@ -136,7 +137,10 @@ pub fn unclaimed(c: &mut Checks) {
             }
         }
     }
-    c.check(bad == 0, format_args!("{tried} stores then loads of 1/2/4/8 bytes at every offset of unclaimed MMIO: dropped, all ones ({bad} wrong)"));
+    c.check(
+        bad == 0,
+        format_args!("{tried} unclaimed-MMIO stores and loads, every size and offset: dropped, ones ({bad} wrong)"),
+    );
 }
 
 /// An 8-byte access at the last 4 bytes of RAM: half RAM, half nothing. The part past RAM must
@@ -151,7 +155,8 @@ pub fn straddle_ram_end(c: &mut Checks, ram_size: u64) {
     // SAFETY: as above.
     let ram = unsafe { core::ptr::read_volatile(at as *const u32) };
     c.note(format_args!(
-        "8-byte load across the end of RAM at {at:#x}: {got:x?} (RAM half was 0x5a5a5a5a); store: {}, RAM half now {ram:#x}",
+        "8-byte load across the end of RAM at {at:#x}: {} (RAM half was 0x5a5a5a5a); store: {}, RAM half now {ram:#x}",
+        Loaded(got),
         Outcome(w.err())
     ));
     c.check(

@@ -382,6 +382,8 @@ pub fn random(c: &mut Checks, rng: &mut Rng, count: u32) {
     }
     c.check(
         odd == 0,
-        format_args!("{count} random MSRs: {readable} readable (each takes its own value back), {refused} refused (#GP for a random write too), {odd} otherwise"),
+        format_args!(
+            "{count} random MSRs: {readable} read and rewritten, {refused} #GP on read and write, {odd} otherwise"
+        ),
     );
 }

@@ -52,6 +52,18 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A load's result for messages: the value in hex, or the exception.
+pub struct Loaded(pub Result<u64, Fault>);
+
+impl fmt::Display for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            Ok(v) => write!(f, "{v:#x}"),
+            Err(fault) => write!(f, "{fault}"),
+        }
+    }
+}
+
 fn handler(frame: &mut InterruptFrame) {
     let resume = RECOVER.swap(0, Ordering::SeqCst);
     if resume == 0 {
