@@ -348,7 +348,10 @@ pub enum Syscall {
         vcpu: Handle,
     },
     /// Remove the mapping `VmMap` made at `gpa`. Result: bytes unmapped.
-    VmUnmap { vm: Handle, gpa: u64 },
+    VmUnmap {
+        vm: Handle,
+        gpa: u64,
+    },
     /// Wall-clock nanoseconds since the Unix epoch (from the host's RTC at boot plus ClockNs).
     ClockRealtime,
 }

@@ -157,6 +157,9 @@ pub struct VcpuState {
     /// Out: whether the guest could take an external interrupt now (IF set, no shadow).
     pub interruptible: u32,
     pub _pad: u32,
+    /// In: when not 0, `VcpuRun` returns (as Poked) once `ClockNs` passes this time: the
+    /// monitor's next device timer event, so a busy guest cannot keep its timers from firing.
+    pub deadline_ns: u64,
     /// Out: exits handled in the kernel (CPUID, MSR, interrupts ...) since the vCPU started.
     pub kernel_exits: u64,
     /// Out: exits returned to the monitor.
@@ -184,6 +187,7 @@ impl Default for VcpuState {
             inject: Inject::default(),
             interruptible: 0,
             _pad: 0,
+            deadline_ns: 0,
             kernel_exits: 0,
             monitor_exits: 0,
         }

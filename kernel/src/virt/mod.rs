@@ -438,6 +438,13 @@ impl Vcpu {
         self.poke.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the monitor's timer deadline (state page `deadline_ns`) has passed.
+    pub fn deadline_passed(&self) -> bool {
+        // SAFETY: a field of our own state page (see load_dirty).
+        let deadline = unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).deadline_ns) };
+        deadline != 0 && crate::time::now_ns() >= deadline
+    }
+
     pub fn take_poke(&self) -> bool {
         self.poke.swap(false, Ordering::SeqCst)
     }

@@ -380,6 +380,9 @@ impl Monitor {
             }
             self.pit_next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
             events::NEXT_TIMER_NS.store(self.pit_next, Ordering::Relaxed);
+            // The kernel also returns from VcpuRun at that time, even if the event thread does
+            // not get to run in between (a busy host).
+            self.st.deadline_ns = if self.pit_next == u64::MAX { 0 } else { self.pit_next };
         }
         self.platform.route_lines(now);
         if self.st.inject.pending == 0 && self.platform.pic.has_interrupt() {

@@ -314,7 +314,7 @@ impl SvmVcpu {
     /// The run loop: handle kernel exits, return the first that needs the monitor.
     pub fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
         loop {
-            if vcpu.take_poke() {
+            if vcpu.take_poke() || vcpu.deadline_passed() {
                 return ExitKind::Poked;
             }
             if crate::task::scheduler::need_resched() {

@@ -924,7 +924,7 @@ impl VmxVcpu {
 
     fn run_loop(&mut self, vcpu: &Vcpu, st: &mut VcpuState, host: &mut [u64; 5]) -> ExitKind {
         loop {
-            if vcpu.take_poke() {
+            if vcpu.take_poke() || vcpu.deadline_passed() {
                 return ExitKind::Poked;
             }
             if crate::task::scheduler::need_resched() {
