@@ -184,7 +184,18 @@ fn a_killed_monitor_stops_only_its_vm() {
     // The killed VM starts again.
     m.send_line("start spinner2");
     m.expect("vmctl: started vm", T);
-    m.command("show spinner2", "running spinner2");
+    // The state goes from starting to running once the new monitor has booted it.
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let before = m.output().len();
+        m.send_line("show spinner2");
+        m.expect(PROMPT, T);
+        if m.output()[before..].contains("running spinner2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "spinner2 never showed as running again");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     m.command("stop -a", "stopping vm spinner3");
     wait_anywhere(&mut m, "vmd: vm spinner3 stopped", T);
     assert!(!m.output().contains("FAIL spinner"), "a spinner's memory changed");
