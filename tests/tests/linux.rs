@@ -40,14 +40,22 @@ fn linux_boots_to_a_shell_and_powers_off() {
     assert!(m.output().contains("flag-1"), "the hypervisor flag is in /proc/cpuinfo");
     run(&mut m, "dmesg | grep -i -e virtio -e kvm-clock", "dmesg-$((2+2))", "dmesg-4");
     assert!(m.output().contains("kvm-clock: Using msrs"), "the paravirtual clock is used");
-    run(&mut m, "ls /sys/bus/virtio/drivers; echo rngdev-$(ls /sys/bus/virtio/devices | wc -l)", "virtio-$((5+5))", "virtio-10");
+    run(
+        &mut m,
+        "ls /sys/bus/virtio/drivers; echo rngdev-$(ls /sys/bus/virtio/devices | wc -l)",
+        "virtio-$((5+5))",
+        "virtio-10",
+    );
     assert!(m.output().contains("virtio_rng"), "the virtio-rng driver is loaded");
     assert!(m.output().contains("rngdev-1"), "one virtio device (the rng) is on the bus");
     run(&mut m, "echo rng-$(head -c 16 /dev/hwrng | od -An -tx1 | wc -w)", "hwrng-$((6+6))", "hwrng-12");
     assert!(m.output().contains("rng-16"), "16 bytes from /dev/hwrng");
     run(&mut m, "date", "date-$((3+3))", "date-6");
     let year = 2026;
-    assert!(m.output().contains(&format!(" {year}")) || m.output().contains(&format!(" {}", year + 1)), "date shows the year");
+    assert!(
+        m.output().contains(&format!(" {year}")) || m.output().contains(&format!(" {}", year + 1)),
+        "date shows the year"
+    );
     let t0 = Instant::now();
     run(&mut m, "sleep 2", "slept-$((4+4))", "slept-8");
     let slept = t0.elapsed();

@@ -91,7 +91,12 @@ fn same_module(a: &str, b: &str) -> bool {
 }
 
 fn load_order(all: &[(String, PathBuf)], wanted: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
-    fn visit(name: &str, all: &[(String, PathBuf)], order: &mut Vec<(String, PathBuf)>, depth: u32) -> Result<(), String> {
+    fn visit(
+        name: &str,
+        all: &[(String, PathBuf)],
+        order: &mut Vec<(String, PathBuf)>,
+        depth: u32,
+    ) -> Result<(), String> {
         if depth > 16 {
             return Err(format!("module dependencies too deep at {name}"));
         }
@@ -191,7 +196,17 @@ pub fn prepare() -> Result<LinuxGuest, String> {
         );
         run_checked(Command::new("sh").arg("-c").arg(cmd))
     };
-    extract(&kdeb, &["./boot/vmlinuz-*", "./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/drivers/char/hw_random/*", "./lib/modules/*/kernel/drivers/block/virtio_blk.ko", "./lib/modules/*/kernel/drivers/net/*", "./lib/modules/*/kernel/net/core/failover.ko"])?;
+    extract(
+        &kdeb,
+        &[
+            "./boot/vmlinuz-*",
+            "./lib/modules/*/kernel/drivers/virtio/*",
+            "./lib/modules/*/kernel/drivers/char/hw_random/*",
+            "./lib/modules/*/kernel/drivers/block/virtio_blk.ko",
+            "./lib/modules/*/kernel/drivers/net/*",
+            "./lib/modules/*/kernel/net/core/failover.ko",
+        ],
+    )?;
     extract(&bdeb, &["./bin/busybox"])?;
 
     let vmlinuz = fs::read_dir(tree.join("boot"))
@@ -203,7 +218,10 @@ pub fn prepare() -> Result<LinuxGuest, String> {
     let mut all = Vec::new();
     find_modules(&tree.join("lib/modules"), &mut all);
     let order = load_order(&all, MODULES)?;
-    eprintln!("linux: initramfs with busybox and modules {}", order.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" "));
+    eprintln!(
+        "linux: initramfs with busybox and modules {}",
+        order.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" ")
+    );
 
     let mut files: Vec<(String, u32, Vec<u8>)> = Vec::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
@@ -226,7 +244,12 @@ pub fn prepare() -> Result<LinuxGuest, String> {
     fs::rename(dir.join("initrd.cpio.gz"), &initrd).map_err(|e| e.to_string())?;
     fs::copy(&vmlinuz, &kernel).map_err(|e| e.to_string())?;
     fs::write(&stamp, format!("{version} {INIT_VERSION}")).map_err(|e| e.to_string())?;
-    eprintln!("linux: {} ({} bytes) and {} ready", kernel.display(), fs::metadata(&kernel).map(|m| m.len()).unwrap_or(0), initrd.display());
+    eprintln!(
+        "linux: {} ({} bytes) and {} ready",
+        kernel.display(),
+        fs::metadata(&kernel).map(|m| m.len()).unwrap_or(0),
+        initrd.display()
+    );
     Ok(LinuxGuest { kernel, initrd, version })
 }
 

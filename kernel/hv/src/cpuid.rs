@@ -59,7 +59,12 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
     // steps of 0x100 for "KVMKVMKVM"): only the clock, so Linux gets a TSC frequency and time it
     // can trust. See: Linux Documentation/virt/kvm/x86/cpuid.rst, msr.rst.
     if leaf == KVM_BASE {
-        return [KVM_BASE + 1, u32::from_le_bytes(*b"KVMK"), u32::from_le_bytes(*b"VMKV"), u32::from_le_bytes(*b"M\0\0\0")];
+        return [
+            KVM_BASE + 1,
+            u32::from_le_bytes(*b"KVMK"),
+            u32::from_le_bytes(*b"VMKV"),
+            u32::from_le_bytes(*b"M\0\0\0"),
+        ];
     }
     if leaf == KVM_BASE + 1 {
         // KVM_FEATURE_CLOCKSOURCE2 (bit 3), KVM_FEATURE_CLOCKSOURCE_STABLE_BIT (bit 24).

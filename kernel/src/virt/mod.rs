@@ -166,13 +166,19 @@ impl Vm {
         if self.mappings.lock().iter().any(|(g, m)| gpa < g + m.pages() as u64 * PAGE_SIZE && *g < end) {
             return Err(Error::Exists);
         }
-        let access = Access { writable: prot & gprot::WRITE != 0, executable: prot & gprot::EXEC != 0, user: true, uncached: false };
+        let access = Access {
+            writable: prot & gprot::WRITE != 0,
+            executable: prot & gprot::EXEC != 0,
+            user: true,
+            uncached: false,
+        };
         let table = self.table.lock();
         let mut mem = KernelTableMemory;
         let mut i = 0;
         while i < shm.pages() {
             let at = gpa + i as u64 * PAGE_SIZE;
-            let (size, step) = if at % (2 << 20) == 0 && shm.is_large_at(i) { (PageSize::Size2M, 512) } else { (PageSize::Size4K, 1) };
+            let (size, step) =
+                if at % (2 << 20) == 0 && shm.is_large_at(i) { (PageSize::Size2M, 512) } else { (PageSize::Size4K, 1) };
             if table.map(&mut mem, at, shm.frame(i), size, access).is_err() {
                 let mut done = gpa;
                 while done < at {

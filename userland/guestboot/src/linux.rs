@@ -118,7 +118,7 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     zp[0x21c..0x220].copy_from_slice(&(initrd_len as u32).to_le_bytes()); // ramdisk_size
     zp[0x228..0x22c].copy_from_slice(&(CMDLINE_ADDR as u32).to_le_bytes()); // cmd_line_ptr
     zp[0x238..0x23c].copy_from_slice(&(cmdline.len() as u32).to_le_bytes()); // cmdline_size
-    // e820 (zero-page 0x1e8 count, 0x2d0 table of 20-byte entries).
+                                                                             // e820 (zero-page 0x1e8 count, 0x2d0 table of 20-byte entries).
     let e820: [(u64, u64, u32); 4] = [
         (0, 0x9_fc00, E820_RAM),
         (0x9_fc00, 0x400, E820_RESERVED),
@@ -134,7 +134,14 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     }
     let mut line = cmdline.as_bytes().to_vec();
     line.push(0);
-    Ok(LinuxPlan { kernel, kernel_addr: KERNEL_ADDR, zero_page: zp, cmdline: line, initrd_addr, entry: KERNEL_ADDR + 0x200 })
+    Ok(LinuxPlan {
+        kernel,
+        kernel_addr: KERNEL_ADDR,
+        zero_page: zp,
+        cmdline: line,
+        initrd_addr,
+        entry: KERNEL_ADDR + 0x200,
+    })
 }
 
 /// Long mode at the 64-bit entry with RSI = zero page (the identity page tables of

@@ -6,13 +6,13 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use keel_devices::acpi_pm::AcpiPm;
 use keel_devices::bus::{all_ones, Bus};
+use keel_devices::i8042::I8042;
 use keel_devices::i8254::Pit;
 use keel_devices::i8259::PicPair;
-use keel_devices::ns8250::Uart;
-use keel_devices::acpi_pm::AcpiPm;
-use keel_devices::i8042::I8042;
 use keel_devices::mc146818::Rtc;
+use keel_devices::ns8250::Uart;
 use keel_devices::pci::PciHost;
 use keel_devices::port92::Port92;
 use keel_devices::testdev::TestDevice;
@@ -98,7 +98,9 @@ impl Platform {
         let _ = ports.insert(u64::from(keel_devices::i8259::ELCR_MASTER), 2, PORT_ELCR);
         let _ = mmio.insert(TEST_MMIO_BASE, 0x1000, MMIO_TEST);
         let mut pci = PciHost::new();
-        let rng = keel_virtio::VirtioPci::new(keel_virtio::rng::VirtioRng::new(keel_virtio::chacha20::ChaCha20Rng::from_seed(seed())));
+        let rng = keel_virtio::VirtioPci::new(keel_virtio::rng::VirtioRng::new(
+            keel_virtio::chacha20::ChaCha20Rng::from_seed(seed()),
+        ));
         if pci.insert(RNG_SLOT, RNG_IRQ, alloc::boxed::Box::new(rng)).is_err()
             || pci.assign_resources(PCI_MMIO_WINDOW.0, PCI_MMIO_WINDOW.1, 0xc000, 0x1000).is_err()
         {
@@ -275,7 +277,9 @@ fn seed() -> [u8; 32] {
         let mut ok = 0u8;
         if has_rdrand {
             // SAFETY: RDRAND exists (CPUID checked); it only writes the output register and CF.
-            unsafe { core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) v, ok = out(reg_byte) ok, options(nomem, nostack)) };
+            unsafe {
+                core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) v, ok = out(reg_byte) ok, options(nomem, nostack))
+            };
         }
         if ok == 0 {
             // SAFETY: RDTSC only reads the time-stamp counter.

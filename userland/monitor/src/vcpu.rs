@@ -33,7 +33,8 @@ pub struct FileBuf {
 impl FileBuf {
     fn new(len: usize) -> Result<FileBuf, String> {
         let map_len = (len as u64).div_ceil(4096).max(1) * 4096;
-        let addr = sys::mem_map(0, map_len, keel_abi::prot::READ | keel_abi::prot::WRITE).map_err(|e| err("memory for the boot image", e))?;
+        let addr = sys::mem_map(0, map_len, keel_abi::prot::READ | keel_abi::prot::WRITE)
+            .map_err(|e| err("memory for the boot image", e))?;
         Ok(FileBuf { addr, map_len, len })
     }
 
@@ -71,7 +72,8 @@ fn read_image(name: &str) -> Result<FileBuf, String> {
     let mut done = 0;
     while done < bytes.len() {
         let end = (done + keel_abi::MAX_IO as usize).min(bytes.len());
-        let n = sys::module_read(H_MODULES, name, done as u64, &mut bytes[done..end]).map_err(|e| err("boot image", e))?;
+        let n =
+            sys::module_read(H_MODULES, name, done as u64, &mut bytes[done..end]).map_err(|e| err("boot image", e))?;
         if n == 0 {
             break;
         }
@@ -86,11 +88,15 @@ fn read_image(name: &str) -> Result<FileBuf, String> {
 fn load_firmware(vm: u32, ram: &GuestRam, image: &[u8]) -> Result<(), String> {
     let size = (image.len() as u64).div_ceil(4096) * 4096;
     let shm = sys::shm_create(size).map_err(|e| err("firmware memory", e))?;
-    let addr = sys::shm_map(shm, 0, keel_abi::prot::READ | keel_abi::prot::WRITE).map_err(|e| err("firmware memory", e))?;
+    let addr =
+        sys::shm_map(shm, 0, keel_abi::prot::READ | keel_abi::prot::WRITE).map_err(|e| err("firmware memory", e))?;
     // SAFETY: `addr..addr+size` was just mapped read-write for us; the image is copied to its end.
-    unsafe { core::ptr::copy_nonoverlapping(image.as_ptr(), (addr + size - image.len() as u64) as *mut u8, image.len()) };
+    unsafe {
+        core::ptr::copy_nonoverlapping(image.as_ptr(), (addr + size - image.len() as u64) as *mut u8, image.len())
+    };
     let gpa = (1u64 << 32) - size;
-    sys::vm_map(vm, shm, gpa, keel_abi::vcpu::gprot::READ | keel_abi::vcpu::gprot::EXEC).map_err(|e| err("firmware mapping", e))?;
+    sys::vm_map(vm, shm, gpa, keel_abi::vcpu::gprot::READ | keel_abi::vcpu::gprot::EXEC)
+        .map_err(|e| err("firmware mapping", e))?;
     let alias = image.len().min(128 * 1024);
     if !ram.write(0x10_0000 - alias as u64, &image[image.len() - alias..]) {
         return Err(String::from("firmware needs at least 1 MiB of memory"));
@@ -122,13 +128,20 @@ fn load_image(vm: u32, ram: &GuestRam, image_name: &str, image: &[u8], memory: u
 }
 
 /// A Linux bzImage by the boot protocol, with the initrd and command line vmd passed.
-fn load_linux(ctl: &ControlArea, ram: &GuestRam, image_name: &str, image: &[u8], memory: u64) -> Result<VcpuState, String> {
+fn load_linux(
+    ctl: &ControlArea,
+    ram: &GuestRam,
+    image_name: &str,
+    image: &[u8],
+    memory: u64,
+) -> Result<VcpuState, String> {
     use keel_guestboot::linux;
     let initrd_name = text(&ctl.initrd);
     let initrd = if initrd_name.is_empty() { None } else { Some(read_image(&initrd_name)?) };
     let initrd: &[u8] = initrd.as_deref().unwrap_or(&[]);
     let cmdline = text(&ctl.cmdline);
-    let plan = linux::plan(image, initrd.len() as u64, &cmdline, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
+    let plan =
+        linux::plan(image, initrd.len() as u64, &cmdline, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
     // ACPI tables where a BIOS would leave them (Linux scans 0xE0000-0xFFFFF for the RSDP):
     // the PM block for `poweroff`, the reset register, the PCI root bridge and its interrupts.
     let acpi = keel_acpitables::build(keel_acpitables::RSDP_ADDR, &keel_acpitables::Layout::default())

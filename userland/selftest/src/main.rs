@@ -142,8 +142,14 @@ fn keel_main() -> i32 {
         Ok(vm) => {
             let ram = sys::shm_create(4 << 20).unwrap_or(0);
             c.check("vm_map 4 MiB at 0", sys::vm_map(vm, ram, 0, keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
-            c.check("vm_map overlap refused", sys::vm_map(vm, ram, 2 << 20, keel_abi::vcpu::gprot::ALL) == Err(Error::Exists));
-            c.check("vm_map W without R refused", sys::vm_map(vm, ram, 8 << 20, keel_abi::vcpu::gprot::WRITE) == Err(Error::InvalidArgument));
+            c.check(
+                "vm_map overlap refused",
+                sys::vm_map(vm, ram, 2 << 20, keel_abi::vcpu::gprot::ALL) == Err(Error::Exists),
+            );
+            c.check(
+                "vm_map W without R refused",
+                sys::vm_map(vm, ram, 8 << 20, keel_abi::vcpu::gprot::WRITE) == Err(Error::InvalidArgument),
+            );
             c.check("vm_unmap", sys::vm_unmap(vm, 0) == Ok(4 << 20));
             c.check("vm_unmap twice", sys::vm_unmap(vm, 0) == Err(Error::NotFound));
             c.check("vm_map again after unmap", sys::vm_map(vm, ram, 0, keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
