@@ -292,12 +292,16 @@ impl SvmVcpu {
         let host = HOST_VMCB.load(Ordering::Relaxed);
         // SAFETY: CLGI/STGI bracket the world switch (APM 15.17); the VMCB, host VMCB and
         // permission maps are valid pages this CPU owns; svm_enter saves and restores every host
-        // register the ABI needs and the host hidden state (VMSAVE/VMLOAD); interrupts are off
-        // (IF = 0) until the `sti; nop; cli` window, which lets a pending interrupt be handled.
+        // register the ABI needs and the host hidden state (VMSAVE/VMLOAD).
+        // RFLAGS.IF must be 1 at VMRUN: with V_INTR_MASKING the host's IF at VMRUN (HIF) is what
+        // lets a physical interrupt reach the INTR intercept while the guest runs; with IF = 0 a
+        // guest that makes no exits would run forever (APM Vol 2 15.21.1). GIF = 0 holds every
+        // interrupt from the STI until VMRUN, and again from #VMEXIT (which restores IF = 1 from
+        // the host save area) until STGI, where a pending host interrupt is taken; then CLI.
         unsafe {
-            core::arch::asm!("clgi", options(nomem, nostack));
+            core::arch::asm!("clgi", "sti", options(nomem, nostack));
             svm_enter(this, host, &mut self.gprs);
-            core::arch::asm!("stgi", "sti", "nop", "cli", options(nomem, nostack));
+            core::arch::asm!("stgi", "nop", "cli", options(nomem, nostack));
         }
         // Re-deliver an event the exit interrupted. See: APM Vol 2 15.7.2 (EXITINTINFO).
         let v = self.vmcb();
