@@ -266,6 +266,17 @@ impl Machine {
         self.expect(PROMPT, Duration::from_secs(30));
     }
 
+    /// Type `line` at the shell and return what it printed between the echo of the line and the
+    /// next prompt (an older prompt, reprinted after a log line, cannot be mistaken for it).
+    pub fn answer(&mut self, line: &str) -> String {
+        self.send_line(line);
+        self.expect(line, Duration::from_secs(30));
+        let start = self.cursor;
+        self.expect(PROMPT, Duration::from_secs(30));
+        let end = self.cursor - PROMPT.len();
+        self.output().get(start..end).unwrap_or("").to_string()
+    }
+
     /// Wait for the machine to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;

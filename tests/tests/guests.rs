@@ -22,13 +22,11 @@ fn wait_state(m: &mut Machine, name: &str, state: &str) {
     let want = format!("{state} {name}");
     let deadline = std::time::Instant::now() + T;
     loop {
-        let before = m.output().len();
-        m.send_line(&format!("show {name}"));
-        m.expect(PROMPT, T);
-        if m.output()[before..].contains(&want) {
+        let answer = m.answer(&format!("show {name}"));
+        if answer.contains(&want) {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{name} never showed as {state}");
+        assert!(std::time::Instant::now() < deadline, "{name} never showed as {state}; the last answer:\n{answer}");
         std::thread::sleep(Duration::from_millis(300));
     }
 }

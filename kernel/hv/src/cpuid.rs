@@ -93,9 +93,9 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
                 c |= ECX1_OSXSAVE;
             }
             c |= ECX1_HYPERVISOR;
-            // No local APIC is emulated yet: guests use the 8259 PIC (Linux does, on its own).
-            // No machine-check MSRs either (Linux panics when MCG_STATUS faults).
-            d &= !(EDX1_MCE | EDX1_APIC | EDX1_MCA | EDX1_ACPI | EDX1_TM);
+            // The monitor emulates an xAPIC at 0xFEE00000 (no x2APIC, no TSC deadline: hidden
+            // above). No machine-check MSRs (Linux panics when MCG_STATUS faults).
+            d = (d & !(EDX1_MCE | EDX1_MCA | EDX1_ACPI | EDX1_TM)) | EDX1_APIC;
             // One logical processor, this vCPU's APIC ID; CLFLUSH size kept.
             b = (b & 0x0000_ffff) | (1 << 16) | (u32::from(view.apic_id) << 24);
         }
@@ -132,8 +132,9 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, view: GuestView, host: impl Fn(u32, 
             d &= !((1 << 26) | (1 << 27) | (1 << 28) | (1 << 29) | (1 << 31));
         }
         0x8000_0001 => {
-            // Also PERFCTR_CORE (23): the extended performance counters are not offered.
-            c &= !(ECX81_SVM | ECX81_SKINIT | (1 << 23));
+            // Also PERFCTR_CORE (23): the extended performance counters are not offered, nor
+            // ExtApicSpace (3): the emulated local APIC has no AMD extended registers.
+            c &= !(ECX81_SVM | ECX81_SKINIT | (1 << 23) | (1 << 3));
         }
         0x8000_0008 => {
             // AMD's speculation controls: IBPB 12, IBRS 14, STIBP 15, SSBD 24, VIRT_SSBD 25.
@@ -176,7 +177,8 @@ mod tests {
         let [_, b, c, _] = guest_cpuid(1, 0, VIEW, qemu_max);
         assert_eq!(c & ECX1_VMX, 0);
         assert_eq!(c & ECX1_X2APIC, 0);
-        assert_eq!(guest_cpuid(1, 0, VIEW, qemu_max)[3] & EDX1_APIC, 0);
+        assert_ne!(guest_cpuid(1, 0, VIEW, qemu_max)[3] & EDX1_APIC, 0);
+        assert_eq!(c & ECX1_TSC_DEADLINE, 0);
         assert_ne!(c & ECX1_HYPERVISOR, 0);
         assert_eq!(b >> 24, 0);
         assert_eq!((b >> 16) & 0xff, 1);

@@ -11,14 +11,14 @@
 //!   the 24-bit PM timer in the I/O block keel-devices' `acpi_pm` models (0x600: event, 0x604:
 //!   control, 0x608: timer); no SMI command port (always in ACPI mode), no GPE blocks; the reset
 //!   register (I/O 0xCF9, value 6: the PIIX reset control register, RESET_REG_SUP set); RTC
-//!   century at CMOS 0x32; boot flags: legacy devices, no VGA, no MSI (the guest has no local
-//!   APIC), and the 8042 only if asked; power button as a fixed feature, no sleep button.
+//!   century at CMOS 0x32; boot flags: legacy devices, no VGA, no MSI (no device offers it), and
+//!   the 8042 only if asked; power button as a fixed feature, no sleep button.
 //! - DSDT: `\_S5` = Package {5, 5, 0, 0} (SLP_TYP 5 for soft off, matching `acpi_pm`), and when
 //!   PCI is present a PCI root bridge `\_SB.PCI0` (PNP0A03) with `_CRS` (bus 0-255, the 0xCF8
 //!   config ports, I/O 0-0xCF7 and 0xD00-0xFFFF, the MMIO window) and a `_PRT` that wires every
 //!   pin of each listed slot straight to its PIC IRQ (in PIC mode a GSI is an ISA IRQ).
-//! - No MADT: the guest has no APIC. To add one (or any other table) later, build it with
-//!   [`sdt`] and pass it in [`Layout::extra_tables`]: it goes into the blob and both root tables.
+//! - The MADT is built by [`madt::madt`] and passed in [`Layout::extra_tables`], like any other
+//!   extra table (made with [`sdt`]): it goes into the blob and both root tables.
 //!
 //! Checksums: the RSDP's two, and every SDT's, sum to zero; the FACS has none.
 //!
@@ -35,6 +35,7 @@
 extern crate alloc;
 
 pub mod aml;
+pub mod madt;
 
 use alloc::vec::Vec;
 use core::fmt;

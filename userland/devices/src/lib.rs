@@ -20,6 +20,7 @@ pub mod i8042;
 pub mod i8254;
 pub mod i8259;
 pub mod ioapic;
+pub mod irqchip;
 pub mod lapic;
 pub mod mc146818;
 pub mod ns8250;

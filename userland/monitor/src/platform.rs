@@ -1,6 +1,7 @@
-//! The emulated platform (docs/guests.md): COM1, the PIC pair (with its ELCR), the PIT, the RTC,
-//! the 8042 (reset), port 0x92, the ACPI PM block (power off), a PCI host bridge with a virtio-rng
-//! device, the debug-exit port and the test MMIO register, behind a port bus and an MMIO bus.
+//! The emulated platform (docs/guests.md): COM1, the interrupt controllers (PIC pair with its
+//! ELCR, I/O APIC, local APIC: keel-devices' `irqchip`), the PIT, the RTC, the 8042 (reset), port
+//! 0x92, the ACPI PM block (power off), a PCI host bridge with a virtio-rng device, the debug-exit
+//! port and the test MMIO register, behind a port bus and an MMIO bus.
 //! Unclaimed ports read as all ones and ignore writes; unclaimed MMIO too; each is logged once.
 
 use alloc::string::String;
@@ -10,7 +11,7 @@ use keel_devices::acpi_pm::AcpiPm;
 use keel_devices::bus::{all_ones, Bus};
 use keel_devices::i8042::I8042;
 use keel_devices::i8254::Pit;
-use keel_devices::i8259::PicPair;
+use keel_devices::irqchip::IrqChips;
 use keel_devices::mc146818::Rtc;
 use keel_devices::ns8250::Uart;
 use keel_devices::pci::PciHost;
@@ -36,6 +37,8 @@ pub const PCI_MMIO_WINDOW: (u64, u64) = (0xe000_0000, 0x1000_0000);
 pub const RNG_SLOT: usize = 1;
 pub const RNG_IRQ: u8 = 11;
 const MMIO_TEST: usize = 0;
+const MMIO_LAPIC: usize = 1;
+const MMIO_IOAPIC: usize = 2;
 
 pub const TEST_MMIO_BASE: u64 = 0xfeb0_0000;
 
@@ -53,7 +56,8 @@ pub enum PortEffect {
 pub struct Platform {
     pub name: String,
     pub uart: Uart,
-    pub pic: PicPair,
+    /// PIC pair, I/O APIC and local APIC.
+    pub irq: IrqChips,
     pub pit: Pit,
     testdev: TestDevice,
     pub rtc: Rtc,
@@ -67,9 +71,9 @@ pub struct Platform {
     pub pit_touched: bool,
     /// The SCI's IRQ (from the ACPI tables' layout).
     sci_irq: u8,
-    /// The levels `route_lines` last gave the PIC (bit n: IRQ n).
+    /// The levels `route_lines` last gave the interrupt controllers (bit n: IRQ n).
     routed: u16,
-    /// The guest accessed the PIC (or ELCR) since `route_lines` last ran.
+    /// The guest accessed the PIC, ELCR or I/O APIC since `route_lines` last ran.
     pic_touched: bool,
     ports: Bus,
     mmio: Bus,
@@ -97,6 +101,8 @@ impl Platform {
         let _ = ports.insert(keel_devices::acpi_pm::DEFAULT_BASE as u64, 12, PORT_PM);
         let _ = ports.insert(u64::from(keel_devices::i8259::ELCR_MASTER), 2, PORT_ELCR);
         let _ = mmio.insert(TEST_MMIO_BASE, 0x1000, MMIO_TEST);
+        let _ = mmio.insert(keel_devices::lapic::LAPIC_BASE, keel_devices::lapic::LAPIC_SIZE, MMIO_LAPIC);
+        let _ = mmio.insert(keel_devices::ioapic::IOAPIC_BASE, keel_devices::ioapic::IOAPIC_SIZE, MMIO_IOAPIC);
         let mut pci = PciHost::new();
         let rng = keel_virtio::VirtioPci::new(keel_virtio::rng::VirtioRng::new(
             keel_virtio::chacha20::ChaCha20Rng::from_seed(seed()),
@@ -110,7 +116,7 @@ impl Platform {
         Platform {
             name,
             uart: Uart::new(),
-            pic: PicPair::new(),
+            irq: IrqChips::new(),
             pit: Pit::new(now),
             testdev: TestDevice::new(),
             rtc: Rtc::new(),
@@ -152,7 +158,7 @@ impl Platform {
             Some((PORT_UART, off)) => self.uart.read(off, data),
             Some((PORT_PIC, _)) => {
                 self.pic_touched = true;
-                self.pic.read(port, data)
+                self.irq.pic.read(port, data)
             }
             Some((PORT_PIT, _)) => {
                 self.pit_touched = true;
@@ -170,7 +176,7 @@ impl Platform {
             Some((PORT_PM, off)) => self.pm.read(off, keel_rt::sys::clock_ns(), data),
             Some((PORT_ELCR, _)) => {
                 self.pic_touched = true;
-                self.pic.read(port, data)
+                self.irq.pic.read(port, data)
             }
             _ => {
                 all_ones(data);
@@ -184,7 +190,7 @@ impl Platform {
             Some((PORT_UART, off)) => self.uart.write(off, data),
             Some((PORT_PIC, _)) => {
                 self.pic_touched = true;
-                self.pic.write(port, data)
+                self.irq.pic.write(port, data)
             }
             Some((PORT_PIT, _)) => {
                 self.pit_touched = true;
@@ -202,7 +208,7 @@ impl Platform {
             Some((PORT_PM, off)) => self.pm.write(off, keel_rt::sys::clock_ns(), data),
             Some((PORT_ELCR, _)) => {
                 self.pic_touched = true;
-                self.pic.write(port, data)
+                self.irq.pic.write(port, data)
             }
             _ => self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored")),
         }
@@ -222,6 +228,8 @@ impl Platform {
     pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8]) {
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.read(off, data),
+            Some((MMIO_LAPIC, off)) => self.irq.lapic_read(off, keel_rt::sys::clock_ns(), data),
+            Some((MMIO_IOAPIC, off)) => self.irq.ioapic.read(off, data),
             _ if self.pci.mmio_read(gpa, data) => {}
             _ => {
                 all_ones(data);
@@ -236,15 +244,25 @@ impl Platform {
     pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) {
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.write(off, data),
+            Some((MMIO_LAPIC, off)) => {
+                // An NMI a guest sends itself is not delivered (Keel injects no NMIs yet).
+                if self.irq.lapic_write(off, keel_rt::sys::clock_ns(), data) {
+                    self.log_once(1 << 62, format_args!("self-NMI through the local APIC ignored"));
+                }
+            }
+            Some((MMIO_IOAPIC, off)) => {
+                self.pic_touched = true;
+                self.irq.ioapic.write(off, data)
+            }
             _ if self.pci.mmio_write(gpa, data) => self.pci_dirty = true,
             _ => self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped")),
         }
     }
 
-    /// Device interrupt lines as the PIC sees them: the 8042 (1, 12), COM1 (4), PCI INTx (level),
-    /// the SCI. Only lines whose level changed are passed on (each `set_irq` costs a priority
-    /// resolution), unless the guest accessed the PIC since: then all of them, as an unchanged
-    /// level only matters to a PIC the guest reprogrammed (and the cascade input follows).
+    /// Device interrupt lines as the PIC and I/O APIC see them: the 8042 (1, 12), COM1 (4), PCI
+    /// INTx (level), the SCI. Only lines whose level changed are passed on (each `set_irq` costs
+    /// a priority resolution), unless the guest accessed the PIC or I/O APIC since: then all of
+    /// them, as an unchanged level only matters to a controller the guest reprogrammed.
     pub fn route_lines(&mut self, now_ns: u64) {
         let pci = self.pci.irq_levels();
         let mut levels = 0u16;
@@ -260,7 +278,7 @@ impl Platform {
         let changed = if core::mem::take(&mut self.pic_touched) { u16::MAX } else { levels ^ self.routed };
         for irq in [1u8, 4, 5, 9, 10, 11, 12] {
             if changed & (1 << irq) != 0 {
-                self.pic.set_irq(irq, levels & (1 << irq) != 0);
+                self.irq.set_isa_irq(irq, levels & (1 << irq) != 0);
             }
         }
         self.routed = levels;

@@ -1,5 +1,5 @@
 //! Boot the guest and run its vCPU: the `VcpuRun` loop, exit handling, interrupt delivery from
-//! the PIC, console traffic with vmd, and vmd's requests.
+//! the interrupt controllers, console traffic with vmd, and vmd's requests.
 
 use alloc::string::String;
 
@@ -143,8 +143,15 @@ fn load_linux(
     let plan =
         linux::plan(image, initrd.len() as u64, &cmdline, memory).map_err(|e| alloc::format!("{image_name}: {e}"))?;
     // ACPI tables where a BIOS would leave them (Linux scans 0xE0000-0xFFFFF for the RSDP):
-    // the PM block for `poweroff`, the reset register, the PCI root bridge and its interrupts.
-    let acpi = keel_acpitables::build(keel_acpitables::RSDP_ADDR, &keel_acpitables::Layout::default())
+    // the PM block for `poweroff`, the reset register, the PCI root bridge and its interrupts,
+    // and the MADT for the local APIC and the I/O APIC (wired as keel-devices' irqchip).
+    let mut layout = keel_acpitables::Layout::default();
+    let madt_layout = keel_acpitables::madt::MadtLayout {
+        level_irqs: alloc::vec![layout.sci_irq, crate::platform::RNG_IRQ],
+        io_apic_id: 0,
+    };
+    layout.extra_tables.push(keel_acpitables::madt::madt(&madt_layout, &layout.oem_id));
+    let acpi = keel_acpitables::build(keel_acpitables::RSDP_ADDR, &layout)
         .map_err(|e| alloc::format!("ACPI tables: {e:?}"))?;
     if !ram.write(keel_acpitables::RSDP_ADDR, &acpi) {
         return Err(String::from("no room for the ACPI tables"));
@@ -379,7 +386,8 @@ impl Monitor {
         }
     }
 
-    /// Advance the timer, route device interrupt lines through the PIC, queue the next vector.
+    /// Advance the timers, route device interrupt lines to the interrupt controllers, queue the
+    /// next vector, and tell the kernel and the event thread when the next timer is due.
     fn deliver_interrupts(&mut self) {
         // Right after an exit, the clock VcpuRun returned (no ClockNs call on the exit path).
         let now = self.exit_ns.take().unwrap_or_else(sys::clock_ns);
@@ -388,24 +396,27 @@ impl Monitor {
         if pit_touched || now >= self.pit_next {
             let edges = self.platform.pit.advance(now);
             for _ in 0..edges {
-                self.platform.pic.set_irq(0, true);
-                self.platform.pic.set_irq(0, false);
+                self.platform.irq.pulse_isa_irq(0);
             }
             self.pit_next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
-            events::NEXT_TIMER_NS.store(self.pit_next, Ordering::Relaxed);
-            // The kernel also returns from VcpuRun at that time, even if the event thread does
-            // not get to run in between (a busy host).
-            self.st.deadline_ns = if self.pit_next == u64::MAX { 0 } else { self.pit_next };
         }
         self.platform.route_lines(now);
-        if self.st.inject.pending == 0 && self.platform.pic.has_interrupt() {
-            if let Some(vector) = self.platform.pic.acknowledge() {
+        // Runs the local APIC timer up to `now` even when an injection is still pending, so that
+        // its next deadline below is in the future.
+        self.platform.irq.update(now);
+        if self.st.inject.pending == 0 {
+            if let Some(vector) = self.platform.irq.next_vector(now) {
                 self.st.inject.kind = INJECT_INTERRUPT;
                 self.st.inject.vector = vector;
                 self.st.inject.has_error_code = 0;
                 self.st.inject.pending = 1;
             }
         }
+        let next = self.pit_next.min(self.platform.irq.next_timer_ns(now).unwrap_or(u64::MAX));
+        events::NEXT_TIMER_NS.store(next, Ordering::Relaxed);
+        // The kernel also returns from VcpuRun at that time, even if the event thread does not
+        // get to run in between (a busy host).
+        self.st.deadline_ns = if next == u64::MAX { 0 } else { next };
     }
 
     fn console_input(&mut self) {

@@ -115,18 +115,63 @@ pub fn this_cpu_index_or_zero() -> usize {
     (0..cpu_count()).find(|&i| apic_id_of(i) == id).unwrap_or(0)
 }
 
-/// Measure the APIC timer against the PIT and remember the count for `TIMER_HZ`.
+/// One look at the three clocks: TSC before and after, the APIC timer's and the PIT's counts
+/// read in between.
+#[derive(Clone, Copy)]
+struct ClockSample {
+    tsc: u64,
+    width: u64,
+    apic: u32,
+    pit: u16,
+}
+
+fn clock_sample() -> ClockSample {
+    let before = crate::time::rdtsc();
+    let apic = read(REG_TIMER_CURRENT);
+    let pit = pit::read_counter();
+    let after = crate::time::rdtsc();
+    ClockSample { tsc: before / 2 + after / 2, width: after - before, apic, pit }
+}
+
+/// The narrowest of a few samples: a sample stretched by an SMI, or by the emulator's thread
+/// being descheduled, is wide and loses.
+fn best_clock_sample() -> ClockSample {
+    let mut best = clock_sample();
+    for _ in 0..4 {
+        let s = clock_sample();
+        if s.width < best.width {
+            best = s;
+        }
+    }
+    best
+}
+
+/// Measure the APIC timer and the TSC against the PIT and remember the count for `TIMER_HZ`.
 /// Returns the timer's input frequency in Hz (after the divide-by-16).
+///
+/// All three run freely over a 20 ms window (PIT channel 2 as a counter, not a programmed
+/// wait), and each end of the window is the narrowest of a few bracketed samples, so neither
+/// the cost of programming the PIT through port I/O nor a delay while sampling skews the result.
+/// (A single programmed 10 ms PIT wait read the TSC 1% fast under QEMU, so Keel's clock and every
+/// guest's ran 1% slow; two waits and their difference were thrown off by a busy host.)
+/// See: SDM Vol 3A 12.5.4 (APIC timer), Linux arch/x86/kernel/tsc.c (the same idea).
 pub fn calibrate_timer() -> u64 {
+    /// 20 ms of PIT ticks.
+    const WINDOW_TICKS: u16 = (pit::PIT_HZ / 50) as u16;
     write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
     write(REG_LVT_TIMER, LVT_MASKED);
     write(REG_TIMER_INITIAL, u32::MAX);
-    let tsc_start = crate::time::rdtsc();
-    pit::sleep_us(10_000);
-    let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
-    crate::time::set_tsc_hz((crate::time::rdtsc() - tsc_start) * 100);
+    pit::start_counter();
+    let start = best_clock_sample();
+    while start.pit.wrapping_sub(pit::read_counter()) < WINDOW_TICKS {
+        core::hint::spin_loop();
+    }
+    let end = best_clock_sample();
+    let ticks = u64::from(start.pit.wrapping_sub(end.pit)).max(1);
+    let per_second = |delta: u64| delta * pit::PIT_HZ / ticks;
+    crate::time::set_tsc_hz(per_second(end.tsc - start.tsc).max(1));
     write(REG_TIMER_INITIAL, 0);
-    let hz = u64::from(elapsed) * 100;
+    let hz = per_second(u64::from(start.apic.saturating_sub(end.apic))).max(1);
     TIMER_INITIAL_COUNT.store((hz / TIMER_HZ).clamp(1, u64::from(u32::MAX)) as u32, Ordering::Relaxed);
     hz
 }

@@ -1,13 +1,14 @@
 //! Busy-wait delays with the i8254 PIT's channel 2 (the one gated through port 0x61), for the
-//! few places that need wall-clock time before any other clock is calibrated: the local APIC
-//! timer calibration and the INIT-SIPI-SIPI delays.
+//! few places that need wall-clock time before any other clock is calibrated: the INIT-SIPI-SIPI
+//! delays; and channel 2 as a free-running counter to calibrate the TSC and local APIC timer
+//! against (`start_counter`, `read_counter`).
 //!
 //! Does not: use interrupts or channel 0. See: Intel 8254 datasheet (mode 0), the PC port 0x61
 //! layout (bit 0 gate 2, bit 1 speaker, bit 5 OUT2).
 
 use super::instructions::{inb, outb};
 
-const PIT_HZ: u64 = 1_193_182;
+pub const PIT_HZ: u64 = 1_193_182;
 const CHANNEL2_DATA: u16 = 0x42;
 const COMMAND: u16 = 0x43;
 const GATE_PORT: u16 = 0x61;
@@ -36,5 +37,31 @@ fn sleep_chunk(us: u64) {
             core::hint::spin_loop();
         }
         outb(GATE_PORT, gate);
+    }
+}
+
+/// Start channel 2 counting down from 0xFFFF at [`PIT_HZ`] (mode 0: after 0 it wraps and goes
+/// on), for [`read_counter`]. A window must stay under 0x10000 ticks (54.9 ms).
+pub fn start_counter() {
+    // SAFETY: as in sleep_chunk: channel 2 and the speaker gate only; the speaker stays off.
+    unsafe {
+        let gate = inb(GATE_PORT) & !0x03;
+        outb(GATE_PORT, gate);
+        outb(COMMAND, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
+        outb(CHANNEL2_DATA, 0xff);
+        outb(CHANNEL2_DATA, 0xff);
+        outb(GATE_PORT, gate | 0x01);
+    }
+}
+
+/// Channel 2's current count, latched so that both bytes belong to one value (counter latch
+/// command, 8254 datasheet "Counter Latch Command").
+pub fn read_counter() -> u16 {
+    // SAFETY: the latch command and the two data reads only read channel 2's count.
+    unsafe {
+        outb(COMMAND, 0b1000_0000); // latch channel 2
+        let low = inb(CHANNEL2_DATA);
+        let high = inb(CHANNEL2_DATA);
+        u16::from_le_bytes([low, high])
     }
 }
