@@ -113,9 +113,11 @@ fn every_test_guest_passes_under_vmx_in_bochs() {
     let mut m = Machine::bochs("guests-vmx", &iso(), "corei7_skylake_x");
     m.expect("virt: Intel VMX with EPT", bochs);
     m.expect(PROMPT, bochs);
-    // fw16 (real mode from the reset vector) is left out: VMX refuses its entry state yet.
-    for guest in ["hello", "hello32", "cpuid", "mmio", "irq", "memtest"] {
+    for guest in ["hello", "hello32", "fw16", "cpuid", "mmio", "irq", "memtest"] {
         run_guest(&mut m, guest, &format!("PASS {guest}"), bochs);
+        assert!(m
+            .output()
+            .contains(&format!("vmd: vm {guest} stopped: the guest wrote 0 to the debug-exit port (status 0)")));
     }
     m.send_line("start fault");
     m.expect("vmd: vm fault stopped: triple fault", bochs);

@@ -148,6 +148,9 @@ pub struct VcpuState {
     pub cr3: u64,
     pub cr4: u64,
     pub efer: u64,
+    /// ES, CS, SS, DS, FS, GS, LDTR, TR (`seg`). A segment whose P bit is clear is unusable; a
+    /// TR with P clear stands for the TR a CPU has from reset until its first LTR (selector 0,
+    /// base 0, limit 0xFFFF), which VMX loads as a busy 32-bit TSS.
     pub segs: [Segment; 8],
     pub gdtr: Table,
     pub idtr: Table,

@@ -297,6 +297,56 @@ pub fn attributes(ar: u32) -> u16 {
     attrib as u16
 }
 
+/// A segment register as the VMCS holds it: selector, base, limit, access rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmcsSegment {
+    pub selector: u16,
+    pub base: u64,
+    pub limit: u32,
+    pub access_rights: u32,
+}
+
+/// Segment type of a 32-bit busy TSS (also the 64-bit busy TSS in IA-32e mode), and the bit that
+/// makes an available TSS type (1, 9) busy (3, 11). See: SDM Vol 3A 3.5 (Table 3-2).
+pub const TSS_TYPE_BUSY32: u32 = 11;
+const TSS_BUSY_BIT: u32 = 2;
+
+/// TR as VM entry accepts it, from the vCPU page's TR (SVM-style 12-bit attributes).
+///
+/// VM entry requires TR to be usable and a busy TSS (type 3 or 11; 11 in IA-32e mode) in every
+/// mode, real mode included, while SVM ignores TR until a task switch or an I/O permission check.
+/// So a vendor-neutral state may describe no TR at all (attributes with P = 0), as a monitor's
+/// reset state does: that becomes the TR a CPU holds from reset until the first LTR (selector 0,
+/// base 0, limit 0xFFFF, present), typed as the busy 32-bit TSS VM entry needs. An available TSS
+/// type (as SVM may report it) becomes busy, as LTR would have made it. Anything else is passed
+/// on unchanged: if it is still invalid the entry fails and only that guest stops.
+/// See: SDM Vol 3C 27.3.1.2 (checks on guest segment registers: TR), Vol 3A 10.1.1
+/// (Table 10-1: TR after reset), Vol 2A LTR (marks the TSS busy).
+pub fn task_register(selector: u16, base: u64, limit: u32, attrib: u16) -> VmcsSegment {
+    if attrib & 0x80 == 0 {
+        return VmcsSegment { selector: 0, base: 0, limit: 0xffff, access_rights: 0x80 | TSS_TYPE_BUSY32 };
+    }
+    let mut access_rights = access_rights(attrib);
+    let ty = access_rights & 0xf;
+    if access_rights & 0x10 == 0 && (ty == 1 || ty == 9) {
+        access_rights |= TSS_BUSY_BIT;
+    }
+    VmcsSegment { selector, base, limit, access_rights }
+}
+
+/// RFLAGS as VM entry accepts it: bit 1 set, the reserved bits (3, 5, 15, 22-63) clear, and VM
+/// (bit 17) clear when the guest is in real mode (CR0.PE = 0) or IA-32e mode, where a CPU can
+/// never have it set. See: SDM Vol 3C 27.3.1.4 (checks on guest RFLAGS), Vol 1 3.4.3.
+pub fn entry_rflags(rflags: u64, protected: bool, ia32e: bool) -> u64 {
+    const VM: u64 = 1 << 17;
+    let rflags = (rflags & 0x003f_7fd5) | 2;
+    if !protected || ia32e {
+        rflags & !VM
+    } else {
+        rflags
+    }
+}
+
 /// How a guest CR0 or CR4 maps onto the real register while VMX runs the guest: bits the CPU
 /// needs fixed in VMX operation are kept so in the real register, and the guest/host mask makes
 /// the guest read (and change) them through the read shadow instead. See: SDM Vol 3C 25.6.6,
@@ -485,6 +535,36 @@ mod tests {
         assert_eq!(access_rights(0x60), AR_UNUSABLE | 0x60);
         assert_eq!(attributes(AR_UNUSABLE | 0x60 | 0x93), 0x73);
         assert_eq!(attributes(AR_UNUSABLE), 0);
+    }
+
+    #[test]
+    fn task_register_for_entry() {
+        // The reset state a monitor leaves empty (attributes 0): the reset TR, as a busy TSS.
+        let reset = VmcsSegment { selector: 0, base: 0, limit: 0xffff, access_rights: 0x8b };
+        assert_eq!(task_register(0, 0, 0, 0), reset);
+        assert_eq!(task_register(0x28, 0x1234, 0x67, 0x09), reset, "not present: no TR");
+        // A busy TSS is kept as it is (16-bit, 32-bit and 64-bit alike).
+        let tss = VmcsSegment { selector: 0x28, base: 0xffff_8000_0010_0000, limit: 0x67, access_rights: 0x8b };
+        assert_eq!(task_register(0x28, tss.base, 0x67, 0x8b), tss);
+        assert_eq!(task_register(0x28, 0, 0x2b, 0x83).access_rights, 0x83);
+        // An available TSS (as SVM may report it) becomes busy.
+        assert_eq!(task_register(0x28, 0, 0x67, 0x89).access_rights, 0x8b);
+        assert_eq!(task_register(0x28, 0, 0x2b, 0x81).access_rights, 0x83);
+        // Other types are left for VM entry to refuse (only that guest stops).
+        assert_eq!(task_register(0x28, 0, 0x67, 0x82).access_rights, 0x82);
+        assert_eq!(task_register(0x28, 0, 0x67, 0x99).access_rights, 0x99, "a code segment is not a TSS");
+        // G and the other high attributes move to bits 12-15 as for any segment.
+        assert_eq!(task_register(0x28, 0, 0xffff_ffff, 0x88b).access_rights, 0x808b);
+    }
+
+    #[test]
+    fn rflags_for_entry() {
+        assert_eq!(entry_rflags(0, false, false), 2, "bit 1 always set");
+        assert_eq!(entry_rflags(u64::MAX, true, false), 0x003f_7fd7, "reserved bits clear");
+        let vm_if = (1 << 17) | (1 << 9) | 2;
+        assert_eq!(entry_rflags(vm_if, false, false), (1 << 9) | 2, "no VM in real mode");
+        assert_eq!(entry_rflags(vm_if, true, true), (1 << 9) | 2, "no VM in IA-32e mode");
+        assert_eq!(entry_rflags(vm_if, true, false), vm_if, "virtual-8086 mode in protected mode");
     }
 
     #[test]

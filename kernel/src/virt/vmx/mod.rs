@@ -582,7 +582,8 @@ impl VmxVcpu {
             self.clear_interrupt_shadow();
         }
         if d & dirty::RFLAGS != 0 {
-            // Reserved bits: bit 1 set, bits 3, 5, 15, 22-63 clear. See: SDM Vol 1 3.4.3.
+            // Reserved bits: bit 1 set, bits 3, 5, 15, 22-63 clear (VM is settled below, once
+            // CR0 and EFER are in). See: SDM Vol 1 3.4.3.
             let rflags = (st.rflags & 0x003f_7fd5) | 2;
             write(field::GUEST_RFLAGS, rflags);
             if rflags & RFLAGS_IF == 0 {
@@ -614,6 +615,18 @@ impl VmxVcpu {
             write(field::GUEST_GDTR_LIMIT, u64::from(st.gdtr.limit));
             write(field::GUEST_IDTR_BASE, st.idtr.base);
             write(field::GUEST_IDTR_LIMIT, u64::from(st.idtr.limit));
+        }
+        if d & (dirty::RFLAGS | dirty::CRS | dirty::EFER) != 0 {
+            // RFLAGS.VM must be 0 in real mode and IA-32e mode (no CPU can be in either with
+            // it set). The real CR0 holds the guest's PE (unrestricted guest). See: SDM Vol 3C
+            // 27.3.1.4.
+            let protected = read(field::GUEST_CR0) & hv::CR0_PE != 0;
+            let ia32e = read(field::GUEST_IA32_EFER) & EFER_LMA != 0;
+            let rflags = read(field::GUEST_RFLAGS);
+            let fixed = hv::entry_rflags(rflags, protected, ia32e);
+            if fixed != rflags {
+                write(field::GUEST_RFLAGS, fixed);
+            }
         }
     }
 
@@ -1062,6 +1075,7 @@ impl VmxVcpu {
                          {qualification:#x})",
                         vcpu.vm.id
                     );
+                    log_guest_state(vcpu.vm.id);
                     st.exit.detail = u64::from(exit_reason);
                     return ExitKind::InvalidState;
                 }
@@ -1075,12 +1089,51 @@ impl VmxVcpu {
     }
 }
 
-/// Write one guest segment register (selector, base, limit, access rights).
+/// The guest-state fields VM entry checks most, for the log after an entry failure (the CPU
+/// does not say which check failed). See: SDM Vol 3C 27.3.1, 27.8.
+fn log_guest_state(vm: u32) {
+    log::warn!(
+        "vmx: vm {vm}: CR0 {:#x} (shadow {:#x}) CR4 {:#x} EFER {:#x} RFLAGS {:#x} RIP {:#x} entry controls {:#x} \
+         activity {} interruptibility {:#x}",
+        read(field::GUEST_CR0),
+        read(field::CR0_READ_SHADOW),
+        read(field::GUEST_CR4),
+        read(field::GUEST_IA32_EFER),
+        read(field::GUEST_RFLAGS),
+        read(field::GUEST_RIP),
+        read(field::ENTRY_CONTROLS),
+        read(field::GUEST_ACTIVITY_STATE),
+        read(field::GUEST_INTERRUPTIBILITY),
+    );
+    for (i, name) in ["ES", "CS", "SS", "DS", "FS", "GS", "LDTR", "TR"].iter().enumerate() {
+        log::warn!(
+            "vmx: vm {vm}: {name} selector {:#x} base {:#x} limit {:#x} access rights {:#x}",
+            read(field::guest_selector(i)),
+            read(field::guest_base(i)),
+            read(field::guest_limit(i)),
+            read(field::guest_access_rights(i)),
+        );
+    }
+}
+
+/// Write one guest segment register (selector, base, limit, access rights). TR goes through
+/// `keel_hv::vmx::task_register`: VM entry needs a busy TSS there even in real mode, where the
+/// vendor-neutral state (like SVM) may have none. See: SDM Vol 3C 27.3.1.2.
 fn set_segment(i: usize, s: &Segment) {
-    write(field::guest_selector(i), u64::from(s.selector));
-    write(field::guest_base(i), s.base);
-    write(field::guest_limit(i), u64::from(s.limit));
-    write(field::guest_access_rights(i), u64::from(hv::access_rights(s.attrib & 0xfff)));
+    let v = if i == seg::TR {
+        hv::task_register(s.selector, s.base, s.limit, s.attrib & 0xfff)
+    } else {
+        hv::VmcsSegment {
+            selector: s.selector,
+            base: s.base,
+            limit: s.limit,
+            access_rights: hv::access_rights(s.attrib & 0xfff),
+        }
+    };
+    write(field::guest_selector(i), u64::from(v.selector));
+    write(field::guest_base(i), v.base);
+    write(field::guest_limit(i), u64::from(v.limit));
+    write(field::guest_access_rights(i), u64::from(v.access_rights));
 }
 
 impl Drop for VmxVcpu {
