@@ -159,7 +159,10 @@ pub struct VcpuState {
     pub inject: Inject,
     /// Out: whether the guest could take an external interrupt now (IF set, no shadow).
     pub interruptible: u32,
-    pub _pad: u32,
+    /// Out: 1 when `cr0`-`cr4`, `efer`, `segs`, `gdtr` and `idtr` hold the guest's values at this
+    /// exit; 0 after the `Io`, `Hlt`, `Poked` and `None` exits, which refresh only `gprs`, `rip`,
+    /// `rflags` and `interruptible` (the other fields keep what an earlier exit wrote).
+    pub system_current: u32,
     /// In: when not 0, `VcpuRun` returns (as Poked) once `ClockNs` passes this time: the
     /// monitor's next device timer event, so a busy guest cannot keep its timers from firing.
     pub deadline_ns: u64,
@@ -189,7 +192,7 @@ impl Default for VcpuState {
             exit: ExitInfo::default(),
             inject: Inject::default(),
             interruptible: 0,
-            _pad: 0,
+            system_current: 0,
             deadline_ns: 0,
             kernel_exits: 0,
             monitor_exits: 0,

@@ -114,9 +114,26 @@ pub fn current_tid() -> Option<u64> {
 }
 
 pub fn current_process() -> Option<Arc<Process>> {
-    let s = SCHED.lock();
-    s.current.map(|t| s.threads[&t].process.clone())
+    let ptr = CURRENT_PROCESS.load(core::sync::atomic::Ordering::Relaxed);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` came from `Arc::as_ptr` of the current thread's `process`, set by
+    // `reschedule` under the scheduler lock when this thread was switched to. The thread's
+    // entry, and with it one strong reference, stays in `threads` at least until the thread is
+    // switched away from (a dead current thread is only collected as a zombie after that), and
+    // this runs on that thread; so the count is at least one and incrementing it is sound.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Some(Arc::from_raw(ptr))
+    }
 }
+
+/// The current thread's process (`Arc::as_ptr`), or null while idle: read by
+/// `current_process` on every system call without taking the scheduler lock (the lookup and
+/// the lock were a tenth of a port I/O exit's round trip through the monitor).
+static CURRENT_PROCESS: core::sync::atomic::AtomicPtr<Process> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 pub fn is_alive(tid: u64) -> bool {
     SCHED.lock().threads.get(&tid).is_some_and(|t| t.state != State::Dead)
@@ -241,6 +258,8 @@ pub fn reschedule() {
             s.threads.get_mut(&n).expect("ready exists").state = State::Running;
         }
         s.current = next;
+        let process = next.map_or(core::ptr::null_mut(), |n| Arc::as_ptr(&s.threads[&n].process).cast_mut());
+        CURRENT_PROCESS.store(process, core::sync::atomic::Ordering::Relaxed);
         if prev == next {
             None
         } else {

@@ -177,6 +177,19 @@ impl AcpiPm {
         self.cnt & CNT_SCI_EN != 0 && self.status() & self.en & SCI_EVENTS != 0
     }
 
+    /// When the SCI could next rise by itself (without a register access): the next change of
+    /// the timer's bit 23, if the timer's status would raise the SCI then (SCI_EN and TMR_EN set,
+    /// TMR_STS clear). `None`: only register accesses and button presses change the SCI.
+    pub fn next_event_ns(&self) -> Option<u64> {
+        if self.cnt & CNT_SCI_EN == 0 || self.en & EN_TMR == 0 || self.status() & STS_TMR != 0 {
+            return None;
+        }
+        let half = 1u128 << (TIMER_BITS - 1);
+        let next_ticks = (u128::from(self.ticks()) / half + 1) * half;
+        let ns = (next_ticks * 1_000_000_000).div_ceil(u128::from(PM_TIMER_HZ));
+        u64::try_from(ns).ok().and_then(|ns| ns.checked_add(self.start_ns))
+    }
+
     /// The timer's 24-bit count at `now_ns`.
     pub fn timer_at(&mut self, now_ns: u64) -> u32 {
         self.observe(now_ns);
@@ -222,6 +235,22 @@ mod tests {
         let mut b = [0u8; 4];
         pm.read(PM_TMR, now, &mut b);
         u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn next_event_is_the_timer_overflow_only_when_it_would_raise_the_sci() {
+        let mut pm = AcpiPm::new(1000);
+        assert_eq!(pm.next_event_ns(), None, "TMR_EN clear");
+        w16(&mut pm, PM1_EN, 1000, EN_TMR);
+        // Bit 23 first changes after 2^23 ticks: 2.343 s after creation.
+        let at = pm.next_event_ns().expect("armed");
+        assert_eq!(at, 1000 + ((1u64 << 23) * 1_000_000_000).div_ceil(PM_TIMER_HZ));
+        assert!(!pm.sci_level(at - 1));
+        assert!(pm.sci_level(at));
+        assert_eq!(pm.next_event_ns(), None, "TMR_STS already set");
+        // Cleared: the next change is 2^23 ticks later.
+        w16(&mut pm, PM1_STS, at, STS_TMR);
+        assert_eq!(pm.next_event_ns(), Some(1000 + ((2u64 << 23) * 1_000_000_000).div_ceil(PM_TIMER_HZ)));
     }
 
     /// ACPICA's acpi_hw_legacy_sleep for S5: clear wake status, write SLP_TYP, then SLP_TYP|SLP_EN.

@@ -69,6 +69,10 @@ pub struct Platform {
     pub pci_dirty: bool,
     /// The guest accessed the PIT (ports 0x40-0x43, 0x61): its next event must be looked at.
     pub pit_touched: bool,
+    /// A device was accessed since the monitor last routed interrupt lines (any claimed port or
+    /// MMIO access): a line or controller may have changed. Unclaimed accesses leave it clear,
+    /// so an exit that touched nothing skips interrupt routing.
+    pub touched: bool,
     /// The SCI's IRQ (from the ACPI tables' layout).
     sci_irq: u8,
     /// The levels `route_lines` last gave the interrupt controllers (bit n: IRQ n).
@@ -126,6 +130,7 @@ impl Platform {
             pm: AcpiPm::new(now),
             pci_dirty: false,
             pit_touched: false,
+            touched: true,
             sci_irq: keel_acpitables::Layout::default().sci_irq,
             routed: 0,
             pic_touched: true,
@@ -154,7 +159,9 @@ impl Platform {
     }
 
     pub fn port_read(&mut self, port: u16, data: &mut [u8]) {
-        match self.ports.lookup(u64::from(port), data.len() as u64) {
+        let device = self.ports.lookup(u64::from(port), data.len() as u64);
+        self.touched |= device.is_some();
+        match device {
             Some((PORT_UART, off)) => self.uart.read(off, data),
             Some((PORT_PIC, _)) => {
                 self.pic_touched = true;
@@ -186,7 +193,13 @@ impl Platform {
     }
 
     pub fn port_write(&mut self, port: u16, data: &[u8]) -> PortEffect {
-        match self.ports.lookup(u64::from(port), data.len() as u64) {
+        let device = self.ports.lookup(u64::from(port), data.len() as u64);
+        let Some(device) = device else {
+            self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored"));
+            return PortEffect::None;
+        };
+        self.touched = true;
+        match Some(device) {
             Some((PORT_UART, off)) => self.uart.write(off, data),
             Some((PORT_PIC, _)) => {
                 self.pic_touched = true;
@@ -210,7 +223,7 @@ impl Platform {
                 self.pic_touched = true;
                 self.irq.pic.write(port, data)
             }
-            _ => self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored")),
+            _ => {}
         }
         // The PC's reset paths, as Linux's reboot uses them: the 8042's pulse-reset command, the
         // chipset reset control register (0xcf9), fast reset through system control port A.
@@ -226,12 +239,15 @@ impl Platform {
     }
 
     pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8]) {
+        let was_touched = core::mem::replace(&mut self.touched, true);
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.read(off, data),
             Some((MMIO_LAPIC, off)) => self.irq.lapic_read(off, keel_rt::sys::clock_ns(), data),
             Some((MMIO_IOAPIC, off)) => self.irq.ioapic.read(off, data),
             _ if self.pci.mmio_read(gpa, data) => {}
             _ => {
+                // Nothing claims it: no device changed.
+                self.touched = was_touched;
                 all_ones(data);
                 self.log_once(
                     gpa & !0xfff | (1 << 63),
@@ -242,6 +258,7 @@ impl Platform {
     }
 
     pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) {
+        let was_touched = core::mem::replace(&mut self.touched, true);
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.write(off, data),
             Some((MMIO_LAPIC, off)) => {
@@ -255,7 +272,10 @@ impl Platform {
                 self.irq.ioapic.write(off, data)
             }
             _ if self.pci.mmio_write(gpa, data) => self.pci_dirty = true,
-            _ => self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped")),
+            _ => {
+                self.touched = was_touched;
+                self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
+            }
         }
     }
 

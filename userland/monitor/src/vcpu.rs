@@ -215,6 +215,8 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
         out: Vec::new(),
         exit_ns: None,
         pit_next: 0,
+        next_timer: 0,
+        offered: false,
     };
     let (code, reason) = m.run();
     m.flush_console();
@@ -237,6 +239,10 @@ struct Monitor {
     exit_ns: Option<u64>,
     /// When the PIT's counter 0 next raises OUT (u64::MAX: not without a new write).
     pit_next: u64,
+    /// When the next timer of any device is due (PIT, local APIC, PM timer's SCI).
+    next_timer: u64,
+    /// `deliver_interrupts` queued a vector for injection (pending in the state page).
+    offered: bool,
 }
 
 impl Monitor {
@@ -388,9 +394,18 @@ impl Monitor {
 
     /// Advance the timers, route device interrupt lines to the interrupt controllers, queue the
     /// next vector, and tell the kernel and the event thread when the next timer is due.
+    ///
+    /// Most exits change nothing here (an unclaimed port, a device register that raises no
+    /// line): unless a device was touched, a timer is due, or the kernel took the vector queued
+    /// last time (another may wait), all of it is skipped.
     fn deliver_interrupts(&mut self) {
         // Right after an exit, the clock VcpuRun returned (no ClockNs call on the exit path).
         let now = self.exit_ns.take().unwrap_or_else(sys::clock_ns);
+        let injected = self.offered && self.st.inject.pending == 0;
+        let touched = core::mem::take(&mut self.platform.touched);
+        if !(touched || injected || now >= self.next_timer) {
+            return;
+        }
         // The PIT needs a look only when its next event is due or the guest accessed it.
         let pit_touched = core::mem::take(&mut self.platform.pit_touched);
         if pit_touched || now >= self.pit_next {
@@ -412,7 +427,11 @@ impl Monitor {
                 self.st.inject.pending = 1;
             }
         }
-        let next = self.pit_next.min(self.platform.irq.next_timer_ns(now).unwrap_or(u64::MAX));
+        self.offered = self.st.inject.pending != 0;
+        let lapic_next = self.platform.irq.next_timer_ns(now).unwrap_or(u64::MAX);
+        let sci_next = self.platform.pm.next_event_ns().unwrap_or(u64::MAX);
+        let next = self.pit_next.min(lapic_next).min(sci_next);
+        self.next_timer = next;
         events::NEXT_TIMER_NS.store(next, Ordering::Relaxed);
         // The kernel also returns from VcpuRun at that time, even if the event thread does not
         // get to run in between (a busy host).
@@ -423,10 +442,15 @@ impl Monitor {
         let mut byte = [0u8; 1];
         while self.platform.uart.can_receive() && self.ctl.to_guest.pop(&mut byte) == 1 {
             self.platform.uart.receive(byte[0]);
+            // The UART's receive interrupt may rise.
+            self.platform.touched = true;
         }
     }
 
     fn flush_console(&mut self) {
+        if self.platform.uart.output_len() == 0 {
+            return;
+        }
         self.out.clear();
         self.platform.uart.take_output(&mut self.out);
         if !self.out.is_empty() {

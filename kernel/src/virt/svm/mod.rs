@@ -201,8 +201,9 @@ impl SvmVcpu {
         }
     }
 
-    /// Copy the guest state into the monitor's page.
-    pub fn export(&mut self, st: &mut VcpuState) {
+    /// Copy the guest state into `st`: the registers, and with `system` the control registers,
+    /// EFER, segments and descriptor tables too.
+    pub fn export(&mut self, st: &mut VcpuState, system: bool) {
         let mut gprs = self.gprs;
         let v = self.vmcb();
         gprs[RAX] = v.save.rax;
@@ -210,6 +211,10 @@ impl SvmVcpu {
         st.gprs = gprs;
         st.rip = v.save.rip;
         st.rflags = v.save.rflags;
+        st.interruptible = u32::from(v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0);
+        if !system {
+            return;
+        }
         st.cr0 = v.save.cr0;
         st.cr2 = v.save.cr2;
         st.cr3 = v.save.cr3;
@@ -231,7 +236,6 @@ impl SvmVcpu {
         st.segs[seg::TR] = conv(&v.save.tr);
         st.gdtr = keel_abi::vcpu::Table { base: v.save.gdtr.base, limit: v.save.gdtr.limit as u16, _pad: [0; 3] };
         st.idtr = keel_abi::vcpu::Table { base: v.save.idtr.base, limit: v.save.idtr.limit as u16, _pad: [0; 3] };
-        st.interruptible = u32::from(v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0);
     }
 
     fn interruptible(&mut self) -> bool {
@@ -415,7 +419,7 @@ impl SvmVcpu {
                 VmExit::NestedPageFault { gpa, write, .. } => {
                     st.exit.gpa = gpa;
                     st.exit.write = u8::from(write);
-                    self.export(st);
+                    self.export(st, true);
                     let mut insn = [0u8; 15];
                     st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
                     st.exit.insn = insn;

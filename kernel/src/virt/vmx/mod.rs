@@ -631,7 +631,7 @@ impl VmxVcpu {
     }
 
     /// Copy the guest state into the monitor's page.
-    pub fn export(&mut self, st: &mut VcpuState) {
+    pub fn export(&mut self, st: &mut VcpuState, system: bool) {
         if !self.make_current() {
             return;
         }
@@ -639,6 +639,10 @@ impl VmxVcpu {
         st.gprs[4] = read(field::GUEST_RSP);
         st.rip = read(field::GUEST_RIP);
         st.rflags = read(field::GUEST_RFLAGS);
+        st.interruptible = u32::from(self.interruptible_now());
+        if !system {
+            return;
+        }
         st.cr0 = self.cr0();
         st.cr2 = self.regs.cr2;
         st.cr3 = read(field::GUEST_CR3);
@@ -662,7 +666,6 @@ impl VmxVcpu {
             limit: read(field::GUEST_IDTR_LIMIT) as u16,
             _pad: [0; 3],
         };
-        st.interruptible = u32::from(self.interruptible_now());
     }
 
     /// RFLAGS.IF set and no STI/MOV SS shadow.
@@ -1062,7 +1065,7 @@ impl VmxVcpu {
                 VmExit::NestedPageFault { gpa, write: is_write, .. } => {
                     st.exit.gpa = gpa;
                     st.exit.write = u8::from(is_write);
-                    self.export(st);
+                    self.export(st, true);
                     let mut insn = [0u8; 15];
                     st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
                     st.exit.insn = insn;
