@@ -35,6 +35,10 @@ pub struct Process {
     pub caps: Mutex<CapTable>,
     status: Mutex<Option<ExitStatus>>,
     exit_notify: Mutex<Option<(Arc<Notification>, u64)>>,
+    /// Set by `terminate`: each of the process's threads ends at its next way out of the kernel
+    /// (system call return, return from a preempting interrupt, a vCPU loop iteration), once its
+    /// kernel frames have been unwound and have dropped what they held.
+    pub dying: core::sync::atomic::AtomicBool,
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
@@ -82,6 +86,7 @@ pub fn spawn(
         caps: Mutex::new(table),
         status: Mutex::new(None),
         exit_notify: Mutex::new(exit_notify),
+        dying: core::sync::atomic::AtomicBool::new(false),
     });
     PROCESSES.lock().insert(pid, process.clone());
     // The stack top is 16-byte aligned minus 8, as if `call` had pushed a return address.
@@ -100,6 +105,7 @@ pub fn terminate(process: &Arc<Process>, status: ExitStatus) {
         }
         *s = Some(status);
     }
+    process.dying.store(true, core::sync::atomic::Ordering::SeqCst);
     scheduler::kill_threads_of(process.pid);
     let notify = process.exit_notify.lock().take();
     if let Some((n, bits)) = notify {
@@ -132,6 +138,7 @@ pub fn fault_in_user_mode(frame: &TrapFrame) -> ! {
         frame.error_code
     );
     terminate(&process, ExitStatus::Killed { vector: frame.vector as u8 });
+    drop(process);
     scheduler::exit_current()
 }
 

@@ -104,6 +104,7 @@ extern "C" fn thread_first_run() -> ! {
         let t = &s.threads[&s.current.expect("a thread is running")];
         (t.entry, t.user_stack, t.arg)
     };
+    end_if_dying();
     // SAFETY: entry and stack are user addresses of the current process (validated by the ELF
     // loader or ThreadCreate); enter_user clears all registers and IRETQs to ring 3.
     unsafe { enter_user(entry, stack, arg) }
@@ -159,21 +160,42 @@ pub fn wake(tid: u64) {
     }
 }
 
-/// Mark every thread of process `pid` dead (they never run again).
+/// Make every thread of process `pid` end (its `dying` flag is already set): a blocked thread
+/// is woken so that it unwinds out of the kernel and ends there (`end_if_dying`); a ready one
+/// ends when it next runs. None is marked dead here: a thread stopped in the middle of a system
+/// call would leave the references its kernel frames hold (a vCPU, and through it the VM's
+/// memory) behind for good.
 pub fn kill_threads_of(pid: u64) {
     let mut s = SCHED.lock();
-    let current = s.current;
-    let mut newly_dead = Vec::new();
+    let mut woken = Vec::new();
     for (&tid, t) in s.threads.iter_mut() {
-        if t.process.pid == pid && t.state != State::Dead {
-            t.state = State::Dead;
-            // The current thread becomes a zombie when it switches away (reschedule).
-            if Some(tid) != current {
-                newly_dead.push(tid);
+        if t.process.pid == pid {
+            if let State::Blocked { .. } = t.state {
+                t.state = State::Ready;
+                woken.push(tid);
             }
         }
     }
-    s.zombies.extend(newly_dead);
+    if !woken.is_empty() {
+        RESCHED.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+    s.ready.extend(woken);
+}
+
+/// Whether the current thread's process is being killed (lock-free; see `current_process`).
+pub fn current_dying() -> bool {
+    let ptr = CURRENT_PROCESS.load(core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: as in current_process: the current thread keeps its process alive; only an
+    // atomic field is read.
+    !ptr.is_null() && unsafe { (*ptr).dying.load(core::sync::atomic::Ordering::Relaxed) }
+}
+
+/// End the current thread if its process is being killed. Call it only where the current
+/// kernel frames hold nothing that must be dropped (the way back to ring 3).
+pub fn end_if_dying() {
+    if current_dying() {
+        exit_current();
+    }
 }
 
 /// Block the current thread until woken or until `deadline_ns`.
@@ -220,6 +242,8 @@ pub fn on_tick(from_user: bool) {
     }
     if from_user {
         reschedule();
+        // Back on this thread, about to return to ring 3.
+        end_if_dying();
     }
 }
 

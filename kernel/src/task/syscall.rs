@@ -68,15 +68,26 @@ extern "C" fn syscall_dispatch(frame: &mut SyscallFrame) {
     if frame.rcx >= keel_abi::USER_END {
         log::warn!("process {} ({}) killed: system call returning to {:#x}", process.pid, process.name, frame.rcx);
         process::terminate(&process, ExitStatus::Killed { vector: 13 });
+        drop(process);
         scheduler::exit_current();
     }
     let regs = [frame.rax, frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
-    let result = Syscall::decode(regs).and_then(|call| handle(&process, call));
+    let call = Syscall::decode(regs);
+    if matches!(call, Ok(Syscall::ThreadExit)) {
+        // Nothing of this call may stay on the stack of a thread that never returns.
+        drop(process);
+        scheduler::exit_current();
+    }
+    let result = call.and_then(|call| handle(&process, call));
     let ret = Return::from_result(result);
     frame.rax = ret.rax;
     frame.rdx = ret.rdx;
     frame.rsi = ret.rsi;
     crate::klog::flush_signal();
+    // A process killed during the call (by another, or by itself) ends here, with the call's
+    // frames unwound and what they held dropped.
+    drop(process);
+    scheduler::end_if_dying();
 }
 
 fn notification(p: &Process, h: Handle, rights: Rights) -> Result<Arc<Notification>, Error> {
@@ -107,9 +118,11 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
     use Syscall::*;
     let ok = |v: u64| Ok((v, 0));
     match call {
+        // The thread ends on its way out of this call (syscall_dispatch), like every thread of
+        // a process that was killed.
         Exit { code } => {
             process::terminate(p, ExitStatus::Exited(code));
-            scheduler::exit_current()
+            ok(0)
         }
         Yield => {
             scheduler::reschedule();
@@ -141,6 +154,7 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             }
             ok(scheduler::create_thread(p.clone(), entry, stack, arg)?)
         }
+        // Handled in syscall_dispatch, before this frame holds anything.
         ThreadExit => scheduler::exit_current(),
         NotifyCreate => {
             let cap = Capability {

@@ -361,8 +361,8 @@ impl Monitor {
             self.platform.pci.process(&mut self.ram);
         }
         // A device register access may have changed an interrupt line (reading virtio's ISR
-        // lowers INTx): tell the PIC now, before the guest's EOI could see a stale level.
-        self.platform.route_lines(self.exit_ns.unwrap_or_else(sys::clock_ns));
+        // lowers INTx): `platform.touched` is set, so deliver_interrupts routes the lines before
+        // the guest runs again (and before its EOI could see a stale level).
         match result {
             Ok(_) => {
                 self.st.gprs = regs.gpr;

@@ -329,6 +329,11 @@ impl SvmVcpu {
                 crate::task::scheduler::reschedule();
                 continue;
             }
+            // Killed (stop -f, or the monitor crashed in another thread): return so that the
+            // system call unwinds and the thread ends there.
+            if crate::task::scheduler::current_dying() {
+                return ExitKind::Poked;
+            }
             self.prepare_injection(vcpu);
             self.enter(&vcpu.vm);
             let (exit_code, info1, info2) = {

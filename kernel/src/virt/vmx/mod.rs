@@ -956,6 +956,11 @@ impl VmxVcpu {
                 }
                 continue;
             }
+            // Killed (stop -f, or the monitor crashed in another thread): return so that the
+            // system call unwinds and the thread ends there.
+            if crate::task::scheduler::current_dying() {
+                return ExitKind::Poked;
+            }
             self.prepare_injection(vcpu);
             let exit_reason = match self.enter(&vcpu.vm) {
                 Ok(r) => r,
