@@ -277,6 +277,22 @@ impl Machine {
         self.output().get(start..end).unwrap_or("").to_string()
     }
 
+    /// Ask `show NAME` until the VM shows `state` (monitors act on requests asynchronously).
+    pub fn wait_state(&mut self, name: &str, state: &str, timeout: Duration) {
+        let want = format!("{state} {name}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let answer = self.answer(&format!("show {name}"));
+            if answer.contains(&want) {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("{name} never showed as {state}; the last answer:\n{answer}"));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// Wait for the machine to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -17,18 +17,8 @@ fn run_guest(m: &mut Machine, name: &str, verdict: &str, timeout: Duration) {
     check_console(m, name, verdict);
 }
 
-/// Ask `show NAME` until the VM shows `state` (monitors act on requests asynchronously).
 fn wait_state(m: &mut Machine, name: &str, state: &str) {
-    let want = format!("{state} {name}");
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let answer = m.answer(&format!("show {name}"));
-        if answer.contains(&want) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{name} never showed as {state}; the last answer:\n{answer}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    m.wait_state(name, state, T);
 }
 
 /// Attach to `name`'s console, expect `verdict` in what it printed, detach.

@@ -1,12 +1,10 @@
 //! `hostile_io`: string port I/O (`rep outsb`, `rep insb`, `rep outsw`) with large counts and
 //! buffers that cross page boundaries and the end of RAM, aimed at a port nothing claims.
 //!
-//! Keel's monitor does not emulate string port I/O yet: the first `rep outsb` stops the VM with
-//! the reason `string port I/O (port 0xa79) is not emulated`, which is what the system tests
-//! expect today (the host and the other VMs go on). Once string I/O is emulated, the guest goes
-//! on and checks it: every byte `rep insb` reads from an unclaimed port is 0xFF, RCX counts down
-//! to 0 and RSI/RDI advance by the count; then it ends with `PASS hostile_io` (or
-//! `FAIL hostile_io: ...`). So the tests accept either outcome, never a hang or a host crash.
+//! Keel's monitor emulates string port I/O (keel-x86emu's string_io, a slice of at most 4096
+//! elements per exit): the guest checks that every byte `rep insb` reads from an unclaimed port
+//! is 0xFF, that RCX counts down to 0 and that RSI/RDI advance by the count, then ends with
+//! `PASS hostile_io` (or `FAIL hostile_io: ...`). Meanwhile the host and the other VMs go on.
 #![no_std]
 #![no_main]
 

@@ -83,7 +83,9 @@ pub enum ExitKind {
     InvalidState = 6,
     /// An exit Keel does not handle (`detail` = a vendor-neutral description code).
     Unhandled = 7,
-    /// String or REP port I/O (`port`, `size`, `write`, `count`): not emulated by the kernel.
+    /// String or REP port I/O (`port`, `size`, `write`, `count`), for the monitor to emulate:
+    /// the instruction's bytes are in `insn` (`insn_len` of them), the system registers are
+    /// current, and RIP still points at the instruction.
     IoString = 8,
 }
 

@@ -544,10 +544,10 @@ impl Vcpu {
         CURRENT_VM.store(core::ptr::null_mut(), Ordering::Relaxed);
         // The frequent exits the monitor answers from the registers alone (port I/O, HLT, a
         // poke) leave the system registers out: copying them cost about a fifth of a port I/O
-        // round trip. `system_current` tells the monitor which it got. An MMIO exit exported
-        // everything already (to fetch the instruction at CS:RIP).
+        // round trip. `system_current` tells the monitor which it got. MMIO and string I/O
+        // exits exported everything already (to fetch the instruction at CS:RIP).
         let system = !matches!(kind, ExitKind::Io | ExitKind::Hlt | ExitKind::Poked | ExitKind::None);
-        if kind != ExitKind::Mmio {
+        if !matches!(kind, ExitKind::Mmio | ExitKind::IoString) {
             backing.export(state, system);
         }
         state.exit.kind = kind as u32;

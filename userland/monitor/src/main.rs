@@ -19,6 +19,7 @@ mod control;
 mod events;
 mod platform;
 mod ram;
+mod string_io;
 mod vcpu;
 
 use keel_rt::io::debug;

@@ -297,8 +297,9 @@ impl Monitor {
                 ExitKind::Poked | ExitKind::None => {}
                 ExitKind::Shutdown => return (255, String::from("triple fault (the guest reset itself or crashed)")),
                 ExitKind::IoString => {
-                    let e = &self.st.exit;
-                    return (255, alloc::format!("string port I/O (port {:#x}) is not emulated", e.port));
+                    if let Some(stop) = self.string_io() {
+                        return stop;
+                    }
                 }
                 ExitKind::InvalidState => {
                     return (255, alloc::format!("the CPU refused the guest state (code {:#x})", self.st.exit.detail))
@@ -313,13 +314,9 @@ impl Monitor {
         let size = usize::from(e.size.clamp(1, 4));
         if e.write != 0 {
             let bytes = e.data.to_le_bytes();
-            match self.platform.port_write(e.port, &bytes[..size]) {
-                PortEffect::Exit(code) => {
-                    return Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")))
-                }
-                PortEffect::Reset => return Some((keel_vmproto::EXIT_REBOOT, String::from("the guest rebooted"))),
-                PortEffect::PowerOff => return Some((0, String::from("powered off (ACPI S5)"))),
-                PortEffect::None => {}
+            let effect = self.platform.port_write(e.port, &bytes[..size]);
+            if let Some(stop) = stop_for(effect) {
+                return Some(stop);
             }
         } else {
             let mut bytes = [0u8; 8];
@@ -336,6 +333,68 @@ impl Monitor {
         None
     }
 
+    /// INS/OUTS (with or without REP): up to [`MAX_STRING_ELEMENTS`] elements per exit.
+    fn string_io(&mut self) -> Option<(u32, String)> {
+        use keel_x86emu::string_io::{decode_string_io, run_string_io, StringIoOutcome};
+        let e = self.st.exit;
+        let mode = self.code_mode();
+        let len = usize::from(e.insn_len.min(15));
+        let op = match decode_string_io(mode, &e.insn[..len]) {
+            Ok(op) => op,
+            Err(why) => {
+                let rip = self.st.rip;
+                return Some((
+                    255,
+                    alloc::format!("cannot emulate string port I/O at rip {rip:#x} (port {:#x}): {why}", e.port),
+                ));
+            }
+        };
+        // In 64-bit mode only FS and GS have a base (SDM Vol 3A 3.4.4).
+        let base = if mode == keel_x86emu::Mode::Long64 && op.segment < 4 { 0 } else { self.st.segs[op.segment].base };
+        let next_rip = match mode {
+            keel_x86emu::Mode::Long64 => self.st.rip.wrapping_add(u64::from(op.len)),
+            keel_x86emu::Mode::Protected32 => self.st.rip.wrapping_add(u64::from(op.len)) & 0xffff_ffff,
+            keel_x86emu::Mode::Real16 => self.st.rip.wrapping_add(u64::from(op.len)) & 0xffff,
+        };
+        let (paging, cr3) = crate::string_io::paging(self.st);
+        let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
+        let mut mem = crate::string_io::GuestLinear { ram: &self.ram, mode: paging, cr3 };
+        let mut ports = crate::string_io::PlatformPorts { platform: &mut self.platform, effect: PortEffect::None };
+        let outcome = run_string_io(&op, e.port, base, next_rip, &mut regs, &mut mem, &mut ports, MAX_STRING_ELEMENTS);
+        let effect = ports.effect;
+        self.st.gprs = regs.gpr;
+        self.st.rip = regs.rip;
+        self.st.dirty |= dirty::GPRS | dirty::RIP;
+        match outcome {
+            StringIoOutcome::Done | StringIoOutcome::Partial => None,
+            StringIoOutcome::Stopped => stop_for(effect),
+            // A page fault for the guest, unless an interrupt is already queued: then the
+            // interrupt goes first and the instruction, re-executed after it, faults again.
+            StringIoOutcome::Fault(fault) => {
+                if self.st.inject.pending == 0 {
+                    let user = (self.st.segs[seg::SS].attrib >> 5) & 3 == 3;
+                    self.st.cr2 = fault.linear;
+                    self.st.dirty |= dirty::CRS;
+                    self.st.inject.kind = keel_abi::vcpu::INJECT_EXCEPTION;
+                    self.st.inject.vector = 14;
+                    self.st.inject.has_error_code = 1;
+                    // Not present; W for a store; U from ring 3 (SDM Vol 3A 5.7, Figure 5-12).
+                    self.st.inject.error_code = u32::from(fault.write) << 1 | u32::from(user) << 2;
+                    self.st.inject.pending = 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// The guest's code size at this exit (CR0.PE, EFER.LMA, CS.L and CS.D).
+    fn code_mode(&self) -> keel_x86emu::Mode {
+        let cs = self.st.segs[seg::CS];
+        let long_mode_active = self.st.efer & (1 << 10) != 0;
+        let protected = self.st.cr0 & 1 != 0;
+        keel_x86emu::Mode::from_cs(long_mode_active, cs.attrib & (1 << 9) != 0, protected && cs.attrib & (1 << 10) != 0)
+    }
+
     fn mmio(&mut self) -> Result<(), String> {
         let e = self.st.exit;
         let len = usize::from(e.insn_len.min(15));
@@ -346,14 +405,7 @@ impl Monitor {
                 e.gpa
             ));
         }
-        let cs = self.st.segs[seg::CS];
-        let mode = if self.st.efer & (1 << 10) != 0 && cs.attrib & (1 << 9) != 0 {
-            keel_x86emu::Mode::Long64
-        } else if self.st.cr0 & 1 != 0 && cs.attrib & (1 << 10) != 0 {
-            keel_x86emu::Mode::Protected32
-        } else {
-            keel_x86emu::Mode::Real16
-        };
+        let mode = self.code_mode();
         let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
         let result = keel_x86emu::emulate(mode, &e.insn[..len], e.gpa, &mut regs, &mut self.platform);
         if core::mem::take(&mut self.platform.pci_dirty) {
@@ -457,5 +509,21 @@ impl Monitor {
             self.ctl.to_vmd.push(&self.out);
             let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
         }
+    }
+}
+
+/// Elements one string I/O exit moves at most: a `rep outsb` of gigabytes goes in slices, with
+/// the guest (and vmd's requests) getting a turn between them.
+const MAX_STRING_ELEMENTS: u32 = 4096;
+
+/// What a port write's effect means for the VM: `Some((status, reason))` when it stops.
+fn stop_for(effect: PortEffect) -> Option<(u32, String)> {
+    match effect {
+        PortEffect::Exit(code) => {
+            Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")))
+        }
+        PortEffect::Reset => Some((keel_vmproto::EXIT_REBOOT, String::from("the guest rebooted"))),
+        PortEffect::PowerOff => Some((0, String::from("powered off (ACPI S5)"))),
+        PortEffect::None => None,
     }
 }

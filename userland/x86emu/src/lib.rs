@@ -29,6 +29,7 @@ extern crate alloc;
 mod exec;
 mod flags;
 mod regs;
+pub mod string_io;
 
 #[cfg(test)]
 mod tests;

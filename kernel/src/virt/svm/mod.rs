@@ -412,6 +412,11 @@ impl SvmVcpu {
                     st.exit.write = u8::from(write);
                     if string || rep {
                         st.exit.count = if rep { self.gprs[RCX] } else { 1 };
+                        // The monitor decodes the prefixes (segment, address size) itself.
+                        self.export(st, true);
+                        let mut insn = [0u8; 15];
+                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                        st.exit.insn = insn;
                         return ExitKind::IoString;
                     }
                     let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };

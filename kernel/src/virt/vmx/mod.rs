@@ -1060,6 +1060,11 @@ impl VmxVcpu {
                     st.exit.write = u8::from(is_write);
                     if string || rep {
                         st.exit.count = if rep { self.regs.gprs[RCX] } else { 1 };
+                        // The monitor decodes the prefixes (segment, address size) itself.
+                        self.export(st, true);
+                        let mut insn = [0u8; 15];
+                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                        st.exit.insn = insn;
                         return ExitKind::IoString;
                     }
                     let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
