@@ -89,7 +89,7 @@ pub(crate) fn execute(
 
 /// RIP after an instruction of `len` bytes: IP wraps at 64 KiB in 16-bit code and EIP at 4 GiB
 /// in 32-bit code (SDM Vol 1 3.5; the upper bits are cleared, as a near jump would).
-fn next_ip(mode: Mode, rip: u64, len: usize) -> u64 {
+pub(crate) fn next_ip(mode: Mode, rip: u64, len: usize) -> u64 {
     let next = rip.wrapping_add(len as u64);
     match mode {
         Mode::Real16 => next & 0xFFFF,
@@ -140,13 +140,13 @@ fn form(insn: &Instruction) -> Result<Form, EmuError> {
     Ok(Form { mem_is_dest, other })
 }
 
-fn read(mmio: &mut dyn Mmio, gpa: u64, size: u8) -> u64 {
+pub(crate) fn read(mmio: &mut dyn Mmio, gpa: u64, size: u8) -> u64 {
     let mut data = [0u8; 8];
     mmio.read(gpa, &mut data[..usize::from(size)]);
     u64::from_le_bytes(data)
 }
 
-fn write(mmio: &mut dyn Mmio, gpa: u64, size: u8, value: u64) -> Access {
+pub(crate) fn write(mmio: &mut dyn Mmio, gpa: u64, size: u8, value: u64) -> Access {
     let value = value & mask(size);
     mmio.write(gpa, &value.to_le_bytes()[..usize::from(size)]);
     Access { gpa, size, write: true, value }

@@ -69,6 +69,18 @@ impl Gpr {
         Some(Self { index, size, high })
     }
 
+    /// The operand for register number `number` (0-15, REX.R/REX.B already applied) of `size`
+    /// bytes, as a ModRM field encodes it: without a REX prefix, 8-bit numbers 4-7 are AH, CH,
+    /// DH and BH; with any REX prefix they are SPL, BPL, SIL and DIL (SDM Vol 2A 3.7.2.1).
+    pub fn encoded(number: u8, size: u8, rex: bool) -> Self {
+        let number = usize::from(number & 15);
+        if size == 1 && !rex && (4..8).contains(&number) {
+            Self { index: number - 4, size, high: true }
+        } else {
+            Self { index: number, size, high: false }
+        }
+    }
+
     /// The register's value, zero-extended.
     pub fn read(self, regs: &Regs) -> u64 {
         let full = regs.gpr[self.index];

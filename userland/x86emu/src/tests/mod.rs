@@ -2,6 +2,7 @@
 //! code assembler or by hand, and checks of registers, flags, RIP and the bus.
 
 mod alu;
+mod fast;
 mod mov;
 mod random;
 mod reject;
@@ -112,4 +113,32 @@ pub fn read(size: u8, value: u64) -> Access {
 
 pub fn write(size: u8, value: u64) -> Access {
     Access { gpa: GPA, size, write: true, value }
+}
+
+/// xorshift64* (Vigna): deterministic pseudo-random inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+
+    /// True with probability 1/`n`.
+    pub fn one_in(&mut self, n: u64) -> bool {
+        self.next().is_multiple_of(n)
+    }
+
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next() % items.len() as u64) as usize]
+    }
 }

@@ -2,20 +2,6 @@
 
 use super::*;
 
-/// xorshift64* (Vigna).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 fn check(mode: Mode, bytes: &[u8], regs: &mut Regs, mock: &mut Mock) {
     let before = *regs;
     match run(mode, bytes, regs, mock) {
