@@ -313,6 +313,7 @@ impl ConfigSpace {
 
     /// The BAR of kind `io` (true: I/O, false: memory) that holds `[addr, addr + len)`, with the
     /// offset, if that space is enabled in the command register.
+    #[cfg(test)]
     fn decode(&self, addr: u64, len: u64, io: bool) -> Option<(usize, u64)> {
         let enable = if io { CMD_IO } else { CMD_MEMORY };
         if self.command() & enable == 0 || len == 0 {
@@ -421,6 +422,20 @@ pub struct PciHost {
     slots: [Option<Slot>; SLOTS],
     reset_control: u8,
     reset_requested: bool,
+    /// Every decoding BAR as (I/O, base, end, slot, BAR index), rebuilt whenever configuration
+    /// space may have changed (a configuration write, a new function, resource assignment), so
+    /// that an MMIO or port access finds its function without walking 32 slots' BARs (a guest
+    /// polling an unclaimed address paid that on every exit).
+    decoders: Vec<Decoder>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Decoder {
+    io: bool,
+    base: u64,
+    end: u64,
+    slot: usize,
+    bar: usize,
 }
 
 impl Default for PciHost {
@@ -446,7 +461,14 @@ impl PciHost {
         let mut bridge = ConfigSpace::new(HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE, 0x06_00_00, 0x02);
         bridge.set_command(CMD_MEMORY | CMD_IO);
         bridge.set_interrupt_line(0);
-        Self { address: 0, bridge, slots: [const { None }; SLOTS], reset_control: 0, reset_requested: false }
+        Self {
+            address: 0,
+            bridge,
+            slots: [const { None }; SLOTS],
+            reset_control: 0,
+            reset_requested: false,
+            decoders: Vec::new(),
+        }
     }
 
     /// Puts `function` in `slot` (1-31), its INTx wired to PIC IRQ `irq` (0-15).
@@ -461,7 +483,28 @@ impl PciHost {
             return Err(PciError::SlotTaken);
         }
         self.slots[slot] = Some(Slot { function, irq });
+        self.rebuild_decoders();
         Ok(())
+    }
+
+    /// Recomputes `decoders` from the functions' command registers and BARs (see
+    /// `ConfigSpace::decode`, which it mirrors).
+    fn rebuild_decoders(&mut self) {
+        self.decoders.clear();
+        for (slot, s) in self.slots.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let cs = s.function.config();
+            for bar in 0..6 {
+                let Some(b) = cs.bar(bar) else { continue };
+                let io = b.kind == BarKind::Io;
+                let enable = if io { CMD_IO } else { CMD_MEMORY };
+                let Some(base) = cs.bar_address(bar) else { continue };
+                let Some(end) = base.checked_add(b.size) else { continue };
+                if cs.command() & enable != 0 && base != 0 {
+                    self.decoders.push(Decoder { io, base, end, slot, bar });
+                }
+            }
+        }
     }
 
     /// The function in `slot`.
@@ -565,6 +608,7 @@ impl PciHost {
             self.bridge.write(offset, data);
         } else if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
             s.function.config_write(offset, data);
+            self.rebuild_decoders();
         }
     }
 
@@ -579,10 +623,15 @@ impl PciHost {
     }
 
     fn claim(&self, addr: u64, len: u64, io: bool) -> Option<(usize, usize, u64)> {
-        self.slots.iter().enumerate().find_map(|(slot, s)| {
-            let (bar, offset) = s.as_ref()?.function.config().decode(addr, len, io)?;
-            Some((slot, bar, offset))
-        })
+        if len == 0 {
+            return None;
+        }
+        let end = addr.checked_add(len)?;
+        // Slot order, then BAR order, as a walk of the slots would find them.
+        self.decoders
+            .iter()
+            .find(|d| d.io == io && addr >= d.base && end <= d.end)
+            .map(|d| (d.slot, d.bar, addr - d.base))
     }
 
     /// Reads MMIO at `gpa` from the function that decodes it; false (data untouched) if none does.
@@ -692,6 +741,7 @@ impl PciHost {
                 cs.set_interrupt_line(irq);
             }
         }
+        self.rebuild_decoders();
         Ok(())
     }
 }
