@@ -70,8 +70,9 @@ pub enum ExitKind {
     /// Port I/O: `port`, `size`, `write`; `data` holds the value written (low `size` bytes of
     /// RAX) or the monitor puts the value read there. RIP already points past the instruction.
     Io = 1,
-    /// Access to a guest-physical address that is not RAM: `gpa`, `write`, and the instruction's
-    /// bytes in `insn` (`insn_len` of them). RIP still points at the instruction.
+    /// Access to a guest-physical address that is not RAM: `gpa`, `write`, the instruction's
+    /// bytes in `insn` (`insn_len` of them) and `code_bits`. RIP still points at the
+    /// instruction. Only the registers are refreshed (`system_current` is 0).
     Mmio = 2,
     /// HLT with no interrupt to deliver. RIP points past the HLT.
     Hlt = 3,
@@ -118,6 +119,10 @@ pub struct ExitInfo {
     pub detail: u64,
     pub insn_len: u8,
     pub insn: [u8; 15],
+    /// The guest's code size (16, 32 or 64) at an `Mmio` or `IoString` exit: what the monitor
+    /// decodes `insn` with (an `Mmio` exit does not refresh the system registers it would
+    /// otherwise be derived from).
+    pub code_bits: u8,
 }
 
 /// An event for the kernel to inject at the next entry (when the guest can take it).
@@ -162,8 +167,8 @@ pub struct VcpuState {
     /// Out: whether the guest could take an external interrupt now (IF set, no shadow).
     pub interruptible: u32,
     /// Out: 1 when `cr0`-`cr4`, `efer`, `segs`, `gdtr` and `idtr` hold the guest's values at this
-    /// exit; 0 after the `Io`, `Hlt`, `Poked` and `None` exits, which refresh only `gprs`, `rip`,
-    /// `rflags` and `interruptible` (the other fields keep what an earlier exit wrote).
+    /// exit; 0 after the `Io`, `Mmio`, `Hlt`, `Poked` and `None` exits, which refresh only `gprs`,
+    /// `rip`, `rflags` and `interruptible` (the other fields keep what an earlier exit wrote).
     pub system_current: u32,
     /// In: when not 0, `VcpuRun` returns (as Poked) once `ClockNs` passes this time: the
     /// monitor's next device timer event, so a busy guest cannot keep its timers from firing.

@@ -397,6 +397,18 @@ impl Backing {
             Backing::Vmx(v) => v.apply(st),
         }
     }
+    /// # Safety
+    /// As the backends' `store_registers`.
+    unsafe fn store_registers(&mut self, page: *mut VcpuState) {
+        // SAFETY: passed on.
+        unsafe {
+            match self {
+                Backing::Svm(v) => v.store_registers(page),
+                Backing::Vmx(v) => v.store_registers(page),
+            }
+        }
+    }
+
     fn export(&mut self, st: &mut VcpuState, system: bool) {
         match self {
             Backing::Svm(v) => v.export(st, system),
@@ -510,10 +522,12 @@ impl Vcpu {
         // SAFETY: as in load_dirty; the kernel is the only writer during VcpuRun by contract (a
         // monitor that writes concurrently only confuses itself).
         unsafe {
-            write_volatile(&raw mut (*p).gprs, st.gprs);
-            write_volatile(&raw mut (*p).rip, st.rip);
-            write_volatile(&raw mut (*p).rflags, st.rflags);
+            // Without the system registers, the backend wrote the registers already.
             if system {
+                write_volatile(&raw mut (*p).gprs, st.gprs);
+                write_volatile(&raw mut (*p).rip, st.rip);
+                write_volatile(&raw mut (*p).rflags, st.rflags);
+                write_volatile(&raw mut (*p).interruptible, st.interruptible);
                 write_volatile(&raw mut (*p).cr0, st.cr0);
                 write_volatile(&raw mut (*p).cr2, st.cr2);
                 write_volatile(&raw mut (*p).cr3, st.cr3);
@@ -524,7 +538,6 @@ impl Vcpu {
                 write_volatile(&raw mut (*p).idtr, st.idtr);
             }
             write_volatile(&raw mut (*p).system_current, u32::from(system));
-            write_volatile(&raw mut (*p).interruptible, st.interruptible);
             write_volatile(&raw mut (*p).exit, st.exit);
             write_volatile(&raw mut (*p).dirty, 0);
             let exits = &raw mut (*p).monitor_exits;
@@ -543,12 +556,15 @@ impl Vcpu {
         let kind = backing.run_until_monitor(self, state);
         CURRENT_VM.store(core::ptr::null_mut(), Ordering::Relaxed);
         // The frequent exits the monitor answers from the registers alone (port I/O, HLT, a
-        // poke) leave the system registers out: copying them cost about a fifth of a port I/O
-        // round trip. `system_current` tells the monitor which it got. MMIO and string I/O
-        // exits exported everything already (to fetch the instruction at CS:RIP).
-        let system = !matches!(kind, ExitKind::Io | ExitKind::Hlt | ExitKind::Poked | ExitKind::None);
-        if !matches!(kind, ExitKind::Mmio | ExitKind::IoString) {
-            backing.export(state, system);
+        // poke) and MMIO (decoded with `code_bits`) leave the system registers out: copying them
+        // cost about a fifth of a port I/O round trip. `system_current` tells the monitor which
+        // it got. String I/O exits exported everything already (to fetch the instruction).
+        let system = !matches!(kind, ExitKind::Io | ExitKind::Mmio | ExitKind::Hlt | ExitKind::Poked | ExitKind::None);
+        if !system {
+            // SAFETY: our own state page (see load_dirty).
+            unsafe { backing.store_registers(self.state_ptr()) };
+        } else if kind != ExitKind::IoString {
+            backing.export(state, true);
         }
         state.exit.kind = kind as u32;
         self.store_exit(state, system);
@@ -575,16 +591,59 @@ impl Vcpu {
     }
 }
 
+/// What fetching the instruction at CS:RIP needs of the guest state (a backend reads these few
+/// fields at an MMIO exit instead of exporting every system register).
+pub struct CodeView {
+    pub cr0: u64,
+    pub cr3: u64,
+    pub cr4: u64,
+    pub efer: u64,
+    pub cs_base: u64,
+    /// CS attributes in the state page's format (bit 9 L, bit 10 D/B).
+    pub cs_attrib: u16,
+    pub rip: u64,
+}
+
+impl CodeView {
+    pub fn of_state(st: &VcpuState) -> CodeView {
+        use keel_abi::vcpu::seg;
+        let cs = st.segs[seg::CS];
+        CodeView {
+            cr0: st.cr0,
+            cr3: st.cr3,
+            cr4: st.cr4,
+            efer: st.efer,
+            cs_base: cs.base,
+            cs_attrib: cs.attrib,
+            rip: st.rip,
+        }
+    }
+
+    fn long_code(&self) -> bool {
+        self.cs_attrib & (1 << 9) != 0 && self.efer & (1 << 10) != 0
+    }
+
+    /// 16, 32 or 64: the code size (EFER.LMA and CS.L, else CR0.PE and CS.D). See: SDM Vol 3A
+    /// 3.4.5 (the L and D/B flags).
+    pub fn code_bits(&self) -> u8 {
+        if self.long_code() {
+            64
+        } else if self.cr0 & 1 != 0 && self.cs_attrib & (1 << 10) != 0 {
+            32
+        } else {
+            16
+        }
+    }
+}
+
 /// Fetch up to 15 instruction bytes at the guest's CS:RIP through its page tables.
-pub fn fetch_instruction(vm: &Vm, state: &VcpuState, out: &mut [u8; 15]) -> u8 {
-    use keel_abi::vcpu::seg;
-    let mode = keel_hv::walk::paging_mode(state.cr0, state.cr4, state.efer);
-    let long_code = state.segs[seg::CS].attrib & (1 << 9) != 0 && state.efer & (1 << 10) != 0;
-    let base = if long_code { 0 } else { state.segs[seg::CS].base };
+pub fn fetch_instruction(vm: &Vm, view: &CodeView, out: &mut [u8; 15]) -> u8 {
+    let mode = keel_hv::walk::paging_mode(view.cr0, view.cr4, view.efer);
+    let base = if view.long_code() { 0 } else { view.cs_base };
     let mut n = 0;
     while n < 15 {
-        let va = base.wrapping_add(state.rip).wrapping_add(n as u64);
-        let Some(gpa) = keel_hv::walk::translate(mode, state.cr3, va, |a| vm.read_guest_u64(a)) else { break };
+        let va = base.wrapping_add(view.rip).wrapping_add(n as u64);
+        let Some(gpa) = keel_hv::walk::translate(mode, view.cr3, va, |a| vm.read_guest_u64(a)) else { break };
         // Up to the end of this page.
         let chunk = ((PAGE_SIZE - gpa % PAGE_SIZE) as usize).min(15 - n);
         if !vm.read_guest(gpa, &mut out[n..n + chunk]) {

@@ -73,6 +73,9 @@ pub struct Platform {
     /// MMIO access): a line or controller may have changed. Unclaimed accesses leave it clear,
     /// so an exit that touched nothing skips interrupt routing.
     pub touched: bool,
+    /// The clock (ns, as ClockNs) at the exit being handled, which the monitor sets from
+    /// VcpuRun's result: the time the guest touched a device, without a ClockNs call per access.
+    pub exit_ns: u64,
     /// The SCI's IRQ (from the ACPI tables' layout).
     sci_irq: u8,
     /// The levels `route_lines` last gave the interrupt controllers (bit n: IRQ n).
@@ -131,6 +134,7 @@ impl Platform {
             pci_dirty: false,
             pit_touched: false,
             touched: true,
+            exit_ns: now,
             sci_irq: keel_acpitables::Layout::default().sci_irq,
             routed: 0,
             pic_touched: true,
@@ -143,6 +147,8 @@ impl Platform {
 
     /// Log `what` the first time `key` is seen. Takes format arguments, not a String: the text
     /// is only formatted when logged (an unclaimed port hammered in a loop costs no formatting).
+    /// Callers test `logged` first themselves (`self.logged.contains(&key)`), so that an access
+    /// logged already does not even build the message's arguments.
     fn log_once(&mut self, key: u64, what: core::fmt::Arguments) {
         if self.logged.contains(&key) {
             return;
@@ -169,25 +175,27 @@ impl Platform {
             }
             Some((PORT_PIT, _)) => {
                 self.pit_touched = true;
-                self.pit.read(port, keel_rt::sys::clock_ns(), data)
+                self.pit.read(port, self.exit_ns, data)
             }
             Some((PORT_61, _)) => {
                 self.pit_touched = true;
                 all_ones(data);
-                data[0] = self.pit.read_port61(keel_rt::sys::clock_ns());
+                data[0] = self.pit.read_port61(self.exit_ns);
             }
             Some((PORT_RTC, _)) => self.rtc.read(port, keel_rt::sys::clock_realtime_ns(), data),
             Some((PORT_8042, _)) => self.kbc.read(port, data),
             Some((PORT_92, _)) => self.port92.read(data),
             Some((PORT_PCI, _)) => self.pci.read(port, data),
-            Some((PORT_PM, off)) => self.pm.read(off, keel_rt::sys::clock_ns(), data),
+            Some((PORT_PM, off)) => self.pm.read(off, self.exit_ns, data),
             Some((PORT_ELCR, _)) => {
                 self.pic_touched = true;
                 self.irq.pic.read(port, data)
             }
             _ => {
                 all_ones(data);
-                self.log_once(u64::from(port), format_args!("read from unclaimed port {port:#x} gives all ones"));
+                if !self.logged.contains(&u64::from(port)) {
+                    self.log_once(u64::from(port), format_args!("read from unclaimed port {port:#x} gives all ones"));
+                }
             }
         }
     }
@@ -195,7 +203,9 @@ impl Platform {
     pub fn port_write(&mut self, port: u16, data: &[u8]) -> PortEffect {
         let device = self.ports.lookup(u64::from(port), data.len() as u64);
         let Some(device) = device else {
-            self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored"));
+            if !self.logged.contains(&u64::from(port)) {
+                self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored"));
+            }
             return PortEffect::None;
         };
         self.touched = true;
@@ -207,18 +217,18 @@ impl Platform {
             }
             Some((PORT_PIT, _)) => {
                 self.pit_touched = true;
-                self.pit.write(port, keel_rt::sys::clock_ns(), data)
+                self.pit.write(port, self.exit_ns, data)
             }
             Some((PORT_61, _)) => {
                 self.pit_touched = true;
-                self.pit.write_port61(keel_rt::sys::clock_ns(), data[0])
+                self.pit.write_port61(self.exit_ns, data[0])
             }
             Some((PORT_EXIT, _)) => return PortEffect::Exit(data[0]),
             Some((PORT_RTC, _)) => self.rtc.write(port, keel_rt::sys::clock_realtime_ns(), data),
             Some((PORT_8042, _)) => self.kbc.write(port, data),
             Some((PORT_92, _)) => self.port92.write(data),
             Some((PORT_PCI, _)) => self.pci.write(port, data),
-            Some((PORT_PM, off)) => self.pm.write(off, keel_rt::sys::clock_ns(), data),
+            Some((PORT_PM, off)) => self.pm.write(off, self.exit_ns, data),
             Some((PORT_ELCR, _)) => {
                 self.pic_touched = true;
                 self.irq.pic.write(port, data)
@@ -242,17 +252,19 @@ impl Platform {
         let was_touched = core::mem::replace(&mut self.touched, true);
         match self.mmio.lookup(gpa, data.len() as u64) {
             Some((MMIO_TEST, off)) => self.testdev.read(off, data),
-            Some((MMIO_LAPIC, off)) => self.irq.lapic_read(off, keel_rt::sys::clock_ns(), data),
+            Some((MMIO_LAPIC, off)) => self.irq.lapic_read(off, self.exit_ns, data),
             Some((MMIO_IOAPIC, off)) => self.irq.ioapic.read(off, data),
             _ if self.pci.mmio_read(gpa, data) => {}
             _ => {
                 // Nothing claims it: no device changed.
                 self.touched = was_touched;
                 all_ones(data);
-                self.log_once(
-                    gpa & !0xfff | (1 << 63),
-                    format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"),
-                );
+                if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
+                    self.log_once(
+                        gpa & !0xfff | (1 << 63),
+                        format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"),
+                    );
+                }
             }
         }
     }
@@ -263,7 +275,7 @@ impl Platform {
             Some((MMIO_TEST, off)) => self.testdev.write(off, data),
             Some((MMIO_LAPIC, off)) => {
                 // An NMI a guest sends itself is not delivered (Keel injects no NMIs yet).
-                if self.irq.lapic_write(off, keel_rt::sys::clock_ns(), data) {
+                if self.irq.lapic_write(off, self.exit_ns, data) {
                     self.log_once(1 << 62, format_args!("self-NMI through the local APIC ignored"));
                 }
             }
@@ -274,7 +286,9 @@ impl Platform {
             _ if self.pci.mmio_write(gpa, data) => self.pci_dirty = true,
             _ => {
                 self.touched = was_touched;
-                self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
+                if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
+                    self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
+                }
             }
         }
     }

@@ -271,6 +271,7 @@ impl Monitor {
             let kind = match sys::vcpu_run(self.vcpu) {
                 Ok((k, now)) => {
                     self.exit_ns = Some(now);
+                    self.platform.exit_ns = now;
                     k
                 }
                 Err(e) => return (255, alloc::format!("vcpu_run failed: {e}")),
@@ -310,17 +311,18 @@ impl Monitor {
     }
 
     fn port_io(&mut self) -> Option<(u32, String)> {
-        let e = self.st.exit;
-        let size = usize::from(e.size.clamp(1, 4));
-        if e.write != 0 {
-            let bytes = e.data.to_le_bytes();
-            let effect = self.platform.port_write(e.port, &bytes[..size]);
+        // The four fields used, not a copy of the whole exit record.
+        let (port, write, data) = (self.st.exit.port, self.st.exit.write, self.st.exit.data);
+        let size = usize::from(self.st.exit.size.clamp(1, 4));
+        if write != 0 {
+            let bytes = data.to_le_bytes();
+            let effect = self.platform.port_write(port, &bytes[..size]);
             if let Some(stop) = stop_for(effect) {
                 return Some(stop);
             }
         } else {
             let mut bytes = [0u8; 8];
-            self.platform.port_read(e.port, &mut bytes[..size]);
+            self.platform.port_read(port, &mut bytes[..size]);
             let value = u64::from_le_bytes(bytes);
             let rax = &mut self.st.gprs[reg::RAX];
             *rax = match size {
@@ -387,12 +389,13 @@ impl Monitor {
         }
     }
 
-    /// The guest's code size at this exit (CR0.PE, EFER.LMA, CS.L and CS.D).
+    /// The guest's code size at an MMIO or string I/O exit (the kernel's `code_bits`).
     fn code_mode(&self) -> keel_x86emu::Mode {
-        let cs = self.st.segs[seg::CS];
-        let long_mode_active = self.st.efer & (1 << 10) != 0;
-        let protected = self.st.cr0 & 1 != 0;
-        keel_x86emu::Mode::from_cs(long_mode_active, cs.attrib & (1 << 9) != 0, protected && cs.attrib & (1 << 10) != 0)
+        match self.st.exit.code_bits {
+            64 => keel_x86emu::Mode::Long64,
+            32 => keel_x86emu::Mode::Protected32,
+            _ => keel_x86emu::Mode::Real16,
+        }
     }
 
     fn mmio(&mut self) -> Result<(), String> {

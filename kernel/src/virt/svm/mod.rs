@@ -201,6 +201,29 @@ impl SvmVcpu {
         }
     }
 
+    /// Write the registers (GPRs, RIP, RFLAGS, interruptible) straight into the shared state
+    /// page, without the kernel's copy of the state in between: the exits that refresh only the
+    /// registers (port I/O, MMIO, HLT) are the frequent ones.
+    ///
+    /// # Safety
+    /// `page` is this vCPU's state page: mapped, aligned, VcpuState-sized, not referenced.
+    pub unsafe fn store_registers(&mut self, page: *mut VcpuState) {
+        use core::ptr::write_volatile;
+        let mut gprs = self.gprs;
+        let v = self.vmcb();
+        gprs[RAX] = v.save.rax;
+        gprs[4] = v.save.rsp;
+        let interruptible = u32::from(v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0);
+        // SAFETY: per the contract, each field is written through a raw pointer (the monitor may
+        // read or write the page concurrently; plain integers, no reference is formed).
+        unsafe {
+            write_volatile(&raw mut (*page).gprs, gprs);
+            write_volatile(&raw mut (*page).rip, v.save.rip);
+            write_volatile(&raw mut (*page).rflags, v.save.rflags);
+            write_volatile(&raw mut (*page).interruptible, interruptible);
+        }
+    }
+
     /// Copy the guest state into `st`: the registers, and with `system` the control registers,
     /// EFER, segments and descriptor tables too.
     pub fn export(&mut self, st: &mut VcpuState, system: bool) {
@@ -414,9 +437,11 @@ impl SvmVcpu {
                         st.exit.count = if rep { self.gprs[RCX] } else { 1 };
                         // The monitor decodes the prefixes (segment, address size) itself.
                         self.export(st, true);
+                        let view = super::CodeView::of_state(st);
                         let mut insn = [0u8; 15];
-                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
                         st.exit.insn = insn;
+                        st.exit.code_bits = view.code_bits();
                         return ExitKind::IoString;
                     }
                     let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
@@ -429,10 +454,20 @@ impl SvmVcpu {
                 VmExit::NestedPageFault { gpa, write, .. } => {
                     st.exit.gpa = gpa;
                     st.exit.write = u8::from(write);
-                    self.export(st, true);
+                    let save = &self.vmcb().save;
+                    let view = super::CodeView {
+                        cr0: save.cr0,
+                        cr3: save.cr3,
+                        cr4: save.cr4,
+                        efer: save.efer,
+                        cs_base: save.cs.base,
+                        cs_attrib: save.cs.attrib,
+                        rip: save.rip,
+                    };
                     let mut insn = [0u8; 15];
-                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
                     st.exit.insn = insn;
+                    st.exit.code_bits = view.code_bits();
                     return ExitKind::Mmio;
                 }
                 VmExit::Shutdown => return ExitKind::Shutdown,

@@ -631,6 +631,29 @@ impl VmxVcpu {
     }
 
     /// Copy the guest state into the monitor's page.
+    /// Write the registers (GPRs, RIP, RFLAGS, interruptible) straight into the shared state
+    /// page (see the SVM backend's `store_registers`).
+    ///
+    /// # Safety
+    /// `page` is this vCPU's state page: mapped, aligned, VcpuState-sized, not referenced.
+    pub unsafe fn store_registers(&mut self, page: *mut VcpuState) {
+        use core::ptr::write_volatile;
+        if !self.make_current() {
+            return;
+        }
+        let mut gprs = self.regs.gprs;
+        gprs[4] = read(field::GUEST_RSP);
+        let interruptible = u32::from(self.interruptible_now());
+        // SAFETY: per the contract, each field is written through a raw pointer (the monitor may
+        // read or write the page concurrently; plain integers, no reference is formed).
+        unsafe {
+            write_volatile(&raw mut (*page).gprs, gprs);
+            write_volatile(&raw mut (*page).rip, read(field::GUEST_RIP));
+            write_volatile(&raw mut (*page).rflags, read(field::GUEST_RFLAGS));
+            write_volatile(&raw mut (*page).interruptible, interruptible);
+        }
+    }
+
     pub fn export(&mut self, st: &mut VcpuState, system: bool) {
         if !self.make_current() {
             return;
@@ -1062,9 +1085,11 @@ impl VmxVcpu {
                         st.exit.count = if rep { self.regs.gprs[RCX] } else { 1 };
                         // The monitor decodes the prefixes (segment, address size) itself.
                         self.export(st, true);
+                        let view = super::CodeView::of_state(st);
                         let mut insn = [0u8; 15];
-                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
                         st.exit.insn = insn;
+                        st.exit.code_bits = view.code_bits();
                         return ExitKind::IoString;
                     }
                     let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
@@ -1075,10 +1100,19 @@ impl VmxVcpu {
                 VmExit::NestedPageFault { gpa, write: is_write, .. } => {
                     st.exit.gpa = gpa;
                     st.exit.write = u8::from(is_write);
-                    self.export(st, true);
+                    let view = super::CodeView {
+                        cr0: self.cr0(),
+                        cr3: read(field::GUEST_CR3),
+                        cr4: self.cr4(),
+                        efer: read(field::GUEST_IA32_EFER),
+                        cs_base: read(field::guest_base(seg::CS)),
+                        cs_attrib: hv::attributes(read(field::guest_access_rights(seg::CS)) as u32),
+                        rip: read(field::GUEST_RIP),
+                    };
                     let mut insn = [0u8; 15];
-                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, st, &mut insn);
+                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
                     st.exit.insn = insn;
+                    st.exit.code_bits = view.code_bits();
                     return ExitKind::Mmio;
                 }
                 VmExit::Shutdown => return ExitKind::Shutdown,
