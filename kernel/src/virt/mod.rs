@@ -156,7 +156,7 @@ impl Vm {
     /// the bytes mapped.
     pub fn map(&self, shm: Arc<SharedMemory>, gpa: u64, prot: u64) -> Result<u64, Error> {
         let len = shm.pages() as u64 * PAGE_SIZE;
-        if gpa % PAGE_SIZE != 0 || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
+        if !gpa.is_multiple_of(PAGE_SIZE) || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
             return Err(Error::InvalidArgument);
         }
         let end = gpa.checked_add(len).ok_or(Error::InvalidArgument)?;
@@ -177,8 +177,11 @@ impl Vm {
         let mut i = 0;
         while i < shm.pages() {
             let at = gpa + i as u64 * PAGE_SIZE;
-            let (size, step) =
-                if at % (2 << 20) == 0 && shm.is_large_at(i) { (PageSize::Size2M, 512) } else { (PageSize::Size4K, 1) };
+            let (size, step) = if at.is_multiple_of(2 << 20) && shm.is_large_at(i) {
+                (PageSize::Size2M, 512)
+            } else {
+                (PageSize::Size4K, 1)
+            };
             if table.map(&mut mem, at, shm.frame(i), size, access).is_err() {
                 let mut done = gpa;
                 while done < at {

@@ -362,7 +362,8 @@ impl Monitor {
         let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
         let mut mem = crate::string_io::GuestLinear { ram: &self.ram, mode: paging, cr3 };
         let mut ports = crate::string_io::PlatformPorts { platform: &mut self.platform, effect: PortEffect::None };
-        let outcome = run_string_io(&op, e.port, base, next_rip, &mut regs, &mut mem, &mut ports, MAX_STRING_ELEMENTS);
+        let site = keel_x86emu::string_io::StringIoSite { port: e.port, segment_base: base, next_rip };
+        let outcome = run_string_io(&op, site, &mut regs, &mut mem, &mut ports, MAX_STRING_ELEMENTS);
         let effect = ports.effect;
         self.st.gprs = regs.gpr;
         self.st.rip = regs.rip;

@@ -145,13 +145,21 @@ fn set_counter(reg: &mut u64, value: u64, addr_size: u8) {
     };
 }
 
-/// Execute `op` on `port` (see the module documentation). `segment_base` is the base of
-/// `op.segment`; `next_rip` is where RIP goes once the instruction completes.
+/// Where a string I/O instruction works, beyond what its bytes say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StringIoSite {
+    /// The I/O port (from the exit).
+    pub port: u16,
+    /// The base of the memory operand's segment (`StringIo::segment`).
+    pub segment_base: u64,
+    /// Where RIP goes once the instruction completes.
+    pub next_rip: u64,
+}
+
+/// Execute `op` at `site` (see the module documentation).
 pub fn run_string_io(
     op: &StringIo,
-    port: u16,
-    segment_base: u64,
-    next_rip: u64,
+    site: StringIoSite,
     regs: &mut Regs,
     mem: &mut dyn LinearMemory,
     ports: &mut dyn Ports,
@@ -159,6 +167,7 @@ pub fn run_string_io(
 ) -> StringIoOutcome {
     use crate::index::{RCX, RDI, RSI};
     const DF: u64 = 1 << 10;
+    let StringIoSite { port, segment_base, next_rip } = site;
     let m = mask(op.addr_size);
     let pointer = if op.out { RSI } else { RDI };
     let step = if regs.rflags & DF != 0 { u64::from(op.size).wrapping_neg() } else { u64::from(op.size) };
@@ -253,6 +262,10 @@ mod tests {
         }
     }
 
+    fn site(port: u16, segment_base: u64, next_rip: u64) -> StringIoSite {
+        StringIoSite { port, segment_base, next_rip }
+    }
+
     fn decode(mode: Mode, bytes: &[u8]) -> StringIo {
         decode_string_io(mode, bytes).unwrap()
     }
@@ -291,9 +304,9 @@ mod tests {
         let mut io = Io::default();
         let op = decode(Mode::Long64, &[0xF3, 0x6E]);
         let mut r = regs(10, BASE + 3, 0);
-        assert_eq!(run_string_io(&op, 0x10, 0, 0x1002, &mut r, &mut mem, &mut io, 4), StringIoOutcome::Partial);
+        assert_eq!(run_string_io(&op, site(0x10, 0, 0x1002), &mut r, &mut mem, &mut io, 4), StringIoOutcome::Partial);
         assert_eq!((r.gpr[RCX], r.gpr[RSI], r.rip), (6, BASE + 7, 0x1000));
-        assert_eq!(run_string_io(&op, 0x10, 0, 0x1002, &mut r, &mut mem, &mut io, 100), StringIoOutcome::Done);
+        assert_eq!(run_string_io(&op, site(0x10, 0, 0x1002), &mut r, &mut mem, &mut io, 100), StringIoOutcome::Done);
         assert_eq!((r.gpr[RCX], r.gpr[RSI], r.rip), (0, BASE + 13, 0x1002));
         assert_eq!(io.written, (3..13).collect::<Vec<u8>>());
     }
@@ -305,7 +318,7 @@ mod tests {
         let op = decode(Mode::Protected32, &[0x66, 0xF3, 0x6D]);
         let mut r = regs(3, 0, BASE + 0x100);
         r.rflags |= 1 << 10;
-        assert_eq!(run_string_io(&op, 0x10, 0, 0x1003, &mut r, &mut mem, &mut io, 100), StringIoOutcome::Done);
+        assert_eq!(run_string_io(&op, site(0x10, 0, 0x1003), &mut r, &mut mem, &mut io, 100), StringIoOutcome::Done);
         assert_eq!((r.gpr[RCX], r.gpr[RDI]), (0, BASE + 0x100 - 6));
         assert_eq!(&mem.0[0xFC..0x102], &[4, 5, 2, 3, 0, 1]);
     }
@@ -316,7 +329,7 @@ mod tests {
         let mut io = Io::default();
         let op = decode(Mode::Long64, &[0xF3, 0x6C]);
         let mut r = regs(0, 0, BASE);
-        assert_eq!(run_string_io(&op, 0x10, 0, 0x1002, &mut r, &mut mem, &mut io, 100), StringIoOutcome::Done);
+        assert_eq!(run_string_io(&op, site(0x10, 0, 0x1002), &mut r, &mut mem, &mut io, 100), StringIoOutcome::Done);
         assert_eq!((r.gpr[RDI], r.rip, io.next), (BASE, 0x1002, 0));
     }
 
@@ -327,7 +340,7 @@ mod tests {
         let op = decode(Mode::Long64, &[0xF3, 0x6C]);
         // Two bytes fit before the end of memory; the third faults.
         let mut r = regs(100, 0, BASE + 0xFFFE);
-        let outcome = run_string_io(&op, 0x10, 0, 0x1002, &mut r, &mut mem, &mut io, 1000);
+        let outcome = run_string_io(&op, site(0x10, 0, 0x1002), &mut r, &mut mem, &mut io, 1000);
         assert_eq!(outcome, StringIoOutcome::Fault(PageFault { linear: BASE + 0x10000, write: true }));
         assert_eq!((r.gpr[RCX], r.gpr[RDI], r.rip), (98, BASE + 0x10000, 0x1000));
     }
@@ -339,7 +352,7 @@ mod tests {
         // 16-bit addressing: SI wraps from 0xFFFF to 0 within the segment; bits above stay.
         let op = decode(Mode::Real16, &[0xF3, 0x6E]);
         let mut r = regs(0xABCD_0002, 0x1234_FFFF, 0);
-        assert_eq!(run_string_io(&op, 0x10, BASE, 0x1002, &mut r, &mut mem, &mut io, 10), StringIoOutcome::Done);
+        assert_eq!(run_string_io(&op, site(0x10, BASE, 0x1002), &mut r, &mut mem, &mut io, 10), StringIoOutcome::Done);
         assert_eq!((r.gpr[RCX], r.gpr[RSI]), (0xABCD_0000, 0x1234_0001));
     }
 
@@ -349,7 +362,7 @@ mod tests {
         let mut io = Io::default();
         let op = decode(Mode::Long64, &[0x6E]);
         let mut r = regs(5, BASE, 0);
-        assert_eq!(run_string_io(&op, 0x10, 0, 0x1001, &mut r, &mut mem, &mut io, 10), StringIoOutcome::Stopped);
+        assert_eq!(run_string_io(&op, site(0x10, 0, 0x1001), &mut r, &mut mem, &mut io, 10), StringIoOutcome::Stopped);
         assert_eq!((r.gpr[RCX], r.gpr[RSI], r.rip), (5, BASE + 1, 0x1001));
     }
 }

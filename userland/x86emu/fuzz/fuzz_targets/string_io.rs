@@ -7,7 +7,9 @@
 #![no_main]
 
 use keel_x86emu::index::{RCX, RDI, RSI};
-use keel_x86emu::string_io::{decode_string_io, run_string_io, LinearMemory, PageFault, Ports, StringIoOutcome};
+use keel_x86emu::string_io::{
+    decode_string_io, run_string_io, LinearMemory, PageFault, Ports, StringIoOutcome, StringIoSite,
+};
 use keel_x86emu::{Mode, Regs};
 use libfuzzer_sys::fuzz_target;
 
@@ -90,7 +92,8 @@ fuzz_target!(|data: &[u8]| {
     let mut io = Io { accesses: 0, stop_after: (knobs >> 32) & 0xFF };
     let before = regs;
     let next_rip = 0x1000 + u64::from(op.len);
-    let outcome = run_string_io(&op, 0x80, segment_base, next_rip, &mut regs, &mut mem, &mut io, budget);
+    let site = StringIoSite { port: 0x80, segment_base, next_rip };
+    let outcome = run_string_io(&op, site, &mut regs, &mut mem, &mut io, budget);
     assert!(io.accesses <= u64::from(budget).max(1), "{} port accesses with a budget of {budget}", io.accesses);
     assert!(regs.rip == before.rip || regs.rip == next_rip);
     match outcome {
