@@ -639,6 +639,15 @@ impl CodeView {
     }
 }
 
+/// Put the instruction at the view's CS:RIP, and the code size, into the exit record (MMIO and
+/// string I/O exits: the monitor decodes them).
+pub fn record_instruction(vm: &Vm, view: &CodeView, st: &mut VcpuState) {
+    let mut insn = [0u8; 15];
+    st.exit.insn_len = fetch_instruction(vm, view, &mut insn);
+    st.exit.insn = insn;
+    st.exit.code_bits = view.code_bits();
+}
+
 /// Fetch up to 15 instruction bytes at the guest's CS:RIP through its page tables.
 pub fn fetch_instruction(vm: &Vm, view: &CodeView, out: &mut [u8; 15]) -> u8 {
     let mode = keel_hv::walk::paging_mode(view.cr0, view.cr4, view.efer);

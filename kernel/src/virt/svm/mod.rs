@@ -437,11 +437,7 @@ impl SvmVcpu {
                         st.exit.count = if rep { self.gprs[RCX] } else { 1 };
                         // The monitor decodes the prefixes (segment, address size) itself.
                         self.export(st, true);
-                        let view = super::CodeView::of_state(st);
-                        let mut insn = [0u8; 15];
-                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
-                        st.exit.insn = insn;
-                        st.exit.code_bits = view.code_bits();
+                        super::record_instruction(&vcpu.vm, &super::CodeView::of_state(st), st);
                         return ExitKind::IoString;
                     }
                     let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
@@ -464,10 +460,7 @@ impl SvmVcpu {
                         cs_attrib: save.cs.attrib,
                         rip: save.rip,
                     };
-                    let mut insn = [0u8; 15];
-                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
-                    st.exit.insn = insn;
-                    st.exit.code_bits = view.code_bits();
+                    super::record_instruction(&vcpu.vm, &view, st);
                     return ExitKind::Mmio;
                 }
                 VmExit::Shutdown => return ExitKind::Shutdown,

@@ -1085,11 +1085,7 @@ impl VmxVcpu {
                         st.exit.count = if rep { self.regs.gprs[RCX] } else { 1 };
                         // The monitor decodes the prefixes (segment, address size) itself.
                         self.export(st, true);
-                        let view = super::CodeView::of_state(st);
-                        let mut insn = [0u8; 15];
-                        st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
-                        st.exit.insn = insn;
-                        st.exit.code_bits = view.code_bits();
+                        super::record_instruction(&vcpu.vm, &super::CodeView::of_state(st), st);
                         return ExitKind::IoString;
                     }
                     let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
@@ -1109,10 +1105,7 @@ impl VmxVcpu {
                         cs_attrib: hv::attributes(read(field::guest_access_rights(seg::CS)) as u32),
                         rip: read(field::GUEST_RIP),
                     };
-                    let mut insn = [0u8; 15];
-                    st.exit.insn_len = super::fetch_instruction(&vcpu.vm, &view, &mut insn);
-                    st.exit.insn = insn;
-                    st.exit.code_bits = view.code_bits();
+                    super::record_instruction(&vcpu.vm, &view, st);
                     return ExitKind::Mmio;
                 }
                 VmExit::Shutdown => return ExitKind::Shutdown,
