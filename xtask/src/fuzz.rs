@@ -156,10 +156,17 @@ pub fn artifact_kind(path: &str) -> &'static str {
     }
 }
 
-/// Lines of libFuzzer's output not worth showing: one per new coverage point.
+/// Lines of libFuzzer's output not worth showing: one per new coverage point, and its
+/// recommended dictionary.
 fn is_noise(line: &str) -> bool {
     let t = line.trim_start();
-    if t.starts_with("NEW_FUNC[") || t.starts_with("NEW_PC:") {
+    if t.starts_with("NEW_FUNC[")
+        || t.starts_with("NEW_PC:")
+        || (t.starts_with("######") && t.contains("ecommended dictionary"))
+    {
+        return true;
+    }
+    if t.starts_with('"') && t.trim_end().rsplit_once("# Uses: ").is_some_and(|(_, n)| n.parse::<u64>().is_ok()) {
         return true;
     }
     let Some(rest) = t.strip_prefix('#') else { return false };
@@ -430,8 +437,12 @@ mod tests {
         assert!(is_noise("#1234\tNEW    cov: 57 ft: 80 corp: 9/100b"));
         assert!(is_noise("#99\tREDUCE cov: 57 ft: 80"));
         assert!(is_noise("\tNEW_FUNC[1/2]: 0x55 in keel_vmconf::parse"));
+        assert!(is_noise("###### Recommended dictionary. ######\n"));
+        assert!(is_noise("\"\\377\\014\" # Uses: 29\n"));
+        assert!(!is_noise("\"quoted\" text"));
         assert!(!is_noise("#262144\tpulse  cov: 57 ft: 80 corp: 9/100b exec/s: 87381"));
         assert!(!is_noise("#2\tINITED cov: 10"));
+        assert!(is_noise("###### End of recommended dictionary. ######"));
         assert!(!is_noise("Done 2000 runs in 0 second(s)"));
         assert!(!is_noise("   Compiling keel-vmconf v0.1.0"));
     }
