@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [TARGET] [--runs N] [--seconds S] [-- LIBFUZZER_ARGS...]`: runs Keel's fuzz
+//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [-- LIBFUZZER_ARGS...]`: runs Keel's fuzz
 //! targets (cargo-fuzz and libFuzzer on the nightly toolchain), one after the other.
 //!
 //! Every target is listed once, in [`TARGETS`]: its cargo-fuzz crate (each its own workspace,
@@ -57,7 +57,7 @@ const DEFAULT_SECONDS: u64 = 60;
 const SMOKE_RUNS: u64 = 20_000;
 const SMOKE_SECONDS: u64 = 10;
 
-const USAGE: &str = "usage: cargo xtask fuzz [TARGET] [--runs N] [--seconds S] [-- LIBFUZZER_ARGS...]";
+const USAGE: &str = "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [-- LIBFUZZER_ARGS...]";
 
 /// What `cargo xtask fuzz` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 pub struct Report {
     /// Executions (from `stat::number_of_executed_units`, else the final `Done N runs` line).
     pub runs: Option<u64>,
-    /// The input libFuzzer wrote on a crash, timeout or out-of-memory.
+    /// The input libFuzzer wrote on a crash, timeout, out-of-memory or leak (not slow units).
     pub artifact: Option<String>,
 }
 
@@ -137,7 +137,11 @@ pub fn parse_output(output: &str) -> Report {
                 done = n.parse().ok().or(done);
             }
         } else if let Some((_, path)) = line.split_once("Test unit written to ") {
-            report.artifact = Some(path.trim().to_string());
+            // A slow unit (libFuzzer's -report_slow_units) is only a note, not a failure.
+            let path = path.trim();
+            if !path.rsplit('/').next().unwrap_or(path).starts_with("slow-unit-") {
+                report.artifact = Some(path.to_string());
+            }
         }
     }
     report.runs = report.runs.or(done);
@@ -151,7 +155,6 @@ pub fn artifact_kind(path: &str) -> &'static str {
         Some("timeout") => "timeout",
         Some("oom") => "out-of-memory",
         Some("leak") => "memory leak",
-        Some("slow") => "slow input",
         _ => "crash",
     }
 }
@@ -235,7 +238,7 @@ fn run_one(target: &Target, runs: Option<u64>, seconds: Option<u64>, extra: &[St
     }
     let output = run_streaming(&mut cmd)?;
     let report = parse_output(&output.text);
-    if let Some(artifact) = report.artifact {
+    if let Some(artifact) = report.artifact.filter(|_| !output.success) {
         return Err(format!(
             "{}: {} after {} runs; the input is {artifact}\n  reproduce: cd {} && cargo +nightly fuzz run {} {artifact}",
             target.name,
@@ -430,6 +433,15 @@ mod tests {
         assert_eq!(artifact_kind(r.artifact.as_deref().unwrap()), "crash");
         assert_eq!(artifact_kind("a/b/timeout-12ab"), "timeout");
         assert_eq!(artifact_kind("oom-12ab"), "out-of-memory");
+    }
+
+    #[test]
+    fn slow_units_are_not_artifacts() {
+        let out = "Slowest unit: 100 s:
+                   artifact_prefix='artifacts/vmconf_parse/'; Test unit written to                    artifacts/vmconf_parse/slow-unit-eedd98cd
+                   Done 6000000 runs in 760 second(s)
+";
+        assert_eq!(parse_output(out), Report { runs: Some(6_000_000), artifact: None });
     }
 
     #[test]
