@@ -1,5 +1,6 @@
-//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [-- LIBFUZZER_ARGS...]`: runs Keel's fuzz
-//! targets (cargo-fuzz and libFuzzer on the nightly toolchain), one after the other.
+//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [-- LIBFUZZER_ARGS...]`:
+//! runs Keel's fuzz targets (cargo-fuzz and libFuzzer on the nightly toolchain), one after the
+//! other.
 //!
 //! Every target is listed once, in [`TARGETS`]: its cargo-fuzz crate (each its own workspace,
 //! outside Keel's) and its dictionary if it has one. For each target this runs, from the fuzz
@@ -13,8 +14,10 @@
 //! The committed seed corpus (`corpus/TARGET`, small and hand-picked) is only read: what the
 //! fuzzer finds goes to `target/fuzz/corpus/TARGET` (not committed; it carries over between
 //! runs). All fuzz crates share one target directory, so libFuzzer and the shared crates are built
-//! once. A crash (or timeout, or out-of-memory) fails the command and names the input libFuzzer
-//! wrote to the crate's `artifacts/TARGET/`; otherwise the executions done are reported per target.
+//! once. `--sanitizer none` builds without AddressSanitizer (in `target/fuzz/sanitizer-none`):
+//! several times faster, and the fuzzed crates forbid unsafe code. A crash (or timeout, or
+//! out-of-memory) fails the command and names the input libFuzzer wrote to the crate's
+//! `artifacts/TARGET/`; otherwise the executions done are reported per target.
 //!
 //! `cargo xtask test` calls [`smoke`]: a short pass of every target, so that a crash regression
 //! fails CI. The nightly toolchain and cargo-fuzz are installed when missing (both per user, in
@@ -57,7 +60,8 @@ const DEFAULT_SECONDS: u64 = 60;
 const SMOKE_RUNS: u64 = 20_000;
 const SMOKE_SECONDS: u64 = 10;
 
-const USAGE: &str = "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [-- LIBFUZZER_ARGS...]";
+const USAGE: &str =
+    "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [-- LIBFUZZER_ARGS...]";
 
 /// What `cargo xtask fuzz` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub struct Options {
     pub runs: Option<u64>,
     /// libFuzzer's `-max_total_time`.
     pub seconds: Option<u64>,
+    /// cargo-fuzz's `--sanitizer` (its default is `address`); `none` runs several times faster.
+    pub sanitizer: Option<String>,
     /// Passed on to libFuzzer as they are.
     pub extra: Vec<String>,
 }
@@ -88,12 +94,17 @@ fn number(option: &str, value: Option<&String>) -> Result<u64, String> {
 }
 
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { targets: Vec::new(), runs: None, seconds: None, extra: Vec::new() };
+    let mut options = Options { targets: Vec::new(), runs: None, seconds: None, sanitizer: None, extra: Vec::new() };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => options.runs = Some(number(a, it.next())?),
             "--seconds" => options.seconds = Some(number(a, it.next())?),
+            "--sanitizer" => match it.next().map(String::as_str) {
+                Some("address") => options.sanitizer = None,
+                Some(s @ ("none" | "leak" | "memory" | "thread")) => options.sanitizer = Some(s.to_string()),
+                _ => return Err(format!("--sanitizer needs address, none, leak, memory or thread\n{USAGE}")),
+            },
             "--" => options.extra.extend(it.by_ref().cloned()),
             "all" if options.targets.is_empty() => options.targets.extend(TARGETS.iter()),
             other if other.starts_with('-') => return Err(format!("fuzz: unknown option '{other}'\n{USAGE}")),
@@ -205,33 +216,41 @@ pub fn ensure_tools() -> Result<(), String> {
     Ok(())
 }
 
+/// Where the fuzz crates build (one shared target directory), and the working corpora.
 fn fuzz_dir() -> PathBuf {
     root().join("target/fuzz")
 }
 
+/// The shared target directory: one per sanitizer, so that switching does not rebuild.
+fn build_dir(sanitizer: Option<&str>) -> PathBuf {
+    match sanitizer {
+        None => fuzz_dir(),
+        Some(s) => fuzz_dir().join(format!("sanitizer-{s}")),
+    }
+}
+
 /// Runs one target; `Ok(runs)` when it ended without a crash.
-fn run_one(target: &Target, runs: Option<u64>, seconds: Option<u64>, extra: &[String]) -> Result<u64, String> {
+fn run_one(target: &Target, o: &Options) -> Result<u64, String> {
     let dir = root().join(target.dir);
     let work = fuzz_dir().join("corpus").join(target.name);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let seeds = Path::new("corpus").join(target.name);
     let mut cmd = Command::new("cargo");
-    cmd.args(["+nightly", "fuzz", "run", "--target-dir"])
-        .arg(fuzz_dir())
-        .arg(target.name)
-        .arg(&work)
-        .arg(&seeds)
-        .arg("--");
+    cmd.args(["+nightly", "fuzz", "run", "--target-dir"]).arg(build_dir(o.sanitizer.as_deref()));
+    if let Some(s) = &o.sanitizer {
+        cmd.args(["--sanitizer", s]);
+    }
+    cmd.arg(target.name).arg(&work).arg(&seeds).arg("--");
     if let Some(dict) = target.dict {
         cmd.arg(format!("-dict={dict}"));
     }
-    if let Some(n) = runs {
+    if let Some(n) = o.runs {
         cmd.arg(format!("-runs={n}"));
     }
-    if let Some(s) = seconds {
+    if let Some(s) = o.seconds {
         cmd.arg(format!("-max_total_time={s}"));
     }
-    cmd.arg("-print_final_stats=1").args(extra).current_dir(&dir);
+    cmd.arg("-print_final_stats=1").args(&o.extra).current_dir(&dir);
     // Under `cargo xtask`, rustup and cargo point at Keel's pinned toolchain: `+nightly` decides.
     for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO"] {
         cmd.env_remove(var);
@@ -288,20 +307,25 @@ fn run_streaming(cmd: &mut Command) -> Result<Output, String> {
 }
 
 /// Runs the given targets one after the other; a summary at the end, an error on any crash.
-fn run_all(targets: &[&Target], runs: Option<u64>, seconds: Option<u64>, extra: &[String]) -> Result<(), String> {
+fn run_all(o: &Options) -> Result<(), String> {
     ensure_tools()?;
-    let limit = match (runs, seconds) {
+    let targets = &o.targets;
+    let limit = match (o.runs, o.seconds) {
         (Some(n), Some(s)) => format!("{n} runs or {s} s, whichever comes first"),
         (Some(n), None) => format!("{n} runs"),
         (None, Some(s)) => format!("{s} s"),
         (None, None) => "no limit".to_string(),
+    };
+    let limit = match &o.sanitizer {
+        Some(s) => format!("{limit}, sanitizer {s}"),
+        None => limit,
     };
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for (i, target) in targets.iter().enumerate() {
         eprintln!("fuzz: [{}/{}] {} in {}: {limit}", i + 1, targets.len(), target.name, target.dir);
         let started = Instant::now();
-        let result = run_one(target, runs, seconds, extra);
+        let result = run_one(target, o);
         let secs = started.elapsed().as_secs();
         match &result {
             Ok(n) => eprintln!("fuzz: {}: {n} runs, no crash ({secs} s with the build)", target.name),
@@ -327,14 +351,18 @@ fn run_all(targets: &[&Target], runs: Option<u64>, seconds: Option<u64>, extra: 
 }
 
 pub fn command(args: &[String]) -> Result<(), String> {
-    let options = parse_args(args)?;
-    run_all(&options.targets, options.runs, options.seconds, &options.extra)
+    run_all(&parse_args(args)?)
 }
 
 /// The CI smoke pass: every target briefly, so a crash regression fails `cargo xtask test`.
 pub fn smoke() -> Result<(), String> {
-    let all: Vec<&Target> = TARGETS.iter().collect();
-    run_all(&all, Some(SMOKE_RUNS), Some(SMOKE_SECONDS), &[])
+    run_all(&Options {
+        targets: TARGETS.iter().collect(),
+        runs: Some(SMOKE_RUNS),
+        seconds: Some(SMOKE_SECONDS),
+        sanitizer: None,
+        extra: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -362,6 +390,10 @@ mod tests {
         assert_eq!(o.targets.iter().map(|t| t.name).collect::<Vec<_>>(), ["emulate", "line_editor"]);
         assert_eq!((o.runs, o.seconds), (None, Some(30)));
         assert_eq!(o.extra, ["-max_len=64", "-jobs=1"]);
+        assert_eq!(o.sanitizer, None);
+        let o = parse_args(&args("pci_stream --sanitizer none")).unwrap();
+        assert_eq!(o.sanitizer.as_deref(), Some("none"));
+        assert_eq!(parse_args(&args("--sanitizer none --sanitizer address")).unwrap().sanitizer, None);
     }
 
     #[test]
@@ -371,6 +403,7 @@ mod tests {
         assert!(parse_args(&args("--runs 0")).is_err());
         assert!(parse_args(&args("--seconds ten")).is_err());
         assert!(parse_args(&args("--jobs 2")).unwrap_err().contains("unknown option"));
+        assert!(parse_args(&args("--sanitizer asan")).is_err());
     }
 
     #[test]
