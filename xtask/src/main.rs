@@ -5,6 +5,7 @@
 
 mod bench;
 mod flash;
+mod fuzz;
 mod kernel;
 mod linux;
 mod setup;
@@ -21,9 +22,14 @@ commands:
                            (--add puts your own files on it: guest images for vm.conf's boot)
   run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS] [--add PATH...]
                            boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
-  test                     host unit tests, then the system tests in QEMU and Bochs
+  test [FILTER...]         host unit tests, a fuzz smoke pass, then the system tests in QEMU
+                           and Bochs (a FILTER picks system tests and skips the smoke pass)
   flash <device|file> [--yes] [--force] [--image PATH]
                            write the image to a USB stick (or a file) and verify it
+  fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [-- LIBFUZZER_ARGS...]
+                           run the fuzz targets (all by default, 60 s each; AddressSanitizer
+                           unless --sanitizer none; nightly and cargo-fuzz are installed if
+                           missing); fails on a crash, naming the input
   bench                    benchmarks in QEMU with -icount (exit costs, Linux boot, Keel's boot
                            and per-VM memory): target/bench/results.json, docs/performance.md";
 
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
         Some("run") => setup::ensure(false).and_then(|_| run(&args[1..])),
         Some("test") => setup::ensure(true).and_then(|_| test(&args[1..])),
         Some("flash") => flash::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("bench") => setup::ensure(false).and_then(|_| bench::command(&args[1..])),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
@@ -134,6 +141,14 @@ fn test(args: &[String]) -> Result<(), String> {
     let filter: Vec<&String> = args.iter().collect();
     eprintln!("test: host unit tests (cargo test)");
     run_checked(Command::new("cargo").arg("test").current_dir(root()))?;
+    if filter.is_empty() {
+        let started = std::time::Instant::now();
+        eprintln!("test: fuzz smoke pass (cargo xtask fuzz, a few seconds per target)");
+        fuzz::smoke()?;
+        eprintln!("test: fuzz smoke pass done in {} s", started.elapsed().as_secs());
+    } else {
+        eprintln!("test: fuzz smoke pass skipped (system test filter given)");
+    }
     let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[])?;
     eprintln!("test: system tests (QEMU and Bochs, two at a time)");
     let xtask = std::env::current_exe().map_err(|e| e.to_string())?;

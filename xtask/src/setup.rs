@@ -29,13 +29,27 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
+/// What the fuzz targets need (`cargo xtask fuzz`, and the smoke pass in `cargo xtask test`):
+/// libfuzzer-sys compiles libFuzzer's C++ sources.
+const FUZZ_PACKAGES: &[(&str, &str)] = &[("g++", "/usr/bin/g++")];
+
 pub fn ensure(for_tests: bool) -> Result<(), String> {
     ensure_target()?;
-    let mut missing: Vec<&str> =
-        BUILD_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p).collect();
+    let mut wanted = BUILD_PACKAGES.to_vec();
     if for_tests {
-        missing.extend(TEST_PACKAGES.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p));
+        wanted.extend_from_slice(TEST_PACKAGES);
+        wanted.extend_from_slice(FUZZ_PACKAGES);
     }
+    install(&wanted)
+}
+
+pub fn ensure_fuzz_packages() -> Result<(), String> {
+    install(FUZZ_PACKAGES)
+}
+
+/// Installs the packages whose file is missing (as root), or says how.
+fn install(wanted: &[(&str, &str)]) -> Result<(), String> {
+    let missing: Vec<&str> = wanted.iter().filter(|(_, f)| !Path::new(f).exists()).map(|(p, _)| *p).collect();
     if missing.is_empty() {
         return Ok(());
     }
