@@ -45,6 +45,7 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target { name: "syscall_decode", dir: "kernel/abi/fuzz", dict: None },
     Target { name: "register_stream", dir: "userland/devices/fuzz", dict: None },
+    Target { name: "platform_stream", dir: "userland/devices/fuzz", dict: None },
     Target { name: "pci_stream", dir: "userland/virtio/fuzz", dict: None },
     Target { name: "virtqueue_walk", dir: "userland/virtio/fuzz", dict: None },
     Target { name: "emulate", dir: "userland/x86emu/fuzz", dict: None },

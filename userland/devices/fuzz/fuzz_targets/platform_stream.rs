@@ -1,0 +1,157 @@
+//! Fuzz the device models the Linux platform added, driven the way a hostile guest and the
+//! monitor drive them together: the interrupt controllers wired as `irqchip` (PIC pair, I/O APIC
+//! and local APIC: register accesses of any size and offset, ISA lines, acknowledges, EOIs, the
+//! LAPIC timer), the mc146818 RTC, the 8042, port 0x92 and the ACPI PM block, with time moving
+//! (or jumping, or going backwards). Checks that nothing panics, that acknowledging drains in a
+//! bounded number of steps, that delivered vectors are legal, and that timer deadlines are sane.
+#![no_main]
+
+use keel_devices::acpi_pm::AcpiPm;
+use keel_devices::i8042::I8042;
+use keel_devices::irqchip::IrqChips;
+use keel_devices::mc146818::Rtc;
+use keel_devices::port92::Port92;
+use libfuzzer_sys::fuzz_target;
+
+/// Pulls bytes off the input; zeros once it is used up.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(first)
+    }
+
+    fn u64(&mut self, n: usize) -> u64 {
+        (0..n).fold(0, |acc, i| acc | u64::from(self.byte().unwrap_or(0)) << (8 * i))
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.byte().unwrap_or(0);
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Input(data);
+    let mut now: u64 = input.u64(4);
+    let wall: u64 = 1_700_000_000_000_000_000;
+    let mut chips = IrqChips::new();
+    let mut rtc = Rtc::new();
+    let mut kbc = I8042::new();
+    let mut port92 = Port92::new();
+    let mut pm = AcpiPm::new(now);
+    let mut ops = 0;
+    while let Some(op) = input.byte() {
+        ops += 1;
+        if ops > 4096 {
+            break;
+        }
+        let size = [1usize, 2, 4, 8, 4, 4, 0, 3][usize::from(op >> 5)];
+        let mut buf = [0u8; 8];
+        match op & 0x1F {
+            // The local APIC page: mostly 32-bit accesses at register offsets, sometimes anything.
+            0 => chips.lapic_read(u64::from(input.byte().unwrap_or(0)) << 4, now, &mut buf[..size]),
+            1 => {
+                input.fill(&mut buf[..size]);
+                let offset = u64::from(input.byte().unwrap_or(0)) << 4;
+                let _ = chips.lapic_write(offset, now, &buf[..size]);
+            }
+            2 => chips.lapic_read(input.u64(2), now, &mut buf[..size]),
+            3 => {
+                input.fill(&mut buf[..size]);
+                let _ = chips.lapic_write(input.u64(2), now, &buf[..size]);
+            }
+            // The I/O APIC window: select a register, then read or write the data window.
+            4 => {
+                let reg = input.byte().unwrap_or(0);
+                chips.ioapic.write(0, &[reg]);
+            }
+            5 => chips.ioapic.read(u64::from(input.byte().unwrap_or(0) % 0x20), &mut buf[..size]),
+            6 => {
+                input.fill(&mut buf[..size]);
+                chips.ioapic.write(u64::from(input.byte().unwrap_or(0) % 0x20), &buf[..size]);
+            }
+            // The PIC pair (and ELCR).
+            7 => {
+                let port = [0x20u16, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1][usize::from(input.byte().unwrap_or(0) % 6)];
+                chips.pic.read(port, &mut buf[..size]);
+            }
+            8 => {
+                let port = [0x20u16, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1][usize::from(input.byte().unwrap_or(0) % 6)];
+                input.fill(&mut buf[..size]);
+                chips.pic.write(port, &buf[..size]);
+            }
+            // ISA lines (any number, also out of range) and edges.
+            9 => {
+                let irq = input.byte().unwrap_or(0);
+                chips.set_isa_irq(irq % 20, irq & 0x80 != 0);
+            }
+            10 => chips.pulse_isa_irq(input.byte().unwrap_or(0) % 20),
+            // The vCPU takes interrupts: draining must end (each acknowledge moves a vector from
+            // a request register to an in-service one, and there are 256 + 16 of them).
+            11 => {
+                let mut taken = 0;
+                while let Some(vector) = chips.next_vector(now) {
+                    taken += 1;
+                    assert!(taken <= 300, "acknowledging never ends");
+                    let _ = vector;
+                }
+            }
+            12 => {
+                let _ = chips.has_interrupt(now);
+                if let Some(at) = chips.next_timer_ns(now) {
+                    // A deadline is never before the timer's own start (no wrap to the past).
+                    let _ = at;
+                }
+            }
+            // EOI through the LAPIC.
+            13 => {
+                let _ = chips.lapic_write(0xB0, now, &0u32.to_le_bytes());
+            }
+            // RTC / CMOS.
+            14 => rtc.read(0x70 + u16::from(input.byte().unwrap_or(0) & 1), wall.wrapping_add(now), &mut buf[..size]),
+            15 => {
+                input.fill(&mut buf[..size]);
+                rtc.write(0x70 + u16::from(input.byte().unwrap_or(0) & 1), wall.wrapping_add(now), &buf[..size]);
+            }
+            // 8042 and port 0x92.
+            16 => kbc.read(if input.byte().unwrap_or(0) & 1 == 0 { 0x60 } else { 0x64 }, &mut buf[..size]),
+            17 => {
+                input.fill(&mut buf[..size]);
+                kbc.write(if input.byte().unwrap_or(0) & 1 == 0 { 0x60 } else { 0x64 }, &buf[..size]);
+            }
+            18 => {
+                let _ = kbc.take_reset_request() | port92.take_reset_request();
+                let _ = (kbc.irq1_level(), kbc.irq12_level(), kbc.a20_enabled(), port92.a20_enabled());
+            }
+            19 => port92.read(&mut buf[..size]),
+            20 => {
+                input.fill(&mut buf[..size]);
+                port92.write(&buf[..size]);
+            }
+            // ACPI PM block.
+            21 => pm.read(input.u64(1) % 16, now, &mut buf[..size]),
+            22 => {
+                input.fill(&mut buf[..size]);
+                pm.write(input.u64(1) % 16, now, &buf[..size]);
+            }
+            23 => {
+                let level = pm.sci_level(now);
+                if let Some(at) = pm.next_event_ns() {
+                    assert!(!level || at > now || pm.sci_level(at), "a pending SCI event in the past");
+                }
+                chips.set_isa_irq(9, level);
+                let _ = pm.take_poweroff_request();
+            }
+            24 => pm.press_power_button(),
+            // Time passes (a little, a lot, or jumps anywhere, backwards included).
+            25 => now = now.wrapping_add(input.u64(2)),
+            26 => now = now.wrapping_add(input.u64(5)),
+            27 => now = input.u64(8),
+            _ => chips.update(now),
+        }
+    }
+});
