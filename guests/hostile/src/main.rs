@@ -16,19 +16,23 @@
 //!    table outside RAM, an address beyond the physical address width.
 //! 6. [`storm`]: 1,000,000 `out` exits to an unclaimed port (the system test checks that
 //!    another guest and the shell stay responsive meanwhile), then `in` from it.
+//! 7. [`apic`]: garbage in every local APIC, I/O APIC and PIC register, timers at full speed,
+//!    self-IPI storms and illegal vectors with interrupts disabled; then a look at what arrives
+//!    with them enabled (only what was asked for).
 //!
 //! With less than 16 MiB of RAM (`QUICK_BELOW`) it runs a quick variant for slow emulators
 //! (Bochs): fewer random CPUID leaves and MSRs, memory every 2 MiB up to 4 GiB and then every
 //! 256 MiB to 64 GiB, every 4 KiB in the first 1 MiB past RAM, and a storm of 100,000 exits.
 //!
-//! String port I/O is in the `hostile_io` guest (the monitor stops a VM that uses it); a triple
-//! fault through a bad IDT is the `fault` guest.
+//! String port I/O is in the `hostile_io` guest; a triple fault through a bad IDT is the `fault`
+//! guest.
 //!
 //! Verdict: `PASS hostile`, or `FAIL hostile: <first failed check>`.
 #![no_std]
 #![no_main]
 
 mod access;
+mod apic;
 mod cpuidfuzz;
 mod group;
 mod insns;
@@ -153,6 +157,11 @@ fn run(ram_size: u64) -> ! {
 
     c.note(format_args!("6. exit storm"));
     storm::run(&mut c, plan.storm, plan.storm_chunks);
+
+    c.note(format_args!("7. interrupt controllers"));
+    apic::garbage(&mut c, &mut rng, if quick { 512 } else { 4096 });
+    apic::clean_up(&mut c);
+    apic::controlled_timer(&mut c, 1 << 34);
 
     c.finish()
 }

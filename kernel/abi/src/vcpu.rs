@@ -170,8 +170,9 @@ pub struct VcpuState {
     /// exit; 0 after the `Io`, `Mmio`, `Hlt`, `Poked` and `None` exits, which refresh only `gprs`,
     /// `rip`, `rflags` and `interruptible` (the other fields keep what an earlier exit wrote).
     pub system_current: u32,
-    /// In: when not 0, `VcpuRun` returns (as Poked) once `ClockNs` passes this time: the
-    /// monitor's next device timer event, so a busy guest cannot keep its timers from firing.
+    /// In: when not 0, `VcpuRun` returns (as Poked) once `ClockNs` passes this time, after the
+    /// guest ran at least once: the monitor's next device timer event, so a busy guest cannot
+    /// keep its timers from firing (and a deadline already past cannot keep it from running).
     pub deadline_ns: u64,
     /// Out: exits handled in the kernel (CPUID, MSR, interrupts ...) since the vCPU started.
     pub kernel_exits: u64,

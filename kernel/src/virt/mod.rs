@@ -12,7 +12,7 @@ pub mod vmx;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::{Mutex, Once};
 
 use keel_abi::vcpu::{gprot, reg, ExitKind, VcpuState};
@@ -289,10 +289,6 @@ impl MsrShadow {
     }
 }
 
-/// The VM of the vCPU this CPU is running (set around `run_until_monitor`), for the paravirtual
-/// clock MSRs, whose handling writes guest memory.
-static CURRENT_VM: AtomicPtr<Vm> = AtomicPtr::new(core::ptr::null_mut());
-
 /// Fill the guest's pvclock structure at `gpa`: version odd while writing, then even.
 /// See: Linux arch/x86/include/asm/pvclock-abi.h (struct pvclock_vcpu_time_info).
 fn write_pvclock(vm: &Vm, gpa: u64) {
@@ -320,15 +316,6 @@ fn write_wall_clock(vm: &Vm, gpa: u64) {
     let _ = vm.write_guest(gpa, &b);
 }
 
-fn with_current_vm(f: impl FnOnce(&Vm)) {
-    let vm = CURRENT_VM.load(Ordering::Relaxed);
-    if !vm.is_null() {
-        // SAFETY: CURRENT_VM points at the VM of the vCPU inside Vcpu::run on this CPU, which
-        // holds an Arc to it for the whole time the pointer is set.
-        f(unsafe { &*vm });
-    }
-}
-
 /// Vendor state behind `GuestMsr` (VMCB or VMCS fields).
 pub trait GuestMsrs {
     fn get(&self, which: GuestMsr) -> u64;
@@ -349,7 +336,17 @@ pub fn msr_read(index: u32, state: &impl GuestMsrs, shadow: &MsrShadow) -> Optio
 }
 
 /// WRMSR for the guest: Ok, or Err for #GP.
-pub fn msr_write(index: u32, value: u64, state: &mut impl GuestMsrs, shadow: &mut MsrShadow) -> Result<(), ()> {
+/// `vm` is the VM of the vCPU that wrote: the paravirtual clock MSRs write its memory. (It was
+/// once a global "current VM", set around the run loop; a vCPU thread that was rescheduled in
+/// the middle of its loop then saw another VM's pointer, and a guest's pvclock structure could be
+/// written into another guest's RAM.)
+pub fn msr_write(
+    vm: &Vm,
+    index: u32,
+    value: u64,
+    state: &mut impl GuestMsrs,
+    shadow: &mut MsrShadow,
+) -> Result<(), ()> {
     match msr::classify(index) {
         MsrKind::GuestState(which) => {
             let v = msr::check_write(which, value)?;
@@ -367,12 +364,12 @@ pub fn msr_write(index: u32, value: u64, state: &mut impl GuestMsrs, shadow: &mu
         MsrKind::KvmSystemTime => {
             shadow.kvm_system_time = value;
             if value & 1 != 0 {
-                with_current_vm(|vm| write_pvclock(vm, value & !1));
+                write_pvclock(vm, value & !1);
             }
             Ok(())
         }
         MsrKind::KvmWallClock => {
-            with_current_vm(|vm| write_wall_clock(vm, value));
+            write_wall_clock(vm, value);
             Ok(())
         }
     }
@@ -555,9 +552,7 @@ impl Vcpu {
         let Inner { backing, state } = &mut *guard;
         self.load_dirty(state);
         backing.apply(state);
-        CURRENT_VM.store(Arc::as_ptr(&self.vm) as *mut Vm, Ordering::Relaxed);
         let kind = backing.run_until_monitor(self, state);
-        CURRENT_VM.store(core::ptr::null_mut(), Ordering::Relaxed);
         // The frequent exits the monitor answers from the registers alone (port I/O, HLT, a
         // poke) and MMIO (decoded with `code_bits`) leave the system registers out: copying them
         // cost about a fifth of a port I/O round trip. `system_current` tells the monitor which

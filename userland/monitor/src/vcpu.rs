@@ -486,7 +486,10 @@ impl Monitor {
         self.offered = self.st.inject.pending != 0;
         let lapic_next = self.platform.irq.next_timer_ns(now).unwrap_or(u64::MAX);
         let sci_next = self.platform.pm.next_event_ns().unwrap_or(u64::MAX);
-        let next = self.pit_next.min(lapic_next).min(sci_next);
+        // Device timers are looked at no more often than every MIN_TIMER_GAP_NS: a PIT at
+        // divisor 2 (600 kHz) would otherwise have its next event in the past by the time the
+        // vCPU runs again, and the guest would never run (its edges merge, as at a PIC input).
+        let next = self.pit_next.min(lapic_next).min(sci_next).max(now.saturating_add(MIN_TIMER_GAP_NS));
         self.next_timer = next;
         events::NEXT_TIMER_NS.store(next, Ordering::Relaxed);
         // The kernel also returns from VcpuRun at that time, even if the event thread does not
@@ -515,6 +518,10 @@ impl Monitor {
         }
     }
 }
+
+/// The shortest time between two looks at the device timers (the LAPIC clamps its periodic
+/// timer to the same 50 µs).
+const MIN_TIMER_GAP_NS: u64 = keel_devices::lapic::MIN_PERIOD_NS;
 
 /// Elements one string I/O exit moves at most: a `rep outsb` of gigabytes goes in slices, with
 /// the guest (and vmd's requests) getting a turn between them.

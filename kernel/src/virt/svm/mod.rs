@@ -344,8 +344,11 @@ impl SvmVcpu {
 
     /// The run loop: handle kernel exits, return the first that needs the monitor.
     pub fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
+        // The monitor's deadline is honoured only after the guest ran at least once: a deadline
+        // already past when VcpuRun starts would otherwise keep the guest from ever running.
+        let mut entered = false;
         loop {
-            if vcpu.take_poke() || vcpu.deadline_passed() {
+            if vcpu.take_poke() || (entered && vcpu.deadline_passed()) {
                 return ExitKind::Poked;
             }
             if crate::task::scheduler::need_resched() {
@@ -359,6 +362,7 @@ impl SvmVcpu {
             }
             self.prepare_injection(vcpu);
             self.enter(&vcpu.vm);
+            entered = true;
             let (exit_code, info1, info2) = {
                 let c = &self.vmcb().control;
                 (c.exit_code, c.exit_info1, c.exit_info2)
@@ -400,7 +404,7 @@ impl SvmVcpu {
                     let result = if lme_change {
                         Err(())
                     } else {
-                        super::msr_write(index, value, &mut VmcbMsrs(self.vmcb()), &mut msrs)
+                        super::msr_write(&vcpu.vm, index, value, &mut VmcbMsrs(self.vmcb()), &mut msrs)
                     };
                     self.msrs = msrs;
                     match result {

@@ -962,8 +962,11 @@ impl VmxVcpu {
     }
 
     fn run_loop(&mut self, vcpu: &Vcpu, st: &mut VcpuState, host: &mut [u64; 5]) -> ExitKind {
+        // The monitor's deadline is honoured only after the guest ran at least once: a deadline
+        // already past when VcpuRun starts would otherwise keep the guest from ever running.
+        let mut entered = false;
         loop {
-            if vcpu.take_poke() || vcpu.deadline_passed() {
+            if vcpu.take_poke() || (entered && vcpu.deadline_passed()) {
                 return ExitKind::Poked;
             }
             if crate::task::scheduler::need_resched() {
@@ -985,6 +988,7 @@ impl VmxVcpu {
                 return ExitKind::Poked;
             }
             self.prepare_injection(vcpu);
+            entered = true;
             let exit_reason = match self.enter(&vcpu.vm) {
                 Ok(r) => r,
                 Err(error) => {
@@ -1032,6 +1036,7 @@ impl VmxVcpu {
                         Err(())
                     } else {
                         super::msr_write(
+                            &vcpu.vm,
                             index,
                             value,
                             &mut VmcsMsrs { syscall: &mut self.syscall_msrs },
