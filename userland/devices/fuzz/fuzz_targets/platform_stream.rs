@@ -13,26 +13,9 @@ use keel_devices::mc146818::Rtc;
 use keel_devices::port92::Port92;
 use libfuzzer_sys::fuzz_target;
 
-/// Pulls bytes off the input; zeros once it is used up.
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&first, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(first)
-    }
-
-    fn u64(&mut self, n: usize) -> u64 {
-        (0..n).fold(0, |acc, i| acc | u64::from(self.byte().unwrap_or(0)) << (8 * i))
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = self.byte().unwrap_or(0);
-        }
-    }
-}
+#[path = "input.rs"]
+mod input;
+use input::Input;
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
