@@ -357,7 +357,15 @@ pub fn command(args: &[String]) -> Result<(), String> {
 }
 
 /// The CI smoke pass: every target briefly, so a crash regression fails `cargo xtask test`.
+///
+/// If the tools cannot be had (no nightly toolchain and none can be fetched, crates.io
+/// unreachable), the pass is skipped with a loud message rather than failing every other test
+/// with it: a crash found by a target always fails.
 pub fn smoke() -> Result<(), String> {
+    if let Err(e) = ensure_tools() {
+        eprintln!("fuzz: SMOKE PASS SKIPPED: the fuzzing tools are not available here: {e}");
+        return Ok(());
+    }
     run_all(&Options {
         targets: TARGETS.iter().collect(),
         runs: Some(SMOKE_RUNS),
