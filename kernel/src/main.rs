@@ -110,6 +110,9 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32, boot_tsc: u64) -> ! {
     log::info!("cpus: {online} online");
     log::info!("virt: {}", keel_virtcaps::Summary { verdicts: &verdicts });
     virt::init(boot_verdict);
+    if cmdline::has_flag(cmdline, "cpuid-dump") {
+        virt::dump_cpuid();
+    }
 
     match cmdline::value(cmdline, "fault-test") {
         Some("ud") => {

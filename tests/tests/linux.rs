@@ -17,6 +17,62 @@ fn run(m: &mut Machine, command: &str, marker_expr: &str, marker: &str) {
     m.expect(SHELL, T);
 }
 
+/// Whether the host CPU recorded in kernel/hv/testdata/cpuid/`capture`.txt has feature bit `bit`
+/// of leaf `leaf` register `reg` (0 EAX .. 3 EDX): what the guest should then be shown.
+fn host_has(capture: &str, leaf: u32, reg: usize, bit: u32) -> bool {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../kernel/hv/testdata/cpuid/{capture}.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().map(|w| u32::from_str_radix(w, 16).unwrap()).collect::<Vec<u32>>())
+        .find(|v| v[0] == leaf && v[1] == 0)
+        .is_some_and(|v| v[2 + reg] & (1 << bit) != 0)
+}
+
+/// What the guest kernel thinks of the CPU it is shown (issue: the guest CPU tells the truth):
+/// its log has no warning of any kind, it uses AVX (and AVX-512) where the host has them, and
+/// the MTRRs read back consistently, including a variable range written through /proc/mtrr.
+fn check_guest_cpu(m: &mut Machine, capture: &str) {
+    const BAD: &str = "-e 'Call Trace' -e 'WARNING:' -e 'BUG:' -e 'unchecked MSR access' -e 'XSAVE consistency'";
+    let before = m.output().len();
+    run(m, &format!("dmesg | grep {BAD}; echo badlines-$(dmesg | grep -c {BAD})"), "klog-$((8+8))", "klog-16");
+    let out = m.output()[before..].to_string();
+    assert!(out.contains("badlines-0"), "the guest's kernel log has warnings:\n{out}");
+
+    let avx = host_has(capture, 1, 2, 28);
+    let avx512 = host_has(capture, 7, 1, 16);
+    let before = m.output().len();
+    run(
+        m,
+        "echo flags-$(grep -c -w avx /proc/cpuinfo)-$(grep -c -w avx512f /proc/cpuinfo)",
+        "avx-$((9+9))",
+        "avx-18",
+    );
+    let out = m.output()[before..].to_string();
+    let want = format!("flags-{}-{}", u8::from(avx), u8::from(avx512));
+    assert!(out.contains(&want), "/proc/cpuinfo: want {want} (host {capture}):\n{out}");
+
+    // No variable range is in use at first; one written through the kernel's MTRR driver (which
+    // disables caching and the MTRRs around the write, as the SDM asks) reads back.
+    let before = m.output().len();
+    run(m, "cat /proc/mtrr; echo ranges-$(wc -l < /proc/mtrr)", "mtrr-$((5+6))", "mtrr-11");
+    assert!(m.output()[before..].contains("ranges-0"), "/proc/mtrr is empty at boot");
+    run(
+        m,
+        "echo 'base=0xd0000000 size=0x1000000 type=write-combining' > /proc/mtrr; cat /proc/mtrr",
+        "mtrr-$((6+6))",
+        "mtrr-12",
+    );
+    let out = m.output()[before..].to_string();
+    assert!(
+        out.contains("reg00: base=0xd0000000 ( 3328MB), size=   16MB, count=1: write-combining"),
+        "a variable MTRR written through /proc/mtrr reads back:\n{out}"
+    );
+    let before = m.output().len();
+    run(m, "echo disable=0 > /proc/mtrr; echo ranges-$(wc -l < /proc/mtrr)", "mtrr-$((6+7))", "mtrr-13");
+    assert!(m.output()[before..].contains("ranges-0"), "the range is gone after disable=0");
+}
+
 #[test]
 fn linux_boots_to_a_shell_and_powers_off() {
     let mut m = Machine::qemu("linux", &spec(Firmware::Bios, Media::Cdrom(iso())));
@@ -38,6 +94,7 @@ fn linux_boots_to_a_shell_and_powers_off() {
     assert!(m.output().contains("Linux (none) 6.1.0"), "uname -a");
     run(&mut m, "echo flag-$(grep -c ' hypervisor' /proc/cpuinfo)", "cpuinfo-$((1+1))", "cpuinfo-2");
     assert!(m.output().contains("flag-1"), "the hypervisor flag is in /proc/cpuinfo");
+    check_guest_cpu(&mut m, "qemu-max");
     run(&mut m, "dmesg | grep -i -e virtio -e kvm-clock", "dmesg-$((2+2))", "dmesg-4");
     assert!(m.output().contains("kvm-clock: Using msrs"), "the paravirtual clock is used");
     // Interrupts go through the I/O APIC and the local APIC (the MADT describes them): the UART
@@ -110,7 +167,7 @@ fn linux_reboot_restarts_the_vm() {
 #[test]
 fn linux_boots_under_vmx_in_bochs() {
     // The Intel path: Bochs with VMX, EPT and unrestricted guest. Slow (about two minutes to the
-    // shell here), so only boot, one command and power off.
+    // shell here), so only boot, the CPU checks and power off.
     let bochs = Duration::from_secs(600);
     let mut m = Machine::bochs_with_memory("linux-vmx", &iso(), "corei7_skylake_x", 1024);
     m.expect("virt: Intel VMX with EPT", Duration::from_secs(180));
@@ -122,6 +179,7 @@ fn linux_boots_under_vmx_in_bochs() {
     m.expect(SHELL, bochs);
     eprintln!("[linux-vmx] start to shell prompt under Bochs: {:.0} s", start.elapsed().as_secs_f64());
     run(&mut m, "uname -r", "uname-$((40+2))", "uname-42");
+    check_guest_cpu(&mut m, "bochs-corei7_skylake_x");
     m.send_line("poweroff -f");
     m.expect("vmd: vm linux stopped: powered off", Duration::from_secs(300));
 }

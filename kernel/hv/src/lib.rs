@@ -1,13 +1,18 @@
 //! What the kernel's virtualization code decides without touching hardware: the VMCB layout and
-//! the SVM exit decoder (`svm`), the VMX exit decoder (`vmx`), and the guest CPUID and MSR policy
-//! (`cpuid`, `msr`). The kernel's `virt` module is the thin glue that runs VMRUN/VMLAUNCH.
+//! the SVM exit decoder (`svm`), the VMX exit decoder (`vmx`), the guest CPU model (`guest_cpu`:
+//! every CPUID leaf, derived from the host's and Keel's policy), the XSAVE layout (`xsave`), the
+//! MSR policy (`msr`) and MTRR emulation (`mtrr`), and the pvclock scale (`pvclock`). The kernel's `virt` module is the
+//! thin glue that runs VMRUN/VMLAUNCH.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
-pub mod cpuid;
+pub mod guest_cpu;
 pub mod msr;
+pub mod mtrr;
+pub mod pvclock;
 pub mod svm;
 pub mod vmx;
+pub mod xsave;
 
 /// A decoded VM exit, the same for both vendors. The kernel answers some itself (CPUID, MSR,
 /// interrupts, ...) and turns the others into the vCPU page's `ExitKind` for the monitor.

@@ -11,8 +11,10 @@ pub enum MsrKind {
     Tsc,
     /// Reads give a fixed value; writes of that same value are accepted, others #GP.
     Fixed(u64),
-    /// Stored per vCPU, no effect on the host (MTRRs, MISC_ENABLE, TSC_AUX, ...).
+    /// Stored per vCPU, no effect on the host (MISC_ENABLE, TSC_AUX, ...).
     Shadow(u32),
+    /// The memory type range registers, with the hardware's write checks (`mtrr`).
+    Mtrr,
     /// #GP on read and write.
     Refused,
     /// KVM's paravirtual clock (MSR_KVM_SYSTEM_TIME_NEW): the guest gives the address of its
@@ -45,33 +47,12 @@ pub const APIC_BASE_VALUE: u64 = 0xfee0_0000 | (1 << 11) | (1 << 8);
 
 /// Shadowed MSRs: (index, reset value). At most `SHADOW_SLOTS` of them.
 pub const SHADOWED: &[(u32, u64)] = &[
-    (0x1a0, 1),                     // IA32_MISC_ENABLE: fast strings
-    (0x2ff, 0x0c06),                // IA32_MTRR_DEF_TYPE: enabled, fixed enabled, default WB
-    (0xc000_0103, 0),               // TSC_AUX
-    (0x250, 0x0606_0606_0606_0606), // fixed-range MTRRs: WB
-    (0x258, 0x0606_0606_0606_0606),
-    (0x259, 0x0606_0606_0606_0606),
-    (0x268, 0x0606_0606_0606_0606),
-    (0x269, 0x0606_0606_0606_0606),
-    (0x26a, 0x0606_0606_0606_0606),
-    (0x26b, 0x0606_0606_0606_0606),
-    (0x26c, 0x0606_0606_0606_0606),
-    (0x26d, 0x0606_0606_0606_0606),
-    (0x26e, 0x0606_0606_0606_0606),
-    (0x26f, 0x0606_0606_0606_0606),
-    (0x200, 0),
-    (0x201, 0),
-    (0x202, 0),
-    (0x203, 0), // variable MTRRs 0-1
-    (0x204, 0),
-    (0x205, 0),
-    (0x206, 0),
-    (0x207, 0),
+    (0x1a0, 1), // IA32_MISC_ENABLE: fast strings
+    (0xc000_0103, 0),  // TSC_AUX
     (0x8b, 0),  // IA32_BIOS_SIGN_ID (microcode revision)
-    (0x3b, 0),  // IA32_TSC_ADJUST
     (0x6e0, 0), // IA32_TSC_DEADLINE (no TSC-deadline timer offered; harmless)
 ];
-pub const SHADOW_SLOTS: usize = 32;
+pub const SHADOW_SLOTS: usize = 8;
 const _: () = assert!(SHADOWED.len() <= SHADOW_SLOTS);
 
 pub fn classify(msr: u32) -> MsrKind {
@@ -91,12 +72,12 @@ pub fn classify(msr: u32) -> MsrKind {
         0x176 => MsrKind::GuestState(SysenterEip),
         0x10 => MsrKind::Tsc,
         APIC_BASE => MsrKind::Fixed(APIC_BASE_VALUE),
-        0xfe => MsrKind::Fixed(0x508),         // IA32_MTRRCAP: 8 variable, fixed, WC
         0x17 => MsrKind::Fixed(0),             // IA32_PLATFORM_ID
         0x3a => MsrKind::Fixed(1),             // IA32_FEATURE_CONTROL: locked, VMX off
         0xc001_0114 => MsrKind::Fixed(1 << 4), // VM_CR: SVM disabled (SVMDIS), as seen by the guest
         0x4b56_4d01 => MsrKind::KvmSystemTime,
         0x4b56_4d00 => MsrKind::KvmWallClock,
+        m if crate::mtrr::is_mtrr(m) => MsrKind::Mtrr,
         _ => match SHADOWED.iter().position(|&(m, _)| m == msr) {
             Some(i) => MsrKind::Shadow(i as u32),
             None => MsrKind::Refused,
@@ -162,7 +143,10 @@ mod tests {
     fn guest_state_msrs() {
         assert_eq!(classify(EFER), MsrKind::GuestState(GuestMsr::Efer));
         assert_eq!(classify(0xc000_0082), MsrKind::GuestState(GuestMsr::Lstar));
-        assert!(matches!(classify(0x2ff), MsrKind::Shadow(_)));
+        assert_eq!(classify(0x2ff), MsrKind::Mtrr);
+        assert_eq!(classify(0xfe), MsrKind::Mtrr);
+        assert_eq!(classify(0x20f), MsrKind::Mtrr, "the eighth variable range's mask");
+        assert_eq!(classify(0x210), MsrKind::Refused, "no ninth variable range");
         assert_eq!(classify(0x10), MsrKind::Tsc);
     }
 

@@ -20,21 +20,22 @@ static OWNER: AtomicPtr<FpuArea> = AtomicPtr::new(core::ptr::null_mut());
 static CURRENT_XCR0: AtomicU64 = AtomicU64::new(0);
 static HOST_XCR0: AtomicU64 = AtomicU64::new(0);
 
-fn has_xsave() -> bool {
-    cpuid(1, 0).ecx & (1 << 26) != 0
-}
-
-/// The XCR0 bits Keel lets guests enable: x87, SSE, AVX, AVX-512 (as far as the CPU has them).
+/// The XCR0 bits guests are offered: x87, SSE, AVX, AVX-512 (as far as the CPU has them).
 pub fn supported_xcr0() -> u64 {
     HOST_XCR0.load(Ordering::Relaxed)
 }
 
-/// Enable FXSAVE/XSAVE on this CPU: CR4.OSFXSR, OSXMMEXCPT, OSXSAVE; XCR0 = every allowed
-/// component the CPU has (keel_hv::cpuid::ALLOWED_XCR0).
+/// Enable FXSAVE/XSAVE on this CPU: CR4.OSFXSR, OSXMMEXCPT, OSXSAVE; XCR0 = every component
+/// guests are offered (keel_hv::xsave::XsaveLayout, the same rule the guest CPU model uses).
 pub fn init_this_cpu() {
-    let xsave = has_xsave();
-    // SAFETY: setting OSFXSR/OSXMMEXCPT (always available on x86-64) and OSXSAVE (checked via
-    // CPUID) only allows the FXSAVE/XSAVE families and SSE; Keel itself uses none of them.
+    let host = |leaf, subleaf| {
+        let r = cpuid(leaf, subleaf);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    };
+    let supported = keel_hv::xsave::XsaveLayout::from_host(&host).supported;
+    let xsave = supported != 0;
+    // SAFETY: setting OSFXSR/OSXMMEXCPT (always available on x86-64) and OSXSAVE (CPUID says
+    // XSAVE exists: `from_host` checked it) only allows the FXSAVE/XSAVE families and SSE; Keel itself uses none of them.
     unsafe {
         let mut cr4: u64;
         core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
@@ -45,8 +46,6 @@ pub fn init_this_cpu() {
         core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
     }
     if xsave {
-        let leaf = cpuid(0xd, 0);
-        let supported = (u64::from(leaf.edx) << 32 | u64::from(leaf.eax)) & keel_hv::cpuid::ALLOWED_XCR0;
         HOST_XCR0.store(supported, Ordering::Relaxed);
         set_xcr0(supported);
     }
@@ -55,21 +54,11 @@ pub fn init_this_cpu() {
 fn set_xcr0(value: u64) {
     if CURRENT_XCR0.swap(value, Ordering::Relaxed) != value {
         // SAFETY: `value` has x87 set and only bits the CPU supports (supported_xcr0, or a guest
-        // value validated by `guest_xcr0_valid`); CR4.OSXSAVE is on.
+        // value validated by the guest CPU model's `xcr0_valid`); CR4.OSXSAVE is on.
         unsafe {
             core::arch::asm!("xsetbv", in("ecx") 0, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nomem, nostack))
         };
     }
-}
-
-/// Whether a guest may set XCR0 to `value`. See: SDM Vol 2C XSETBV (#GP conditions).
-pub fn guest_xcr0_valid(value: u64) -> bool {
-    let x87 = value & 1 != 0;
-    let avx_without_sse = value & 4 != 0 && value & 2 == 0;
-    // The AVX-512 components come all together, and with AVX.
-    let avx512 = value & 0xe0;
-    let avx512_ok = avx512 == 0 || (avx512 == 0xe0 && value & 4 != 0);
-    x87 && !avx_without_sse && avx512_ok && value & !supported_xcr0() == 0
 }
 
 impl FpuArea {

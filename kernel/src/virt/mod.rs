@@ -17,7 +17,9 @@ use spin::{Mutex, Once};
 
 use keel_abi::vcpu::{gprot, reg, ExitKind, VcpuState};
 use keel_abi::Error;
+use keel_hv::guest_cpu::{features::BackendCaps, GuestCpu, GuestView};
 use keel_hv::msr::{self, GuestMsr, MsrKind};
+use keel_hv::mtrr::Mtrrs;
 use keel_mm::paging::{Access, Ept, PageSize, PageTable, X86};
 use keel_mm::PAGE_SIZE;
 
@@ -53,6 +55,39 @@ pub fn init(verdict: keel_virtcaps::Verdict) {
         keel_virtcaps::Verdict::Missing(_) => None,
     };
     BACKEND.call_once(|| backend);
+    let caps = match backend {
+        Some(Backend::Svm { .. }) => BackendCaps::SVM,
+        Some(Backend::Vmx) => vmx::guest_caps(),
+        None => return,
+    };
+    GUEST_CPU.call_once(|| GuestCpu::derive(host_cpuid, caps));
+}
+
+/// The CPU every guest sees, derived once from the boot CPU's CPUID (keel-hv `guest_cpu`).
+static GUEST_CPU: Once<GuestCpu> = Once::new();
+
+/// The guest CPU model. Only called on a vCPU's exits, which exist only once `init` chose a
+/// backend (and derived the model).
+pub fn guest_cpu() -> &'static GuestCpu {
+    GUEST_CPU.get().expect("virt::init derives the guest CPU before any vCPU exists")
+}
+
+fn host_cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = crate::arch::x86_64::instructions::cpuid(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// With `cpuid-dump` on the command line: the host's raw CPUID (the format of the test data in
+/// kernel/hv/testdata/cpuid, captured by the `capture_host_cpuid` system test), then the guest
+/// model's leaves for a vCPU with every offered XSAVE component enabled.
+pub fn dump_cpuid() {
+    use keel_hv::guest_cpu::raw::{for_each_host_leaf, Line};
+    for_each_host_leaf(host_cpuid, |l, s, r| crate::println!("cpuid-raw: {}", Line(l, s, r)));
+    crate::println!("cpuid-raw: end");
+    if let Some(model) = GUEST_CPU.get() {
+        let view = GuestView { apic_id: 0, osxsave: true, xcr0: model.xsave().supported };
+        model.for_each_leaf(view, |l, s, r| crate::println!("cpuid-guest: {}", Line(l, s, r)));
+    }
 }
 
 pub fn backend() -> Option<Backend> {
@@ -276,6 +311,7 @@ impl Drop for Vm {
 /// Per-vCPU MSR values the guest owns outside the VMCB/VMCS.
 pub struct MsrShadow {
     values: [u64; msr::SHADOW_SLOTS],
+    mtrrs: Mtrrs,
     kvm_system_time: u64,
 }
 
@@ -285,14 +321,14 @@ impl MsrShadow {
         for (i, &(_, v)) in msr::SHADOWED.iter().enumerate() {
             values[i] = v;
         }
-        Self { values, kvm_system_time: 0 }
+        Self { values, mtrrs: Mtrrs::firmware_state(), kvm_system_time: 0 }
     }
 }
 
 /// Fill the guest's pvclock structure at `gpa`: version odd while writing, then even.
 /// See: Linux arch/x86/include/asm/pvclock-abi.h (struct pvclock_vcpu_time_info).
 fn write_pvclock(vm: &Vm, gpa: u64) {
-    let (mul, shift) = keel_hv::cpuid::pvclock_scale(crate::time::tsc_hz());
+    let (mul, shift) = keel_hv::pvclock::pvclock_scale(crate::time::tsc_hz());
     let tsc = crate::time::rdtsc();
     let mut b = [0u8; 32];
     b[0..4].copy_from_slice(&1u32.to_le_bytes());
@@ -329,6 +365,7 @@ pub fn msr_read(index: u32, state: &impl GuestMsrs, shadow: &MsrShadow) -> Optio
         MsrKind::Tsc => Some(crate::time::rdtsc()),
         MsrKind::Fixed(v) => Some(v),
         MsrKind::Shadow(i) => shadow.values.get(i as usize).copied(),
+        MsrKind::Mtrr => shadow.mtrrs.read(index),
         MsrKind::Refused => None,
         MsrKind::KvmSystemTime => Some(shadow.kvm_system_time),
         MsrKind::KvmWallClock => Some(0),
@@ -360,6 +397,7 @@ pub fn msr_write(
             *shadow.values.get_mut(i as usize).ok_or(())? = value;
             Ok(())
         }
+        MsrKind::Mtrr => shadow.mtrrs.write(index, value, guest_cpu().phys_bits()),
         MsrKind::Refused => Err(()),
         MsrKind::KvmSystemTime => {
             shadow.kvm_system_time = value;
@@ -375,13 +413,11 @@ pub fn msr_write(
     }
 }
 
-/// The guest's CPUID (keel-hv policy over the host's CPUID).
-pub fn cpuid(leaf: u32, subleaf: u32, cr4: u64) -> [u32; 4] {
-    let view = keel_hv::cpuid::GuestView { apic_id: 0, osxsave: cr4 & (1 << 18) != 0 };
-    keel_hv::cpuid::guest_cpuid(leaf, subleaf, view, |l, s| {
-        let r = crate::arch::x86_64::instructions::cpuid(l, s);
-        [r.eax, r.ebx, r.ecx, r.edx]
-    })
+/// The guest's CPUID: the model's answer for a vCPU with this CR4 and XCR0 (one vCPU per VM for
+/// now: APIC ID 0).
+pub fn cpuid(leaf: u32, subleaf: u32, cr4: u64, xcr0: u64) -> [u32; 4] {
+    let view = GuestView { apic_id: 0, osxsave: cr4 & (1 << 18) != 0, xcr0 };
+    guest_cpu().query(leaf, subleaf, view)
 }
 
 /// The vendor half of a vCPU. Both backends offer the same three operations.

@@ -372,7 +372,7 @@ impl SvmVcpu {
                 VmExit::ExternalInterrupt | VmExit::InterruptWindow => {}
                 VmExit::Cpuid => {
                     let cr4 = self.vmcb().save.cr4;
-                    let [a, b, c, d] = super::cpuid(self.vmcb().save.rax as u32, self.gprs[RCX] as u32, cr4);
+                    let [a, b, c, d] = super::cpuid(self.vmcb().save.rax as u32, self.gprs[RCX] as u32, cr4, self.xcr0);
                     self.vmcb().save.rax = u64::from(a);
                     self.gprs[3] = u64::from(b);
                     self.gprs[RCX] = u64::from(c);
@@ -414,7 +414,7 @@ impl SvmVcpu {
                 }
                 VmExit::Xsetbv => {
                     let value = (self.vmcb().save.rax & 0xffff_ffff) | (self.gprs[RDX] << 32);
-                    if self.gprs[RCX] as u32 == 0 && fpu::guest_xcr0_valid(value) {
+                    if self.gprs[RCX] as u32 == 0 && super::guest_cpu().xsave().xcr0_valid(value) {
                         self.xcr0 = value;
                         self.skip(3);
                     } else {

@@ -381,6 +381,16 @@ pub struct VmxVcpu {
     event: Option<Event>,
 }
 
+/// What this backend lets a guest execute that CPUID may then show: RDTSCP/RDPID and INVPCID
+/// need their secondary controls (#UD otherwise). See: SDM Vol 3C 25.6.2.
+pub fn guest_caps() -> keel_hv::guest_cpu::features::BackendCaps {
+    let c = caps();
+    keel_hv::guest_cpu::features::BackendCaps {
+        rdtscp: c.proc2 & proc2::ENABLE_RDTSCP != 0,
+        invpcid: c.proc2 & proc2::ENABLE_INVPCID != 0,
+    }
+}
+
 fn caps() -> &'static Caps {
     &CPU.get().expect("a VmxVcpu exists only with VMX on").caps
 }
@@ -1007,7 +1017,7 @@ impl VmxVcpu {
             match hv::decode(exit_reason, qualification, gpa) {
                 VmExit::ExternalInterrupt | VmExit::InterruptWindow => {}
                 VmExit::Cpuid => {
-                    let [a, b, c, d] = super::cpuid(self.regs.gprs[RAX] as u32, self.regs.gprs[RCX] as u32, self.cr4());
+                    let [a, b, c, d] = super::cpuid(self.regs.gprs[RAX] as u32, self.regs.gprs[RCX] as u32, self.cr4(), self.xcr0);
                     self.regs.gprs[RAX] = u64::from(a);
                     self.regs.gprs[3] = u64::from(b);
                     self.regs.gprs[RCX] = u64::from(c);
@@ -1050,7 +1060,7 @@ impl VmxVcpu {
                 }
                 VmExit::Xsetbv => {
                     let value = (self.regs.gprs[RAX] & 0xffff_ffff) | (self.regs.gprs[RDX] << 32);
-                    if self.regs.gprs[RCX] as u32 == 0 && fpu::guest_xcr0_valid(value) {
+                    if self.regs.gprs[RCX] as u32 == 0 && super::guest_cpu().xsave().xcr0_valid(value) {
                         self.xcr0 = value;
                         self.skip();
                     } else {
