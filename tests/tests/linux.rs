@@ -20,7 +20,8 @@ fn run(m: &mut Machine, command: &str, marker_expr: &str, marker: &str) {
 /// Whether the host CPU recorded in kernel/hv/testdata/cpuid/`capture`.txt has feature bit `bit`
 /// of leaf `leaf` register `reg` (0 EAX .. 3 EDX): what the guest should then be shown.
 fn host_has(capture: &str, leaf: u32, reg: usize, bit: u32) -> bool {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../kernel/hv/testdata/cpuid/{capture}.txt"));
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../kernel/hv/testdata/cpuid/{capture}.txt"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -35,19 +36,24 @@ fn host_has(capture: &str, leaf: u32, reg: usize, bit: u32) -> bool {
 fn check_guest_cpu(m: &mut Machine, capture: &str) {
     const BAD: &str = "-e 'Call Trace' -e 'WARNING:' -e 'BUG:' -e 'unchecked MSR access' -e 'XSAVE consistency'";
     let before = m.output().len();
-    run(m, &format!("dmesg | grep {BAD}; echo badlines-$(dmesg | grep -c {BAD})"), "klog-$((8+8))", "klog-16");
-    let out = m.output()[before..].to_string();
-    assert!(out.contains("badlines-0"), "the guest's kernel log has warnings:\n{out}");
+    // Each bad line comes back as "k1log: LINE" (the echo of the command says k$((1))log).
+    run(m, &format!("dmesg | grep {BAD} | sed \"s/^/k$((1))log: /\""), "klog-$((8+8))", "klog-16");
+    let out = m.output()[before..].replace('\r', "");
+    // Linux says so when the CPU has the RETBleed bug and no IBRS to mitigate it: true of a host
+    // CPU without IBRS (Bochs's Skylake), which Keel cannot change. Anywhere else it would be
+    // Keel's doing (it hides the speculation-control MSRs), and counts.
+    let ibrs = host_has(capture, 7, 3, 26);
+    let bad: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("k1log: "))
+        .filter(|l| ibrs || !l.contains("RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable"))
+        .collect();
+    assert!(bad.is_empty(), "the guest's kernel log has warnings (host {capture}):\n{}", bad.join("\n"));
 
     let avx = host_has(capture, 1, 2, 28);
     let avx512 = host_has(capture, 7, 1, 16);
     let before = m.output().len();
-    run(
-        m,
-        "echo flags-$(grep -c -w avx /proc/cpuinfo)-$(grep -c -w avx512f /proc/cpuinfo)",
-        "avx-$((9+9))",
-        "avx-18",
-    );
+    run(m, "echo flags-$(grep -c -w avx /proc/cpuinfo)-$(grep -c -w avx512f /proc/cpuinfo)", "avx-$((9+9))", "avx-18");
     let out = m.output()[before..].to_string();
     let want = format!("flags-{}-{}", u8::from(avx), u8::from(avx512));
     assert!(out.contains(&want), "/proc/cpuinfo: want {want} (host {capture}):\n{out}");
@@ -65,7 +71,7 @@ fn check_guest_cpu(m: &mut Machine, capture: &str) {
     );
     let out = m.output()[before..].to_string();
     assert!(
-        out.contains("reg00: base=0xd0000000 ( 3328MB), size=   16MB, count=1: write-combining"),
+        out.contains("reg00: base=0x0d0000000 ( 3328MB), size=   16MB, count=1: write-combining"),
         "a variable MTRR written through /proc/mtrr reads back:\n{out}"
     );
     let before = m.output().len();

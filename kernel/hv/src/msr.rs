@@ -42,15 +42,18 @@ pub enum GuestMsr {
 
 pub const EFER: u32 = 0xc000_0080;
 pub const APIC_BASE: u32 = 0x1b;
+pub const SYSCFG: u32 = 0xc001_0010;
+pub const HWCR: u32 = 0xc001_0015;
+pub const INT_PENDING_MSG: u32 = 0xc001_0055;
 /// The APIC base a guest sees: 0xfee00000, enabled, bootstrap processor. Relocation refused.
 pub const APIC_BASE_VALUE: u64 = 0xfee0_0000 | (1 << 11) | (1 << 8);
 
 /// Shadowed MSRs: (index, reset value). At most `SHADOW_SLOTS` of them.
 pub const SHADOWED: &[(u32, u64)] = &[
-    (0x1a0, 1), // IA32_MISC_ENABLE: fast strings
-    (0xc000_0103, 0),  // TSC_AUX
-    (0x8b, 0),  // IA32_BIOS_SIGN_ID (microcode revision)
-    (0x6e0, 0), // IA32_TSC_DEADLINE (no TSC-deadline timer offered; harmless)
+    (0x1a0, 1),       // IA32_MISC_ENABLE: fast strings
+    (0xc000_0103, 0), // TSC_AUX
+    (0x8b, 0),        // IA32_BIOS_SIGN_ID (microcode revision)
+    (0x6e0, 0),       // IA32_TSC_DEADLINE (no TSC-deadline timer offered; harmless)
 ];
 pub const SHADOW_SLOTS: usize = 8;
 const _: () = assert!(SHADOWED.len() <= SHADOW_SLOTS);
@@ -75,6 +78,15 @@ pub fn classify(msr: u32) -> MsrKind {
         0x17 => MsrKind::Fixed(0),             // IA32_PLATFORM_ID
         0x3a => MsrKind::Fixed(1),             // IA32_FEATURE_CONTROL: locked, VMX off
         0xc001_0114 => MsrKind::Fixed(1 << 4), // VM_CR: SVM disabled (SVMDIS), as seen by the guest
+        // AMD's SYSCFG: no TOM2, no fixed-range DRAM modification bits (Linux's MTRR code reads
+        // it unguarded on every AMD CPU of family 0xF and later). See: APM Vol 2 7.9.
+        SYSCFG => MsrKind::Fixed(0),
+        // AMD's HWCR: TscFreqSel (bit 24), the TSC counts at the P0 frequency (Linux reads it
+        // unguarded on families after 0x10 that show an invariant TSC). See: APM Vol 2 A.7.
+        HWCR => MsrKind::Fixed(1 << 24),
+        // AMD's interrupt pending message register: C1E not active (Linux reads it unguarded on
+        // the family 0xF/0x10 parts with erratum 400, QEMU's -cpu max among them).
+        INT_PENDING_MSG => MsrKind::Fixed(0),
         0x4b56_4d01 => MsrKind::KvmSystemTime,
         0x4b56_4d00 => MsrKind::KvmWallClock,
         m if crate::mtrr::is_mtrr(m) => MsrKind::Mtrr,

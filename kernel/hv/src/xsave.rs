@@ -43,7 +43,8 @@ pub struct XsaveLayout {
 
 impl XsaveLayout {
     /// No XSAVE at all (the host lacks it): XCR0 stays unwritable.
-    pub const NONE: XsaveLayout = XsaveLayout { supported: 0, components: [Component { size: 0, offset: 0, aligned: false }; 8] };
+    pub const NONE: XsaveLayout =
+        XsaveLayout { supported: 0, components: [Component { size: 0, offset: 0, aligned: false }; 8] };
 
     /// From the host's CPUID: XSAVE (leaf 1 ECX bit 26) and leaf 0xD. A component whose layout
     /// the host reports as empty or beyond one page is not offered, and AVX-512 only as a

@@ -61,6 +61,37 @@ fn set_xcr0(value: u64) {
     }
 }
 
+/// The guest's XCR0 as the CPU holds it after an SVM #VMEXIT, given the value Keel believes
+/// (`known`). SVM does not switch XCR0 (it is not in the VMCB), so after an exit the register
+/// holds the guest's: normally what Keel loaded, changed only through the XSETBV intercept.
+/// QEMU 7.2's TCG does not honour that intercept, and a guest's XSETBV then reaches the
+/// (emulated) register directly, behind Keel's back (seen: Linux's XCR0 = 7 while Keel still
+/// had 1, so CPUID 0xD.0 reported the size for x87 only). Reading it back keeps Keel's view, and
+/// so CPUID and the save area, right. A value the guest CPU model refuses (only possible where
+/// the intercept is not honoured) is replaced by `known`, so the one-page save area is never
+/// overrun. See: APM Vol 2 15.5.1 (state not saved by VMRUN), 15.9 (intercepts).
+pub fn sync_guest_xcr0(known: u64) -> u64 {
+    if supported_xcr0() == 0 {
+        return known;
+    }
+    let (lo, hi): (u32, u32);
+    // SAFETY: CR4.OSXSAVE is on (XSAVE is supported); XGETBV with ECX = 0 only reads XCR0.
+    unsafe {
+        core::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    let held = u64::from(hi) << 32 | u64::from(lo);
+    if held == known {
+        return known;
+    }
+    CURRENT_XCR0.store(held, Ordering::Relaxed);
+    if super::guest_cpu().xsave().xcr0_valid(held) {
+        held
+    } else {
+        set_xcr0(known);
+        known
+    }
+}
+
 impl FpuArea {
     pub fn new() -> Option<Arc<FpuArea>> {
         let frame = mm::alloc_zeroed_frame()?;

@@ -366,7 +366,11 @@ pub fn msr_read(index: u32, state: &impl GuestMsrs, shadow: &MsrShadow) -> Optio
         MsrKind::Fixed(v) => Some(v),
         MsrKind::Shadow(i) => shadow.values.get(i as usize).copied(),
         MsrKind::Mtrr => shadow.mtrrs.read(index),
-        MsrKind::Refused => None,
+        MsrKind::Refused => {
+            // Debug level: a hostile guest probes thousands of MSRs.
+            log::debug!("msr: RDMSR {index:#x} refused (#GP)");
+            None
+        }
         MsrKind::KvmSystemTime => Some(shadow.kvm_system_time),
         MsrKind::KvmWallClock => Some(0),
     }
@@ -398,7 +402,10 @@ pub fn msr_write(
             Ok(())
         }
         MsrKind::Mtrr => shadow.mtrrs.write(index, value, guest_cpu().phys_bits()),
-        MsrKind::Refused => Err(()),
+        MsrKind::Refused => {
+            log::debug!("msr: WRMSR {index:#x} <- {value:#x} refused (#GP)");
+            Err(())
+        }
         MsrKind::KvmSystemTime => {
             shadow.kvm_system_time = value;
             if value & 1 != 0 {

@@ -101,48 +101,54 @@ pub const ALLOWED: &[(u32, u32, usize, u32)] = &[
 
 /// Feature bits that are only true with an XSAVE state component offered (XCR0 bits).
 pub const NEEDS_STATE: &[(Bit, u64)] = &[
-    (bit(1, 0, ECX, 28), xsave::AVX),            // AVX
-    (bit(1, 0, ECX, 12), xsave::AVX),            // FMA
-    (bit(1, 0, ECX, 29), xsave::AVX),            // F16C
-    (bit(7, 0, EBX, 5), xsave::AVX),             // AVX2
-    (bit(7, 0, ECX, 9), xsave::AVX),             // VAES
-    (bit(7, 0, ECX, 10), xsave::AVX),            // VPCLMULQDQ
-    (bit(7, 1, EAX, 4), xsave::AVX),             // AVX_VNNI
-    (bit(0x8000_0001, 0, ECX, 11), xsave::AVX),  // XOP
-    (bit(0x8000_0001, 0, ECX, 16), xsave::AVX),  // FMA4
-    (bit(7, 0, EBX, 16), xsave::AVX512),         // AVX512F
-    (bit(7, 0, EBX, 17), xsave::AVX512),         // AVX512DQ
-    (bit(7, 0, EBX, 21), xsave::AVX512),         // AVX512_IFMA
-    (bit(7, 0, EBX, 26), xsave::AVX512),         // AVX512PF
-    (bit(7, 0, EBX, 27), xsave::AVX512),         // AVX512ER
-    (bit(7, 0, EBX, 28), xsave::AVX512),         // AVX512CD
-    (bit(7, 0, EBX, 30), xsave::AVX512),         // AVX512BW
-    (bit(7, 0, EBX, 31), xsave::AVX512),         // AVX512VL
-    (bit(7, 0, ECX, 1), xsave::AVX512),          // AVX512_VBMI
-    (bit(7, 0, ECX, 6), xsave::AVX512),          // AVX512_VBMI2
-    (bit(7, 0, ECX, 11), xsave::AVX512),         // AVX512_VNNI
-    (bit(7, 0, ECX, 12), xsave::AVX512),         // AVX512_BITALG
-    (bit(7, 0, ECX, 14), xsave::AVX512),         // AVX512_VPOPCNTDQ
-    (bit(7, 0, EDX, 2), xsave::AVX512),          // AVX512_4VNNIW
-    (bit(7, 0, EDX, 3), xsave::AVX512),          // AVX512_4FMAPS
-    (bit(7, 0, EDX, 8), xsave::AVX512),          // AVX512_VP2INTERSECT
-    (bit(7, 0, EDX, 23), xsave::AVX512),         // AVX512_FP16
-    (bit(7, 1, EAX, 5), xsave::AVX512),          // AVX512_BF16
+    (bit(1, 0, ECX, 28), xsave::AVX),           // AVX
+    (bit(1, 0, ECX, 12), xsave::AVX),           // FMA
+    (bit(1, 0, ECX, 29), xsave::AVX),           // F16C
+    (bit(7, 0, EBX, 5), xsave::AVX),            // AVX2
+    (bit(7, 0, ECX, 9), xsave::AVX),            // VAES
+    (bit(7, 0, ECX, 10), xsave::AVX),           // VPCLMULQDQ
+    (bit(7, 1, EAX, 4), xsave::AVX),            // AVX_VNNI
+    (bit(0x8000_0001, 0, ECX, 11), xsave::AVX), // XOP
+    (bit(0x8000_0001, 0, ECX, 16), xsave::AVX), // FMA4
+    (bit(7, 0, EBX, 16), xsave::AVX512),        // AVX512F
+    (bit(7, 0, EBX, 17), xsave::AVX512),        // AVX512DQ
+    (bit(7, 0, EBX, 21), xsave::AVX512),        // AVX512_IFMA
+    (bit(7, 0, EBX, 26), xsave::AVX512),        // AVX512PF
+    (bit(7, 0, EBX, 27), xsave::AVX512),        // AVX512ER
+    (bit(7, 0, EBX, 28), xsave::AVX512),        // AVX512CD
+    (bit(7, 0, EBX, 30), xsave::AVX512),        // AVX512BW
+    (bit(7, 0, EBX, 31), xsave::AVX512),        // AVX512VL
+    (bit(7, 0, ECX, 1), xsave::AVX512),         // AVX512_VBMI
+    (bit(7, 0, ECX, 6), xsave::AVX512),         // AVX512_VBMI2
+    (bit(7, 0, ECX, 11), xsave::AVX512),        // AVX512_VNNI
+    (bit(7, 0, ECX, 12), xsave::AVX512),        // AVX512_BITALG
+    (bit(7, 0, ECX, 14), xsave::AVX512),        // AVX512_VPOPCNTDQ
+    (bit(7, 0, EDX, 2), xsave::AVX512),         // AVX512_4VNNIW
+    (bit(7, 0, EDX, 3), xsave::AVX512),         // AVX512_4FMAPS
+    (bit(7, 0, EDX, 8), xsave::AVX512),         // AVX512_VP2INTERSECT
+    (bit(7, 0, EDX, 23), xsave::AVX512),        // AVX512_FP16
+    (bit(7, 1, EAX, 5), xsave::AVX512),         // AVX512_BF16
 ];
 
 /// The MSRs a shown feature bit promises (the host tests check each is emulated, and the
 /// hostile guest reads them). See: SDM Vol 4 Table 2-2, APM Vol 2 Appendix A.
 pub const IMPLIED_MSRS: &[(Bit, &[u32])] = &[
-    (bit(1, 0, EDX, 4), &[0x10]),                    // TSC: IA32_TIME_STAMP_COUNTER
-    (APIC, &[0x1b]),                                 // IA32_APIC_BASE
-    (bit(1, 0, EDX, 11), &[0x174, 0x175, 0x176]),    // SEP: SYSENTER_CS/ESP/EIP
-    (MTRR, &[0xfe, 0x2ff]),                          // MTRRcap, MTRRdefType (ranges: see mtrr.rs)
-    (bit(1, 0, EDX, 16), &[0x277]),                  // PAT
+    (bit(1, 0, EDX, 4), &[0x10]),                 // TSC: IA32_TIME_STAMP_COUNTER
+    (APIC, &[0x1b]),                              // IA32_APIC_BASE
+    (bit(1, 0, EDX, 11), &[0x174, 0x175, 0x176]), // SEP: SYSENTER_CS/ESP/EIP
+    (MTRR, &[0xfe, 0x2ff]),                       // MTRRcap, MTRRdefType (ranges: see mtrr.rs)
+    (bit(1, 0, EDX, 16), &[0x277]),               // PAT
     (bit(0x8000_0001, 0, EDX, 11), &[0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084]), // SYSCALL
     (LM, &[0xc000_0080, 0xc000_0100, 0xc000_0101, 0xc000_0102]), // EFER, FS/GS/KERNEL_GS base
-    (RDTSCP, &[0xc000_0103]),                        // TSC_AUX
-    (RDPID, &[0xc000_0103]),                         // TSC_AUX
+    (RDTSCP, &[0xc000_0103]),                     // TSC_AUX
+    (RDPID, &[0xc000_0103]),                      // TSC_AUX
 ];
+
+/// MSRs a kernel reads on an AMD processor (vendor "AuthenticAMD") without a feature bit to ask:
+/// SYSCFG with the MTRRs, HWCR when the TSC is invariant, and the interrupt pending message
+/// register on the family 0xF/0x10 parts with erratum 400 (QEMU's -cpu max has such a
+/// signature). See: APM Vol 2 7.9, Linux arch/x86/kernel/cpu/{amd.c,mtrr/}, process.c.
+pub const AMD_MSRS: &[u32] = &[crate::msr::SYSCFG, crate::msr::HWCR, crate::msr::INT_PENDING_MSG];
 
 /// Feature bits a backend can only honour with a control it may not have: RDTSCP and RDPID
 /// need VMX's "enable RDTSCP", INVPCID its "enable INVPCID" (both #UD otherwise).

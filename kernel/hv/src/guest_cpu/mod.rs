@@ -245,7 +245,9 @@ impl GuestCpu {
         }
         let enabled = xcr0 & x.supported;
         match subleaf {
-            0 => [x.supported as u32, x.standard_size(enabled), x.standard_size(x.supported), (x.supported >> 32) as u32],
+            0 => {
+                [x.supported as u32, x.standard_size(enabled), x.standard_size(x.supported), (x.supported >> 32) as u32]
+            }
             1 => [self.xsave_features, x.compacted_size(enabled), 0, 0],
             i => {
                 let c = x.component(i);

@@ -2,7 +2,7 @@
 //! tests/tests/cpuid_capture.rs) and backend, the derived CPUID is consistent with itself, with
 //! the SDM's XSAVE size rules, and with the MSRs Keel emulates.
 
-use super::features::{ALLOWED, ECX, IMPLIED_MSRS, NEEDS_STATE};
+use super::features::{ALLOWED, AMD_MSRS, ECX, IMPLIED_MSRS, NEEDS_STATE};
 use super::raw::Captured;
 use super::*;
 use crate::msr::{self, MsrKind};
@@ -22,11 +22,8 @@ fn captured() -> Vec<Captured> {
 }
 
 /// The backends a model is derived for: SVM, VMX with every optional control, VMX without.
-const BACKENDS: [BackendCaps; 3] = [
-    BackendCaps::SVM,
-    BackendCaps { rdtscp: true, invpcid: true },
-    BackendCaps { rdtscp: false, invpcid: false },
-];
+const BACKENDS: [BackendCaps; 3] =
+    [BackendCaps::SVM, BackendCaps { rdtscp: true, invpcid: true }, BackendCaps { rdtscp: false, invpcid: false }];
 
 fn derive(c: &Captured, caps: BackendCaps) -> GuestCpu {
     GuestCpu::derive(|l, s| c.cpuid(l, s), caps)
@@ -135,6 +132,12 @@ fn features_have_their_state_components() {
 #[test]
 fn every_msr_a_shown_feature_implies_is_emulated() {
     for (name, m) in all_models() {
+        let amd = m.query(0, 0, view(1))[1..] == [0x6874_7541, 0x444d_4163, 0x6974_6e65];
+        if amd {
+            for &index in AMD_MSRS {
+                assert_ne!(msr::classify(index), MsrKind::Refused, "{name}: AMD MSR {index:#x}");
+            }
+        }
         for &(b, msrs) in IMPLIED_MSRS {
             if !m.has(b) {
                 continue;
@@ -274,7 +277,8 @@ fn leaf_7_subleaves_and_random_queries() {
         let mut x = 1u32;
         for _ in 0..20000 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let _ = m.query(x, x.rotate_left(7), GuestView { apic_id: x as u8, osxsave: x & 1 != 0, xcr0: u64::from(x) });
+            let _ =
+                m.query(x, x.rotate_left(7), GuestView { apic_id: x as u8, osxsave: x & 1 != 0, xcr0: u64::from(x) });
         }
     }
 }

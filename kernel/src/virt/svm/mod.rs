@@ -330,6 +330,7 @@ impl SvmVcpu {
             svm_enter(this, host, &mut self.gprs);
             core::arch::asm!("stgi", "nop", "cli", options(nomem, nostack));
         }
+        self.xcr0 = fpu::sync_guest_xcr0(self.xcr0);
         // Re-deliver an event the exit interrupted. See: APM Vol 2 15.7.2 (EXITINTINFO).
         let v = self.vmcb();
         let pending = v.control.exit_int_info;

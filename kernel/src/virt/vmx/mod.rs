@@ -1017,7 +1017,8 @@ impl VmxVcpu {
             match hv::decode(exit_reason, qualification, gpa) {
                 VmExit::ExternalInterrupt | VmExit::InterruptWindow => {}
                 VmExit::Cpuid => {
-                    let [a, b, c, d] = super::cpuid(self.regs.gprs[RAX] as u32, self.regs.gprs[RCX] as u32, self.cr4(), self.xcr0);
+                    let [a, b, c, d] =
+                        super::cpuid(self.regs.gprs[RAX] as u32, self.regs.gprs[RCX] as u32, self.cr4(), self.xcr0);
                     self.regs.gprs[RAX] = u64::from(a);
                     self.regs.gprs[3] = u64::from(b);
                     self.regs.gprs[RCX] = u64::from(c);
