@@ -7,7 +7,9 @@
 //!    IA32_FEATURE_CONTROL, the VMX capability MSRs, APIC base relocation, non-canonical
 //!    SYSCALL/SYSENTER/segment-base MSRs, PAT, the paravirtual clock MSRs pointed outside RAM,
 //!    machine-level MSRs (microcode, SMM, memory map, x2APIC, ...), random MSRs.
-//! 3. [`cpuidfuzz`]: pseudo-random CPUID leaves and subleaves.
+//! 3. [`cpuidcheck`]: the CPUID leaves against each other, the XSAVE layout rules and
+//!    instructions, and the MSRs the features imply (MTRRs included); then [`cpuidfuzz`]:
+//!    pseudo-random CPUID leaves and subleaves.
 //! 4. [`mmio`]: the test register and unclaimed MMIO at every size and offset, straddling
 //!    registers, page ends and the end of RAM, and read-modify-write and `rep stos` forms.
 //! 5. [`memory`]: guest-physical memory past RAM through its own page tables (the start state
@@ -33,6 +35,7 @@
 
 mod access;
 mod apic;
+mod cpuidcheck;
 mod cpuidfuzz;
 mod group;
 mod insns;
@@ -119,6 +122,9 @@ fn run(ram_size: u64) -> ! {
     msrs::random(&mut c, &mut rng, plan.msrs);
 
     c.note(format_args!("3. CPUID"));
+    cpuidcheck::xsave(&mut c);
+    cpuidcheck::implied_msrs(&mut c);
+    cpuidcheck::sizes_and_topology(&mut c);
     cpuidfuzz::fuzz(&mut c, &mut rng, plan.cpuid);
 
     c.note(format_args!("4. MMIO"));

@@ -297,8 +297,6 @@ pub fn dangerous(c: &mut Checks) {
         ("SMM_BASE", 0xC001_0111),
         ("SMM_ADDR", 0xC001_0112),
         ("SMM_MASK", 0xC001_0113),
-        ("SYSCFG", 0xC001_0010),
-        ("HWCR", 0xC001_0015),
         ("TOP_MEM", 0xC001_001A),
         ("TOM2", 0xC001_001D),
         ("MMIO_CFG_BASE", 0xC001_0058),
@@ -339,6 +337,22 @@ pub fn dangerous(c: &mut Checks) {
         }
     }
     c.check(bad == 0, format_args!("{} machine-level MSRs give #GP on read and write ({bad} do not)", list.len()));
+    // AMD registers Linux reads unguarded get fixed values: readable, and no other value is taken
+    // (the host's registers are never reached).
+    let fixed: &[(&str, u32)] = &[("SYSCFG", 0xC001_0010), ("HWCR", 0xC001_0015), ("INT_PENDING_MSG", 0xC001_0055)];
+    let mut g = Group::new();
+    for &(name, index) in fixed {
+        let before = rdmsr(index);
+        let w = wrmsr(index, u64::MAX);
+        let after = rdmsr(index);
+        g.item(
+            c,
+            before.is_ok() && is_gp(&w) && before == after,
+            name,
+            format_args!("read {before:x?}, write all ones {}, then {after:x?}", outcome(&w)),
+        );
+    }
+    g.finish(c, format_args!("AMD's SYSCFG, HWCR and interrupt pending register read fixed values"));
 }
 
 /// Random MSR indices: a readable one takes its own value back (harmless by construction); a

@@ -15,6 +15,9 @@ pub enum MsrKind {
     Shadow(u32),
     /// The memory type range registers, with the hardware's write checks (`mtrr`).
     Mtrr,
+    /// TSC_AUX: per vCPU, and loaded into the CPU while the guest runs (RDTSCP and RDPID read it
+    /// natively). Bits 63:32 are reserved (#GP).
+    TscAux,
     /// #GP on read and write.
     Refused,
     /// KVM's paravirtual clock (MSR_KVM_SYSTEM_TIME_NEW): the guest gives the address of its
@@ -43,6 +46,7 @@ pub enum GuestMsr {
 pub const EFER: u32 = 0xc000_0080;
 pub const APIC_BASE: u32 = 0x1b;
 pub const SYSCFG: u32 = 0xc001_0010;
+pub const TSC_AUX: u32 = 0xc000_0103;
 pub const HWCR: u32 = 0xc001_0015;
 pub const INT_PENDING_MSG: u32 = 0xc001_0055;
 /// The APIC base a guest sees: 0xfee00000, enabled, bootstrap processor. Relocation refused.
@@ -89,11 +93,22 @@ pub fn classify(msr: u32) -> MsrKind {
         INT_PENDING_MSG => MsrKind::Fixed(0),
         0x4b56_4d01 => MsrKind::KvmSystemTime,
         0x4b56_4d00 => MsrKind::KvmWallClock,
+        TSC_AUX => MsrKind::TscAux,
         m if crate::mtrr::is_mtrr(m) => MsrKind::Mtrr,
         _ => match SHADOWED.iter().position(|&(m, _)| m == msr) {
             Some(i) => MsrKind::Shadow(i as u32),
             None => MsrKind::Refused,
         },
+    }
+}
+
+/// Check a guest write to TSC_AUX: only bits 31:0 exist. See: SDM Vol 4 (IA32_TSC_AUX).
+#[allow(clippy::result_unit_err)] // the only error is "#GP"
+pub fn check_tsc_aux(value: u64) -> Result<u64, ()> {
+    if value >> 32 == 0 {
+        Ok(value)
+    } else {
+        Err(())
     }
 }
 
@@ -160,6 +175,9 @@ mod tests {
         assert_eq!(classify(0x20f), MsrKind::Mtrr, "the eighth variable range's mask");
         assert_eq!(classify(0x210), MsrKind::Refused, "no ninth variable range");
         assert_eq!(classify(0x10), MsrKind::Tsc);
+        assert_eq!(classify(TSC_AUX), MsrKind::TscAux);
+        assert_eq!(check_tsc_aux(0xffff_ffff), Ok(0xffff_ffff));
+        assert_eq!(check_tsc_aux(1 << 32), Err(()), "reserved bits would fault in the host");
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod vmx;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::{Mutex, Once};
 
 use keel_abi::vcpu::{gprot, reg, ExitKind, VcpuState};
@@ -60,7 +60,9 @@ pub fn init(verdict: keel_virtcaps::Verdict) {
         Some(Backend::Vmx) => vmx::guest_caps(),
         None => return,
     };
-    GUEST_CPU.call_once(|| GuestCpu::derive(host_cpuid, caps));
+    let model = GUEST_CPU.call_once(|| GuestCpu::derive(host_cpuid, caps));
+    let shown = model.has(keel_hv::guest_cpu::features::RDTSCP) || model.has(keel_hv::guest_cpu::features::RDPID);
+    TSC_AUX_SHOWN.store(shown, Ordering::Relaxed);
 }
 
 /// The CPU every guest sees, derived once from the boot CPU's CPUID (keel-hv `guest_cpu`).
@@ -312,6 +314,7 @@ impl Drop for Vm {
 pub struct MsrShadow {
     values: [u64; msr::SHADOW_SLOTS],
     mtrrs: Mtrrs,
+    tsc_aux: u64,
     kvm_system_time: u64,
 }
 
@@ -321,7 +324,7 @@ impl MsrShadow {
         for (i, &(_, v)) in msr::SHADOWED.iter().enumerate() {
             values[i] = v;
         }
-        Self { values, mtrrs: Mtrrs::firmware_state(), kvm_system_time: 0 }
+        Self { values, mtrrs: Mtrrs::firmware_state(), tsc_aux: 0, kvm_system_time: 0 }
     }
 }
 
@@ -352,6 +355,30 @@ fn write_wall_clock(vm: &Vm, gpa: u64) {
     let _ = vm.write_guest(gpa, &b);
 }
 
+/// The TSC_AUX value the CPU holds (u64::MAX: unknown, as firmware left it). Keel never reads
+/// TSC_AUX itself (no RDTSCP or RDPID in the kernel or its programs), so the value of the vCPU
+/// that ran last can stay loaded; RDTSCP and RDPID are not intercepted and read it natively.
+/// Only the boot CPU runs guests for now, so this is one global (per CPU with SMP).
+static LOADED_TSC_AUX: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Whether guests are shown RDTSCP or RDPID (set once by `init`).
+static TSC_AUX_SHOWN: AtomicBool = AtomicBool::new(false);
+
+impl MsrShadow {
+    /// Load this vCPU's TSC_AUX into the CPU before it runs, if another value is there.
+    /// See: SDM Vol 2B RDTSCP, RDPID.
+    pub fn activate_tsc_aux(&self) {
+        if !TSC_AUX_SHOWN.load(Ordering::Relaxed) {
+            return;
+        }
+        if LOADED_TSC_AUX.swap(self.tsc_aux, Ordering::Relaxed) != self.tsc_aux {
+            // SAFETY: the host has TSC_AUX (the guest CPU shows RDTSCP or RDPID only when the
+            // host does) and it takes any 32-bit value (check_tsc_aux kept the reserved bits
+            // clear); Keel itself does not use it.
+            unsafe { crate::arch::x86_64::instructions::wrmsr(msr::TSC_AUX, self.tsc_aux) };
+        }
+    }
+}
+
 /// Vendor state behind `GuestMsr` (VMCB or VMCS fields).
 pub trait GuestMsrs {
     fn get(&self, which: GuestMsr) -> u64;
@@ -366,6 +393,7 @@ pub fn msr_read(index: u32, state: &impl GuestMsrs, shadow: &MsrShadow) -> Optio
         MsrKind::Fixed(v) => Some(v),
         MsrKind::Shadow(i) => shadow.values.get(i as usize).copied(),
         MsrKind::Mtrr => shadow.mtrrs.read(index),
+        MsrKind::TscAux => Some(shadow.tsc_aux),
         MsrKind::Refused => {
             // Debug level: a hostile guest probes thousands of MSRs.
             log::debug!("msr: RDMSR {index:#x} refused (#GP)");
@@ -402,6 +430,10 @@ pub fn msr_write(
             Ok(())
         }
         MsrKind::Mtrr => shadow.mtrrs.write(index, value, guest_cpu().phys_bits()),
+        MsrKind::TscAux => {
+            shadow.tsc_aux = msr::check_tsc_aux(value)?;
+            Ok(())
+        }
         MsrKind::Refused => {
             log::debug!("msr: WRMSR {index:#x} <- {value:#x} refused (#GP)");
             Err(())

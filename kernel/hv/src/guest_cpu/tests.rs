@@ -57,7 +57,7 @@ fn sdm_sizes(m: &GuestCpu, xcr0: u64) -> (u32, u32) {
         let [size, offset, ecx, _] = m.query(0xd, i, view(xcr0));
         standard = standard.max(offset + size);
         if ecx & 2 != 0 {
-            compacted = (compacted + 63) / 64 * 64;
+            compacted = compacted.next_multiple_of(64);
         }
         compacted += size;
     }

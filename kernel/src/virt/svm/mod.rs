@@ -316,6 +316,7 @@ impl SvmVcpu {
         self.generation = generation;
         self.vmcb().control.tlb_control = if flush { 1 } else { 0 };
         self.fpu.activate(self.xcr0);
+        self.msrs.activate_tsc_aux();
         let host = HOST_VMCB.load(Ordering::Relaxed);
         // SAFETY: CLGI/STGI bracket the world switch (APM 15.17); the VMCB, host VMCB and
         // permission maps are valid pages this CPU owns; svm_enter saves and restores every host
