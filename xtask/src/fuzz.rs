@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [-- LIBFUZZER_ARGS...]`:
+//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [--replay] [-- LIBFUZZER_ARGS...]`:
 //! runs Keel's fuzz targets (cargo-fuzz and libFuzzer on the nightly toolchain), one after the
 //! other.
 //!
@@ -23,7 +23,8 @@
 //!
 //! `cargo xtask test` calls [`smoke`]: every committed input of every target run once (libFuzzer
 //! runs files given as arguments once each, without fuzzing), so that an input that once crashed
-//! fails CI if it crashes again, then a short fuzzing pass of every target. The nightly toolchain and cargo-fuzz are installed when missing (both per user, in
+//! fails CI if it crashes again, then a short fuzzing pass of every target. `--replay` does only
+//! the first part, for the targets named. The nightly toolchain and cargo-fuzz are installed when missing (both per user, in
 //! rustup's and cargo's own directories); libFuzzer's C++ sources need g++ (see `setup`).
 
 use std::io::{BufRead, BufReader, Read};
@@ -66,7 +67,7 @@ const SMOKE_RUNS: u64 = 20_000;
 const SMOKE_SECONDS: u64 = 10;
 
 const USAGE: &str =
-    "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [-- LIBFUZZER_ARGS...]";
+    "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [--replay] [-- LIBFUZZER_ARGS...]";
 
 /// What `cargo xtask fuzz` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub struct Options {
     pub sanitizer: Option<String>,
     /// Empty the working corpus first: start from the committed seeds only.
     pub fresh: bool,
+    /// Only run every committed input once (no fuzzing).
+    pub replay: bool,
     /// Passed on to libFuzzer as they are.
     pub extra: Vec<String>,
 }
@@ -101,8 +104,15 @@ fn number(option: &str, value: Option<&String>) -> Result<u64, String> {
 }
 
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut options =
-        Options { targets: Vec::new(), runs: None, seconds: None, sanitizer: None, fresh: false, extra: Vec::new() };
+    let mut options = Options {
+        targets: Vec::new(),
+        runs: None,
+        seconds: None,
+        sanitizer: None,
+        fresh: false,
+        replay: false,
+        extra: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -114,6 +124,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 _ => return Err(format!("--sanitizer needs address, none, leak, memory or thread\n{USAGE}")),
             },
             "--fresh" => options.fresh = true,
+            "--replay" => options.replay = true,
             "--" => options.extra.extend(it.by_ref().cloned()),
             "all" if options.targets.is_empty() => options.targets.extend(TARGETS.iter()),
             other if other.starts_with('-') => return Err(format!("fuzz: unknown option '{other}'\n{USAGE}")),
@@ -439,8 +450,33 @@ fn run_all(o: &Options) -> Result<(), String> {
     }
 }
 
+/// Every committed input of each target once; an error naming every input that crashes.
+fn replay_all(targets: &[&Target], sanitizer: Option<&str>) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        eprintln!("fuzz: [{}/{}] {}: replaying the committed inputs", i + 1, targets.len(), target.name);
+        match replay_one(target, sanitizer) {
+            Ok(n) => eprintln!("fuzz: {}: {n} committed inputs, none crashes", target.name),
+            Err(e) => {
+                eprintln!("fuzz: FAILED {e}");
+                failures.push(e);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("fuzz: committed inputs crash again:\n  {}", failures.join("\n  ")))
+    }
+}
+
 pub fn command(args: &[String]) -> Result<(), String> {
-    run_all(&parse_args(args)?)
+    let o = parse_args(args)?;
+    if o.replay {
+        ensure_tools()?;
+        return replay_all(&o.targets, o.sanitizer.as_deref());
+    }
+    run_all(&o)
 }
 
 /// The CI smoke pass: every committed input of every target once (a crash regression input that
@@ -454,26 +490,14 @@ pub fn smoke() -> Result<(), String> {
         eprintln!("fuzz: SMOKE PASS SKIPPED: the fuzzing tools are not available here: {e}");
         return Ok(());
     }
-    let mut failures = Vec::new();
-    for (i, target) in TARGETS.iter().enumerate() {
-        eprintln!("fuzz: [{}/{}] {}: replaying the committed inputs", i + 1, TARGETS.len(), target.name);
-        match replay_one(target, None) {
-            Ok(n) => eprintln!("fuzz: {}: {n} committed inputs, none crashes", target.name),
-            Err(e) => {
-                eprintln!("fuzz: FAILED {e}");
-                failures.push(e);
-            }
-        }
-    }
-    if !failures.is_empty() {
-        return Err(format!("fuzz: committed inputs crash again:\n  {}", failures.join("\n  ")));
-    }
+    replay_all(&TARGETS.iter().collect::<Vec<_>>(), None)?;
     run_all(&Options {
         targets: TARGETS.iter().collect(),
         runs: Some(SMOKE_RUNS),
         seconds: Some(SMOKE_SECONDS),
         sanitizer: None,
         fresh: false,
+        replay: false,
         extra: Vec::new(),
     })
 }
@@ -508,7 +532,8 @@ mod tests {
         assert_eq!(o.sanitizer.as_deref(), Some("none"));
         assert!(!o.fresh);
         let o = parse_args(&args("--runs 4_000_000 --sanitizer none --fresh -- -seed=1")).unwrap();
-        assert!(o.fresh);
+        assert!(o.fresh && !o.replay);
+        assert!(parse_args(&args("virtqueue_walk --replay")).unwrap().replay);
         assert_eq!((o.runs, o.extra.as_slice()), (Some(4_000_000), ["-seed=1".to_string()].as_slice()));
         assert_eq!(parse_args(&args("--sanitizer none --sanitizer address")).unwrap().sanitizer, None);
     }
