@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [-- LIBFUZZER_ARGS...]`:
+//! `cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [--replay] [-- LIBFUZZER_ARGS...]`:
 //! runs Keel's fuzz targets (cargo-fuzz and libFuzzer on the nightly toolchain), one after the
 //! other.
 //!
@@ -11,16 +11,20 @@
 //!     -- [-dict=FILE] -runs=N -max_total_time=S -print_final_stats=1
 //! ```
 //!
-//! The committed seed corpus (`corpus/TARGET`, small and hand-picked) is only read: what the
-//! fuzzer finds goes to `target/fuzz/corpus/TARGET` (not committed; it carries over between
-//! runs). All fuzz crates share one target directory, so libFuzzer and the shared crates are built
+//! The committed seed corpus (`corpus/TARGET`, small and hand-picked, with the inputs of fixed
+//! crashes as `regression-*`) is only read: what the fuzzer finds goes to
+//! `target/fuzz/corpus/TARGET` (not committed; it carries over between runs, unless `--fresh`
+//! empties it first, so that a figure depends only on the commit, the command and the seeds). All fuzz crates share one target directory, so libFuzzer and the shared crates are built
 //! once. `--sanitizer none` builds without AddressSanitizer (in `target/fuzz/sanitizer-none`):
 //! several times faster, and the fuzzed crates forbid unsafe code. A crash (or timeout, or
 //! out-of-memory) fails the command and names the input libFuzzer wrote to the crate's
-//! `artifacts/TARGET/`; otherwise the executions done are reported per target.
+//! `artifacts/TARGET/`; otherwise the executions done and the coverage reached (libFuzzer's
+//! `cov:`, edges) are reported per target.
 //!
-//! `cargo xtask test` calls [`smoke`]: a short pass of every target, so that a crash regression
-//! fails CI. The nightly toolchain and cargo-fuzz are installed when missing (both per user, in
+//! `cargo xtask test` calls [`smoke`]: every committed input of every target run once (libFuzzer
+//! runs files given as arguments once each, without fuzzing), so that an input that once crashed
+//! fails CI if it crashes again, then a short fuzzing pass of every target. `--replay` does only
+//! the first part, for the targets named. The nightly toolchain and cargo-fuzz are installed when missing (both per user, in
 //! rustup's and cargo's own directories); libFuzzer's C++ sources need g++ (see `setup`).
 
 use std::io::{BufRead, BufReader, Read};
@@ -63,7 +67,7 @@ const SMOKE_RUNS: u64 = 20_000;
 const SMOKE_SECONDS: u64 = 10;
 
 const USAGE: &str =
-    "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [-- LIBFUZZER_ARGS...]";
+    "usage: cargo xtask fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [--replay] [-- LIBFUZZER_ARGS...]";
 
 /// What `cargo xtask fuzz` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,6 +79,10 @@ pub struct Options {
     pub seconds: Option<u64>,
     /// cargo-fuzz's `--sanitizer` (its default is `address`); `none` runs several times faster.
     pub sanitizer: Option<String>,
+    /// Empty the working corpus first: start from the committed seeds only.
+    pub fresh: bool,
+    /// Only run every committed input once (no fuzzing).
+    pub replay: bool,
     /// Passed on to libFuzzer as they are.
     pub extra: Vec<String>,
 }
@@ -96,7 +104,15 @@ fn number(option: &str, value: Option<&String>) -> Result<u64, String> {
 }
 
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { targets: Vec::new(), runs: None, seconds: None, sanitizer: None, extra: Vec::new() };
+    let mut options = Options {
+        targets: Vec::new(),
+        runs: None,
+        seconds: None,
+        sanitizer: None,
+        fresh: false,
+        replay: false,
+        extra: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -107,6 +123,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 Some(s @ ("none" | "leak" | "memory" | "thread")) => options.sanitizer = Some(s.to_string()),
                 _ => return Err(format!("--sanitizer needs address, none, leak, memory or thread\n{USAGE}")),
             },
+            "--fresh" => options.fresh = true,
+            "--replay" => options.replay = true,
             "--" => options.extra.extend(it.by_ref().cloned()),
             "all" if options.targets.is_empty() => options.targets.extend(TARGETS.iter()),
             other if other.starts_with('-') => return Err(format!("fuzz: unknown option '{other}'\n{USAGE}")),
@@ -135,13 +153,30 @@ pub struct Report {
     pub runs: Option<u64>,
     /// The input libFuzzer wrote on a crash, timeout, out-of-memory or leak (not slow units).
     pub artifact: Option<String>,
+    /// Coverage: the last `cov: N` libFuzzer printed (edges reached, the seeds included).
+    pub cov: Option<u64>,
+    /// Inputs run one by one (files given as arguments): how many, and the last one started
+    /// (the one that crashed, if the run failed).
+    pub executed: usize,
+    pub last_running: Option<String>,
 }
 
 /// Reads libFuzzer's output: the executions done and the artifact written, if any.
 pub fn parse_output(output: &str) -> Report {
-    let mut report = Report { runs: None, artifact: None };
+    let mut report = Report { runs: None, artifact: None, cov: None, executed: 0, last_running: None };
     let mut done = None;
     for line in output.lines() {
+        // "#4096\tpulse  cov: 91 ft: 315 corp: 82/6457b ..."
+        if line.starts_with('#') {
+            if let Some((_, rest)) = line.split_once(" cov: ") {
+                report.cov = rest.split_whitespace().next().and_then(|n| n.parse().ok()).or(report.cov);
+            }
+        }
+        if let Some(file) = line.strip_prefix("Running: ") {
+            report.last_running = Some(file.trim().to_string());
+        } else if line.starts_with("Executed ") {
+            report.executed += 1;
+        }
         if let Some(n) = line.strip_prefix("stat::number_of_executed_units:") {
             report.runs = n.trim().parse().ok().or(report.runs);
         } else if let Some(rest) = line.trim_start().strip_prefix("Done ") {
@@ -231,18 +266,73 @@ fn build_dir(sanitizer: Option<&str>) -> PathBuf {
     }
 }
 
-/// Runs one target; `Ok(runs)` when it ended without a crash.
-fn run_one(target: &Target, o: &Options) -> Result<u64, String> {
-    let dir = root().join(target.dir);
-    let work = fuzz_dir().join("corpus").join(target.name);
-    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let seeds = Path::new("corpus").join(target.name);
+/// What a target's run did when it ended without a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub runs: u64,
+    /// Edges covered (libFuzzer's last `cov:`), if it printed one.
+    pub cov: Option<u64>,
+}
+
+/// `cargo +nightly fuzz run` for `target`, from its crate's directory, up to the `--`.
+fn cargo_fuzz(target: &Target, sanitizer: Option<&str>) -> Command {
     let mut cmd = Command::new("cargo");
-    cmd.args(["+nightly", "fuzz", "run", "--target-dir"]).arg(build_dir(o.sanitizer.as_deref()));
-    if let Some(s) = &o.sanitizer {
+    cmd.args(["+nightly", "fuzz", "run", "--target-dir"]).arg(build_dir(sanitizer));
+    if let Some(s) = sanitizer {
         cmd.args(["--sanitizer", s]);
     }
-    cmd.arg(target.name).arg(&work).arg(&seeds).arg("--");
+    cmd.arg(target.name).current_dir(root().join(target.dir));
+    // Under `cargo xtask`, rustup and cargo point at Keel's pinned toolchain: `+nightly` decides.
+    for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The committed inputs of `target` (seeds and `regression-*`), sorted, relative to its crate.
+pub fn committed_inputs(target: &Target) -> Result<Vec<PathBuf>, String> {
+    let seeds = Path::new("corpus").join(target.name);
+    let dir = root().join(target.dir).join(&seeds);
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| seeds.join(e.file_name()))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every committed input of `target` once (no fuzzing); `Ok(count)` when none crashed.
+fn replay_one(target: &Target, sanitizer: Option<&str>) -> Result<usize, String> {
+    let files = committed_inputs(target)?;
+    let mut cmd = cargo_fuzz(target, sanitizer);
+    cmd.args(&files).arg("--");
+    let output = run_streaming(&mut cmd)?;
+    let report = parse_output(&output.text);
+    if !output.success {
+        let input = report.last_running.as_deref().unwrap_or("(not named in the output)");
+        return Err(format!(
+            "{}: a committed input crashes: {input}\n  reproduce: cd {} && cargo +nightly fuzz run {} {input}",
+            target.name, target.dir, target.name
+        ));
+    }
+    if report.executed != files.len() {
+        return Err(format!("{}: {} inputs given, libFuzzer ran {}", target.name, files.len(), report.executed));
+    }
+    Ok(files.len())
+}
+
+/// Runs one target; its runs and coverage when it ended without a crash.
+fn run_one(target: &Target, o: &Options) -> Result<Outcome, String> {
+    let work = fuzz_dir().join("corpus").join(target.name);
+    if o.fresh && work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| format!("cannot empty {}: {e}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let seeds = Path::new("corpus").join(target.name);
+    let mut cmd = cargo_fuzz(target, o.sanitizer.as_deref());
+    cmd.arg(&work).arg(&seeds).arg("--");
     if let Some(dict) = target.dict {
         cmd.arg(format!("-dict={dict}"));
     }
@@ -252,11 +342,7 @@ fn run_one(target: &Target, o: &Options) -> Result<u64, String> {
     if let Some(s) = o.seconds {
         cmd.arg(format!("-max_total_time={s}"));
     }
-    cmd.arg("-print_final_stats=1").args(&o.extra).current_dir(&dir);
-    // Under `cargo xtask`, rustup and cargo point at Keel's pinned toolchain: `+nightly` decides.
-    for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO"] {
-        cmd.env_remove(var);
-    }
+    cmd.arg("-print_final_stats=1").args(&o.extra);
     let output = run_streaming(&mut cmd)?;
     let report = parse_output(&output.text);
     if let Some(artifact) = report.artifact.filter(|_| !output.success) {
@@ -272,7 +358,8 @@ fn run_one(target: &Target, o: &Options) -> Result<u64, String> {
     if !output.success {
         return Err(format!("{}: cargo fuzz failed without a crash input (see above)", target.name));
     }
-    report.runs.ok_or_else(|| format!("{}: libFuzzer's output has no 'Done N runs' line", target.name))
+    let runs = report.runs.ok_or_else(|| format!("{}: libFuzzer's output has no 'Done N runs' line", target.name))?;
+    Ok(Outcome { runs, cov: report.cov })
 }
 
 struct Output {
@@ -308,6 +395,11 @@ fn run_streaming(cmd: &mut Command) -> Result<Output, String> {
     Ok(Output { success: status.success(), text })
 }
 
+/// `cov N` for the summary, or `cov ?`.
+fn cov_text(cov: Option<u64>) -> String {
+    cov.map_or("cov ?".to_string(), |n| format!("cov {n}"))
+}
+
 /// Runs the given targets one after the other; a summary at the end, an error on any crash.
 fn run_all(o: &Options) -> Result<(), String> {
     ensure_tools()?;
@@ -322,6 +414,7 @@ fn run_all(o: &Options) -> Result<(), String> {
         Some(s) => format!("{limit}, sanitizer {s}"),
         None => limit,
     };
+    let limit = if o.fresh { format!("{limit}, fresh corpus") } else { limit };
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for (i, target) in targets.iter().enumerate() {
@@ -330,7 +423,12 @@ fn run_all(o: &Options) -> Result<(), String> {
         let result = run_one(target, o);
         let secs = started.elapsed().as_secs();
         match &result {
-            Ok(n) => eprintln!("fuzz: {}: {n} runs, no crash ({secs} s with the build)", target.name),
+            Ok(r) => eprintln!(
+                "fuzz: {}: {} runs, {}, no crash ({secs} s with the build)",
+                target.name,
+                r.runs,
+                cov_text(r.cov)
+            ),
             Err(e) => {
                 eprintln!("fuzz: FAILED {e}");
                 failures.push(e.clone());
@@ -338,11 +436,11 @@ fn run_all(o: &Options) -> Result<(), String> {
         }
         results.push((target.name, result, secs));
     }
-    eprintln!("fuzz: summary");
+    eprintln!("fuzz: summary ({limit})");
     for (name, result, secs) in &results {
         match result {
-            Ok(n) => eprintln!("  {name:<16} {n:>12} runs  ok      {secs:>5} s"),
-            Err(_) => eprintln!("  {name:<16} {:>12}       FAILED  {secs:>5} s", "-"),
+            Ok(r) => eprintln!("  {name:<16} {:>12} runs  {:<9}  ok      {secs:>5} s", r.runs, cov_text(r.cov)),
+            Err(_) => eprintln!("  {name:<16} {:>12}       {:<9}  FAILED  {secs:>5} s", "-", ""),
         }
     }
     if failures.is_empty() {
@@ -352,11 +450,37 @@ fn run_all(o: &Options) -> Result<(), String> {
     }
 }
 
-pub fn command(args: &[String]) -> Result<(), String> {
-    run_all(&parse_args(args)?)
+/// Every committed input of each target once; an error naming every input that crashes.
+fn replay_all(targets: &[&Target], sanitizer: Option<&str>) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        eprintln!("fuzz: [{}/{}] {}: replaying the committed inputs", i + 1, targets.len(), target.name);
+        match replay_one(target, sanitizer) {
+            Ok(n) => eprintln!("fuzz: {}: {n} committed inputs, none crashes", target.name),
+            Err(e) => {
+                eprintln!("fuzz: FAILED {e}");
+                failures.push(e);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("fuzz: committed inputs crash again:\n  {}", failures.join("\n  ")))
+    }
 }
 
-/// The CI smoke pass: every target briefly, so a crash regression fails `cargo xtask test`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let o = parse_args(args)?;
+    if o.replay {
+        ensure_tools()?;
+        return replay_all(&o.targets, o.sanitizer.as_deref());
+    }
+    run_all(&o)
+}
+
+/// The CI smoke pass: every committed input of every target once (a crash regression input that
+/// crashes again fails `cargo xtask test`), then every target briefly from its working corpus.
 ///
 /// If the tools cannot be had (no nightly toolchain and none can be fetched, crates.io
 /// unreachable), the pass is skipped with a loud message rather than failing every other test
@@ -366,11 +490,14 @@ pub fn smoke() -> Result<(), String> {
         eprintln!("fuzz: SMOKE PASS SKIPPED: the fuzzing tools are not available here: {e}");
         return Ok(());
     }
+    replay_all(&TARGETS.iter().collect::<Vec<_>>(), None)?;
     run_all(&Options {
         targets: TARGETS.iter().collect(),
         runs: Some(SMOKE_RUNS),
         seconds: Some(SMOKE_SECONDS),
         sanitizer: None,
+        fresh: false,
+        replay: false,
         extra: Vec::new(),
     })
 }
@@ -403,6 +530,11 @@ mod tests {
         assert_eq!(o.sanitizer, None);
         let o = parse_args(&args("pci_stream --sanitizer none")).unwrap();
         assert_eq!(o.sanitizer.as_deref(), Some("none"));
+        assert!(!o.fresh);
+        let o = parse_args(&args("--runs 4_000_000 --sanitizer none --fresh -- -seed=1")).unwrap();
+        assert!(o.fresh && !o.replay);
+        assert!(parse_args(&args("virtqueue_walk --replay")).unwrap().replay);
+        assert_eq!((o.runs, o.extra.as_slice()), (Some(4_000_000), ["-seed=1".to_string()].as_slice()));
         assert_eq!(parse_args(&args("--sanitizer none --sanitizer address")).unwrap().sanitizer, None);
     }
 
@@ -457,10 +589,14 @@ mod tests {
         let out = "INFO: Seed: 1\n#2\tINITED cov: 10 ft: 10 corp: 1/1b exec/s: 0 rss: 30Mb\n\
                    #2000\tDONE   cov: 57 ft: 80 corp: 9/100b lim: 4 exec/s: 0 rss: 31Mb\n\
                    Done 2000 runs in 0 second(s)\n";
-        assert_eq!(parse_output(out), Report { runs: Some(2000), artifact: None });
+        let r = parse_output(out);
+        assert_eq!((r.runs, r.artifact, r.cov), (Some(2000), None, Some(57)));
         let with_stats = format!("{out}stat::number_of_executed_units: 2003\nstat::average_exec_per_sec:     0\n");
         assert_eq!(parse_output(&with_stats).runs, Some(2003));
-        assert_eq!(parse_output("no libFuzzer here\n"), Report { runs: None, artifact: None });
+        assert_eq!(
+            parse_output("no libFuzzer here\n"),
+            Report { runs: None, artifact: None, cov: None, executed: 0, last_running: None }
+        );
     }
 
     #[test]
@@ -484,7 +620,58 @@ mod tests {
                    artifact_prefix='artifacts/vmconf_parse/'; Test unit written to                    artifacts/vmconf_parse/slow-unit-eedd98cd
                    Done 6000000 runs in 760 second(s)
 ";
-        assert_eq!(parse_output(out), Report { runs: Some(6_000_000), artifact: None });
+        let r = parse_output(out);
+        assert_eq!((r.runs, r.artifact), (Some(6_000_000), None));
+    }
+
+    /// The coverage is the last `cov:` of a status line (`NEW` lines included, which the
+    /// terminal does not show); a `cov:` elsewhere (a dictionary entry, a log) does not count.
+    #[test]
+    fn coverage_edges() {
+        let out = "#2\tINITED cov: 62 ft: 79 corp: 3/3081b exec/s: 0 rss: 27Mb\n\
+                   #40\tNEW    cov: 91 ft: 300 corp: 9/1b lim: 4 exec/s: 0 rss: 27Mb L: 3/3 MS: 1 ChangeBit-\n\
+                   #5568355\tDONE   cov: 227 ft: 760 corp: 148/7176b lim: 4096 exec/s: 36018 rss: 28Mb\n\
+                   \"cov: 999\" # Uses: 3\n\
+                   Done 5568355 runs in 61 second(s)\n";
+        let r = parse_output(out);
+        assert_eq!((r.runs, r.cov), (Some(5_568_355), Some(227)));
+        assert_eq!(parse_output("#2\tINITED cov: 62 ft: 79\n").cov, Some(62));
+        assert_eq!(parse_output("#2\tINITED exec/s: 0\n").cov, None);
+    }
+
+    /// Inputs given as files: each is announced, then executed; the last announced is the one
+    /// that crashed.
+    #[test]
+    fn replayed_inputs() {
+        let ok = "INFO: Running with entropic power schedule (0xFF, 100).\n\
+                  Running: corpus/virtqueue_walk/loop\n\
+                  Executed corpus/virtqueue_walk/loop in 0 ms\n\
+                  Running: corpus/virtqueue_walk/regression-x\n\
+                  Executed corpus/virtqueue_walk/regression-x in 1 ms\n\
+                  ***\n*** NOTE: fuzzing was not performed, you have only\n";
+        let r = parse_output(ok);
+        assert_eq!((r.executed, r.last_running.as_deref()), (2, Some("corpus/virtqueue_walk/regression-x")));
+        let crash = "Running: corpus/virtqueue_walk/loop\n\
+                     Executed corpus/virtqueue_walk/loop in 0 ms\n\
+                     Running: corpus/virtqueue_walk/regression-x\n\
+                     thread '<unnamed>' panicked at fuzz_targets/virtqueue_walk.rs:49:13:\n\
+                     ==1== ERROR: libFuzzer: deadly signal\n";
+        let r = parse_output(crash);
+        assert_eq!((r.executed, r.last_running.as_deref()), (1, Some("corpus/virtqueue_walk/regression-x")));
+    }
+
+    /// Every target's committed inputs are found, and the regression inputs of issue 12 are among
+    /// those the smoke pass replays.
+    #[test]
+    fn committed_inputs_include_regressions() {
+        for t in TARGETS {
+            let files = committed_inputs(t).unwrap();
+            assert!(!files.is_empty(), "{}", t.name);
+            assert!(files.iter().all(|f| f.starts_with(Path::new("corpus").join(t.name))));
+        }
+        let files = committed_inputs(find("virtqueue_walk").unwrap()).unwrap();
+        let names: Vec<_> = files.iter().filter_map(|f| f.file_name()?.to_str()).collect();
+        assert!(names.iter().filter(|n| n.starts_with("regression-issue12-")).count() >= 2, "{names:?}");
     }
 
     #[test]

@@ -26,10 +26,11 @@ commands:
                            and Bochs (a FILTER picks system tests and skips the smoke pass)
   flash <device|file> [--yes] [--force] [--image PATH]
                            write the image to a USB stick (or a file) and verify it
-  fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [-- LIBFUZZER_ARGS...]
+  fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [--replay] [-- LIBFUZZER_ARGS...]
                            run the fuzz targets (all by default, 60 s each; AddressSanitizer
                            unless --sanitizer none; nightly and cargo-fuzz are installed if
-                           missing); fails on a crash, naming the input
+                           missing); fails on a crash, naming the input; --fresh starts from
+                           the committed seeds only; --replay runs each committed input once
   bench                    benchmarks in QEMU with -icount (exit costs, Linux boot, Keel's boot
                            and per-VM memory): target/bench/results.json, docs/performance.md";
 

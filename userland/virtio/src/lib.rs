@@ -107,6 +107,7 @@ pub trait VirtioDevice {
 
     /// Services queue `index` after a notification: takes available buffers and returns used
     /// ones. An error means the driver broke the protocol; the transport then stops the device.
+    /// The transport writes the queue's used index again after every pass (successful or not).
     fn process_queue(
         &mut self,
         index: u16,

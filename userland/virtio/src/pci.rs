@@ -30,7 +30,10 @@
 //! Notifications: a write anywhere in queue n's notify slot marks queue n; nothing touches guest
 //! memory until [`PciFunction::process`], which services every marked queue if the driver set
 //! DRIVER_OK (and the device is not FAILED or in NEEDS_RESET). Setting DRIVER_OK marks every
-//! queue, in case buffers were made available before.
+//! queue, in case buffers were made available before. After each queue's pass (successful or
+//! not) the transport writes that queue's used index again, so the used index in guest RAM is the
+//! device's once `process` returns, even if the driver laid a device-writable buffer over its own
+//! used ring (virtio 1.2 2.7.8: only the device writes the used ring).
 //!
 //! Does not: offer MSI-X, the legacy I/O BAR, the PCI configuration access capability, shared
 //! memory regions, VIRTIO_F_NOTIFICATION_DATA or queue reset (1.2 `queue_reset`).
@@ -454,7 +457,13 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
                 continue;
             }
             let queue = &mut self.queues[index];
-            match self.device.process_queue(index as u16, queue, mem) {
+            let result = self.device.process_queue(index as u16, queue, mem);
+            // The used index again, last: a buffer the driver laid over its own used ring, written
+            // by this pass, must not leave a count that is not the device's (see
+            // `SplitQueue::publish_used`; virtio 1.2 2.7.8). A ring outside RAM was already an
+            // error of the pass, so a failed write here changes nothing.
+            let _ = queue.publish_used(mem);
+            match result {
                 Ok(()) => {
                     if queue.take_notification(mem) {
                         self.isr |= ISR_QUEUE;

@@ -4,7 +4,9 @@
 //! [`SplitQueue::pop`] takes the next chain head the driver made available,
 //! [`SplitQueue::for_each_desc`] walks its descriptors, [`SplitQueue::push_used`] returns it, and
 //! [`SplitQueue::take_notification`] says whether the driver wants an interrupt for what was
-//! returned (VIRTQ_AVAIL_F_NO_INTERRUPT, 2.7.10).
+//! returned (VIRTQ_AVAIL_F_NO_INTERRUPT, 2.7.10). [`SplitQueue::publish_used`] writes the device's
+//! used index again (the transport does so after every pass, so that a buffer overlapping the
+//! used ring cannot leave a count in RAM that is not the device's).
 //!
 //! Checked, each an error ([`QueueError`]) rather than a panic or a loop: the ring and table
 //! alignment (2.7, "Virtqueue Part Alignment"), an available index more than the queue size ahead
@@ -230,6 +232,25 @@ impl SplitQueue {
         }
         self.next_used = next;
         self.returned = true;
+        Ok(())
+    }
+
+    /// Writes the device's used index into the used ring again (2.7.8).
+    ///
+    /// Why: the used ring is "only written to by the device" (virtio 1.2, 2.7.8), and the device's
+    /// own copy of its index is what counts. A hostile driver can still make guest RAM disagree:
+    /// by writing the index itself, or by handing the device a writable buffer that overlaps it
+    /// (the device must write what the driver asked, 2.7.8.2) and then a chain that fails before
+    /// the device returns it. Publishing again at the end of every pass means the driver always
+    /// finds exactly the buffers the device returned, never a stale or random count.
+    pub fn publish_used(&self, mem: &mut dyn GuestMemory) -> Result<(), QueueError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.check_alignment()?;
+        if !mem.write(Self::at(self.device, 2)?, &self.next_used.to_le_bytes()) {
+            return Err(QueueError::Memory);
+        }
         Ok(())
     }
 

@@ -325,6 +325,39 @@ fn protocol_errors_need_reset() {
     assert_ne!(bar.status(&mut host) & status::DEVICE_NEEDS_RESET, 0);
 }
 
+/// Issue 12: a driver lays a device-writable buffer over its own used index, in a chain that then
+/// fails (its next buffer is outside RAM). The device writes the random bytes it was asked to,
+/// stops (NEEDS_RESET), and the used index in RAM is still the device's: exactly the one request
+/// it returned. Without the transport's `publish_used` the index read back was random.
+#[test]
+fn a_buffer_over_the_used_index_then_a_failing_chain() {
+    use keel_devices::guest_memory::read_u16;
+    let mut host = host();
+    let (bar, mut d) = linux_setup(&mut host, 8);
+    let ok = d.add_chain(&[(DATA, 8, true)]);
+    d.add_chain(&[(d.used + 2, 2, true), (1 << 40, 16, true)]);
+    notify(&bar, &mut host, 0);
+    host.process(&mut d.mem);
+    assert_ne!(bar.status(&mut host) & status::DEVICE_NEEDS_RESET, 0);
+    assert_eq!(read_u16(&d.mem, d.used + 2), Some(1), "the device's used index");
+    assert_eq!(d.take_used(), vec![(u32::from(ok), 8)]);
+    assert_eq!(bar.isr(&mut host), ISR_QUEUE | ISR_CONFIG);
+
+    // The same buffer in a chain that succeeds: the device writes it, then returns the chain and
+    // publishes its index after the data (2.7.8.2).
+    let (bar, mut d) = linux_setup(&mut host, 8);
+    let h = d.add_chain(&[(d.used + 2, 2, true)]);
+    notify(&bar, &mut host, 0);
+    host.process(&mut d.mem);
+    assert_eq!(bar.status(&mut host) & status::DEVICE_NEEDS_RESET, 0);
+    assert_eq!(d.take_used(), vec![(u32::from(h), 2)]);
+    // A driver that overwrites its used index itself gets the device's back at the next pass.
+    assert!(d.mem.write(d.used + 2, &0x8038u16.to_le_bytes()));
+    notify(&bar, &mut host, 0);
+    host.process(&mut d.mem);
+    assert_eq!(read_u16(&d.mem, d.used + 2), Some(1));
+}
+
 #[test]
 fn device_ids_for_other_types() {
     struct Net;

@@ -190,3 +190,32 @@ fn rings_outside_memory_or_misaligned() {
     q.push_used(&mut mem, 0, 0).unwrap();
     assert!(q.take_notification(&mem));
 }
+
+/// The used index in RAM is the device's again after `publish_used`, whatever the driver (or a
+/// device write the driver asked for) left there; a disabled or misplaced ring is not written.
+#[test]
+fn publish_used_restores_the_index() {
+    let mut d = Driver::new(8);
+    let mut q = queue_for(&d);
+    let h = d.add_chain(&[(DATA, 4, true)]);
+    assert_eq!(q.pop(&d.mem), Ok(Some(h)));
+    q.push_used(&mut d.mem, h, 4).unwrap();
+    assert!(d.mem.write(d.used + 2, &0xBEEFu16.to_le_bytes()), "the driver scribbles its used index");
+    q.publish_used(&mut d.mem).unwrap();
+    assert_eq!(read_u16(&d.mem, d.used + 2), Some(1));
+    assert_eq!(d.take_used(), vec![(u32::from(h), 4)]);
+
+    let mut disabled = SplitQueue::new(8);
+    disabled.set_addresses(d.desc, d.avail, d.used);
+    assert!(d.mem.write(d.used + 2, &7u16.to_le_bytes()));
+    disabled.publish_used(&mut d.mem).unwrap();
+    assert_eq!(read_u16(&d.mem, d.used + 2), Some(7), "a disabled queue writes nothing");
+    let mut outside = SplitQueue::new(8);
+    outside.set_addresses(d.desc, d.avail, 1 << 40);
+    outside.enable();
+    assert_eq!(outside.publish_used(&mut d.mem), Err(QueueError::Memory));
+    let mut misaligned = SplitQueue::new(8);
+    misaligned.set_addresses(d.desc, d.avail, d.used + 2);
+    misaligned.enable();
+    assert_eq!(misaligned.publish_used(&mut d.mem), Err(QueueError::Memory));
+}
