@@ -196,20 +196,17 @@ pub fn implied_msrs(c: &mut Checks) {
             readable(&mut g, c, "long mode", m);
         }
     }
-    if bit(e1.edx, 27) {
-        if readable(&mut g, c, "TSC_AUX", 0xC000_0103) {
-            let w = wrmsr(0xC000_0103, 0x2A);
-            let aux: u32;
-            // RDTSCP (0F 01 F9) returns TSC_AUX in ECX.
-            let fault =
-                guarded!([".byte 0x0f, 0x01, 0xf9"], out("ecx") aux, out("eax") _, out("edx") _, options(nostack));
-            g.item(
-                c,
-                w.is_ok() && fault.is_none() && aux == 0x2A,
-                "RDTSCP",
-                format_args!("wrmsr {:?}, rdtscp {} ECX {aux:#x}", w.is_ok(), Outcome(fault)),
-            );
-        }
+    if bit(e1.edx, 27) && readable(&mut g, c, "TSC_AUX", 0xC000_0103) {
+        let w = wrmsr(0xC000_0103, 0x2A);
+        let aux: u32;
+        // RDTSCP (0F 01 F9) returns TSC_AUX in ECX.
+        let fault = guarded!([".byte 0x0f, 0x01, 0xf9"], out("ecx") aux, out("eax") _, out("edx") _, options(nostack));
+        g.item(
+            c,
+            w.is_ok() && fault.is_none() && aux == 0x2A,
+            "RDTSCP",
+            format_args!("wrmsr {:?}, rdtscp {} ECX {aux:#x}", w.is_ok(), Outcome(fault)),
+        );
     }
     let amd = [cpuid(0, 0).ebx, cpuid(0, 0).ecx, cpuid(0, 0).edx] == [0x6874_7541, 0x444D_4163, 0x6974_6E65];
     if amd {

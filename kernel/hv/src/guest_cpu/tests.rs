@@ -48,8 +48,8 @@ fn all_models() -> Vec<(String, GuestCpu)> {
 /// standard format = the end of the last enabled component (at least 576), compacted = 576
 /// plus each enabled component's size, aligned to 64 where ECX bit 1 says. See: SDM Vol 1 13.4.3.
 fn sdm_sizes(m: &GuestCpu, xcr0: u64) -> (u32, u32) {
-    let mut standard = 576;
-    let mut compacted = 576;
+    let mut standard = 576u32;
+    let mut compacted = 576u32;
     for i in 2..64 {
         if xcr0 & (1 << i) == 0 {
             continue;
