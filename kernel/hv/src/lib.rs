@@ -46,6 +46,18 @@ pub enum VmExit {
     Shutdown,
     /// A virtualization instruction (VMRUN, VMCALL, VMXON, ...): the guest gets #UD.
     VirtualizationInstruction,
+    /// MONITOR, MWAIT (and SVM's conditional MWAIT): hidden by CPUID, so the guest gets #UD.
+    MonitorMwait,
+    /// INVD: skipped (the guest's caches are the host's).
+    Invd,
+    /// VMX: a control-register access the CR0/CR4 guest/host masks or CR3/CR8 exiting caught,
+    /// with the exit qualification. (SVM does not intercept them.)
+    ControlRegister {
+        qualification: u64,
+    },
+    /// VMX: an exception or NMI exit. Keel intercepts no guest exception, so this is a host NMI
+    /// (NMI exiting) unless the interruption information says otherwise.
+    ExceptionOrNmi,
     /// The hardware refused the guest state at entry.
     InvalidState,
     /// Anything else, with the vendor's code (for the log).

@@ -348,6 +348,8 @@ pub fn decode(exit_code: u64, info1: u64, info2: u64) -> VmExit {
         | code::INVLPGA
         | code::RDPRU => VmExit::VirtualizationInstruction,
         code::INVALID | code::INVALID_32 => VmExit::InvalidState,
+        code::MONITOR | code::MWAIT | code::MWAIT_CONDITIONAL => VmExit::MonitorMwait,
+        code::INVD_EXIT => VmExit::Invd,
         other => VmExit::Other(other),
     }
 }
@@ -400,6 +402,9 @@ mod tests {
         ] {
             assert_eq!(decode(c, 0, 0), VmExit::VirtualizationInstruction);
         }
+        assert_eq!(decode(code::MWAIT, 0, 0), VmExit::MonitorMwait);
+        assert_eq!(decode(code::MONITOR, 0, 0), VmExit::MonitorMwait);
+        assert_eq!(decode(code::INVD_EXIT, 0, 0), VmExit::Invd);
         assert_eq!(decode(0x4e, 0, 0), VmExit::Other(0x4e));
     }
 }

@@ -478,6 +478,10 @@ pub fn decode(exit_reason: u32, qualification: u64, guest_physical: u64) -> VmEx
         | reason::INVVPID
         | reason::VMFUNC => VmExit::VirtualizationInstruction,
         reason::INVALID_GUEST_STATE | reason::MSR_LOADING => VmExit::InvalidState,
+        reason::MWAIT | reason::MONITOR => VmExit::MonitorMwait,
+        reason::INVD => VmExit::Invd,
+        reason::CR_ACCESS => VmExit::ControlRegister { qualification },
+        reason::EXCEPTION_NMI => VmExit::ExceptionOrNmi,
         other => VmExit::Other(u64::from(other)),
     }
 }
@@ -603,6 +607,10 @@ mod tests {
         assert_eq!(decode(reason::INVALID_GUEST_STATE | (1 << 31), 0, 0), VmExit::InvalidState);
         assert_eq!(decode(reason::CPUID, 0, 0), VmExit::Cpuid);
         assert_eq!(decode(reason::XSETBV, 0, 0), VmExit::Xsetbv);
+        assert_eq!(decode(reason::MWAIT, 0, 0), VmExit::MonitorMwait);
+        assert_eq!(decode(reason::INVD, 0, 0), VmExit::Invd);
+        assert_eq!(decode(reason::CR_ACCESS, 0x104, 0), VmExit::ControlRegister { qualification: 0x104 });
+        assert_eq!(decode(reason::EXCEPTION_NMI, 0, 0), VmExit::ExceptionOrNmi);
         assert_eq!(decode(1000, 0, 0), VmExit::Other(1000));
     }
 }

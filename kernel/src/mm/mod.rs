@@ -10,7 +10,10 @@
 //! Until `init` switches CR3, the boot tables from entry.S are live: they map the first 4 GiB at
 //! both places, so everything `init` touches (boot info, bitmap, new tables) is kept below 4 GiB.
 
+mod frame;
 pub mod heap;
+
+pub use frame::Frame;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use keel_bootinfo::{BootInfo, MemoryKind};

@@ -13,7 +13,7 @@ use crate::mm;
 
 /// An XSAVE area (one page, 64-byte aligned), owned by a vCPU.
 pub struct FpuArea {
-    frame: u64,
+    frame: mm::Frame,
 }
 
 static OWNER: AtomicPtr<FpuArea> = AtomicPtr::new(core::ptr::null_mut());
@@ -94,15 +94,15 @@ pub fn sync_guest_xcr0(known: u64) -> u64 {
 
 impl FpuArea {
     pub fn new() -> Option<Arc<FpuArea>> {
-        let frame = mm::alloc_zeroed_frame()?;
+        let frame = mm::Frame::zeroed()?;
         // The initial MXCSR (0x1f80: all exceptions masked) at offset 24 of the legacy area.
         // SAFETY: the frame was just allocated and is mapped by the direct map.
-        unsafe { core::ptr::write((mm::phys_to_virt(frame) + 24) as *mut u32, 0x1f80) };
+        unsafe { core::ptr::write((frame.virt() + 24) as *mut u32, 0x1f80) };
         Some(Arc::new(FpuArea { frame }))
     }
 
     fn ptr(&self) -> *mut u8 {
-        mm::phys_to_virt(self.frame) as *mut u8
+        self.frame.virt() as *mut u8
     }
 
     /// Make this area's state the CPU's (saving the previous owner's), with `xcr0` loaded.
@@ -166,7 +166,7 @@ unsafe fn restore(area: *const u8, xsave: bool) {
 impl Drop for FpuArea {
     fn drop(&mut self) {
         let me = self as *mut FpuArea;
+        // The frame itself is freed by its own Drop, after this.
         let _ = OWNER.compare_exchange(me, core::ptr::null_mut(), Ordering::Relaxed, Ordering::Relaxed);
-        mm::free_frame(self.frame);
     }
 }

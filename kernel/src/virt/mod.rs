@@ -6,6 +6,7 @@
 //! tables map exactly those frames, so a guest can reach nothing else (an access elsewhere is an
 //! MMIO exit to the monitor). Scope: vCPUs run on the boot CPU (with the other user threads).
 
+mod exit;
 pub mod fpu;
 pub mod svm;
 pub mod vmx;
@@ -738,5 +739,7 @@ pub fn fetch_instruction(vm: &Vm, view: &CodeView, out: &mut [u8; 15]) -> u8 {
 
 /// Used by backends: the register index helpers.
 pub const RAX: usize = reg::RAX;
+pub const RBX: usize = reg::RBX;
 pub const RCX: usize = reg::RCX;
 pub const RDX: usize = reg::RDX;
+pub const RSP: usize = reg::RSP;

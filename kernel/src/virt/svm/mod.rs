@@ -11,10 +11,10 @@ use spin::Once;
 
 use keel_abi::vcpu::{seg, ExitKind, VcpuState, INJECT_EXCEPTION, INJECT_INTERRUPT, INJECT_NMI};
 use keel_hv::msr::GuestMsr;
-use keel_hv::svm::{code, eventinj, misc1, misc2, vintr, Vmcb, VmcbSegment};
+use keel_hv::svm::{eventinj, misc1, misc2, vintr, Vmcb, VmcbSegment};
 use keel_hv::VmExit;
 
-use super::{fpu, Vcpu, Vm, RAX, RCX, RDX};
+use super::{fpu, Vcpu, Vm, RAX, RSP};
 use crate::arch::x86_64::instructions::{rdmsr, rdmsr_safe, wrmsr, MSR_EFER};
 use crate::mm;
 
@@ -25,9 +25,7 @@ extern "C" {
 }
 
 const EFER_SVME: u64 = 1 << 12;
-const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
-const CR0_PG: u64 = 1 << 31;
 const MSR_VM_HSAVE_PA: u32 = 0xc001_0117;
 const MSR_VM_CR: u32 = 0xc001_0114;
 
@@ -68,7 +66,7 @@ pub fn enable_this_cpu() -> Result<(), &'static str> {
 }
 
 pub struct SvmVcpu {
-    vmcb_frame: u64,
+    vmcb_frame: mm::Frame,
     gprs: [u64; 16],
     fpu: alloc::sync::Arc<fpu::FpuArea>,
     xcr0: u64,
@@ -79,7 +77,8 @@ pub struct SvmVcpu {
 
 impl SvmVcpu {
     pub fn new(vm: &Vm) -> Result<Self, keel_abi::Error> {
-        let frame = mm::alloc_zeroed_frame().ok_or(keel_abi::Error::NoMemory)?;
+        // Owned frames: an error below frees what was already allocated.
+        let frame = mm::Frame::zeroed().ok_or(keel_abi::Error::NoMemory)?;
         let fpu = fpu::FpuArea::new().ok_or(keel_abi::Error::NoMemory)?;
         let (iopm, msrpm) = *PERMISSION_MAPS.get().ok_or(keel_abi::Error::NotSupported)?;
         let mut vcpu = SvmVcpu {
@@ -144,9 +143,14 @@ impl SvmVcpu {
 
     fn vmcb(&mut self) -> &mut Vmcb {
         // SAFETY: the frame was allocated for this VMCB alone (page-aligned, mapped by the direct
-        // map) and is only reached through `&mut self`; the CPU writes it only inside VMRUN,
-        // which runs with this borrow's owner blocked in svm_enter.
-        unsafe { &mut *(mm::phys_to_virt(self.vmcb_frame) as *mut Vmcb) }
+        // map) and is only reached through `self`; the CPU writes it only inside VMRUN, which
+        // runs with this borrow's owner blocked in svm_enter.
+        unsafe { &mut *(self.vmcb_frame.virt() as *mut Vmcb) }
+    }
+
+    fn vmcb_ref(&self) -> &Vmcb {
+        // SAFETY: as in `vmcb`, shared.
+        unsafe { &*(self.vmcb_frame.virt() as *const Vmcb) }
     }
 
     /// Load what the monitor changed (its `dirty` bits) into the VMCB.
@@ -311,7 +315,7 @@ impl SvmVcpu {
     /// One VMRUN with interrupts held off (GIF), then let pending host interrupts in.
     fn enter(&mut self, vm: &Vm) {
         let generation = vm.generation.load(Ordering::SeqCst);
-        let this = self.vmcb_frame;
+        let this = self.vmcb_frame.phys();
         let flush = LAST_VMCB.swap(this, Ordering::Relaxed) != this || generation != self.generation;
         self.generation = generation;
         self.vmcb().control.tlb_control = if flush { 1 } else { 0 };
@@ -338,161 +342,138 @@ impl SvmVcpu {
         v.control.event_inject = if pending & eventinj::VALID != 0 { pending } else { 0 };
     }
 
+    /// The run loop (exit.rs, shared with VMX): kernel exits handled, the first that needs the
+    /// monitor returned.
+    pub fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
+        super::exit::run_until_monitor(self, vcpu, st)
+    }
+}
+
+impl super::exit::Backend for SvmVcpu {
+    type Msrs<'a> = VmcbMsrs<'a>;
+
+    fn gpr(&self, index: usize) -> u64 {
+        match index & 15 {
+            RAX => self.vmcb_ref().save.rax,
+            RSP => self.vmcb_ref().save.rsp,
+            i => self.gprs[i],
+        }
+    }
+
+    fn set_gpr(&mut self, index: usize, value: u64) {
+        match index & 15 {
+            RAX => self.vmcb().save.rax = value,
+            RSP => self.vmcb().save.rsp = value,
+            i => self.gprs[i] = value,
+        }
+    }
+
+    fn rflags(&self) -> u64 {
+        self.vmcb_ref().save.rflags
+    }
+
+    fn cr0(&self) -> u64 {
+        self.vmcb_ref().save.cr0
+    }
+
+    fn cr4(&self) -> u64 {
+        self.vmcb_ref().save.cr4
+    }
+
+    fn efer(&self) -> u64 {
+        self.vmcb_ref().save.efer & !EFER_SVME
+    }
+
+    /// Without next-RIP saving (QEMU's TCG has none; shared/TESTBED.md) the length is the
+    /// instruction's architectural one.
     fn skip(&mut self, len: u64) {
         let v = self.vmcb();
         v.save.rip = v.save.rip.wrapping_add(len);
         v.control.interrupt_shadow &= !1;
     }
 
-    /// The run loop: handle kernel exits, return the first that needs the monitor.
-    pub fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
-        // The monitor's deadline is honoured only after the guest ran at least once: a deadline
-        // already past when VcpuRun starts would otherwise keep the guest from ever running.
-        let mut entered = false;
-        loop {
-            if vcpu.take_poke() || (entered && vcpu.deadline_passed()) {
-                return ExitKind::Poked;
+    /// IOIO exits always report the next RIP (EXITINFO2). See: APM Vol 2 15.10.2.
+    fn skip_io(&mut self, next_rip: Option<u64>) {
+        if let Some(next) = next_rip {
+            self.vmcb().save.rip = next;
+        }
+    }
+
+    fn inject_exception(&mut self, vector: u8, error_code: Option<u32>) {
+        SvmVcpu::inject_exception(self, vector, error_code)
+    }
+
+    fn code_view(&self) -> super::CodeView {
+        let save = &self.vmcb_ref().save;
+        super::CodeView {
+            cr0: save.cr0,
+            cr3: save.cr3,
+            cr4: save.cr4,
+            efer: save.efer,
+            cs_base: save.cs.base,
+            cs_attrib: save.cs.attrib,
+            rip: save.rip,
+        }
+    }
+
+    fn xcr0_mut(&mut self) -> &mut u64 {
+        &mut self.xcr0
+    }
+
+    fn msrs(&mut self) -> (VmcbMsrs<'_>, &mut super::MsrShadow) {
+        // SAFETY: as in `vmcb`; the VMCB page and the `msrs` field are disjoint, so the two
+        // borrows do not alias.
+        let vmcb = unsafe { &mut *(self.vmcb_frame.virt() as *mut Vmcb) };
+        (VmcbMsrs(vmcb), &mut self.msrs)
+    }
+
+    fn export(&mut self, st: &mut VcpuState, system: bool) {
+        SvmVcpu::export(self, st, system)
+    }
+
+    fn prepare_injection(&mut self, vcpu: &Vcpu) {
+        SvmVcpu::prepare_injection(self, vcpu)
+    }
+
+    fn enter(&mut self, vcpu: &Vcpu, _st: &mut VcpuState) -> Result<VmExit, ExitKind> {
+        SvmVcpu::enter(self, &vcpu.vm);
+        let c = &self.vmcb_ref().control;
+        Ok(keel_hv::svm::decode(c.exit_code, c.exit_info1, c.exit_info2))
+    }
+
+    fn reschedule(&mut self, _st: &mut VcpuState) -> Result<(), ExitKind> {
+        crate::task::scheduler::reschedule();
+        Ok(())
+    }
+
+    fn vendor_exit(&mut self, _vcpu: &Vcpu, exit: VmExit, st: &mut VcpuState) -> Option<ExitKind> {
+        match exit {
+            VmExit::InvalidState => {
+                st.exit.detail = self.vmcb_ref().control.exit_code;
+                Some(ExitKind::InvalidState)
             }
-            if crate::task::scheduler::need_resched() {
-                crate::task::scheduler::reschedule();
-                continue;
+            VmExit::Other(code) => {
+                st.exit.detail = code;
+                Some(ExitKind::Unhandled)
             }
-            // Killed (stop -f, or the monitor crashed in another thread): return so that the
-            // system call unwinds and the thread ends there.
-            if crate::task::scheduler::current_dying() {
-                return ExitKind::Poked;
+            // SVM reports no other kind (ControlRegister and ExceptionOrNmi are VMX's).
+            _ => {
+                st.exit.detail = self.vmcb_ref().control.exit_code;
+                Some(ExitKind::Unhandled)
             }
-            self.prepare_injection(vcpu);
-            self.enter(&vcpu.vm);
-            entered = true;
-            let (exit_code, info1, info2) = {
-                let c = &self.vmcb().control;
-                (c.exit_code, c.exit_info1, c.exit_info2)
-            };
-            let exit = keel_hv::svm::decode(exit_code, info1, info2);
-            match exit {
-                VmExit::ExternalInterrupt | VmExit::InterruptWindow => {}
-                VmExit::Cpuid => {
-                    let cr4 = self.vmcb().save.cr4;
-                    let [a, b, c, d] = super::cpuid(self.vmcb().save.rax as u32, self.gprs[RCX] as u32, cr4, self.xcr0);
-                    self.vmcb().save.rax = u64::from(a);
-                    self.gprs[3] = u64::from(b);
-                    self.gprs[RCX] = u64::from(c);
-                    self.gprs[RDX] = u64::from(d);
-                    self.skip(2);
-                }
-                VmExit::MsrRead => {
-                    let index = self.gprs[RCX] as u32;
-                    let msrs = core::mem::replace(&mut self.msrs, super::MsrShadow::new());
-                    let value = super::msr_read(index, &VmcbMsrs(self.vmcb()), &msrs);
-                    self.msrs = msrs;
-                    match value {
-                        Some(value) => {
-                            self.vmcb().save.rax = value & 0xffff_ffff;
-                            self.gprs[RDX] = value >> 32;
-                            self.skip(2);
-                        }
-                        None => self.inject_exception(13, Some(0)),
-                    }
-                }
-                VmExit::MsrWrite => {
-                    let index = self.gprs[RCX] as u32;
-                    let value = (self.vmcb().save.rax & 0xffff_ffff) | (self.gprs[RDX] << 32);
-                    // Changing EFER.LME while paging is on is #GP. See: APM Vol 2 14.6 (as in vmx/).
-                    let save = &self.vmcb().save;
-                    let lme_change =
-                        index == keel_hv::msr::EFER && save.cr0 & CR0_PG != 0 && (value ^ save.efer) & EFER_LME != 0;
-                    let mut msrs = core::mem::replace(&mut self.msrs, super::MsrShadow::new());
-                    let result = if lme_change {
-                        Err(())
-                    } else {
-                        super::msr_write(&vcpu.vm, index, value, &mut VmcbMsrs(self.vmcb()), &mut msrs)
-                    };
-                    self.msrs = msrs;
-                    match result {
-                        Ok(()) => self.skip(2),
-                        Err(()) => self.inject_exception(13, Some(0)),
-                    }
-                }
-                VmExit::Xsetbv => {
-                    let value = (self.vmcb().save.rax & 0xffff_ffff) | (self.gprs[RDX] << 32);
-                    if self.gprs[RCX] as u32 == 0 && super::guest_cpu().xsave().xcr0_valid(value) {
-                        self.xcr0 = value;
-                        self.skip(3);
-                    } else {
-                        self.inject_exception(13, Some(0));
-                    }
-                }
-                VmExit::VirtualizationInstruction => self.inject_exception(6, None),
-                VmExit::Other(code::INVD_EXIT) => self.skip(2),
-                // CPUID hides MONITOR/MWAIT: the guest gets what such a CPU gives (as with VMX).
-                VmExit::Other(code::MONITOR | code::MWAIT | code::MWAIT_CONDITIONAL) => self.inject_exception(6, None),
-                VmExit::Hlt => {
-                    // An interrupt the monitor already queued wakes the guest at once.
-                    let req = vcpu.inject_request();
-                    self.skip(1);
-                    if !(req.pending != 0 && self.vmcb().save.rflags & (1 << 9) != 0) {
-                        return ExitKind::Hlt;
-                    }
-                }
-                VmExit::Io { port, size, write, string, rep, next_rip } => {
-                    st.exit.port = port;
-                    st.exit.size = size;
-                    st.exit.write = u8::from(write);
-                    if string || rep {
-                        st.exit.count = if rep { self.gprs[RCX] } else { 1 };
-                        // The monitor decodes the prefixes (segment, address size) itself.
-                        self.export(st, true);
-                        super::record_instruction(&vcpu.vm, &super::CodeView::of_state(st), st);
-                        return ExitKind::IoString;
-                    }
-                    let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
-                    st.exit.data = self.vmcb().save.rax & mask;
-                    if let Some(next) = next_rip {
-                        self.vmcb().save.rip = next;
-                    }
-                    return ExitKind::Io;
-                }
-                VmExit::NestedPageFault { gpa, write, .. } => {
-                    st.exit.gpa = gpa;
-                    st.exit.write = u8::from(write);
-                    let save = &self.vmcb().save;
-                    let view = super::CodeView {
-                        cr0: save.cr0,
-                        cr3: save.cr3,
-                        cr4: save.cr4,
-                        efer: save.efer,
-                        cs_base: save.cs.base,
-                        cs_attrib: save.cs.attrib,
-                        rip: save.rip,
-                    };
-                    super::record_instruction(&vcpu.vm, &view, st);
-                    return ExitKind::Mmio;
-                }
-                VmExit::Shutdown => return ExitKind::Shutdown,
-                VmExit::InvalidState => {
-                    st.exit.detail = exit_code;
-                    return ExitKind::InvalidState;
-                }
-                VmExit::Other(other) => {
-                    st.exit.detail = other;
-                    return ExitKind::Unhandled;
-                }
-            }
-            vcpu.count_kernel_exit();
         }
     }
 }
 
 impl Drop for SvmVcpu {
     fn drop(&mut self) {
-        let _ = LAST_VMCB.compare_exchange(self.vmcb_frame, 0, Ordering::Relaxed, Ordering::Relaxed);
-        mm::free_frame(self.vmcb_frame);
+        // The frame itself is freed by its own Drop.
+        let _ = LAST_VMCB.compare_exchange(self.vmcb_frame.phys(), 0, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
 /// The VMCB fields behind the guest MSRs.
-struct VmcbMsrs<'a>(&'a mut Vmcb);
+pub struct VmcbMsrs<'a>(&'a mut Vmcb);
 
 impl super::GuestMsrs for VmcbMsrs<'_> {
     fn get(&self, which: GuestMsr) -> u64 {

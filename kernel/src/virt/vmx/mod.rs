@@ -36,7 +36,7 @@ use keel_hv::vmx::{
 };
 use keel_hv::VmExit;
 
-use super::{fpu, Vcpu, Vm, RAX, RCX, RDX};
+use super::{fpu, Vcpu, Vm};
 use crate::arch::x86_64::gdt;
 use crate::arch::x86_64::instructions::{rdmsr, rdmsr_safe, read_cr3, wrmsr};
 use crate::mm;
@@ -95,7 +95,7 @@ struct HostState {
 
 /// The boot CPU's VMX state: its VMXON region stays reserved while VMX is on (for good).
 struct VmxCpu {
-    _vmxon_region: u64,
+    _vmxon_region: mm::Frame,
     caps: Caps,
     host: HostState,
 }
@@ -308,10 +308,9 @@ pub fn enable_this_cpu() -> Result<(), &'static str> {
     let result = unsafe {
         core::arch::asm!("mov cr0, {}", in(reg) cr0, options(nostack));
         core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
-        insn::vmxon(region)
+        insn::vmxon(region.phys())
     };
     if result.is_err() {
-        mm::free_frame(region);
         return Err("VMXON failed");
     }
     let host = HostState { cr0: read_cr0(), cr4: read_cr4(), ..host };
@@ -327,15 +326,11 @@ pub fn enable_this_cpu() -> Result<(), &'static str> {
 
 /// A zeroed page for a VMX structure with the VMCS revision identifier in its first 4 bytes.
 /// See: SDM Vol 3C 25.2 (VMCS format), 24.11.5 (VMXON region).
-fn alloc_vmx_page(caps: &Caps) -> Option<u64> {
-    let frame = if caps.below_4g { mm::alloc_frame_below(1 << 32)? } else { mm::alloc_zeroed_frame()? };
-    // SAFETY: the frame was just allocated for this structure alone and is mapped by the direct
-    // map; the whole page is written (zeroed) before the revision goes in.
-    unsafe {
-        let p = mm::phys_to_virt(frame) as *mut u8;
-        core::ptr::write_bytes(p, 0, 4096);
-        core::ptr::write(p as *mut u32, caps.revision);
-    }
+fn alloc_vmx_page(caps: &Caps) -> Option<mm::Frame> {
+    let frame = if caps.below_4g { mm::Frame::zeroed_below(1 << 32)? } else { mm::Frame::zeroed()? };
+    // SAFETY: the frame was just allocated (zeroed) for this structure alone and is mapped by
+    // the direct map.
+    unsafe { core::ptr::write(frame.virt() as *mut u32, caps.revision) };
     Some(frame)
 }
 
@@ -357,7 +352,7 @@ struct Event {
 }
 
 pub struct VmxVcpu {
-    vmcs: u64,
+    vmcs: mm::Frame,
     launched: bool,
     regs: GuestRegs,
     fpu: Arc<fpu::FpuArea>,
@@ -365,6 +360,10 @@ pub struct VmxVcpu {
     msrs: super::MsrShadow,
     /// The guest's STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE (SYSCALL_MSRS order).
     syscall_msrs: [u64; 5],
+    /// The host's syscall MSRs while the guest's are loaded (run_until_monitor).
+    host_syscall_msrs: [u64; 5],
+    /// The last exit's reason field, for the log and the monitor.
+    exit_reason: u32,
     /// The guest's CR8 (TPR): kept, not acted on (the monitor's PIC decides interrupts).
     cr8: u64,
     eptp: u64,
@@ -398,22 +397,22 @@ fn caps() -> &'static Caps {
 impl VmxVcpu {
     pub fn new(vm: &Vm) -> Result<Self, keel_abi::Error> {
         let cpu = CPU.get().ok_or(keel_abi::Error::NotSupported)?;
-        let vmcs = alloc_vmx_page(&cpu.caps).ok_or(keel_abi::Error::NoMemory)?;
-        let Some(fpu) = fpu::FpuArea::new() else {
-            mm::free_frame(vmcs);
-            return Err(keel_abi::Error::NoMemory);
-        };
+        // Owned frames: an error below frees what was already allocated.
+        let vmcs_frame = alloc_vmx_page(&cpu.caps).ok_or(keel_abi::Error::NoMemory)?;
+        let fpu = fpu::FpuArea::new().ok_or(keel_abi::Error::NoMemory)?;
         // EPTP: write-back paging structures, 4-level walk (3 = levels - 1 in bits 5:3), no
         // accessed/dirty flags. See: SDM Vol 3C 25.6.11.
         let eptp = vm.nested_root() | 6 | (3 << 3);
         let mut vcpu = VmxVcpu {
-            vmcs,
+            vmcs: vmcs_frame,
             launched: false,
             regs: GuestRegs { gprs: [0; 16], cr2: 0 },
             fpu,
             xcr0: 1,
             msrs: super::MsrShadow::new(),
             syscall_msrs: [0; 5],
+            host_syscall_msrs: [0; 5],
+            exit_reason: 0,
             cr8: 0,
             eptp,
             generation: u32::MAX,
@@ -424,7 +423,7 @@ impl VmxVcpu {
             event: None,
         };
         // SAFETY: VMX is on (CPU is set); the frame is a fresh VMCS region owned by this vCPU.
-        if unsafe { insn::vmclear(vmcs) }.is_err() || !vcpu.make_current() {
+        if unsafe { insn::vmclear(vcpu.vmcs.phys()) }.is_err() || !vcpu.make_current() {
             // Drop frees the page.
             return Err(keel_abi::Error::NotSupported);
         }
@@ -434,14 +433,14 @@ impl VmxVcpu {
 
     /// Make this vCPU's VMCS the current one (another vCPU may have run since).
     fn make_current(&self) -> bool {
-        if CURRENT_VMCS.load(Ordering::Relaxed) == self.vmcs {
+        if CURRENT_VMCS.load(Ordering::Relaxed) == self.vmcs.phys() {
             return true;
         }
         // SAFETY: VMX is on (a VmxVcpu exists); the VMCS region belongs to this vCPU and stays
         // allocated until Drop, which VMCLEARs it first.
-        match unsafe { insn::vmptrld(self.vmcs) } {
+        match unsafe { insn::vmptrld(self.vmcs.phys()) } {
             Ok(()) => {
-                CURRENT_VMCS.store(self.vmcs, Ordering::Relaxed);
+                CURRENT_VMCS.store(self.vmcs.phys(), Ordering::Relaxed);
                 true
             }
             Err(e) => {
@@ -956,7 +955,8 @@ impl VmxVcpu {
         }
     }
 
-    /// The run loop: handle kernel exits, return the first that needs the monitor.
+    /// The run loop (exit.rs, shared with SVM), between loading the guest's syscall MSRs and
+    /// putting the host's back: kernel exits handled, the first that needs the monitor returned.
     pub fn run_until_monitor(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
         if !self.make_current() {
             st.exit.detail = u64::MAX;
@@ -964,184 +964,148 @@ impl VmxVcpu {
         }
         self.write_host_per_run();
         // SAFETY: restored below on every path out of this function (and around reschedule).
-        let mut host = unsafe { self.load_guest_syscall_msrs() };
-        let kind = self.run_loop(vcpu, st, &mut host);
+        self.host_syscall_msrs = unsafe { self.load_guest_syscall_msrs() };
+        let kind = super::exit::run_until_monitor(self, vcpu, st);
+        let host = self.host_syscall_msrs;
         // SAFETY: `host` is what load_guest_syscall_msrs returned (possibly re-read after a
         // reschedule) on this thread.
         unsafe { self.restore_host_syscall_msrs(&host) };
         kind
     }
+}
 
-    fn run_loop(&mut self, vcpu: &Vcpu, st: &mut VcpuState, host: &mut [u64; 5]) -> ExitKind {
-        // The monitor's deadline is honoured only after the guest ran at least once: a deadline
-        // already past when VcpuRun starts would otherwise keep the guest from ever running.
-        let mut entered = false;
-        loop {
-            if vcpu.take_poke() || (entered && vcpu.deadline_passed()) {
-                return ExitKind::Poked;
+impl super::exit::Backend for VmxVcpu {
+    type Msrs<'a> = VmcsMsrs<'a>;
+
+    fn gpr(&self, index: usize) -> u64 {
+        VmxVcpu::gpr(self, index as u8)
+    }
+
+    fn set_gpr(&mut self, index: usize, value: u64) {
+        VmxVcpu::set_gpr(self, index as u8, value)
+    }
+
+    fn rflags(&self) -> u64 {
+        read(field::GUEST_RFLAGS)
+    }
+
+    fn cr0(&self) -> u64 {
+        VmxVcpu::cr0(self)
+    }
+
+    fn cr4(&self) -> u64 {
+        VmxVcpu::cr4(self)
+    }
+
+    fn efer(&self) -> u64 {
+        read(field::GUEST_IA32_EFER)
+    }
+
+    /// The CPU reports the length (VM-exit instruction length): `len` is not needed.
+    fn skip(&mut self, _len: u64) {
+        VmxVcpu::skip(self)
+    }
+
+    fn skip_io(&mut self, _next_rip: Option<u64>) {
+        VmxVcpu::skip(self)
+    }
+
+    fn inject_exception(&mut self, vector: u8, error_code: Option<u32>) {
+        VmxVcpu::inject_exception(self, vector, error_code)
+    }
+
+    fn code_view(&self) -> super::CodeView {
+        super::CodeView {
+            cr0: VmxVcpu::cr0(self),
+            cr3: read(field::GUEST_CR3),
+            cr4: VmxVcpu::cr4(self),
+            efer: read(field::GUEST_IA32_EFER),
+            cs_base: read(field::guest_base(seg::CS)),
+            cs_attrib: hv::attributes(read(field::guest_access_rights(seg::CS)) as u32),
+            rip: read(field::GUEST_RIP),
+        }
+    }
+
+    fn xcr0_mut(&mut self) -> &mut u64 {
+        &mut self.xcr0
+    }
+
+    fn msrs(&mut self) -> (VmcsMsrs<'_>, &mut super::MsrShadow) {
+        (VmcsMsrs { syscall: &mut self.syscall_msrs }, &mut self.msrs)
+    }
+
+    fn export(&mut self, st: &mut VcpuState, system: bool) {
+        VmxVcpu::export(self, st, system)
+    }
+
+    fn prepare_injection(&mut self, vcpu: &Vcpu) {
+        VmxVcpu::prepare_injection(self, vcpu)
+    }
+
+    fn enter(&mut self, vcpu: &Vcpu, st: &mut VcpuState) -> Result<VmExit, ExitKind> {
+        let exit_reason = match VmxVcpu::enter(self, &vcpu.vm) {
+            Ok(r) => r,
+            Err(error) => {
+                log::warn!(
+                    "vmx: vm {}: VM entry failed: {} ({error:#x})",
+                    vcpu.vm.id,
+                    hv::instruction_error_name(error)
+                );
+                st.exit.detail = error;
+                return Err(ExitKind::InvalidState);
             }
-            if crate::task::scheduler::need_resched() {
-                // SAFETY: the host's MSRs go back before another thread runs, and the guest's
-                // come back after; another vCPU may make its VMCS current meanwhile.
-                unsafe { self.restore_host_syscall_msrs(host) };
-                crate::task::scheduler::reschedule();
-                // SAFETY: as in run_until_monitor.
-                *host = unsafe { self.load_guest_syscall_msrs() };
-                if !self.make_current() {
-                    st.exit.detail = u64::MAX;
-                    return ExitKind::InvalidState;
+        };
+        self.exit_reason = exit_reason;
+        let qualification = read(field::EXIT_QUALIFICATION);
+        let gpa = if exit_reason & 0xffff == reason::EPT_VIOLATION { read(field::GUEST_PHYSICAL_ADDRESS) } else { 0 };
+        Ok(hv::decode(exit_reason, qualification, gpa))
+    }
+
+    /// The host's syscall MSRs go back before another thread runs and the guest's come back
+    /// after; another vCPU may have made its VMCS current meanwhile.
+    fn reschedule(&mut self, st: &mut VcpuState) -> Result<(), ExitKind> {
+        let host = self.host_syscall_msrs;
+        // SAFETY: `host` is what load_guest_syscall_msrs returned on this thread.
+        unsafe { self.restore_host_syscall_msrs(&host) };
+        crate::task::scheduler::reschedule();
+        // SAFETY: as in run_until_monitor.
+        self.host_syscall_msrs = unsafe { self.load_guest_syscall_msrs() };
+        if !self.make_current() {
+            st.exit.detail = u64::MAX;
+            return Err(ExitKind::InvalidState);
+        }
+        Ok(())
+    }
+
+    fn vendor_exit(&mut self, vcpu: &Vcpu, exit: VmExit, st: &mut VcpuState) -> Option<ExitKind> {
+        match exit {
+            VmExit::ControlRegister { qualification } => {
+                if self.cr_access(qualification).is_err() {
+                    VmxVcpu::inject_exception(self, 13, Some(0));
                 }
-                continue;
+                None
             }
-            // Killed (stop -f, or the monitor crashed in another thread): return so that the
-            // system call unwinds and the thread ends there.
-            if crate::task::scheduler::current_dying() {
-                return ExitKind::Poked;
+            // A host NMI (NMI exiting). Keel has no NMI sources of its own: nothing to do.
+            VmExit::ExceptionOrNmi
+                if read(field::EXIT_INTERRUPTION_INFO) as u32 & intr::TYPE_MASK == intr::TYPE_NMI =>
+            {
+                None
             }
-            self.prepare_injection(vcpu);
-            entered = true;
-            let exit_reason = match self.enter(&vcpu.vm) {
-                Ok(r) => r,
-                Err(error) => {
-                    log::warn!(
-                        "vmx: vm {}: VM entry failed: {} ({error:#x})",
-                        vcpu.vm.id,
-                        hv::instruction_error_name(error)
-                    );
-                    st.exit.detail = error;
-                    return ExitKind::InvalidState;
-                }
-            };
-            let basic = exit_reason & 0xffff;
-            let qualification = read(field::EXIT_QUALIFICATION);
-            let gpa = if basic == reason::EPT_VIOLATION { read(field::GUEST_PHYSICAL_ADDRESS) } else { 0 };
-            match hv::decode(exit_reason, qualification, gpa) {
-                VmExit::ExternalInterrupt | VmExit::InterruptWindow => {}
-                VmExit::Cpuid => {
-                    let [a, b, c, d] =
-                        super::cpuid(self.regs.gprs[RAX] as u32, self.regs.gprs[RCX] as u32, self.cr4(), self.xcr0);
-                    self.regs.gprs[RAX] = u64::from(a);
-                    self.regs.gprs[3] = u64::from(b);
-                    self.regs.gprs[RCX] = u64::from(c);
-                    self.regs.gprs[RDX] = u64::from(d);
-                    self.skip();
-                }
-                VmExit::MsrRead => {
-                    let index = self.regs.gprs[RCX] as u32;
-                    match super::msr_read(index, &VmcsMsrs { syscall: &mut self.syscall_msrs }, &self.msrs) {
-                        Some(value) => {
-                            self.regs.gprs[RAX] = value & 0xffff_ffff;
-                            self.regs.gprs[RDX] = value >> 32;
-                            self.skip();
-                        }
-                        None => self.inject_exception(13, Some(0)),
-                    }
-                }
-                VmExit::MsrWrite => {
-                    let index = self.regs.gprs[RCX] as u32;
-                    let value = (self.regs.gprs[RAX] & 0xffff_ffff) | (self.regs.gprs[RDX] << 32);
-                    // Changing EFER.LME while paging is on is #GP. See: SDM Vol 3A 10.8.5.
-                    let lme_change = index == keel_hv::msr::EFER
-                        && self.cr0() & hv::CR0_PG != 0
-                        && (value ^ read(field::GUEST_IA32_EFER)) & EFER_LME != 0;
-                    let result = if lme_change {
-                        Err(())
-                    } else {
-                        super::msr_write(
-                            &vcpu.vm,
-                            index,
-                            value,
-                            &mut VmcsMsrs { syscall: &mut self.syscall_msrs },
-                            &mut self.msrs,
-                        )
-                    };
-                    match result {
-                        Ok(()) => self.skip(),
-                        Err(()) => self.inject_exception(13, Some(0)),
-                    }
-                }
-                VmExit::Xsetbv => {
-                    let value = (self.regs.gprs[RAX] & 0xffff_ffff) | (self.regs.gprs[RDX] << 32);
-                    if self.regs.gprs[RCX] as u32 == 0 && super::guest_cpu().xsave().xcr0_valid(value) {
-                        self.xcr0 = value;
-                        self.skip();
-                    } else {
-                        self.inject_exception(13, Some(0));
-                    }
-                }
-                VmExit::VirtualizationInstruction => self.inject_exception(6, None),
-                VmExit::Other(r) if r == u64::from(reason::INVD) => self.skip(),
-                VmExit::Other(r) if r == u64::from(reason::MWAIT) || r == u64::from(reason::MONITOR) => {
-                    // CPUID hides MONITOR/MWAIT: the guest gets what such a CPU gives.
-                    self.inject_exception(6, None)
-                }
-                VmExit::Other(r) if r == u64::from(reason::CR_ACCESS) => {
-                    if self.cr_access(qualification).is_err() {
-                        self.inject_exception(13, Some(0));
-                    }
-                }
-                VmExit::Other(r)
-                    if r == u64::from(reason::EXCEPTION_NMI)
-                        && read(field::EXIT_INTERRUPTION_INFO) as u32 & intr::TYPE_MASK == intr::TYPE_NMI =>
-                {
-                    // A host NMI (NMI exiting). Keel has no NMI sources of its own: nothing to do.
-                }
-                VmExit::Hlt => {
-                    // An interrupt the monitor already queued wakes the guest at once.
-                    let req = vcpu.inject_request();
-                    self.skip();
-                    if !(req.pending != 0 && read(field::GUEST_RFLAGS) & RFLAGS_IF != 0) {
-                        return ExitKind::Hlt;
-                    }
-                }
-                VmExit::Io { port, size, write: is_write, string, rep, .. } => {
-                    st.exit.port = port;
-                    st.exit.size = size;
-                    st.exit.write = u8::from(is_write);
-                    if string || rep {
-                        st.exit.count = if rep { self.regs.gprs[RCX] } else { 1 };
-                        // The monitor decodes the prefixes (segment, address size) itself.
-                        self.export(st, true);
-                        super::record_instruction(&vcpu.vm, &super::CodeView::of_state(st), st);
-                        return ExitKind::IoString;
-                    }
-                    let mask = if size >= 4 { 0xffff_ffff } else { (1u64 << (8 * size)) - 1 };
-                    st.exit.data = self.regs.gprs[RAX] & mask;
-                    self.skip();
-                    return ExitKind::Io;
-                }
-                VmExit::NestedPageFault { gpa, write: is_write, .. } => {
-                    st.exit.gpa = gpa;
-                    st.exit.write = u8::from(is_write);
-                    let view = super::CodeView {
-                        cr0: self.cr0(),
-                        cr3: read(field::GUEST_CR3),
-                        cr4: self.cr4(),
-                        efer: read(field::GUEST_IA32_EFER),
-                        cs_base: read(field::guest_base(seg::CS)),
-                        cs_attrib: hv::attributes(read(field::guest_access_rights(seg::CS)) as u32),
-                        rip: read(field::GUEST_RIP),
-                    };
-                    super::record_instruction(&vcpu.vm, &view, st);
-                    return ExitKind::Mmio;
-                }
-                VmExit::Shutdown => return ExitKind::Shutdown,
-                VmExit::InvalidState => {
-                    log::warn!(
-                        "vmx: vm {}: the CPU refused the guest state (exit reason {exit_reason:#x}, qualification \
-                         {qualification:#x})",
-                        vcpu.vm.id
-                    );
-                    log_guest_state(vcpu.vm.id);
-                    st.exit.detail = u64::from(exit_reason);
-                    return ExitKind::InvalidState;
-                }
-                VmExit::Other(other) => {
-                    st.exit.detail = other;
-                    return ExitKind::Unhandled;
-                }
+            VmExit::InvalidState => {
+                log::warn!(
+                    "vmx: vm {}: the CPU refused the guest state (exit reason {:#x}, qualification {:#x})",
+                    vcpu.vm.id,
+                    self.exit_reason,
+                    read(field::EXIT_QUALIFICATION)
+                );
+                log_guest_state(vcpu.vm.id);
+                st.exit.detail = u64::from(self.exit_reason);
+                Some(ExitKind::InvalidState)
             }
-            vcpu.count_kernel_exit();
+            _ => {
+                st.exit.detail = u64::from(self.exit_reason & 0xffff);
+                Some(ExitKind::Unhandled)
+            }
         }
     }
 }
@@ -1196,16 +1160,16 @@ fn set_segment(i: usize, s: &Segment) {
 impl Drop for VmxVcpu {
     fn drop(&mut self) {
         // SAFETY: VMX is on (a VmxVcpu exists only then); the region is this vCPU's VMCS. VMCLEAR
-        // makes it not current, so the CPU no longer touches the page we free.
-        let _ = unsafe { insn::vmclear(self.vmcs) };
-        let _ = CURRENT_VMCS.compare_exchange(self.vmcs, 0, Ordering::Relaxed, Ordering::Relaxed);
-        mm::free_frame(self.vmcs);
+        // makes it not current, so the CPU no longer touches the page, which the frame's own
+        // Drop frees after this.
+        let _ = unsafe { insn::vmclear(self.vmcs.phys()) };
+        let _ = CURRENT_VMCS.compare_exchange(self.vmcs.phys(), 0, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
 /// The guest MSRs behind `GuestMsr`: VMCS fields, or the per-vCPU syscall MSRs (loaded in the
 /// CPU while the guest's run loop goes on, so they are written through).
-struct VmcsMsrs<'a> {
+pub struct VmcsMsrs<'a> {
     syscall: &'a mut [u64; 5],
 }
 
