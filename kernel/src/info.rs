@@ -1,10 +1,12 @@
-//! The machine reports (`KernelInfo`: version, CPUs, memory, processes) and reboot, shared by the
-//! syscall and the kernel's fallback prompt.
+//! The machine reports of `KernelInfo` (version, CPUs, memory, processes, stats) as keel-abi's
+//! fixed records, and reboot.
+//!
+//! Does not: build text. vmd formats the records (userland/vmd/src/info.rs).
 
-use alloc::string::String;
-use core::fmt::Write;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use keel_abi::info::{cpu_flags, fixed_text, CpuRecord, MemoryRecord, Record, StatsRecord, VersionRecord};
 use keel_abi::InfoKind;
 
 use crate::arch::x86_64::{apic, instructions, pit};
@@ -17,41 +19,56 @@ pub fn set_boot_tsc(tsc: u64) {
     BOOT_TSC.store(tsc, Ordering::Relaxed);
 }
 
-pub fn report(kind: InfoKind) -> String {
-    let mut out = String::new();
+/// Append `record`'s bytes to `out`.
+pub fn push<R: Record>(out: &mut Vec<u8>, record: &R) {
+    let at = out.len();
+    out.resize(at + R::SIZE, 0);
+    record.write(&mut out[at..]);
+}
+
+fn version_part(s: &str) -> u32 {
+    s.parse().unwrap_or(0)
+}
+
+/// The records of one report.
+pub fn report(kind: InfoKind) -> Vec<u8> {
+    let mut out = Vec::new();
     match kind {
-        InfoKind::Version => {
-            let _ = writeln!(out, "{}", crate::version_line());
-        }
+        InfoKind::Version => push(
+            &mut out,
+            &VersionRecord {
+                major: version_part(env!("CARGO_PKG_VERSION_MAJOR")),
+                minor: version_part(env!("CARGO_PKG_VERSION_MINOR")),
+                patch: version_part(env!("CARGO_PKG_VERSION_PATCH")),
+                git_rev: fixed_text(env!("KEEL_GIT_REV")),
+            },
+        ),
         InfoKind::Cpus => {
-            let count = apic::cpu_count();
-            for index in 0..count {
-                let state = if apic::is_online(index) { "online" } else { "offline" };
-                let role = if index == 0 { ", boot CPU" } else { "" };
-                let verdict =
-                    virtcheck::verdict_of(index).map_or_else(|| "not checked".into(), |v| alloc::format!("{v}"));
-                let _ = writeln!(
-                    out,
-                    "cpu {index}: APIC id {}, {state}{role}, timer ticks {}; {verdict}",
-                    apic::apic_id_of(index),
-                    apic::ticks_of(index)
-                );
+            for index in 0..apic::cpu_count() {
+                let online = if apic::is_online(index) { cpu_flags::ONLINE } else { 0 };
+                let boot = if index == 0 { cpu_flags::BOOT } else { 0 };
+                let record = CpuRecord {
+                    index: index as u32,
+                    apic_id: apic::apic_id_of(index),
+                    flags: online | boot,
+                    virt: virtcheck::verdict_of(index).map_or([0, 0], |v| v.code()),
+                    ticks: apic::ticks_of(index),
+                };
+                push(&mut out, &record);
             }
-            let _ = writeln!(out, "{count} CPUs");
         }
         InfoKind::Memory => {
             let s = mm::stats();
-            let _ =
-                writeln!(out, "physical memory: {} MiB usable, {} MiB free", s.usable_bytes >> 20, s.free_bytes >> 20);
-            let _ = writeln!(out, "kernel heap: {} KiB used of {} KiB", s.heap.used / 1024, s.heap.size / 1024);
+            let record = MemoryRecord {
+                usable_bytes: s.usable_bytes,
+                free_bytes: s.free_bytes,
+                heap_size: s.heap.size as u64,
+                heap_used: s.heap.used as u64,
+            };
+            push(&mut out, &record);
         }
         InfoKind::Processes => crate::task::process::report(&mut out),
-        InfoKind::Stats => {
-            // Exact figures for benchmarks (under QEMU's -icount the TSC counts instructions).
-            let s = mm::stats();
-            let _ = writeln!(out, "boot: kernel entry at tsc {}", BOOT_TSC.load(Ordering::Relaxed));
-            let _ = writeln!(out, "memory: {} bytes free, kernel heap {} bytes used", s.free_bytes, s.heap.used);
-        }
+        InfoKind::Stats => push(&mut out, &StatsRecord { boot_tsc: BOOT_TSC.load(Ordering::Relaxed) }),
     }
     out
 }

@@ -1,6 +1,7 @@
 //! Keel's kernel: entered from the multiboot2 boot stub (boot/asm/entry.S) in long mode, in the
 //! upper half. Brings up memory, descriptor tables, the APICs and every CPU, checks what hardware
-//! virtualization each core offers, and runs the foundation's serial prompt.
+//! virtualization each core offers, and starts `vmd`, the ring-3 supervisor and shell (an image
+//! without vmd says so and halts: ring 0 has no shell of its own).
 //!
 //! Kernel command line (from grub.cfg): `log=off|error|warn|info|debug|trace` sets the log level;
 //! `qemu-exit` makes a fatal error exit QEMU with a failure status (isa-debug-exit at port 0xf4)
@@ -19,7 +20,6 @@ mod logger;
 mod mm;
 mod objects;
 mod serial;
-mod shell;
 mod task;
 mod time;
 mod virt;
@@ -143,13 +143,15 @@ fn route_serial_interrupt(p: &acpi::Platform) {
 }
 
 /// Start `vmd` from the boot modules with the console, the modules and the machine; then the boot
-/// CPU becomes the scheduler's idle loop. Without a vmd module, run the kernel's own prompt.
+/// CPU becomes the scheduler's idle loop. Without vmd there is nothing to talk to: say why, halt.
 fn start_vmd() -> ! {
     use keel_abi::Rights;
     use task::caps::{Capability, Object};
     if objects::module_bytes(b"vmd").is_none() {
-        log::warn!("no 'vmd' boot module: starting the kernel's fallback prompt");
-        shell::run();
+        fatal(format_args!(
+            "no 'vmd' boot module: vmd is Keel's shell and supervisor, and the kernel has no other; \
+             build an image that carries it (cargo xtask image)"
+        ));
     }
     let caps = alloc::vec![
         Capability { object: Object::Console, rights: Rights::READ.union(Rights::WRITE) },
@@ -157,8 +159,7 @@ fn start_vmd() -> ! {
         Capability { object: Object::System, rights: Rights::REBOOT },
     ];
     if let Err(e) = task::process::spawn("vmd", caps, None) {
-        log::error!("cannot start vmd: {e}; starting the kernel's fallback prompt");
-        shell::run();
+        fatal(format_args!("cannot start vmd: {e}; the kernel has no shell of its own"));
     }
     task::scheduler::run_idle()
 }

@@ -72,13 +72,21 @@ pub fn scratch(test: &str) -> PathBuf {
 /// Build an image variant: another kernel command line, a vm.conf, and extra text files as boot
 /// modules (name, contents).
 pub fn image_with(test: &str, cmdline: &str, vm_conf: &str, extra: &[(&str, &str)]) -> PathBuf {
+    build_variant(test, cmdline, USER_PROGRAMS, vm_conf, extra)
+}
+
+/// An image variant without the program `left_out` (e.g. "vmd"), with an empty vm.conf.
+pub fn image_without(test: &str, cmdline: &str, left_out: &str) -> PathBuf {
+    let programs: Vec<&str> = USER_PROGRAMS.iter().copied().filter(|p| *p != left_out).collect();
+    build_variant(test, cmdline, &programs, "", &[])
+}
+
+fn build_variant(test: &str, cmdline: &str, programs: &[&str], vm_conf: &str, extra: &[(&str, &str)]) -> PathBuf {
     let dir = scratch(test);
     let files = dir.join("files");
     std::fs::create_dir_all(&files).unwrap();
-    let mut modules: Vec<keel_image::ModuleFile> = USER_PROGRAMS
-        .iter()
-        .map(|p| keel_image::ModuleFile { source: user_dir().join(p), name: p.to_string() })
-        .collect();
+    let mut modules: Vec<keel_image::ModuleFile> =
+        programs.iter().map(|p| keel_image::ModuleFile { source: user_dir().join(p), name: p.to_string() }).collect();
     for (name, text) in std::iter::once(&("vm.conf", vm_conf)).chain(extra) {
         std::fs::write(files.join(name), text).unwrap();
         modules.push(keel_image::ModuleFile { source: files.join(name), name: name.to_string() });

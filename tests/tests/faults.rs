@@ -1,5 +1,6 @@
 //! The kernel's fatal paths and the reboot command: a CPU exception is reported with vector,
-//! error code, RIP, CR2 and registers, and (with `qemu-exit`) ends QEMU with a failure status.
+//! error code, RIP, CR2 and registers, and (with `qemu-exit`) ends QEMU with a failure status; an
+//! image without vmd says why and halts (ring 0 has no shell of its own).
 
 use std::time::Duration;
 
@@ -32,6 +33,17 @@ fn page_fault_reports_cr2_and_error_code() {
     assert!(out.contains("cr2: 0x00000000dead0000"), "{out}");
     assert!(out.contains("error code: 0x0 "), "a read of a not-present page: {out}");
     assert_eq!(status.code(), Some(3));
+}
+
+#[test]
+fn image_without_vmd_says_why_and_halts() {
+    let iso = image_without("no-vmd", "log=info qemu-exit", "vmd");
+    let mut m = Machine::qemu("no-vmd", &spec(Firmware::Bios, Media::Cdrom(iso)));
+    m.expect("!!! keel: fatal: no 'vmd' boot module: ", BIOS_BOOT);
+    m.expect("system halted", Duration::from_secs(10));
+    let status = m.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "isa-debug-exit status for value 1");
+    assert!(!m.output().contains(PROMPT), "no prompt without vmd");
 }
 
 #[test]

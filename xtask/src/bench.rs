@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::{kernel, linux, root};
 
 const PROMPT: &str = "keel> ";
-/// The Linux VM's RAM in the image's vm.conf (xtask/src/kernel.rs).
+/// The Linux VM's RAM in the default vm.conf (userland/vmd/vm.conf), which the test image includes.
 const LINUX_VM_RAM: u64 = 256 << 20;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const BENCH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -62,7 +62,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("bench: unknown option '{a}' (it takes none)"));
     }
-    let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[])?;
+    let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[], kernel::VmConf::Test)?;
     let linux = linux::prepare().map_err(|e| format!("bench: the Linux guest is needed: {e}"))?;
     let mut r = Results::default();
     let started = Instant::now();

@@ -134,7 +134,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
         Some(p) => p,
         None => {
             crate::setup::ensure(false)?;
-            crate::kernel::image(crate::kernel::DEFAULT_CMDLINE, &[])?
+            crate::kernel::image(crate::kernel::DEFAULT_CMDLINE, &[], crate::kernel::VmConf::User)?
         }
     };
     let image_len = fs::metadata(&image).map_err(|e| format!("{}: {e}", image.display()))?.len();

@@ -23,10 +23,29 @@ pub fn user_dir() -> PathBuf {
     root().join("target/user/x86_64-unknown-none/release")
 }
 
-/// The vm.conf shipped on the default image.
-pub fn default_vm_conf() -> PathBuf {
+/// Which vm.conf an image carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum VmConf {
+    /// The default image (`image`, `run`, `flash`): userland/vmd/vm.conf, what a user can try (the
+    /// Linux VM, and the OpenBSD FAQ's example as a commented template). target/keel.iso.
+    User,
+    /// The system-test image (`test`, `bench`): tests/vm.conf, which includes the user's file (as
+    /// module default-vm.conf) and defines every test guest. target/keel-test.iso.
+    Test,
+}
+
+/// The vm.conf of the default image.
+pub fn user_vm_conf() -> PathBuf {
     root().join("userland/vmd/vm.conf")
 }
+
+/// The vm.conf of the system-test image.
+pub fn test_vm_conf() -> PathBuf {
+    root().join("tests/vm.conf")
+}
+
+/// The module name the test image gives the user's vm.conf (tests/vm.conf includes it).
+const USER_CONF_IN_TESTS: &str = "default-vm.conf";
 
 pub fn build() -> Result<PathBuf, String> {
     eprintln!("build: kernel (release, x86_64-unknown-none)");
@@ -90,41 +109,102 @@ pub fn modules(vm_conf: &std::path::Path, extra: &[PathBuf]) -> Result<Vec<keel_
     Ok(modules)
 }
 
-/// The Linux VM of the default vm.conf (Keel's `initrd`/`cmdline` extensions, docs/vm.conf.md).
-const LINUX_VM: &str = r#"
-vm "linux" {
-    memory 256M
-    boot "vmlinuz"
-    initrd "initrd.gz"
-    cmdline "console=ttyS0"
-    disable
-}
-"#;
-
-/// Build the kernel, the programs and the image; returns the image's path (target/keel.iso).
-/// The Linux guest is added when it can be built (it needs `apt-get download`); without it the
-/// image still builds, with a warning.
-pub fn image(cmdline: &str, extra: &[PathBuf]) -> Result<PathBuf, String> {
+/// Build the kernel, the programs and the image with the vm.conf `conf` says; returns the image's
+/// path (target/keel.iso, or target/keel-test.iso for the test image). The Linux guest is added
+/// when it can be built (it needs `apt-get download`); without it the image still builds, with a
+/// warning, and its `linux` VM cannot start.
+pub fn image(cmdline: &str, extra: &[PathBuf], conf: VmConf) -> Result<PathBuf, String> {
     let kernel = build()?;
-    let output = root().join("target/keel.iso");
-    let mut vm_conf = std::fs::read_to_string(default_vm_conf()).map_err(|e| e.to_string())?;
+    let (vm_conf, output, staging) = match conf {
+        VmConf::User => (user_vm_conf(), "target/keel.iso", "target/image-root"),
+        VmConf::Test => (test_vm_conf(), "target/keel-test.iso", "target/image-root-test"),
+    };
     let mut extra = extra.to_vec();
     match crate::linux::prepare() {
         Ok(l) => {
-            vm_conf.push_str(LINUX_VM);
             extra.push(l.kernel);
             extra.push(l.initrd);
         }
-        Err(e) => eprintln!("warning: the image has no Linux guest: {e}"),
+        Err(e) => eprintln!("warning: the image has no Linux guest ('start linux' will say so): {e}"),
     }
-    let generated = root().join("target/vm.conf");
-    std::fs::write(&generated, vm_conf).map_err(|e| e.to_string())?;
+    let mut modules = modules(&vm_conf, &extra)?;
+    if conf == VmConf::Test {
+        modules.push(keel_image::ModuleFile { source: user_vm_conf(), name: USER_CONF_IN_TESTS.into() });
+    }
+    let output = root().join(output);
     keel_image::build(&keel_image::ImageSpec {
         kernel,
         cmdline: cmdline.to_string(),
-        modules: modules(&generated, &extra)?,
-        staging: root().join("target/image-root"),
+        modules,
+        staging: root().join(staging),
         output: output.clone(),
     })?;
     Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads includes from the modules the test image gives them.
+    struct TestImageFiles;
+
+    impl keel_vmconf::Includer for TestImageFiles {
+        fn read(&mut self, path: &str) -> Result<String, String> {
+            match path.rsplit('/').next() {
+                Some(USER_CONF_IN_TESTS) => std::fs::read_to_string(user_vm_conf()).map_err(|e| e.to_string()),
+                _ => Err(format!("{path}: not on the test image")),
+            }
+        }
+    }
+
+    fn parse(path: PathBuf) -> keel_vmconf::Config {
+        let text = std::fs::read_to_string(&path).unwrap();
+        keel_vmconf::parse("vm.conf", &text, &mut TestImageFiles).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn names(config: &keel_vmconf::Config) -> Vec<&str> {
+        config.vms.iter().map(|vm| vm.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_default_vm_conf_holds_only_what_a_user_can_try() {
+        let config = parse(user_vm_conf());
+        assert_eq!(names(&config), ["linux"], "the FAQ example stays a commented template");
+        let linux = config.vm("linux").unwrap();
+        // What the image carries (linux.rs) and what bench.rs counts on.
+        assert_eq!(linux.boot.as_deref(), Some("vmlinuz"));
+        assert_eq!(linux.initrd.as_deref(), Some("initrd.gz"));
+        assert_eq!(linux.memory, Some(256 << 20));
+        assert!(!linux.enabled, "nothing starts at boot");
+        // The template parses once its #s are removed, and is the FAQ's example.
+        let text = std::fs::read_to_string(user_vm_conf()).unwrap();
+        let uncommented: Vec<&str> = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.starts_with("vm ") || rest.starts_with("    ") || rest == "}" => rest,
+                _ => l,
+            })
+            .collect();
+        let config = keel_vmconf::parse("vm.conf", &uncommented.join("\n"), &mut TestImageFiles).unwrap();
+        assert_eq!(names(&config), ["linux", "example"]);
+        let example = config.vm("example").unwrap();
+        assert_eq!((example.memory, example.disks.len(), example.interfaces.len()), (Some(1 << 30), 1, 1));
+    }
+
+    #[test]
+    fn the_test_vm_conf_adds_every_test_guest_to_the_default_one() {
+        let config = parse(test_vm_conf());
+        let guests: Vec<&str> = GUESTS.iter().chain(ASM_GUESTS).copied().collect();
+        let mut want = vec!["linux"];
+        want.extend(["hello", "hello32", "fw16", "cpuid", "memtest", "mmio", "irq", "fault", "bench"]);
+        want.extend(["spinner", "hostile", "hostile_io"]);
+        assert_eq!(names(&config), want);
+        for vm in config.vms.iter().filter(|vm| vm.name != "linux") {
+            assert_eq!(vm.boot.as_deref(), Some(vm.name.as_str()), "{} boots its own guest", vm.name);
+            assert!(guests.contains(&vm.name.as_str()), "{}: no such guest is built", vm.name);
+            assert!(!vm.enabled, "{} does not start at boot", vm.name);
+        }
+        assert_eq!(config.vms.len(), 1 + guests.len(), "every test guest has a VM");
+    }
 }

@@ -18,12 +18,14 @@ usage: cargo xtask <command>
 
 commands:
   build                    build the kernel (release, x86_64-unknown-none)
-  image [--add PATH...]    build the hybrid BIOS/UEFI, CD/USB image: target/keel.iso
-                           (--add puts your own files on it: guest images for vm.conf's boot)
+  image [--add PATH...]    build the hybrid BIOS/UEFI, CD/USB image: target/keel.iso, with
+                           userland/vmd/vm.conf (--add puts your own files on it: guest images
+                           for vm.conf's boot)
   run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS] [--add PATH...]
                            boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
   test [FILTER...]         host unit tests, a fuzz smoke pass, then the system tests in QEMU
-                           and Bochs (a FILTER picks system tests and skips the smoke pass)
+                           and Bochs on target/keel-test.iso, whose vm.conf is tests/vm.conf
+                           (a FILTER picks system tests and skips the smoke pass)
   flash <device|file> [--yes] [--force] [--image PATH]
                            write the image to a USB stick (or a file) and verify it
   fuzz [TARGET...] [--runs N] [--seconds S] [--sanitizer none] [--fresh] [--replay] [-- LIBFUZZER_ARGS...]
@@ -95,7 +97,7 @@ fn image(args: &[String]) -> Result<(), String> {
             other => return Err(format!("image: unknown option '{other}'\n{USAGE}")),
         }
     }
-    kernel::image(kernel::DEFAULT_CMDLINE, &extra).map(|_| ())
+    kernel::image(kernel::DEFAULT_CMDLINE, &extra, kernel::VmConf::User).map(|_| ())
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -116,7 +118,7 @@ fn run(args: &[String]) -> Result<(), String> {
             other => return Err(format!("run: unknown option '{other}'\n{USAGE}")),
         }
     }
-    let iso = kernel::image(&cmdline, &extra)?;
+    let iso = kernel::image(&cmdline, &extra, kernel::VmConf::User)?;
     let out = root().join("target/run");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let firmware =
@@ -150,7 +152,7 @@ fn test(args: &[String]) -> Result<(), String> {
     } else {
         eprintln!("test: fuzz smoke pass skipped (system test filter given)");
     }
-    let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[])?;
+    let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[], kernel::VmConf::Test)?;
     eprintln!("test: system tests (QEMU and Bochs, two at a time)");
     let xtask = std::env::current_exe().map_err(|e| e.to_string())?;
     run_checked(

@@ -11,7 +11,10 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod info;
 pub mod vcpu;
+
+pub use info::InfoKind;
 
 use core::fmt;
 
@@ -142,19 +145,6 @@ impl UserBuf {
     pub fn in_user_space(&self) -> bool {
         self.addr.checked_add(self.len).is_some_and(|end| end <= USER_END)
     }
-}
-
-/// What `KernelInfo` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u64)]
-pub enum InfoKind {
-    Version = 0,
-    Cpus = 1,
-    Memory = 2,
-    Processes = 3,
-    /// Counters for benchmarks (`stats`): the TSC at the kernel's first instruction, exact
-    /// free memory and kernel heap use.
-    Stats = 4,
 }
 
 /// Process exit status as returned by `ProcessWait`.
@@ -300,7 +290,8 @@ pub enum Syscall {
         offset: u64,
         buf: UserBuf,
     },
-    /// A text report (version, CPUs, memory, processes) into `buf`. Result: bytes written.
+    /// The records of one report (version, CPUs, memory, processes, stats: [`info`]) into `buf`,
+    /// cut to its length. Result: bytes written; second: the size of the whole report.
     KernelInfo {
         kind: InfoKind,
         buf: UserBuf,
@@ -535,17 +526,9 @@ impl Syscall {
             nr::KLOG_BIND => KlogBind { console: handle(a)?, notify: handle(b)?, bit: bit(c)? },
             nr::MODULE_SIZE => ModuleSize { modules: handle(a)?, name: name(b, c)? },
             nr::MODULE_READ => ModuleRead { modules: handle(a)?, name: name(b, c)?, offset: d, buf: io(e, f)? },
-            nr::KERNEL_INFO => KernelInfo {
-                kind: match a {
-                    0 => InfoKind::Version,
-                    1 => InfoKind::Cpus,
-                    2 => InfoKind::Memory,
-                    3 => InfoKind::Processes,
-                    4 => InfoKind::Stats,
-                    _ => return Err(Error::InvalidArgument),
-                },
-                buf: io(b, c)?,
-            },
+            nr::KERNEL_INFO => {
+                KernelInfo { kind: InfoKind::from_code(a).ok_or(Error::InvalidArgument)?, buf: io(b, c)? }
+            }
             nr::REBOOT => Reboot { system: handle(a)? },
             nr::DEBUG_WRITE => DebugWrite { buf: io(a, b)? },
             nr::PROCESS_SPAWN_WITH => {

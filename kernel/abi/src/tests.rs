@@ -130,3 +130,43 @@ fn exit_status_and_rights() {
     assert_eq!(r.intersect(Rights::WRITE), Rights::WRITE);
     assert!(Rights::ALL.contains(Rights::REBOOT));
 }
+
+fn round_trip<R: info::Record + PartialEq + core::fmt::Debug + Copy>(r: R) {
+    let mut bytes = vec![0xaau8; R::SIZE + 3];
+    r.write(&mut bytes);
+    assert_eq!(R::read(&bytes), Some(r), "read back");
+    assert_eq!(R::read(&bytes[..R::SIZE - 1]), None, "a cut record is not read");
+    // Several in a row, the last cut: only the whole ones come back.
+    let mut many = vec![0u8; 2 * R::SIZE + 1];
+    r.write(&mut many[..R::SIZE]);
+    r.write(&mut many[R::SIZE..]);
+    assert_eq!(info::records::<R>(&many).count(), 2);
+}
+
+#[test]
+fn info_records_round_trip() {
+    use info::*;
+    round_trip(VersionRecord { major: 1, minor: 22, patch: 333, git_rev: fixed_text("abc1234") });
+    round_trip(CpuRecord {
+        index: 3,
+        apic_id: 6,
+        flags: cpu_flags::ONLINE | cpu_flags::BOOT,
+        virt: [2, 16],
+        ticks: u64::MAX - 1,
+    });
+    round_trip(MemoryRecord { usable_bytes: 1 << 40, free_bytes: 5, heap_size: 8 << 20, heap_used: 4097 });
+    round_trip(ProcessRecord { pid: 12, pages: 345, state: 1, name: fixed_text("monitor") });
+    round_trip(StatsRecord { boot_tsc: 0x1234_5678_9abc });
+}
+
+#[test]
+fn info_kinds_and_text_fields() {
+    for k in InfoKind::ALL {
+        assert_eq!(InfoKind::from_code(k as u64), Some(k));
+    }
+    assert_eq!(InfoKind::from_code(5), None);
+    assert_eq!(info::field_text(&info::fixed_text::<8>("vmd")), "vmd");
+    // Cut to the field, and read back without padding; bad UTF-8 reads as "?".
+    assert_eq!(info::field_text(&info::fixed_text::<4>("monitor")), "moni");
+    assert_eq!(info::field_text(&[0xff, 0xfe, 0]), "?");
+}

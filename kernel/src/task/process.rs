@@ -9,7 +9,6 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
@@ -142,14 +141,15 @@ pub fn fault_in_user_mode(frame: &TrapFrame) -> ! {
     scheduler::exit_current()
 }
 
-/// A text list of processes for `KernelInfo`.
-pub fn report(out: &mut String) {
-    let _ = writeln!(out, "  PID STATE    PAGES NAME");
+/// One `ProcessRecord` per process, for `KernelInfo`.
+pub fn report(out: &mut Vec<u8>) {
     for p in PROCESSES.lock().values() {
-        let state = match p.exit_status() {
-            None => "running",
-            Some(_) => "exiting",
+        let record = keel_abi::info::ProcessRecord {
+            pid: p.pid,
+            pages: p.space.lock().pages(),
+            state: u32::from(p.exit_status().is_some()),
+            name: keel_abi::info::fixed_text(&p.name),
         };
-        let _ = writeln!(out, "{:5} {:8} {:5} {}", p.pid, state, p.space.lock().pages(), p.name);
+        crate::info::push(out, &record);
     }
 }

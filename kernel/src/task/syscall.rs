@@ -282,10 +282,10 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             ok(n as u64)
         }
         KernelInfo { kind, buf } => {
-            let text = crate::info::report(kind);
-            let n = text.len().min(buf.len as usize);
-            p.space.lock().copy_to_user(buf.addr, &text.as_bytes()[..n])?;
-            ok(n as u64)
+            let report = crate::info::report(kind);
+            let n = report.len().min(buf.len as usize);
+            p.space.lock().copy_to_user(buf.addr, &report[..n])?;
+            Ok((n as u64, report.len() as u64))
         }
         Reboot { system } => {
             require(p, system, "system", Rights::REBOOT)?;

@@ -9,6 +9,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+mod code;
+
 use core::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,5 +340,35 @@ mod tests {
         assert!(line.starts_with("CPUs differ: 1 of 2 CPUs usable"), "{line}");
         assert!(line.contains("cpu 1: AMD SVM is disabled"), "{line}");
         assert_eq!(Summary { verdicts: &[] }.to_string(), "no CPUs checked");
+    }
+
+    #[test]
+    fn every_verdict_code_reads_back() {
+        let mut all = vec![Verdict::SvmNpt { asids: 0 }, Verdict::SvmNpt { asids: u32::MAX }];
+        for large_pages in [false, true] {
+            for firmware_unlocked in [false, true] {
+                all.push(Verdict::VmxEpt { large_pages, firmware_unlocked });
+            }
+        }
+        for v in [Vendor::Intel, Vendor::Amd, Vendor::Other] {
+            all.push(Verdict::Missing(Missing::NoExtension(v)));
+        }
+        for g in
+            [EptGap::NoSecondaryControls, EptGap::NoEpt, EptGap::NoFourLevelWalk, EptGap::NoWriteBack, EptGap::NoInvept]
+        {
+            all.push(Verdict::Missing(Missing::NoEpt(g)));
+        }
+        all.extend(
+            [Missing::VmxDisabledByFirmware, Missing::SvmDisabledByFirmware, Missing::NoNpt].map(Verdict::Missing),
+        );
+        let mut codes = std::collections::BTreeSet::new();
+        for v in all {
+            assert!(codes.insert(v.code()), "{v:?}: code used twice");
+            assert_eq!(Verdict::from_code(v.code()), Some(v));
+        }
+        // "Not checked" and codes never made read as None.
+        for code in [[0, 0], [1, 4], [3, 3], [4, 1], [5, 5], [8, 0], [u32::MAX, 0]] {
+            assert_eq!(Verdict::from_code(code), None, "{code:?}");
+        }
     }
 }

@@ -132,8 +132,10 @@ pub fn module_read(modules: Handle, name: &str, offset: u64, out: &mut [u8]) -> 
     value(Syscall::ModuleRead { modules, name: buf(name.as_bytes()), offset, buf: buf_mut(out) }).map(|n| n as usize)
 }
 
-pub fn kernel_info(kind: InfoKind, out: &mut [u8]) -> Result<usize, Error> {
-    value(Syscall::KernelInfo { kind, buf: buf_mut(out) }).map(|n| n as usize)
+/// The records of one report (keel-abi `info`) into `out`, cut to its length. Result: bytes
+/// written, and the size of the whole report.
+pub fn kernel_info(kind: InfoKind, out: &mut [u8]) -> Result<(usize, usize), Error> {
+    raw(Syscall::KernelInfo { kind, buf: buf_mut(out) }).map(|(n, total)| (n as usize, total as usize))
 }
 
 pub fn reboot(system: Handle) -> Result<(), Error> {

@@ -4,7 +4,7 @@
 //!
 //! Checks: anonymous memory and W^X, unmapping, bad pointers and sizes get errors (not faults),
 //! handle type and rights checks, notifications with timeouts, threads, preemption of a thread
-//! that never yields, and shared memory seen at two addresses.
+//! that never yields, shared memory seen at two addresses, and KernelInfo's fixed records.
 #![no_std]
 #![no_main]
 
@@ -87,6 +87,18 @@ fn keel_main() -> i32 {
         sys::module_size(keel_abi::HANDLE_MODULES, "nothere") == Err(Error::InvalidHandle),
     );
     c.check("kernel_info works", sys::kernel_info(keel_abi::InfoKind::Version, &mut small).is_ok());
+    // KernelInfo writes fixed records (keel-abi `info`), cut to the buffer, and says the full size.
+    c.check(
+        "kernel_info cut to the buffer",
+        sys::kernel_info(keel_abi::InfoKind::Version, &mut small)
+            == Ok((8, <keel_abi::info::VersionRecord as keel_abi::info::Record>::SIZE)),
+    );
+    let mut list = [0u8; 4096];
+    let listed = sys::kernel_info(keel_abi::InfoKind::Processes, &mut list).is_ok_and(|(n, _)| {
+        use keel_abi::info::{field_text, records, ProcessRecord};
+        records::<ProcessRecord>(&list[..n]).any(|p| field_text(&p.name) == "selftest" && p.state == 0)
+    });
+    c.check("kernel_info process records list selftest", listed);
 
     // Handles: spawned programs hold none of vmd's; types and rights are checked.
     c.check("no console handle", sys::console_write(HANDLE_CONSOLE, b"x") == Err(Error::InvalidHandle));

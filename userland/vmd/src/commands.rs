@@ -275,13 +275,7 @@ impl Vmd {
     }
 
     fn info(&mut self, kind: InfoKind) {
-        let mut buf = vec![0u8; 16 * 1024];
-        match sys::kernel_info(kind, &mut buf) {
-            Ok(n) => self.term.text(&String::from_utf8_lossy(&buf[..n])),
-            Err(e) => {
-                let _ = writeln!(self.term, "vmd: kernel info: {e}");
-            }
-        }
+        self.term.text(&crate::info::report(kind));
     }
 
     fn execute(&mut self, command: Command) {

@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod commands;
 mod config;
+mod info;
 mod running;
 mod term;
 mod vms;
