@@ -18,7 +18,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use keel_vmlimits::{check_switch_name, check_vm_name, parse_memory, MAX_DISKS_PER_VM, MAX_NICS_PER_VM};
+use keel_vmlimits::{check_path, check_switch_name, check_vm_name, parse_memory, MAX_DISKS_PER_VM, MAX_NICS_PER_VM};
 
 use crate::verbs::{lookup, usage, Lookup, Origin, Verb};
 use crate::words::split_words;
@@ -444,6 +444,11 @@ fn once<T>(slot: &mut Option<T>, value: T, what: &str) -> Result<(), ParseError>
     Ok(())
 }
 
+/// A path given to `start` ([`check_path`]); `what` names it in the error.
+fn path(value: &str, what: &str) -> Result<(), ParseError> {
+    check_path(value).map_err(|e| ParseError::verb("start", e.message(what, &shown(value))))
+}
+
 fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
     const VERB: &str = "start";
     let err = |m: String| ParseError::verb(VERB, m);
@@ -452,7 +457,10 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
     for &(flag, value) in &ops.flags {
         let value = value.unwrap_or_default();
         match flag {
-            'b' => once(&mut start.boot, value.into(), "boot image")?,
+            'b' => {
+                path(value, "boot image path")?;
+                once(&mut start.boot, value.into(), "boot image")?;
+            }
             'B' => {
                 let device = match value {
                     "disk" => BootDevice::Disk,
@@ -467,9 +475,8 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
                 if start.disks.len() == MAX_DISKS_PER_VM {
                     return Err(err("too many disks".into()));
                 }
-                if value.is_empty() {
-                    return Err(err("invalid disk path: (empty)".into()));
-                }
+                let file = value.strip_prefix("raw:").or_else(|| value.strip_prefix("qcow2:")).unwrap_or(value);
+                path(file, "disk path")?;
                 start.disks.push(value.into());
             }
             'i' => {
@@ -492,7 +499,10 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
                 check_switch_name(value).map_err(|e| err(e.message("switch name", &shown(value))))?;
                 start.switches.push(value.into());
             }
-            'r' => once(&mut start.cdrom, value.into(), "iso image")?,
+            'r' => {
+                path(value, "iso image path")?;
+                once(&mut start.cdrom, value.into(), "iso image")?;
+            }
             't' => {
                 check_vm_name(value).map_err(|e| err(e.message("template name", &shown(value))))?;
                 once(&mut start.template, value.into(), "template")?;
@@ -734,7 +744,17 @@ mod tests {
         assert_eq!(first("start -n a -n b -n c -n d -L web"), "start: too many network interfaces");
         assert_eq!(first("start -L -L web"), "start: -L specified multiple times (Keel supports one local interface)");
         assert_eq!(first("start -d a -d b -d c -d d -d e web"), "start: too many disks");
-        assert_eq!(first("start -d \"\" web"), "start: invalid disk path: (empty)");
+        assert_eq!(first("start -d \"\" web"), "start: disk path must not be empty");
+        assert_eq!(first("start -d qcow2: web"), "start: disk path must not be empty");
+        assert_eq!(first("start -b \"\" web"), "start: boot image path must not be empty");
+        assert_eq!(first("start -r \"\" web"), "start: iso image path must not be empty");
+        let long = "p".repeat(1024);
+        assert_eq!(
+            first(&format!("start -r {long} web")),
+            format!("start: invalid iso image path '{}...': it is 1024 bytes long (at most 1023)", "p".repeat(40))
+        );
+        let Command::Start(a) = p(&format!("start -d raw:{} web", &long[1..])) else { panic!() };
+        assert_eq!(a.disks[0].len(), 1027);
         assert_eq!(first("start -n \"\" web"), "start: switch name must not be empty");
         assert_eq!(
             first(&format!("start -n {} web", "s".repeat(64))),

@@ -1,5 +1,6 @@
 //! The shell and vm.conf accept exactly the same memory sizes, VM names and switch names, with
-//! the same values and the same reasons for a refusal (issue 13: one home per fact).
+//! the same values and the same reasons for a refusal (issue 13: one home per fact), and the
+//! same image paths and disk and interface counts.
 //!
 //! Each case is fed to both front ends as a user would write it: `start -m SIZE web` and
 //! `vm "web" { memory SIZE }`, `start -t NAME web` (a template is always a name) and
@@ -11,7 +12,10 @@
 
 use keel_shell::{parse, Command, StartArgs, Target};
 use keel_vmconf::NoIncludes;
-use keel_vmlimits::{check_switch_name, check_vm_name, parse_memory, MAX_MEMORY, MIN_MEMORY, VM_NAME_MAX};
+use keel_vmlimits::{
+    check_path, check_switch_name, check_vm_name, parse_memory, MAX_DISKS_PER_VM, MAX_MEMORY, MAX_NICS_PER_VM,
+    MIN_MEMORY, PATH_MAX, VM_NAME_MAX,
+};
 
 /// Sizes: every suffix and none, 0, 1M and around it, around the maximum, and garbage.
 fn sizes() -> Vec<String> {
@@ -251,5 +255,35 @@ fn switch_names_agree() {
             (Err(_), Err(_), Err(_)) => {}
             _ => panic!("{name:?}: shell {shell:?}, vm.conf {conf:?}"),
         }
+    }
+}
+
+#[test]
+fn image_paths_agree() {
+    let cases = ["/bsd.rd", "hello", "a b", "é", "", &"p".repeat(PATH_MAX), &"p".repeat(PATH_MAX + 1)];
+    for (flag, option) in [("-b", "boot"), ("-d", "disk"), ("-r", "cdrom")] {
+        for path in cases {
+            let shell = shell_start(&format!("start {flag} {} web", dq(path)));
+            let conf = vmconf_vm(&format!("vm \"web\" {{\n {option} {}\n}}\n", dq(path)));
+            let rule = check_path(path);
+            assert!(
+                shell.is_ok() == rule.is_ok() && conf.is_ok() == rule.is_ok(),
+                "{option} {path:?}: shell {shell:?}, vm.conf {conf:?}, rule {rule:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn disk_and_interface_counts_agree() {
+    for n in 0..=MAX_DISKS_PER_VM + 1 {
+        let shell = shell_start(&format!("start {} web", "-d disk.img ".repeat(n)));
+        let conf = vmconf_vm(&format!("vm \"web\" {{\n{}}}\n", " disk disk.img\n".repeat(n)));
+        assert!(shell.is_ok() == (n <= MAX_DISKS_PER_VM) && conf.is_ok() == shell.is_ok(), "{n} disks");
+    }
+    for n in 1..=MAX_NICS_PER_VM + 1 {
+        let shell = shell_start(&format!("start -i {n} web"));
+        let conf = vmconf_vm(&format!("vm \"web\" {{\n interfaces {n}\n}}\n"));
+        assert!(shell.is_ok() == (n <= MAX_NICS_PER_VM) && conf.is_ok() == shell.is_ok(), "{n} interfaces");
     }
 }

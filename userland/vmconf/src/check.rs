@@ -14,8 +14,6 @@ use crate::error::quoted;
 
 /// IF_NAMESIZE is 16 including the NUL.
 pub const IF_NAME_MAX: usize = 15;
-/// PATH_MAX is 1024 including the NUL.
-pub const PATH_MAX: usize = 1023;
 /// Linux x86 boot protocol: COMMAND_LINE_SIZE is 2048 including the NUL.
 pub const CMDLINE_MAX: usize = 2047;
 /// RT_TABLEID_MAX.
@@ -53,15 +51,9 @@ pub fn group_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A file path argument (`disk`, `cdrom`, `boot`, `initrd`).
+/// A file path argument (`disk`, `cdrom`, `boot`, `initrd`): [`keel_vmlimits::check_path`].
 pub fn path(what: &str, path: &str) -> Result<(), String> {
-    if path.is_empty() {
-        return Err(format!("{what} path must not be empty"));
-    }
-    if path.len() > PATH_MAX {
-        return Err(format!("{what} path too long (max {PATH_MAX} bytes)"));
-    }
-    Ok(())
+    keel_vmlimits::check_path(path).map_err(|e| e.message(&format!("{what} path"), &quoted(path)))
 }
 
 /// ether_aton(3): six hex octets of one or two digits separated by ':'. Returns the address in
