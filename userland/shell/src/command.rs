@@ -4,8 +4,9 @@
 //! OpenBSD FAQ), splits the line into words ([`crate::words`]), resolves the verb (vmctl verbs
 //! may be abbreviated, see [`crate::verbs`]), parses flags getopt-style (`-fw` is `-f -w`,
 //! `-m1G` and `-m 1G` are the same, `--` ends the flags) and checks the arguments the way
-//! vmctl does before it talks to vmd: VM names, ids, sizes, counts and limits. Errors name the
-//! verb and carry its usage, as vmctl prints them.
+//! vmctl does before it talks to vmd: VM names, ids, sizes, counts and limits. The rules for
+//! names, sizes and limits are keel-vmlimits', the same vm.conf follows. Errors name the verb
+//! and carry its usage, as vmctl prints them.
 //!
 //! What it does not do: look anything up (whether a VM, file, switch or process exists is for
 //! vmd to say), or run the command. One difference from vmctl: flags may also follow the VM
@@ -17,18 +18,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::scaled::{fmt_scaled, scan_scaled, ScanError};
+use keel_vmlimits::{check_path, check_switch_name, check_vm_name, parse_memory, MAX_DISKS_PER_VM, MAX_NICS_PER_VM};
+
 use crate::verbs::{lookup, usage, Lookup, Origin, Verb};
 use crate::words::split_words;
 
-/// The longest VM name, in bytes (vmd's `VM_NAME_MAX` is 64 with the terminating NUL).
-pub const MAX_NAME_LEN: usize = 63;
-/// The most disks one VM may have (vmd's `VM_MAX_DISKS_PER_VM`).
-pub const MAX_DISKS: usize = 4;
-/// The most network interfaces one VM may have (vmd's `VM_MAX_NICS_PER_VM`).
-pub const MAX_INTERFACES: u32 = 4;
-/// The most memory one VM may have (vmm's `VMM_MAX_VM_MEM_SIZE`, 128 GiB on amd64).
-pub const MAX_MEMORY: u64 = 128 << 30;
 /// The longest error message kept from a typed word, in characters.
 const MAX_QUOTED: usize = 40;
 
@@ -37,8 +31,7 @@ const MAX_QUOTED: usize = 40;
 pub enum Target {
     /// A VM's number (never 0).
     Id(u32),
-    /// A VM's name: at most [`MAX_NAME_LEN`] bytes of letters, digits, `.`, `-` and `_`, not
-    /// starting with `.`, `-` or `_`.
+    /// A VM's name, as [`keel_vmlimits::check_vm_name`] allows it (`web`, `vm-1.example`).
     Name(String),
     /// Every VM (`stop -a`).
     All,
@@ -68,14 +61,14 @@ pub enum BootDevice {
 pub struct StartArgs {
     /// The VM: the id or name of a configured VM, or the name of a new one (never [`Target::All`]).
     pub name: Target,
-    /// `-m size`: memory in bytes, rounded down to a whole megabyte (at least 1 MiB, at most
-    /// [`MAX_MEMORY`]). vmd's default is 512M.
+    /// `-m size`: memory in bytes, as [`keel_vmlimits::parse_memory`] reads it (rounded down to a
+    /// whole MiB, within its bounds). vmd's default is [`keel_vmlimits::DEFAULT_MEMORY`].
     pub memory: Option<u64>,
     /// `-b path`: the kernel or BIOS image to boot.
     pub boot: Option<String>,
     /// `-B device`: boot from this device this time.
     pub boot_device: Option<BootDevice>,
-    /// `-d disk`, repeatable (at most [`MAX_DISKS`]); a path, maybe prefixed `raw:` or `qcow2:`.
+    /// `-d disk`, repeatable (at most [`MAX_DISKS_PER_VM`]); a path, maybe prefixed `raw:` or `qcow2:`.
     pub disks: Vec<String>,
     /// `-r path`: the ISO image for the virtual CD-ROM.
     pub cdrom: Option<String>,
@@ -410,10 +403,9 @@ fn parse_number(word: &str) -> Option<u32> {
     word.parse().ok()
 }
 
-/// Whether `name` is a valid VM name, as vmctl's `vm_start` checks it.
-fn valid_name(name: &str) -> bool {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    !name.is_empty() && !name.starts_with(['.', '-', '_']) && name.chars().all(ok_char)
+/// A typed word in single quotes for a message (see [`quoted`]).
+fn shown(word: &str) -> String {
+    format!("'{}'", quoted(word))
 }
 
 /// A VM id or name, as vmctl's `parse_vmid`: all digits is an id, anything else a name.
@@ -424,12 +416,7 @@ fn parse_target(verb: &'static str, word: &str) -> Result<Target, ParseError> {
             _ => Err(ParseError::verb(verb, format!("invalid id: {}", quoted(word)))),
         };
     }
-    if word.len() > MAX_NAME_LEN {
-        return Err(ParseError::verb(verb, "name too long"));
-    }
-    if !valid_name(word) {
-        return Err(ParseError::verb(verb, format!("invalid VM name: {}", quoted(word))));
-    }
+    check_vm_name(word).map_err(|e| ParseError::verb(verb, e.message("VM name", &shown(word))))?;
     Ok(Target::Name(word.into()))
 }
 
@@ -457,23 +444,9 @@ fn once<T>(slot: &mut Option<T>, value: T, what: &str) -> Result<(), ParseError>
     Ok(())
 }
 
-/// A memory size for `start -m`, as vmctl's `parse_size`.
-fn parse_memory(word: &str) -> Result<u64, ParseError> {
-    const VERB: &str = "start";
-    let bytes = match scan_scaled(word) {
-        Ok(b) => b,
-        Err(ScanError::Invalid | ScanError::TooLarge) => {
-            return Err(ParseError::verb(VERB, format!("invalid memory size: {}", quoted(word))))
-        }
-    };
-    if bytes < 1 << 20 {
-        return Err(ParseError::verb(VERB, "memory size must be at least 1MB"));
-    }
-    if bytes > MAX_MEMORY {
-        return Err(ParseError::verb(VERB, format!("memory size too large (limit is {})", fmt_scaled(MAX_MEMORY))));
-    }
-    // Round down to the megabyte.
-    Ok(bytes & !((1 << 20) - 1))
+/// A path given to `start` ([`check_path`]); `what` names it in the error.
+fn path(value: &str, what: &str) -> Result<(), ParseError> {
+    check_path(value).map_err(|e| ParseError::verb("start", e.message(what, &shown(value))))
 }
 
 fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
@@ -484,7 +457,10 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
     for &(flag, value) in &ops.flags {
         let value = value.unwrap_or_default();
         match flag {
-            'b' => once(&mut start.boot, value.into(), "boot image")?,
+            'b' => {
+                path(value, "boot image path")?;
+                once(&mut start.boot, value.into(), "boot image")?;
+            }
             'B' => {
                 let device = match value {
                     "disk" => BootDevice::Disk,
@@ -496,12 +472,11 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
             }
             'c' => start.console = true,
             'd' => {
-                if start.disks.len() == MAX_DISKS {
+                if start.disks.len() == MAX_DISKS_PER_VM {
                     return Err(err("too many disks".into()));
                 }
-                if value.is_empty() {
-                    return Err(err("invalid disk path: (empty)".into()));
-                }
+                let file = value.strip_prefix("raw:").or_else(|| value.strip_prefix("qcow2:")).unwrap_or(value);
+                path(file, "disk path")?;
                 start.disks.push(value.into());
             }
             'i' => {
@@ -517,25 +492,24 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
                 start.local_interface = true;
             }
             'm' => {
-                let bytes = parse_memory(value)?;
+                let bytes = parse_memory(value).map_err(|e| err(e.message(&shown(value))))?;
                 once(&mut start.memory, bytes, "memory")?;
             }
             'n' => {
-                if value.is_empty() {
-                    return Err(err("invalid network: (empty)".into()));
-                }
+                check_switch_name(value).map_err(|e| err(e.message("switch name", &shown(value))))?;
                 start.switches.push(value.into());
             }
-            'r' => once(&mut start.cdrom, value.into(), "iso image")?,
+            'r' => {
+                path(value, "iso image path")?;
+                once(&mut start.cdrom, value.into(), "iso image")?;
+            }
             't' => {
-                if value.len() > MAX_NAME_LEN || !valid_name(value) {
-                    return Err(err(format!("invalid template name: {}", quoted(value))));
-                }
+                check_vm_name(value).map_err(|e| err(e.message("template name", &shown(value))))?;
                 once(&mut start.template, value.into(), "template")?;
             }
             _ => return Err(err(format!("unknown option -{flag}"))),
         }
-        if start.interface_count() > MAX_INTERFACES {
+        if start.interface_count() as usize > MAX_NICS_PER_VM {
             return Err(err("too many network interfaces".into()));
         }
     }
@@ -548,6 +522,7 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_vmlimits::{MAX_MEMORY, VM_NAME_MAX};
 
     fn p(line: &str) -> Command {
         parse(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
@@ -617,14 +592,20 @@ mod tests {
         assert_eq!(p("console 007"), Command::Console(Target::Id(7)));
         assert_eq!(e("console 4294967296"), "console: invalid id: 4294967296\nusage: console id");
         assert_eq!(e("console 0"), "console: invalid id: 0\nusage: console id");
-        assert_eq!(e("console -- -web"), "console: invalid VM name: -web\nusage: console id");
-        assert_eq!(e("console .web"), "console: invalid VM name: .web\nusage: console id");
-        assert_eq!(e("console we/b"), "console: invalid VM name: we/b\nusage: console id");
-        assert_eq!(e("console \"\""), "console: invalid VM name: \nusage: console id");
-        assert_eq!(p("console 1a"), Command::Console(name("1a")));
-        let longest = "a".repeat(MAX_NAME_LEN);
+        let start = "console: invalid VM name";
+        let usage = "\nusage: console id";
+        assert_eq!(e("console -- -web"), format!("{start} '-web': it must start with a letter{usage}"));
+        assert_eq!(e("console .web"), format!("{start} '.web': it must start with a letter{usage}"));
+        assert_eq!(e("console 1a"), format!("{start} '1a': it must start with a letter{usage}"));
+        let only = "it may contain only letters, digits, '.', '-' and '_', not";
+        assert_eq!(e("console we/b"), format!("{start} 'we/b': {only} '/'{usage}"));
+        assert_eq!(e("console \"\""), format!("console: VM name must not be empty{usage}"));
+        let longest = "a".repeat(VM_NAME_MAX);
         assert_eq!(p(&format!("console {longest}")), Command::Console(Target::Name(longest.clone())));
-        assert_eq!(e(&format!("console {longest}a")), "console: name too long\nusage: console id");
+        assert_eq!(
+            e(&format!("console {longest}a")),
+            format!("{start} '{}...': it is 64 bytes long (at most 63){usage}", "a".repeat(40))
+        );
     }
 
     #[test]
@@ -728,12 +709,18 @@ mod tests {
         assert_eq!(mem("1048577"), 1 << 20);
         let usage = "\nusage: start [-cL] [-B device] [-b path] [-d disk] [-i count]\n             \
                      [-m size] [-n switch] [-r path] [-t name] id | name";
-        assert_eq!(e("start -m 512 web"), format!("start: memory size must be at least 1MB{usage}"));
-        assert_eq!(e("start -m 0 web"), format!("start: memory size must be at least 1MB{usage}"));
-        assert_eq!(e("start -m lots web"), format!("start: invalid memory size: lots{usage}"));
-        assert_eq!(e("start -m 1GB web"), format!("start: invalid memory size: 1GB{usage}"));
-        assert_eq!(e("start -m 20E web"), format!("start: invalid memory size: 20E{usage}"));
+        assert_eq!(e("start -m 512 web"), format!("start: memory size must be at least 1M{usage}"));
+        assert_eq!(e("start -m 0 web"), format!("start: memory size must be at least 1M{usage}"));
+        assert_eq!(
+            e("start -m lots web"),
+            format!("start: invalid memory size 'lots': expected a number, e.g. 512M or 1.5G{usage}")
+        );
+        let unit = "unknown unit (use K, M, G or T after the number; a plain number is bytes)";
+        assert_eq!(e("start -m 1GB web"), format!("start: invalid memory size '1GB': {unit}{usage}"));
+        assert_eq!(e("start -m-1G web"), format!("start: invalid memory size '-1G': a size cannot be negative{usage}"));
+        assert_eq!(e("start -m 20E web"), format!("start: memory size too large (limit is 128G){usage}"));
         assert_eq!(e("start -m 129G web"), format!("start: memory size too large (limit is 128G){usage}"));
+        assert_eq!(e("start -m 200G web"), format!("start: memory size too large (limit is 128G){usage}"));
         assert_eq!(e("start -m 1G -m 2G web"), format!("start: memory specified multiple times{usage}"));
     }
 
@@ -757,12 +744,28 @@ mod tests {
         assert_eq!(first("start -n a -n b -n c -n d -L web"), "start: too many network interfaces");
         assert_eq!(first("start -L -L web"), "start: -L specified multiple times (Keel supports one local interface)");
         assert_eq!(first("start -d a -d b -d c -d d -d e web"), "start: too many disks");
-        assert_eq!(first("start -d \"\" web"), "start: invalid disk path: (empty)");
-        assert_eq!(first("start -n \"\" web"), "start: invalid network: (empty)");
+        assert_eq!(first("start -d \"\" web"), "start: disk path must not be empty");
+        assert_eq!(first("start -d qcow2: web"), "start: disk path must not be empty");
+        assert_eq!(first("start -b \"\" web"), "start: boot image path must not be empty");
+        assert_eq!(first("start -r \"\" web"), "start: iso image path must not be empty");
+        let long = "p".repeat(1024);
+        assert_eq!(
+            first(&format!("start -r {long} web")),
+            format!("start: invalid iso image path '{}...': it is 1024 bytes long (at most 1023)", "p".repeat(40))
+        );
+        let Command::Start(a) = p(&format!("start -d raw:{} web", &long[1..])) else { panic!() };
+        assert_eq!(a.disks[0].len(), 1027);
+        assert_eq!(first("start -n \"\" web"), "start: switch name must not be empty");
+        assert_eq!(
+            first(&format!("start -n {} web", "s".repeat(64))),
+            format!("start: invalid switch name '{}...': it is 64 bytes long (at most 63)", "s".repeat(40))
+        );
         assert_eq!(first("start -t a -t b web"), "start: template specified multiple times");
-        assert_eq!(first("start -t _x web"), "start: invalid template name: _x");
-        assert_eq!(first("start my!vm"), "start: invalid VM name: my!vm");
-        assert_eq!(first("start _vm"), "start: invalid VM name: _vm");
+        assert_eq!(first("start -t _x web"), "start: invalid template name '_x': it must start with a letter");
+        let only = "it may contain only letters, digits, '.', '-' and '_', not";
+        assert_eq!(first("start my!vm"), format!("start: invalid VM name 'my!vm': {only} '!'"));
+        assert_eq!(first("start _vm"), "start: invalid VM name '_vm': it must start with a letter");
+        assert_eq!(first("start 1web"), "start: invalid VM name '1web': it must start with a letter");
         assert_eq!(first("start 0"), "start: invalid id: 0");
         // The usage follows on two more lines.
         assert_eq!(e("start").lines().count(), 3);
@@ -864,7 +867,14 @@ mod tests {
     fn odd_option_characters_do_not_panic() {
         assert_eq!(e("stop -é 1"), "stop: unknown option -?\nusage: stop [-fw] [id | -a]");
         assert_eq!(e("start -: web").lines().next(), Some("start: unknown option -:"));
-        assert_eq!(e("start -mé web").lines().next(), Some("start: invalid memory size: ?"));
-        assert_eq!(e("stop -"), "stop: invalid VM name: -\nusage: stop [-fw] [id | -a]");
+        assert_eq!(
+            e("start -mé web").lines().next(),
+            Some("start: invalid memory size '?': expected a number, e.g. 512M or 1.5G")
+        );
+        assert_eq!(
+            e("start wéb").lines().next(),
+            Some("start: invalid VM name 'w?b': it may contain only letters, digits, '.', '-' and '_', not '\\u{e9}'")
+        );
+        assert_eq!(e("stop -"), "stop: invalid VM name '-': it must start with a letter\nusage: stop [-fw] [id | -a]");
     }
 }

@@ -4,9 +4,12 @@
 //! - [`editor`]: bytes to lines (echo, backspace, Ctrl-U/C/W, history on the arrow keys);
 //! - [`words`], [`verbs`], [`command`]: a line to a [`Command`], with vmctl's flags, checks,
 //!   error messages and usage lines;
-//! - [`table`] and [`scaled`]: the `show` table exactly as vmctl prints it, with fmt_scaled(3);
+//! - [`table`]: the `show` table exactly as vmctl prints it, with fmt_scaled(3);
 //! - [`mux`], [`console`], [`loopback`]: attaching to a VM's console (`~.` detaches), keeping
 //!   its output while detached, and an echo stream to test with.
+//!
+//! What a VM may be called and how much memory it may have are not defined here but in
+//! `keel-vmlimits`, which vm.conf uses too.
 //!
 //! It does no I/O and runs nothing: vmd feeds it bytes and acts on what it returns. Every byte
 //! from the serial line is treated as hostile: nothing here panics on any input, and every
@@ -20,7 +23,6 @@ pub mod console;
 pub mod editor;
 pub mod loopback;
 pub mod mux;
-pub mod scaled;
 pub mod table;
 pub mod verbs;
 pub mod words;
@@ -28,8 +30,9 @@ pub mod words;
 pub use command::{parse, BootDevice, Command, ParseError, ResetWhat, StartArgs, Target};
 pub use console::{Console, RingBuffer};
 pub use editor::{EditorEvent, LineEditor};
+/// Sizes are read and written as vm.conf reads and writes them: one definition, in keel-vmlimits.
+pub use keel_vmlimits::{fmt_scaled, scan_scaled};
 pub use loopback::LoopbackStream;
 pub use mux::{EscapeAction, EscapeFilter};
-pub use scaled::{fmt_scaled, scan_scaled};
 pub use table::{format_show, VmRow};
 pub use verbs::{help_text, usage, verb_help};

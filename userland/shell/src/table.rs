@@ -13,7 +13,7 @@
 use alloc::string::String;
 use core::fmt::Write;
 
-pub use crate::scaled::fmt_scaled;
+pub use keel_vmlimits::fmt_scaled;
 
 /// The longest owner shown, in bytes (vmctl formats it into a 16-byte buffer).
 const MAX_OWNER: usize = 15;

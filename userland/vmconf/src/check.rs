@@ -1,6 +1,7 @@
 //! Value checks that vmd does while parsing: names and their lengths, interface groups, MAC
 //! addresses, local prefixes, owners. Each returns the message part of an error (the parser adds
-//! file and line) or the normalised value.
+//! file and line) or the normalised value. VM and switch names follow keel-vmlimits, the rule
+//! the shell uses too.
 //! Does not: look anything up on a host (vmd resolves users, groups and interface types there;
 //! Keel has no passwd file and no host interfaces, so names are only checked for form).
 
@@ -11,46 +12,21 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use crate::ast::Owner;
 use crate::error::quoted;
 
-/// vmd's VMM_MAX_NAME_LEN is 64 bytes including the terminating NUL.
-pub const VM_NAME_MAX: usize = 63;
-/// Switch names are copied into a VM_NAME_MAX buffer by vmd when an interface refers to them.
-pub const SWITCH_NAME_MAX: usize = 63;
 /// IF_NAMESIZE is 16 including the NUL.
 pub const IF_NAME_MAX: usize = 15;
-/// PATH_MAX is 1024 including the NUL.
-pub const PATH_MAX: usize = 1023;
 /// Linux x86 boot protocol: COMMAND_LINE_SIZE is 2048 including the NUL.
 pub const CMDLINE_MAX: usize = 2047;
 /// RT_TABLEID_MAX.
 pub const RDOMAIN_MAX: i64 = 255;
 
-/// vm.conf(5): "The name can only consist of alphanumeric characters, as well as '.', '-', and
-/// '_', and must start with a letter." Plus vmd's length limit.
+/// A VM's name ([`keel_vmlimits::check_vm_name`]: vm.conf(5)'s rule and vmd's length limit).
 pub fn vm_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err(String::from("vm name must not be empty"));
-    }
-    if name.len() > VM_NAME_MAX {
-        return Err(format!("vm name {} too long (max {VM_NAME_MAX} bytes)", quoted(name)));
-    }
-    let first_ok = name.starts_with(|c: char| c.is_ascii_alphabetic());
-    if !first_ok || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
-        return Err(format!(
-            "invalid vm name {}: it must start with a letter and contain only letters, digits, '.', '-' and '_'",
-            quoted(name)
-        ));
-    }
-    Ok(())
+    keel_vmlimits::check_vm_name(name).map_err(|e| e.message("VM name", &quoted(name)))
 }
 
+/// A switch's name ([`keel_vmlimits::check_switch_name`]).
 pub fn switch_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err(String::from("switch name must not be empty"));
-    }
-    if name.len() > SWITCH_NAME_MAX {
-        return Err(format!("switch name {} too long (max {SWITCH_NAME_MAX} bytes)", quoted(name)));
-    }
-    Ok(())
+    keel_vmlimits::check_switch_name(name).map_err(|e| e.message("switch name", &quoted(name)))
 }
 
 /// A network interface name (`interface tap0`, a switch's `interface bridge0`).
@@ -75,15 +51,9 @@ pub fn group_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A file path argument (`disk`, `cdrom`, `boot`, `initrd`).
+/// A file path argument (`disk`, `cdrom`, `boot`, `initrd`): [`keel_vmlimits::check_path`].
 pub fn path(what: &str, path: &str) -> Result<(), String> {
-    if path.is_empty() {
-        return Err(format!("{what} path must not be empty"));
-    }
-    if path.len() > PATH_MAX {
-        return Err(format!("{what} path too long (max {PATH_MAX} bytes)"));
-    }
-    Ok(())
+    keel_vmlimits::check_path(path).map_err(|e| e.message(&format!("{what} path"), &quoted(path)))
 }
 
 /// ether_aton(3): six hex octets of one or two digits separated by ':'. Returns the address in

@@ -44,7 +44,6 @@ mod diff;
 mod error;
 mod lexer;
 mod parser;
-mod size;
 
 #[cfg(test)]
 mod tests;
@@ -52,11 +51,15 @@ mod tests;
 use alloc::string::String;
 
 pub use ast::{Agentx, BootDevice, Config, Disk, DiskFormat, Globals, Interface, Owner, Switch, VmConfig};
-pub use check::{CMDLINE_MAX, VM_NAME_MAX};
+pub use check::CMDLINE_MAX;
 pub use diff::{diff, Change};
 pub use error::Error;
-pub use parser::{MAX_DISKS_PER_VM, MAX_NICS_PER_VM};
-pub use size::{check_memory, parse_size, scan_scaled, MAX_MEMORY, MIN_MEMORY};
+/// Names, sizes and limits are keel-vmlimits', shared with the shell (re-exported for users of
+/// this crate).
+pub use keel_vmlimits::{
+    check_memory, parse_memory, scan_scaled, MAX_DISKS_PER_VM, MAX_MEMORY, MAX_NICS_PER_VM, MIN_MEMORY,
+    SWITCH_NAME_MAX, VM_NAME_MAX,
+};
 
 /// Largest file (main or included) read.
 pub const MAX_FILE_SIZE: usize = 1 << 20;

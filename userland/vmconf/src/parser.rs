@@ -24,16 +24,11 @@ use crate::ast::{Agentx, BootDevice, Config, Disk, DiskFormat, Interface, Owner,
 use crate::check;
 use crate::error::{plain, quoted, Error};
 use crate::lexer::{lookup, Kw, Lexer, Macros, Tok, Token};
-use crate::size::{check_memory, scan_scaled};
 use crate::{
     Includer, MAX_FILE_SIZE, MAX_INCLUDED_FILES, MAX_INCLUDE_DEPTH, MAX_MACROS, MAX_SWITCHES, MAX_TOKEN_LEN,
     MAX_TOTAL_INPUT, MAX_VMS,
 };
-
-/// vmd's VM_MAX_NICS_PER_VM.
-pub const MAX_NICS_PER_VM: usize = 4;
-/// vmd's VM_MAX_DISKS_PER_VM.
-pub const MAX_DISKS_PER_VM: usize = 4;
+use keel_vmlimits::{check_memory, parse_memory, MemoryError, ScanError, MAX_DISKS_PER_VM, MAX_NICS_PER_VM};
 
 const VM_OPTIONS: &str =
     "allow, boot, cdrom, cmdline, disable, disk, enable, initrd, interface, interfaces, local, memory, owner, sev, seves";
@@ -668,12 +663,12 @@ impl<'i> Parser<'i> {
             Kw::Memory => {
                 let t = self.next(s)?;
                 let size = match &t.tok {
+                    // The same rule as `start -m` (keel-vmlimits); a number is bytes.
                     Tok::Num(n) => u64::try_from(*n)
-                        .map_err(|_| String::from("memory size must be at least 1M"))
-                        .and_then(check_memory),
-                    Tok::Str(v) => scan_scaled(v)
-                        .map_err(|e| format!("invalid memory size {}: {e}", quoted(v)))
-                        .and_then(check_memory),
+                        .map_err(|_| MemoryError::Invalid(ScanError::Negative))
+                        .and_then(check_memory)
+                        .map_err(|e| e.message(&quoted(&n.to_string()))),
+                    Tok::Str(v) => parse_memory(v).map_err(|e| e.message(&quoted(v))),
                     _ => return Err(s.expected("a size (e.g. 512M or 1G) after 'memory'", &t)),
                 };
                 if vm.memory.is_some() {

@@ -408,6 +408,14 @@ impl Vmd {
     }
 
     fn start_vm(&mut self, args: keel_shell::StartArgs) {
+        // `start -m`: checked by the shell already; again here, by the same rule, before any change.
+        let memory = match args.memory.map(keel_vmlimits::check_memory).transpose() {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = writeln!(self.term, "vmctl: start vm command failed: {e}");
+                return;
+            }
+        };
         let name = describe(&args.name);
         let index = match self.vms.find(&args.name) {
             Some(i) => i,
@@ -419,6 +427,13 @@ impl Vmd {
                     );
                     return;
                 };
+                // The shell checked the name by the rule vm.conf uses (keel-vmlimits); vmd checks
+                // again rather than trust that every way in did.
+                if let Err(e) = keel_vmlimits::check_vm_name(new_name) {
+                    let shown = alloc::format!("'{}'", new_name.escape_default());
+                    let _ = writeln!(self.term, "vmctl: start vm command failed: {}", e.message("VM name", &shown));
+                    return;
+                }
                 let config = keel_vmconf::VmConfig { name: new_name.clone(), ..Default::default() };
                 self.vms.add(config)
             }
@@ -431,7 +446,7 @@ impl Vmd {
         if let Some(b) = &args.boot {
             vm.config.boot = Some(b.clone());
         }
-        if let Some(m) = args.memory {
+        if let Some(m) = memory {
             vm.config.memory = Some(m);
         }
         let Some(boot) = vm.config.boot.clone() else {

@@ -7,8 +7,11 @@ use alloc::vec::Vec;
 use keel_shell::{Console, LoopbackStream, Target, VmRow};
 use keel_vmconf::{Config, VmConfig};
 
-/// vmd's default memory for a VM without `memory` (vm.conf(5)).
-pub const DEFAULT_MEMORY: u64 = 512 << 20;
+use keel_vmlimits::DEFAULT_MEMORY;
+
+// Every name the rule allows fits the control area's name field uncut.
+const _: () = assert!(keel_vmlimits::VM_NAME_MAX <= keel_vmproto::NAME_MAX);
+
 const CONSOLE_BACKLOG: usize = 64 * 1024;
 
 pub struct Vm {

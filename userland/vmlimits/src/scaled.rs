@@ -1,13 +1,17 @@
-//! Human-readable byte counts, as OpenBSD's fmt_scaled(3) and scan_scaled(3) write and read them.
+//! Human-readable byte counts, as OpenBSD's fmt_scaled(3) writes them and (stricter) as
+//! scan_scaled(3) reads them: the one syntax for sizes in the shell and in vm.conf.
 //!
 //! What it does: [`fmt_scaled`] formats a byte count with at most four digits and a unit
 //! (`0B`, `1023B`, `1.0K`, `88.1M`, `512M`, `11.6G`), rounding as libutil's `fmt_scaled` does;
 //! [`scan_scaled`] reads a count such as `512M`, `4.5G` or `1024` (plain bytes).
 //!
-//! What it does not do: no negative numbers (sizes are never negative here) and no SI (1000)
-//! units: `K` is 1024, as in OpenBSD.
+//! What it does not do: no negative numbers (sizes are never negative here), no SI (1000)
+//! units (`K` is 1024, as in OpenBSD), and none of scan_scaled(3)'s leniency: no leading
+//! blanks or `+`, nothing after the unit (scan_scaled accepts ` +1G.`). Every text read here
+//! reads the same in scan_scaled(3). Bounds for a memory size are in [`crate::memory`].
 
 use alloc::string::String;
+use core::fmt;
 
 /// Unit letters, from bytes to exbibytes.
 const UNITS: &[u8; 7] = b"BKMGTPE";
@@ -46,36 +50,64 @@ pub fn fmt_scaled(bytes: u64) -> String {
     }
 }
 
-/// Why [`scan_scaled`] refused a string.
+/// Why [`scan_scaled`] refused a string. `Display` is the reason alone, for a message that
+/// names the text itself (`invalid memory size "1GB": unknown unit ...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanError {
-    /// Not a number with an optional fraction and unit.
-    Invalid,
+    /// Nothing at all.
+    Empty,
+    /// Starts with `-`.
+    Negative,
+    /// No digits where the number should be (`G`, `.`, `lots`, `+1G`).
+    NoDigits,
+    /// More than one `.` (`1.2.3G`).
+    TwoPoints,
+    /// Something other than one unit letter after the number (`1GB`, `1X`, `1 G`, `5e3`).
+    BadUnit,
     /// Larger than a `u64`.
     TooLarge,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "no size given",
+            Self::Negative => "a size cannot be negative",
+            Self::NoDigits => "expected a number, e.g. 512M or 1.5G",
+            Self::TwoPoints => "more than one '.' in the number",
+            Self::BadUnit => "unknown unit (use K, M, G or T after the number; a plain number is bytes)",
+            Self::TooLarge => "too large (more than 16E)",
+        })
+    }
 }
 
 /// Read a byte count as scan_scaled(3) does: digits, an optional `.` and fraction, and an
 /// optional unit letter `B K M G T P E` (either case): `1024`, `512M`, `1.5G`, `4k`. Without a
 /// unit the number is in bytes and a fraction is dropped; with one the fraction counts
-/// (`1.5K` is 1536; anything below a byte is dropped). An empty string is refused (unlike
-/// scan_scaled(3), which reads it as 0).
+/// (`1.5K` is 1536; anything below a byte is dropped). Stricter than scan_scaled(3): an empty
+/// string (which it reads as 0), blanks, a sign and text after the unit are refused.
 pub fn scan_scaled(text: &str) -> Result<u64, ScanError> {
+    if text.is_empty() {
+        return Err(ScanError::Empty);
+    }
+    if text.starts_with('-') {
+        return Err(ScanError::Negative);
+    }
     let bytes = text.as_bytes();
     let digits_end = bytes.iter().position(|b| !b.is_ascii_digit() && *b != b'.').unwrap_or(bytes.len());
     let (number, rest) = text.split_at(digits_end);
     let (whole, fraction) = match number.split_once('.') {
-        Some((_, f)) if f.contains('.') => return Err(ScanError::Invalid),
+        Some((_, f)) if f.contains('.') => return Err(ScanError::TwoPoints),
         Some((w, f)) => (w, f),
         None => (number, ""),
     };
     if whole.is_empty() && fraction.is_empty() {
-        return Err(ScanError::Invalid);
+        return Err(ScanError::NoDigits);
     }
     let unit = match rest.as_bytes() {
         [] => 0,
-        [u] => UNITS.iter().position(|c| c.eq_ignore_ascii_case(u)).ok_or(ScanError::Invalid)?,
-        _ => return Err(ScanError::Invalid),
+        [u] => UNITS.iter().position(|c| c.eq_ignore_ascii_case(u)).ok_or(ScanError::BadUnit)?,
+        _ => return Err(ScanError::BadUnit),
     };
     let mut value: u64 = 0;
     for d in whole.bytes() {
@@ -180,12 +212,45 @@ mod tests {
 
     #[test]
     fn scan_scaled_refuses_garbage() {
-        for text in ["", ".", "G", "1.5Q", "1ab", "5.0e3", "5.0E3", "1..0", "--1", "++42", "-2K", "1 G", "1GB", "x"] {
-            assert_eq!(scan_scaled(text), Err(ScanError::Invalid), "scan_scaled({text:?})");
-        }
-        for text in ["32948093840918378473209480483092", "16E", "18446744073709551616"] {
-            assert_eq!(scan_scaled(text), Err(ScanError::TooLarge), "scan_scaled({text:?})");
+        use ScanError::*;
+        let cases: &[(&str, ScanError)] = &[
+            ("", Empty),
+            (".", NoDigits),
+            ("G", NoDigits),
+            ("x", NoDigits),
+            ("+1G", NoDigits),
+            ("++42", NoDigits),
+            (" 1G", NoDigits),
+            ("-2K", Negative),
+            ("--1", Negative),
+            ("-", Negative),
+            ("1..0", TwoPoints),
+            ("1.2.3G", TwoPoints),
+            ("1.5Q", BadUnit),
+            ("1ab", BadUnit),
+            ("5.0e3", BadUnit),
+            ("5.0E3", BadUnit),
+            ("1 G", BadUnit),
+            ("1G ", BadUnit),
+            ("1G.", BadUnit),
+            ("1GB", BadUnit),
+            ("1é", BadUnit),
+            ("32948093840918378473209480483092", TooLarge),
+            ("16E", TooLarge),
+            ("18446744073709551616", TooLarge),
+        ];
+        for &(text, want) in cases {
+            assert_eq!(scan_scaled(text), Err(want), "scan_scaled({text:?})");
         }
         assert_eq!(scan_scaled("18446744073709551615"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn scan_errors_read_well() {
+        assert_eq!(
+            ScanError::BadUnit.to_string(),
+            "unknown unit (use K, M, G or T after the number; a plain number is bytes)"
+        );
+        assert_eq!(ScanError::NoDigits.to_string(), "expected a number, e.g. 512M or 1.5G");
     }
 }
