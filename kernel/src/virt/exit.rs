@@ -79,6 +79,10 @@ pub trait Backend {
 pub fn run_until_monitor<B: Backend>(b: &mut B, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
     // The monitor's deadline is honoured only after the guest ran at least once: a deadline
     // already past when VcpuRun starts would otherwise keep the guest from ever running.
+    run_loop(b, vcpu, st)
+}
+
+fn run_loop<B: Backend>(b: &mut B, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
     let mut entered = false;
     loop {
         if vcpu.take_poke() || (entered && vcpu.deadline_passed()) {

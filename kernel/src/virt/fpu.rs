@@ -61,7 +61,8 @@ fn set_xcr0(value: u64) {
     }
 }
 
-/// The guest's XCR0 as the CPU holds it after an SVM #VMEXIT, given the value Keel believes
+/// The guest's XCR0 as the CPU holds it after an SVM #VMEXIT (called where it matters: see
+/// `exit::Backend::sync_xcr0`), given the value Keel believes
 /// (`known`). SVM does not switch XCR0 (it is not in the VMCB), so after an exit the register
 /// holds the guest's: normally what Keel loaded, changed only through the XSETBV intercept.
 /// QEMU 7.2's TCG does not honour that intercept, and a guest's XSETBV then reaches the
@@ -70,6 +71,7 @@ fn set_xcr0(value: u64) {
 /// so CPUID and the save area, right. A value the guest CPU model refuses (only possible where
 /// the intercept is not honoured) is replaced by `known`, so the one-page save area is never
 /// overrun. See: APM Vol 2 15.5.1 (state not saved by VMRUN), 15.9 (intercepts).
+#[inline]
 pub fn sync_guest_xcr0(known: u64) -> u64 {
     if supported_xcr0() == 0 {
         return known;

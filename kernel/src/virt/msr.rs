@@ -63,8 +63,10 @@ static LOADED_TSC_AUX: AtomicU64 = AtomicU64::new(u64::MAX);
 pub(super) static TSC_AUX_SHOWN: AtomicBool = AtomicBool::new(false);
 
 impl MsrShadow {
-    /// Load this vCPU's TSC_AUX into the CPU before it runs, if another value is there.
-    /// See: SDM Vol 2B RDTSCP, RDPID.
+    /// Load this vCPU's TSC_AUX into the CPU, if another value is there: when another vCPU ran
+    /// since this one last did (the backends call it when they switch VMCB or VMCS), and when the
+    /// guest writes it. See: SDM Vol 2B RDTSCP, RDPID.
+    #[inline]
     pub fn activate_tsc_aux(&self) {
         if !TSC_AUX_SHOWN.load(Ordering::Relaxed) {
             return;
@@ -131,6 +133,9 @@ pub fn msr_write(
         MsrKind::Mtrr => shadow.mtrrs.write(index, value, guest_cpu().phys_bits()),
         MsrKind::TscAux => {
             shadow.tsc_aux = msr::check_tsc_aux(value)?;
+            // This vCPU's TSC_AUX is the one in the CPU (a vCPU switch loads it: see
+            // activate_tsc_aux), so a write takes effect at once.
+            shadow.activate_tsc_aux();
             Ok(())
         }
         MsrKind::Refused => {

@@ -8,11 +8,15 @@ impl SvmVcpu {
     pub(super) fn enter(&mut self, vm: &Vm) {
         let generation = vm.generation.load(Ordering::SeqCst);
         let this = self.vmcb_frame.phys();
-        let flush = LAST_VMCB.swap(this, Ordering::Relaxed) != this || generation != self.generation;
+        let other_ran = LAST_VMCB.swap(this, Ordering::Relaxed) != this;
+        if other_ran {
+            // Another vCPU (or none yet) ran since: its TSC_AUX may be in the CPU.
+            self.msrs.activate_tsc_aux();
+        }
+        let flush = other_ran || generation != self.generation;
         self.generation = generation;
         self.vmcb().control.tlb_control = if flush { 1 } else { 0 };
         self.fpu.activate(self.xcr0);
-        self.msrs.activate_tsc_aux();
         let host = HOST_VMCB.load(Ordering::Relaxed);
         // SAFETY: CLGI/STGI bracket the world switch (APM 15.17); the VMCB, host VMCB and
         // permission maps are valid pages this CPU owns; svm_enter saves and restores every host

@@ -52,7 +52,6 @@ impl VmxVcpu {
             None => write(field::ENTRY_INTERRUPTION_INFO, 0),
         }
         self.fpu.activate(self.xcr0);
-        self.msrs.activate_tsc_aux();
         // SAFETY: this vCPU's VMCS is current (make_current at the loop's top) with valid host
         // state (init_vmcs, write_host_per_run; HOST_RSP is set by vmx_enter itself); vmx_enter
         // saves and restores every register the ABI needs and VM exit reloads the host's control

@@ -109,6 +109,8 @@ impl VmxVcpu {
         match unsafe { insn::vmptrld(self.vmcs.phys()) } {
             Ok(()) => {
                 CURRENT_VMCS.store(self.vmcs.phys(), Ordering::Relaxed);
+                // Another vCPU (or none yet) ran since: its TSC_AUX may be in the CPU.
+                self.msrs.activate_tsc_aux();
                 true
             }
             Err(e) => {
