@@ -82,7 +82,8 @@ pub enum ExitKind {
     Poked = 5,
     /// The guest state was rejected by the hardware at entry (`detail` = vendor code).
     InvalidState = 6,
-    /// An exit Keel does not handle (`detail` = a vendor-neutral description code).
+    /// An exit Keel does not handle (`detail` = the vendor's code, for the log only: SVM's
+    /// EXITCODE or VMX's basic exit reason); the monitor stops the VM with it.
     Unhandled = 7,
     /// String or REP port I/O (`port`, `size`, `write`, `count`), for the monitor to emulate:
     /// the instruction's bytes are in `insn` (`insn_len` of them), the system registers are
