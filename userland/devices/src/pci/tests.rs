@@ -3,7 +3,7 @@
 //! control register and a random port stream.
 
 use super::*;
-use crate::guest_memory::VecMemory;
+use crate::guest_memory::{GuestMemory, VecMemory};
 use crate::testutil::Rng;
 
 /// A test function: BAR0 4 KiB memory (a scratch page), BAR2-3 64-bit 1 MiB, BAR4 32 bytes of
