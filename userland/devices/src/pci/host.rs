@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::config::*;
+use crate::device::{port_at, ClockNs, Device, WriteEffect};
 use crate::guest_memory::GuestMemory;
 
 /// CONFIG_ADDRESS.
@@ -193,7 +194,7 @@ impl PciHost {
     }
 
     /// Reads ports `port..port + data.len()` of 0xCF8-0xCFF.
-    pub fn read(&mut self, port: u16, data: &mut [u8]) {
+    fn read_port(&mut self, port: u16, data: &mut [u8]) {
         match (port, data.len()) {
             (CONFIG_ADDRESS, 4) => data.copy_from_slice(&self.address.to_le_bytes()),
             (RESET_CONTROL, 1) => data[0] = self.reset_control,
@@ -212,7 +213,7 @@ impl PciHost {
     }
 
     /// Writes `data` to ports `port..` of 0xCF8-0xCFF.
-    pub fn write(&mut self, port: u16, data: &[u8]) {
+    fn write_port(&mut self, port: u16, data: &[u8]) {
         match (port, data.len()) {
             (CONFIG_ADDRESS, 4) => {
                 let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
@@ -414,5 +415,31 @@ impl PciHost {
         }
         self.rebuild_decoders();
         Ok(())
+    }
+}
+
+impl Device for PciHost {
+    /// A read at the port `offset` above [`PORT_BASE`] (0xCF8; see `read_port`).
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
+        match port_at(PORT_BASE, offset) {
+            Some(port) => self.read_port(port, data),
+            None => data.fill(0xFF),
+        }
+    }
+
+    /// A write at the port `offset` above [`PORT_BASE`] (see `write_port`); a reset through 0xCF9
+    /// is [`WriteEffect::Reset`] (and is also kept for [`PciHost::take_reset_request`]).
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+        let earlier = core::mem::take(&mut self.reset_requested);
+        if let Some(port) = port_at(PORT_BASE, offset) {
+            self.write_port(port, data);
+        }
+        let reset = self.reset_requested;
+        self.reset_requested |= earlier;
+        if reset {
+            WriteEffect::Reset
+        } else {
+            WriteEffect::None
+        }
     }
 }

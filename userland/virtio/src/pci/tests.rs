@@ -5,7 +5,8 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA};
+use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA, PORT_BASE};
+use keel_devices::Device;
 
 use super::*;
 use crate::chacha20::ChaCha20Rng;
@@ -18,9 +19,9 @@ const IRQ: u8 = 11;
 const WINDOW: u64 = 0xE000_0000;
 
 fn cfg_read(host: &mut PciHost, reg: u32, size: usize) -> u32 {
-    host.write(CONFIG_ADDRESS, &(0x8000_0000 | SLOT << 11 | (reg & !3)).to_le_bytes());
+    host.write(u64::from(CONFIG_ADDRESS - PORT_BASE), &(0x8000_0000 | SLOT << 11 | (reg & !3)).to_le_bytes(), 0);
     let mut b = [0u8; 4];
-    host.read(CONFIG_DATA + (reg & 3) as u16, &mut b[..size]);
+    host.read(u64::from(CONFIG_DATA + (reg & 3) as u16 - PORT_BASE), &mut b[..size], 0);
     u32::from_le_bytes(b)
 }
 
