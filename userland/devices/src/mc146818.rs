@@ -235,6 +235,14 @@ impl Rtc {
 
     /// Writes ports `port..port + data.len()`: 0x70 selects a byte and sets the NMI mask, 0x71
     /// writes the selected byte (a 16-bit write to 0x70 does both). Other ports are ignored.
+    /// An RTC as [`Rtc::new`] whose [`Device`] accesses add `epoch_ns` (see
+    /// [`Rtc::set_host_epoch`]).
+    pub fn with_host_epoch(epoch_ns: u64) -> Self {
+        let mut rtc = Self::new();
+        rtc.set_host_epoch(epoch_ns);
+        rtc
+    }
+
     /// Sets the host's wall-clock time at [`ClockNs`] 0 (`ClockRealtime - ClockNs`), which
     /// [`Device`] accesses add to their clock.
     pub fn set_host_epoch(&mut self, epoch_ns: u64) {
