@@ -21,7 +21,7 @@
 //! MultiProcessor Specification 1.4 section 3.6.2 (virtual wire mode), ACPI 6.5 5.2.12.5
 //! (interrupt source overrides).
 
-use crate::device::Device;
+use crate::device::{ClockNs, Device};
 use crate::i8259::PicPair;
 use crate::ioapic::Ioapic;
 use crate::lapic::{Lapic, LapicEffect};
@@ -93,13 +93,13 @@ impl IrqChips {
     }
 
     /// A guest read of the local APIC page.
-    pub fn lapic_read(&mut self, offset: u64, now_ns: u64, data: &mut [u8]) {
+    pub fn lapic_read(&mut self, offset: u64, data: &mut [u8], now_ns: ClockNs) {
         self.lapic.read(offset, data, now_ns);
     }
 
     /// A guest write to the local APIC page; a level-triggered EOI goes on to the I/O APIC.
     /// Returns whether the guest asked for an NMI to itself.
-    pub fn lapic_write(&mut self, offset: u64, now_ns: u64, data: &[u8]) -> bool {
+    pub fn lapic_write(&mut self, offset: u64, data: &[u8], now_ns: ClockNs) -> bool {
         match self.lapic.write(offset, data, now_ns) {
             LapicEffect::LevelEoi(vector) => {
                 self.ioapic.eoi(vector);
@@ -131,7 +131,7 @@ mod tests {
     }
 
     fn lapic_write32(chips: &mut IrqChips, offset: u64, value: u32) -> bool {
-        chips.lapic_write(offset, 0, &value.to_le_bytes())
+        chips.lapic_write(offset, &value.to_le_bytes(), 0)
     }
 
     /// Initialises the PIC pair: vectors 0x20/0x28, everything unmasked.

@@ -220,7 +220,7 @@ impl Platform {
         let now = self.exit_ns;
         if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
             device.read(offset, data, now);
-        } else if self.dev.pci.mmio_read(gpa, data) {
+        } else if self.dev.pci.mmio_read(gpa, data, now) {
             self.touched = true;
         } else {
             // Nothing claims it: no device changed.
@@ -236,17 +236,21 @@ impl Platform {
 
     pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) {
         let now = self.exit_ns;
-        if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
-            let effect = device.write(offset, data, now);
-            let effect = self.effect(effect);
-            if effect != WriteEffect::None {
-                self.mmio_effect = effect;
-            }
-        } else if self.dev.pci.mmio_write(gpa, data) {
+        let effect = if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
+            device.write(offset, data, now)
+        } else if let Some(effect) = self.dev.pci.mmio_write(gpa, data, now) {
             self.touched = true;
             self.pci_dirty = true;
-        } else if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
-            self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
+            effect
+        } else {
+            if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
+                self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
+            }
+            return;
+        };
+        let effect = self.effect(effect);
+        if effect != WriteEffect::None {
+            self.mmio_effect = effect;
         }
     }
 

@@ -38,16 +38,16 @@ fuzz_target!(|data: &[u8]| {
         let mut buf = [0u8; 8];
         match op & 0x1F {
             // The local APIC page: mostly 32-bit accesses at register offsets, sometimes anything.
-            0 => chips.lapic_read(u64::from(input.byte().unwrap_or(0)) << 4, now, &mut buf[..size]),
+            0 => chips.lapic_read(u64::from(input.byte().unwrap_or(0)) << 4, &mut buf[..size], now),
             1 => {
                 input.fill(&mut buf[..size]);
                 let offset = u64::from(input.byte().unwrap_or(0)) << 4;
-                let _ = chips.lapic_write(offset, now, &buf[..size]);
+                let _ = chips.lapic_write(offset, &buf[..size], now);
             }
-            2 => chips.lapic_read(input.u64(2), now, &mut buf[..size]),
+            2 => chips.lapic_read(input.u64(2), &mut buf[..size], now),
             3 => {
                 input.fill(&mut buf[..size]);
-                let _ = chips.lapic_write(input.u64(2), now, &buf[..size]);
+                let _ = chips.lapic_write(input.u64(2), &buf[..size], now);
             }
             // The I/O APIC window: select a register, then read or write the data window.
             4 => {
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // EOI through the LAPIC.
             13 => {
-                let _ = chips.lapic_write(0xB0, now, &0u32.to_le_bytes());
+                let _ = chips.lapic_write(0xB0, &0u32.to_le_bytes(), now);
             }
             // RTC / CMOS.
             14 => rtc.read(u64::from(0x70 + u16::from(input.byte().unwrap_or(0) & 1) - keel_devices::mc146818::BASE), &mut buf[..size], now),

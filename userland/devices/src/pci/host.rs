@@ -43,11 +43,12 @@ pub trait PciFunction {
         self.config_mut().write(offset, data);
     }
 
-    /// A read of `data.len()` bytes at `offset` inside BAR `bar` (the host checked the bounds).
-    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]);
+    /// A read of `data.len()` bytes at `offset` inside BAR `bar` (the host checked the bounds),
+    /// at time `now`: [`Device::read`] with the BAR's index.
+    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], now: ClockNs);
 
-    /// A write at `offset` inside BAR `bar`.
-    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]);
+    /// A write at `offset` inside BAR `bar`: [`Device::write`] with the BAR's index.
+    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect;
 
     /// The function's INTx output (before the command register's interrupt disable).
     fn irq_level(&self) -> bool {
@@ -307,27 +308,27 @@ impl PciHost {
     }
 
     /// Reads MMIO at `gpa` from the function that decodes it; false (data untouched) if none does.
-    pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8]) -> bool {
-        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_read(bar, off, data)).is_some()
+    pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8], now: ClockNs) -> bool {
+        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_read(bar, off, data, now)).is_some()
     }
 
-    /// Writes MMIO at `gpa` to the function that decodes it; false if none does.
-    pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) -> bool {
-        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_write(bar, off, data)).is_some()
+    /// Writes MMIO at `gpa` to the function that decodes it: what the write asks of the monitor,
+    /// or None if no function decodes it.
+    pub fn mmio_write(&mut self, gpa: u64, data: &[u8], now: ClockNs) -> Option<WriteEffect> {
+        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_write(bar, off, data, now))
     }
 
     /// Reads I/O port `port` from a function's I/O BAR; false if none decodes it.
-    pub fn io_read(&mut self, port: u16, data: &mut [u8]) -> bool {
+    pub fn io_read(&mut self, port: u16, data: &mut [u8], now: ClockNs) -> bool {
         self.bar_access(u64::from(port), data.len() as u64, true)
-            .map(|(f, bar, off)| f.bar_read(bar, off, data))
+            .map(|(f, bar, off)| f.bar_read(bar, off, data, now))
             .is_some()
     }
 
-    /// Writes I/O port `port` to a function's I/O BAR; false if none decodes it.
-    pub fn io_write(&mut self, port: u16, data: &[u8]) -> bool {
-        self.bar_access(u64::from(port), data.len() as u64, true)
-            .map(|(f, bar, off)| f.bar_write(bar, off, data))
-            .is_some()
+    /// Writes I/O port `port` to a function's I/O BAR: what the write asks of the monitor, or None
+    /// if no function decodes it.
+    pub fn io_write(&mut self, port: u16, data: &[u8], now: ClockNs) -> Option<WriteEffect> {
+        self.bar_access(u64::from(port), data.len() as u64, true).map(|(f, bar, off)| f.bar_write(bar, off, data, now))
     }
 
     fn bar_access(&mut self, addr: u64, len: u64, io: bool) -> Option<(&mut dyn PciFunction, usize, u64)> {

@@ -3,7 +3,7 @@
 //! control register and a random port stream.
 
 use super::*;
-use crate::device::Device;
+use crate::device::{ClockNs, Device, WriteEffect};
 use crate::guest_memory::{GuestMemory, VecMemory};
 use crate::testutil::Rng;
 
@@ -41,18 +41,19 @@ impl PciFunction for Dummy {
     fn config_mut(&mut self) -> &mut ConfigSpace {
         &mut self.cs
     }
-    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], _now: ClockNs) {
         let src: &[u8] = if bar == 0 { &self.page } else { &self.io };
         let o = offset as usize;
         data.copy_from_slice(&src[o..o + data.len()]);
     }
-    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
         let o = offset as usize;
         match bar {
             0 => self.page[o..o + data.len()].copy_from_slice(data),
             4 => self.io[o..o + data.len()].copy_from_slice(data),
             _ => {}
         }
+        WriteEffect::None
     }
     fn irq_level(&self) -> bool {
         self.level
@@ -196,22 +197,22 @@ fn bar_sizing_and_decoding() {
     cfg_write(&mut host, 3, 0x20, 4, 0xC040);
     let mut b = [0u8; 4];
     assert!(host.mmio_claim(0xE000_1000, 4).is_none(), "memory decoding is off");
-    assert!(!host.mmio_write(0xE000_1000, &[1, 2, 3, 4]));
+    assert!(host.mmio_write(0xE000_1000, &[1, 2, 3, 4], 0).is_none());
     cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_MEMORY));
     assert_eq!(host.mmio_claim(0xE000_1000, 4), Some((3, 0, 0)));
     assert_eq!(host.mmio_claim(0xE000_1FFC, 4), Some((3, 0, 0xFFC)));
     assert_eq!(host.mmio_claim(0xE000_1FFE, 4), None, "straddles the end");
     assert_eq!(host.mmio_claim(0xE000_0FFF, 1), None);
     assert_eq!(host.mmio_claim(0x1_0010_0008, 8), Some((3, 2, 8)), "64-bit BAR above 4 GiB");
-    assert!(host.mmio_write(0xE000_1010, &[1, 2, 3, 4]));
-    assert!(host.mmio_read(0xE000_1010, &mut b));
+    assert!(host.mmio_write(0xE000_1010, &[1, 2, 3, 4], 0).is_some());
+    assert!(host.mmio_read(0xE000_1010, &mut b, 0));
     assert_eq!(b, [1, 2, 3, 4]);
-    assert!(!host.io_write(0xC040, &[5]), "I/O decoding is off");
+    assert!(host.io_write(0xC040, &[5], 0).is_none(), "I/O decoding is off");
     cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_MEMORY | CMD_IO));
-    assert!(host.io_write(0xC05F, &[5]));
-    assert!(host.io_read(0xC05F, &mut b[..1]));
+    assert!(host.io_write(0xC05F, &[5], 0).is_some());
+    assert!(host.io_read(0xC05F, &mut b[..1], 0));
     assert_eq!(b[0], 5);
-    assert!(!host.io_read(0xC060, &mut b[..1]));
+    assert!(!host.io_read(0xC060, &mut b[..1], 0));
     assert_eq!(host.io_claim(0xC040, 2), Some((3, 4, 0)));
     // Base 0 is unassigned: never decoded.
     cfg_write(&mut host, 3, 0x10, 4, 0);
@@ -399,9 +400,9 @@ fn random_port_stream() {
         let gpa = rng.next_u64() >> rng.below(64);
         let mut m = [0u8; 8];
         let len = rng.below(9) as usize;
-        let _ = host.mmio_read(gpa, &mut m[..len]);
-        let _ = host.mmio_write(gpa, &m[..len]);
-        let _ = host.io_read(gpa as u16, &mut m[..len]);
+        let _ = host.mmio_read(gpa, &mut m[..len], 0);
+        let _ = host.mmio_write(gpa, &m[..len], 0);
+        let _ = host.io_read(gpa as u16, &mut m[..len], 0);
         let _ = host.irq_levels();
         let _ = host.take_reset_request();
     }

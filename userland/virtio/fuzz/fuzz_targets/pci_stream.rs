@@ -39,7 +39,7 @@ fn bar0(host: &PciHost) -> u64 {
 
 fn mmio_write(host: &mut PciHost, offset: u64, size: usize, value: u64) {
     let base = bar0(host);
-    host.mmio_write(base.wrapping_add(offset), &value.to_le_bytes()[..size]);
+    host.mmio_write(base.wrapping_add(offset), &value.to_le_bytes()[..size], 0);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
             3 => {
                 let off = input.u64(2) & 0x3FFF;
                 let base = bar0(&host);
-                host.mmio_read(base.wrapping_add(off), &mut buf[..size]);
+                host.mmio_read(base.wrapping_add(off), &mut buf[..size], 0);
             }
             4 => {
                 let off = input.u64(2) & 0x3FFF;
@@ -132,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 let gpa = input.u64(8);
-                host.mmio_read(gpa, &mut buf[..size]);
+                host.mmio_read(gpa, &mut buf[..size], 0);
             }
         }
         assert_eq!(host.irq_levels() & !(1 << 11), 0);
