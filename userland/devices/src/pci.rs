@@ -3,12 +3,14 @@
 //! function on it shares ([`ConfigSpace`], in `pci/config.rs`). Adding a PCI device is writing a
 //! [`PciFunction`] and giving it a slot in the monitor's PCI table.
 //!
-//! Ports: CONFIG_ADDRESS (0xCF8) latches and reads back only on 32-bit accesses (bits 1:0 and
-//! the reserved bits 30:24 read 0); CONFIG_DATA (0xCFC-0xCFF) reaches the register the address
-//! selects, at byte offset `port - 0xCFC`, for 1-, 2- and 4-byte accesses (bytes past 0xCFF read
-//! as all ones). A byte access to 0xCF9 is the PIIX reset control register: writing bit 2 (reset
-//! CPU) asks for a system reset ([`PciHost::take_reset_request`]). Other non-dword accesses to
-//! 0xCF8-0xCFB are ignored (so Linux's mechanism #2 probe, a byte write to 0xCFB, is harmless).
+//! Ports (the host is a [`crate::Device`] at offsets from 0xCF8, [`PORT_BASE`]): CONFIG_ADDRESS
+//! (0xCF8) latches and reads back only on 32-bit accesses (bits 1:0 and the reserved bits 30:24
+//! read 0); CONFIG_DATA (0xCFC-0xCFF) reaches the register the address selects, at byte offset
+//! `port - 0xCFC`, for 1-, 2- and 4-byte accesses (bytes past 0xCFF read as all ones). A byte
+//! access to 0xCF9 is the PIIX reset control register: writing bit 2 (reset CPU) asks for a
+//! system reset (the write returns [`crate::WriteEffect::Reset`]; also kept for
+//! [`PciHost::take_reset_request`]). Other non-dword accesses to 0xCF8-0xCFB are ignored (so
+//! Linux's mechanism #2 probe, a byte write to 0xCFB, is harmless).
 //!
 //! Devices: device 0 is the host bridge (Intel 82441FX, 8086:1237, class 06 00 00, as in a PC
 //! with an i440FX); slots 1-31 hold up to 31 boxed [`PciFunction`]s, each single-function
@@ -24,7 +26,7 @@
 //! follows the function's INTx line; status bit 4 is set once a capability is added.
 //!
 //! Address decoding for the monitor: [`PciHost::mmio_read`]/[`PciHost::mmio_write`] (and the I/O
-//! versions) find the BAR that holds the whole access, among the BARs the guest programmed,
+//! versions; guest-physical addresses or ports, the exit clock, and a write's effect) find the BAR that holds the whole access, among the BARs the guest programmed,
 //! counting a BAR only while its function's command register enables that space and its base is
 //! not 0 (unassigned). Overlapping BARs: the lowest slot wins. [`PciHost::assign_resources`] does
 //! what firmware does before an OS boots: places every BAR in a window, enables decoding and fills
