@@ -30,6 +30,8 @@
 //! See: ACPI 6.5 sections 4.8.3.1 (PM1 event grouping, Tables 4.11-4.14), 4.8.3.2 (PM1 control
 //! grouping, Table 4.15), 4.8.3.3 (power management timer) and 7.4.2 (`\_Sx` objects).
 
+use crate::device::{ClockNs, Device, WriteEffect};
+
 /// Offset of PM1a_STS in the block.
 pub const PM1_STS: u64 = 0;
 /// Offset of PM1a_EN.
@@ -99,66 +101,18 @@ impl AcpiPm {
         Self { sts: 0, en: 0, cnt: CNT_SCI_EN, start_ns: now_ns, last_ns: now_ns, tmr_epoch: 0, poweroff: false }
     }
 
-    /// Reads `data.len()` bytes at `offset` in the block.
-    pub fn read(&mut self, offset: u64, now_ns: u64, data: &mut [u8]) {
-        self.observe(now_ns);
-        let sts = self.status().to_le_bytes();
-        let en = self.en.to_le_bytes();
-        let cnt = self.cnt.to_le_bytes();
-        let tmr = self.timer().to_le_bytes();
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = match offset.checked_add(i as u64) {
-                Some(at @ 0..=1) => sts[at as usize],
-                Some(at @ 2..=3) => en[at as usize - 2],
-                Some(at @ 4..=5) => cnt[at as usize - 4],
-                Some(at @ 8..=11) => tmr[at as usize - 8],
-                _ => 0,
-            };
-        }
-    }
-
-    /// Writes `data` at `offset` in the block, a byte at a time as far as storage goes; PM1_CNT
-    /// acts on the value after the whole access.
-    pub fn write(&mut self, offset: u64, now_ns: u64, data: &[u8]) {
-        self.observe(now_ns);
-        let mut cnt_written = 0u16;
-        let mut cnt = self.cnt.to_le_bytes();
-        for (i, &value) in data.iter().enumerate() {
-            match offset.checked_add(i as u64) {
-                Some(at @ 0..=1) => {
-                    let clear = u16::from(value) << (8 * at);
-                    if clear & STS_TMR != 0 {
-                        self.tmr_epoch = self.ticks() >> (TIMER_BITS - 1);
-                    }
-                    self.sts &= !clear;
-                }
-                Some(at @ 2..=3) => {
-                    let shift = 8 * (at - 2);
-                    self.en = (self.en & !(0xFF << shift) | u16::from(value) << shift) & EN_MASK;
-                }
-                Some(at @ 4..=5) => {
-                    cnt[at as usize - 4] = value;
-                    cnt_written |= 0xFF << (8 * (at - 4));
-                }
-                _ => {}
-            }
-        }
-        if cnt_written != 0 {
-            self.write_cnt(u16::from_le_bytes(cnt), cnt_written);
-        }
-    }
-
-    fn write_cnt(&mut self, value: u16, written: u16) {
+    /// Returns whether the write entered S5.
+    fn write_cnt(&mut self, value: u16, written: u16) -> bool {
         self.cnt = (self.cnt & !written | value & written) & CNT_KEPT;
         if value & written & CNT_SLP_EN != 0 {
             let slp_typ = ((self.cnt & CNT_SLP_TYP) >> CNT_SLP_TYP_SHIFT) as u8;
             if slp_typ == SLP_TYP_S5 {
-                self.poweroff = true;
-            } else {
-                // Not a state we enter: wake at once (ACPI 6.5, 4.8.3.1.1 WAK_STS).
-                self.sts |= STS_WAK;
+                return true;
             }
+            // Not a state we enter: wake at once (ACPI 6.5, 4.8.3.1.1 WAK_STS).
+            self.sts |= STS_WAK;
         }
+        false
     }
 
     /// Whether the guest asked for soft off (S5) since the last call. Clears the request.
@@ -216,6 +170,60 @@ impl AcpiPm {
     }
 }
 
+impl Device for AcpiPm {
+    /// Reads `data.len()` bytes at `offset` in the block.
+    fn read(&mut self, offset: u64, data: &mut [u8], now_ns: ClockNs) {
+        self.observe(now_ns);
+        let sts = self.status().to_le_bytes();
+        let en = self.en.to_le_bytes();
+        let cnt = self.cnt.to_le_bytes();
+        let tmr = self.timer().to_le_bytes();
+        for (i, byte) in data.iter_mut().enumerate() {
+            *byte = match offset.checked_add(i as u64) {
+                Some(at @ 0..=1) => sts[at as usize],
+                Some(at @ 2..=3) => en[at as usize - 2],
+                Some(at @ 4..=5) => cnt[at as usize - 4],
+                Some(at @ 8..=11) => tmr[at as usize - 8],
+                _ => 0,
+            };
+        }
+    }
+
+    /// Writes `data` at `offset` in the block, a byte at a time as far as storage goes; PM1_CNT
+    /// acts on the value after the whole access. Entering S5 returns
+    /// [`WriteEffect::PowerOff`] (and is also kept for [`AcpiPm::take_poweroff_request`]).
+    fn write(&mut self, offset: u64, data: &[u8], now_ns: ClockNs) -> WriteEffect {
+        self.observe(now_ns);
+        let mut cnt_written = 0u16;
+        let mut cnt = self.cnt.to_le_bytes();
+        for (i, &value) in data.iter().enumerate() {
+            match offset.checked_add(i as u64) {
+                Some(at @ 0..=1) => {
+                    let clear = u16::from(value) << (8 * at);
+                    if clear & STS_TMR != 0 {
+                        self.tmr_epoch = self.ticks() >> (TIMER_BITS - 1);
+                    }
+                    self.sts &= !clear;
+                }
+                Some(at @ 2..=3) => {
+                    let shift = 8 * (at - 2);
+                    self.en = (self.en & !(0xFF << shift) | u16::from(value) << shift) & EN_MASK;
+                }
+                Some(at @ 4..=5) => {
+                    cnt[at as usize - 4] = value;
+                    cnt_written |= 0xFF << (8 * (at - 4));
+                }
+                _ => {}
+            }
+        }
+        if cnt_written != 0 && self.write_cnt(u16::from_le_bytes(cnt), cnt_written) {
+            self.poweroff = true;
+            return WriteEffect::PowerOff;
+        }
+        WriteEffect::None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,17 +231,17 @@ mod tests {
 
     fn r16(pm: &mut AcpiPm, offset: u64, now: u64) -> u16 {
         let mut b = [0u8; 2];
-        pm.read(offset, now, &mut b);
+        pm.read(offset, &mut b, now);
         u16::from_le_bytes(b)
     }
 
     fn w16(pm: &mut AcpiPm, offset: u64, now: u64, value: u16) {
-        pm.write(offset, now, &value.to_le_bytes());
+        pm.write(offset, &value.to_le_bytes(), now);
     }
 
     fn tmr(pm: &mut AcpiPm, now: u64) -> u32 {
         let mut b = [0u8; 4];
-        pm.read(PM_TMR, now, &mut b);
+        pm.read(PM_TMR, &mut b, now);
         u32::from_le_bytes(b)
     }
 
@@ -268,7 +276,7 @@ mod tests {
         assert!(!pm.take_poweroff_request());
         assert_eq!(r16(&mut pm, PM1_CNT, 0), CNT_SCI_EN | typ, "SLP_EN reads 0");
         // A byte write to the high half does it too.
-        pm.write(PM1_CNT + 1, 0, &[((typ | CNT_SLP_EN) >> 8) as u8]);
+        pm.write(PM1_CNT + 1, &[((typ | CNT_SLP_EN) >> 8) as u8], 0);
         assert!(pm.take_poweroff_request());
     }
 
@@ -293,7 +301,7 @@ mod tests {
         let wrap_ns = (1u64 << 24) * 1_000_000_000 / PM_TIMER_HZ + 1;
         assert!(tmr(&mut pm, 1_000 + wrap_ns) < 10);
         let mut b = [0u8; 4];
-        pm.read(PM_TMR, 1_000 + wrap_ns, &mut b);
+        pm.read(PM_TMR, &mut b, 1_000 + wrap_ns);
         assert_eq!(b[3], 0, "24 bits");
         assert_eq!(pm.timer_at(0), tmr(&mut pm, 0));
     }
@@ -320,7 +328,7 @@ mod tests {
         w16(&mut pm, PM1_CNT, 2 * half, 0);
         assert!(!pm.sci_level(2 * half), "SCI_EN clear");
         w16(&mut pm, PM1_CNT, 2 * half, CNT_SCI_EN);
-        pm.write(PM1_STS + 1, 2 * half, &[(STS_PWRBTN >> 8) as u8]);
+        pm.write(PM1_STS + 1, &[(STS_PWRBTN >> 8) as u8], 2 * half);
         assert!(!pm.sci_level(2 * half));
     }
 
@@ -328,14 +336,14 @@ mod tests {
     fn odd_accesses() {
         let mut pm = AcpiPm::new(0);
         let mut b = [0xAAu8; 12];
-        pm.read(0, 0, &mut b);
+        pm.read(0, &mut b, 0);
         assert_eq!(b, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
-        pm.write(0, 0, &[0xFF; 12]);
+        pm.write(0, &[0xFF; 12], 0);
         assert!(!pm.take_poweroff_request(), "SLP_TYP 7, not 5");
         assert_eq!(r16(&mut pm, PM1_CNT, 0), CNT_KEPT);
-        pm.read(u64::MAX, 0, &mut b);
-        pm.write(u64::MAX - 1, 0, &[1, 2, 3, 4]);
-        pm.read(6, 0, &mut b[..2]);
+        pm.read(u64::MAX, &mut b, 0);
+        pm.write(u64::MAX - 1, &[1, 2, 3, 4], 0);
+        pm.read(6, &mut b[..2], 0);
         assert_eq!(&b[..2], &[0, 0]);
     }
 
@@ -350,9 +358,9 @@ mod tests {
             let size = rng.below(5) as usize;
             let mut data = [rng.byte(), rng.byte(), rng.byte(), rng.byte()];
             if rng.below(2) == 0 {
-                pm.write(offset, now, &data[..size]);
+                pm.write(offset, &data[..size], now);
             } else {
-                pm.read(offset, now, &mut data[..size]);
+                pm.read(offset, &mut data[..size], now);
             }
             let _ = pm.sci_level(now);
             let _ = pm.take_poweroff_request();

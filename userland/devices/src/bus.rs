@@ -1,8 +1,12 @@
 //! An address-range map from guest addresses (ports or guest-physical MMIO addresses) to device
 //! indices. The monitor keeps one for port I/O and one for MMIO.
 //!
-//! Ranges are `[base, base + len)`, may end exactly at 2^64, never overlap and are never empty.
-//! A lookup succeeds only when the whole access lies inside one range. An access nothing claims is
+//! Ranges are `[base, base + len)`, may end exactly at 2^64, never overlap and are never empty:
+//! an overlap is an error naming the device already there, for the platform to report loudly.
+//! A lookup succeeds only when the whole access lies inside one range, and gives the offset from
+//! the device's base ([`crate::device::Device`] offsets): the range's own base, or for a device
+//! with several windows (the PIC's 0x20, 0xA0 and 0x4D0) the window's offset given to
+//! [`Bus::insert_at`]. An access nothing claims is
 //! the monitor's to drop; reads of it return all ones ([`all_ones`]), as on an ISA/PCI bus where no
 //! device drives the data lines.
 //!
@@ -39,6 +43,8 @@ struct Range {
     /// Last address inside the range (inclusive), so a range may end at 2^64 without overflow.
     last: u64,
     index: usize,
+    /// The device offset of `base`.
+    offset: u64,
 }
 
 /// Ranges sorted by base; lookups are a binary search.
@@ -52,8 +58,14 @@ impl Bus {
         Self { ranges: Vec::new() }
     }
 
-    /// Maps `[base, base + len)` to device `index`.
+    /// Maps `[base, base + len)` to device `index`; `base` is offset 0.
     pub fn insert(&mut self, base: u64, len: u64, index: usize) -> Result<(), BusError> {
+        self.insert_at(base, len, index, 0)
+    }
+
+    /// Maps `[base, base + len)` to device `index`, `base` being the device's offset `offset`
+    /// (a window of a device whose registers are not contiguous).
+    pub fn insert_at(&mut self, base: u64, len: u64, index: usize, offset: u64) -> Result<(), BusError> {
         if len == 0 {
             return Err(BusError::Empty);
         }
@@ -70,17 +82,17 @@ impl Bus {
                 return Err(BusError::Overlap { index: next.index });
             }
         }
-        self.ranges.insert(pos, Range { base, last, index });
+        self.ranges.insert(pos, Range { base, last, index, offset });
         Ok(())
     }
 
-    /// The device and the offset into its range for an access of `size` bytes at `addr`, if the
-    /// whole access lies inside one range. A zero-sized access matches nothing.
+    /// The device and its offset for an access of `size` bytes at `addr`, if the whole access lies
+    /// inside one range. A zero-sized access matches nothing.
     pub fn lookup(&self, addr: u64, size: u64) -> Option<(usize, u64)> {
         let end = addr.checked_add(size.checked_sub(1)?)?;
         let pos = self.ranges.partition_point(|r| r.base <= addr);
         let range = self.ranges.get(pos.checked_sub(1)?)?;
-        (end <= range.last).then(|| (range.index, addr - range.base))
+        (end <= range.last).then(|| (range.index, (addr - range.base).wrapping_add(range.offset)))
     }
 
     /// Number of mapped ranges.
@@ -164,6 +176,21 @@ mod tests {
         whole.insert(0, u64::MAX, 0).unwrap();
         assert_eq!(whole.lookup(u64::MAX - 1, 1), Some((0, u64::MAX - 1)));
         assert_eq!(whole.lookup(u64::MAX, 1), None);
+    }
+
+    #[test]
+    fn windows_give_device_offsets() {
+        let mut bus = Bus::new();
+        bus.insert_at(0x20, 2, 0, 0).unwrap();
+        bus.insert_at(0xA0, 2, 0, 0x80).unwrap();
+        bus.insert_at(0x4D0, 2, 0, 0x4B0).unwrap();
+        assert_eq!(bus.lookup(0x21, 1), Some((0, 1)));
+        assert_eq!(bus.lookup(0xA1, 1), Some((0, 0x81)));
+        assert_eq!(bus.lookup(0x4D0, 2), Some((0, 0x4B0)));
+        assert_eq!(bus.insert_at(0xA1, 1, 1, 0), Err(BusError::Overlap { index: 0 }));
+        // An offset near 2^64 wraps instead of overflowing (the platform never builds one).
+        bus.insert_at(0x1000, 0x10, 2, u64::MAX).unwrap();
+        assert_eq!(bus.lookup(0x1001, 1), Some((2, 0)));
     }
 
     #[test]

@@ -32,6 +32,11 @@
 //! See: IBM Personal System/2 Hardware Interface Technical Reference, "Keyboard/Auxiliary Device
 //! Controller" (cited as "PS/2 8042"); IBM PC/AT Technical Reference, "Keyboard Controller".
 
+use crate::device::{port_at, ClockNs, Device, WriteEffect};
+
+/// The controller's base port: [`Device`] offsets are ports minus this (0 data, 4 status and
+/// command; the platform maps the two windows).
+pub const BASE: u16 = DATA;
 /// The data port.
 pub const DATA: u16 = 0x60;
 /// The status (read) and command (write) port.
@@ -122,7 +127,7 @@ impl I8042 {
 
     /// Reads `data.len()` bytes from ports `port..`: 0x60 the output buffer, 0x64 the status; any
     /// other port reads as all ones.
-    pub fn read(&mut self, port: u16, data: &mut [u8]) {
+    fn read_port(&mut self, port: u16, data: &mut [u8]) {
         for (i, byte) in data.iter_mut().enumerate() {
             *byte = match u32::from(port) + i as u32 {
                 p if p == u32::from(DATA) => self.read_data(),
@@ -133,7 +138,7 @@ impl I8042 {
     }
 
     /// Writes `data` to ports `port..`: 0x60 data, 0x64 commands; other ports are ignored.
-    pub fn write(&mut self, port: u16, data: &[u8]) {
+    fn write_port(&mut self, port: u16, data: &[u8]) {
         for (i, &value) in data.iter().enumerate() {
             match u32::from(port) + i as u32 {
                 p if p == u32::from(DATA) => self.write_data(value),
@@ -272,19 +277,50 @@ impl I8042 {
     }
 }
 
+impl Device for I8042 {
+    /// A read at the port `offset` above [`BASE`] (see `read_port`).
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
+        match port_at(BASE, offset) {
+            Some(port) => self.read_port(port, data),
+            None => data.fill(0xFF),
+        }
+    }
+
+    /// A write at the port `offset` above [`BASE`] (see `write_port`); a reset pulse it causes is
+    /// [`WriteEffect::Reset`] (and is also kept for [`I8042::take_reset_request`]).
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+        let earlier = core::mem::take(&mut self.reset_requested);
+        if let Some(port) = port_at(BASE, offset) {
+            self.write_port(port, data);
+        }
+        let reset = self.reset_requested;
+        self.reset_requested |= earlier;
+        if reset {
+            WriteEffect::Reset
+        } else {
+            WriteEffect::None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::Rng;
 
+    /// The device offset of `port` (ports below the base wrap to offsets no port reaches).
+    fn at(port: u16) -> u64 {
+        u64::from(port).wrapping_sub(u64::from(BASE))
+    }
+
     fn inb(kbc: &mut I8042, port: u16) -> u8 {
         let mut b = [0u8];
-        kbc.read(port, &mut b);
+        kbc.read(at(port), &mut b, 0);
         b[0]
     }
 
     fn outb(kbc: &mut I8042, port: u16, value: u8) {
-        kbc.write(port, &[value]);
+        kbc.write(at(port), &[value], 0);
     }
 
     /// Command, then the answer (which must be waiting).
@@ -411,10 +447,10 @@ mod tests {
         outb(&mut kbc, DATA, 0);
         assert_eq!(inb(&mut kbc, COMMAND) & STS_SYS, 0);
         let mut two = [0u8; 2];
-        kbc.read(0x63, &mut two);
+        kbc.read(at(0x63), &mut two, 0);
         assert_eq!(two[0], 0xFF);
-        kbc.write(0x5F, &[1, 2]);
-        kbc.read(DATA, &mut []);
+        kbc.write(at(0x5F), &[1, 2], 0);
+        kbc.read(at(DATA), &mut [], 0);
     }
 
     #[test]
@@ -426,9 +462,9 @@ mod tests {
             let mut data = [rng.byte(), rng.byte()];
             let size = rng.below(3) as usize;
             if rng.below(2) == 0 {
-                kbc.write(port, &data[..size]);
+                kbc.write(at(port), &data[..size], 0);
             } else {
-                kbc.read(port, &mut data[..size]);
+                kbc.read(at(port), &mut data[..size], 0);
             }
             let _ = kbc.take_reset_request();
             let _ = (kbc.irq1_level(), kbc.irq12_level());

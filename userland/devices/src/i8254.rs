@@ -32,6 +32,11 @@ pub const PIT_HZ: u64 = 1_193_182;
 /// At most this many IRQ 0 edges are reported by one [`Pit::advance`].
 pub const MAX_EDGES_PER_ADVANCE: u32 = 1000;
 
+use crate::device::{port_at, ClockNs, Device, WriteEffect};
+
+/// The PIT's base port: [`Device`] offsets are ports minus this (0-3 the counters and the
+/// control word, 0x21 port 0x61; the platform maps the two windows).
+pub const BASE: u16 = COUNTER0;
 /// Counter 0 data port (counters 1 and 2 follow).
 pub const COUNTER0: u16 = 0x40;
 /// Control word register.
@@ -467,7 +472,7 @@ impl Pit {
 
     /// Reads port `port` (0x40-0x43) into `data[0]`; other bytes of a wider access, the
     /// write-only control register and other ports read as all ones.
-    pub fn read(&mut self, port: u16, now_ns: u64, data: &mut [u8]) {
+    fn read_port(&mut self, port: u16, now_ns: u64, data: &mut [u8]) {
         let Some((first, rest)) = data.split_first_mut() else { return };
         rest.fill(0xFF);
         *first = match port.checked_sub(COUNTER0) {
@@ -480,7 +485,7 @@ impl Pit {
     }
 
     /// Writes `data[0]` to port `port` (0x40-0x43); other bytes and ports are ignored.
-    pub fn write(&mut self, port: u16, now_ns: u64, data: &[u8]) {
+    fn write_port(&mut self, port: u16, now_ns: u64, data: &[u8]) {
         let Some(&value) = data.first() else { return };
         let Some(index) = port.checked_sub(COUNTER0).filter(|&i| i <= 3) else { return };
         let t = self.sync(now_ns);
@@ -519,7 +524,7 @@ impl Pit {
     }
 
     /// Reads port 0x61: bits 0-3 as written, bit 4 the refresh toggle, bit 5 counter 2's OUT.
-    pub fn read_port61(&mut self, now_ns: u64) -> u8 {
+    fn read_port61(&mut self, now_ns: u64) -> u8 {
         let t = self.sync(now_ns);
         let refresh = u8::from((t / REFRESH_CLOCKS) & 1 == 1) << 4;
         let out2 = u8::from(self.counters[2].out(t)) << 5;
@@ -527,10 +532,37 @@ impl Pit {
     }
 
     /// Writes port 0x61: bit 0 is counter 2's gate; bits 1-3 are stored; bits 4-7 are read-only.
-    pub fn write_port61(&mut self, now_ns: u64, value: u8) {
+    fn write_port61(&mut self, now_ns: u64, value: u8) {
         let t = self.sync(now_ns);
         self.port61 = value & 0x0F;
         self.counters[2].set_gate(value & 1 != 0, t);
+    }
+}
+
+impl Device for Pit {
+    /// A read at the port `offset` above [`BASE`]: 0x40-0x43 (see `read_port`) or 0x61 into
+    /// `data[0]` (further bytes of a wider access, and other ports, read as all ones).
+    fn read(&mut self, offset: u64, data: &mut [u8], now: ClockNs) {
+        match port_at(BASE, offset) {
+            Some(PORT61) => {
+                let Some((first, rest)) = data.split_first_mut() else { return };
+                rest.fill(0xFF);
+                *first = self.read_port61(now);
+            }
+            Some(port) => self.read_port(port, now, data),
+            None => data.fill(0xFF),
+        }
+    }
+
+    /// A write at the port `offset` above [`BASE`]: 0x40-0x43 (see `write_port`) or `data[0]` to
+    /// 0x61; further bytes and other ports are ignored.
+    fn write(&mut self, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect {
+        match (port_at(BASE, offset), data.first()) {
+            (Some(PORT61), Some(&value)) => self.write_port61(now, value),
+            (Some(port), _) => self.write_port(port, now, data),
+            (None, _) => {}
+        }
+        WriteEffect::None
     }
 }
 

@@ -23,6 +23,11 @@
 //! See: Intel 8259A Programmable Interrupt Controller datasheet (order 231468-003, December 1988),
 //! cited as "8259A"; the ELCR is from the Intel 82371AB PIIX4 datasheet, 12.1.
 
+use crate::device::{port_at, ClockNs, Device, WriteEffect};
+
+/// The pair's base port: [`Device`] offsets are ports minus this (master 0-1, slave 0x80-0x81,
+/// ELCR 0x4B0-0x4B1; the platform maps the three windows).
+pub const BASE: u16 = MASTER_CMD;
 /// Master command port (ICW1, OCW2, OCW3; reads IRR, ISR or the poll byte).
 pub const MASTER_CMD: u16 = 0x20;
 /// Master data port (ICW2-ICW4, OCW1 = IMR).
@@ -392,7 +397,7 @@ impl PicPair {
 
     /// A read of `port` (0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1) into `data[0]`; other bytes of a
     /// wider access and other ports read as all ones.
-    pub fn read(&mut self, port: u16, data: &mut [u8]) {
+    fn read_port(&mut self, port: u16, data: &mut [u8]) {
         let Some((first, rest)) = data.split_first_mut() else { return };
         rest.fill(0xFF);
         *first = match port {
@@ -409,7 +414,7 @@ impl PicPair {
     }
 
     /// A write of `data[0]` to `port`; other bytes and other ports are ignored.
-    pub fn write(&mut self, port: u16, data: &[u8]) {
+    fn write_port(&mut self, port: u16, data: &[u8]) {
         let Some(&value) = data.first() else { return };
         match port {
             MASTER_CMD => self.master.write_command(value),
@@ -436,6 +441,24 @@ impl PicPair {
     /// Interrupt mask registers, slave in the high byte.
     pub fn imr(&self) -> u16 {
         u16::from_le_bytes([self.master.imr, self.slave.imr])
+    }
+}
+
+impl Device for PicPair {
+    /// A read at the port `offset` above [`BASE`] (see `read_port`).
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
+        match port_at(BASE, offset) {
+            Some(port) => self.read_port(port, data),
+            None => data.fill(0xFF),
+        }
+    }
+
+    /// A write at the port `offset` above [`BASE`] (see `write_port`).
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+        if let Some(port) = port_at(BASE, offset) {
+            self.write_port(port, data);
+        }
+        WriteEffect::None
     }
 }
 

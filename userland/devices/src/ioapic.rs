@@ -29,6 +29,8 @@
 //! See: Intel 82093AA I/O Advanced Programmable Interrupt Controller (IOAPIC) datasheet (order
 //! 290566-001, May 1996), cited as "82093AA".
 
+use crate::device::{ClockNs, Device, WriteEffect};
+
 /// Guest-physical base of the register window.
 pub const IOAPIC_BASE: u64 = 0xFEC0_0000;
 /// Size of the register window as mapped (one page).
@@ -94,31 +96,6 @@ impl Ioapic {
     /// An I/O APIC after reset: ID 0, every entry masked (82093AA 3.2.4).
     pub fn new() -> Self {
         Self { regsel: 0, id: 0, redir: [MASKED; PINS], lines: 0, queue: [None; PINS] }
-    }
-
-    /// A read of the window at `offset`.
-    pub fn read(&mut self, offset: u64, data: &mut [u8]) {
-        let value = match (offset, data.len()) {
-            (IOREGSEL, 4) => u32::from(self.regsel),
-            (IOWIN, 4) => self.read_register(),
-            _ => {
-                data.fill(0);
-                return;
-            }
-        };
-        data.copy_from_slice(&value.to_le_bytes());
-    }
-
-    /// A write of the window at `offset`.
-    pub fn write(&mut self, offset: u64, data: &[u8]) {
-        match (offset, data.len()) {
-            (IOREGSEL, 1..=4) => self.regsel = data[0],
-            (IOWIN, 4) => {
-                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-                self.write_register(value);
-            }
-            _ => {}
-        }
     }
 
     fn read_register(&self) -> u32 {
@@ -235,6 +212,34 @@ impl Ioapic {
     /// Redirection entry `pin` (for tests and diagnostics); 0 past [`PINS`].
     pub fn entry(&self, pin: usize) -> u64 {
         self.redir.get(pin).copied().unwrap_or(0)
+    }
+}
+
+impl Device for Ioapic {
+    /// A read of the window at `offset`.
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
+        let value = match (offset, data.len()) {
+            (IOREGSEL, 4) => u32::from(self.regsel),
+            (IOWIN, 4) => self.read_register(),
+            _ => {
+                data.fill(0);
+                return;
+            }
+        };
+        data.copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// A write of the window at `offset`.
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+        match (offset, data.len()) {
+            (IOREGSEL, 1..=4) => self.regsel = data[0],
+            (IOWIN, 4) => {
+                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                self.write_register(value);
+            }
+            _ => {}
+        }
+        WriteEffect::None
     }
 }
 

@@ -21,6 +21,7 @@
 //! MultiProcessor Specification 1.4 section 3.6.2 (virtual wire mode), ACPI 6.5 5.2.12.5
 //! (interrupt source overrides).
 
+use crate::device::{ClockNs, Device};
 use crate::i8259::PicPair;
 use crate::ioapic::Ioapic;
 use crate::lapic::{Lapic, LapicEffect};
@@ -92,20 +93,20 @@ impl IrqChips {
     }
 
     /// A guest read of the local APIC page.
-    pub fn lapic_read(&mut self, offset: u64, now_ns: u64, data: &mut [u8]) {
-        self.lapic.read(offset, now_ns, data);
+    pub fn lapic_read(&mut self, offset: u64, data: &mut [u8], now_ns: ClockNs) {
+        self.lapic.read(offset, data, now_ns);
     }
 
     /// A guest write to the local APIC page; a level-triggered EOI goes on to the I/O APIC.
     /// Returns whether the guest asked for an NMI to itself.
-    pub fn lapic_write(&mut self, offset: u64, now_ns: u64, data: &[u8]) -> bool {
-        match self.lapic.write(offset, now_ns, data) {
+    pub fn lapic_write(&mut self, offset: u64, data: &[u8], now_ns: ClockNs) -> bool {
+        match self.lapic.write(offset, data, now_ns) {
             LapicEffect::LevelEoi(vector) => {
                 self.ioapic.eoi(vector);
                 false
             }
             LapicEffect::Nmi => true,
-            LapicEffect::None => false,
+            _ => false,
         }
     }
 
@@ -123,14 +124,14 @@ mod tests {
     /// Programs I/O APIC pin `pin` with `vector`, unmasked, edge or level, physical dest 0.
     fn route(chips: &mut IrqChips, pin: u8, vector: u8, level: bool) {
         let low = u32::from(vector) | if level { 1 << 15 } else { 0 };
-        chips.ioapic.write(IOREGSEL, &[0x10 + 2 * pin]);
-        chips.ioapic.write(IOWIN, &low.to_le_bytes());
-        chips.ioapic.write(IOREGSEL, &[0x11 + 2 * pin]);
-        chips.ioapic.write(IOWIN, &0u32.to_le_bytes());
+        chips.ioapic.write(IOREGSEL, &[0x10 + 2 * pin], 0);
+        chips.ioapic.write(IOWIN, &low.to_le_bytes(), 0);
+        chips.ioapic.write(IOREGSEL, &[0x11 + 2 * pin], 0);
+        chips.ioapic.write(IOWIN, &0u32.to_le_bytes(), 0);
     }
 
     fn lapic_write32(chips: &mut IrqChips, offset: u64, value: u32) -> bool {
-        chips.lapic_write(offset, 0, &value.to_le_bytes())
+        chips.lapic_write(offset, &value.to_le_bytes(), 0)
     }
 
     /// Initialises the PIC pair: vectors 0x20/0x28, everything unmasked.
@@ -147,7 +148,7 @@ mod tests {
             (0x21, 0x00),
             (0xa1, 0x00),
         ] {
-            chips.pic.write(port, &[bytes]);
+            chips.pic.write(u64::from(port) - u64::from(crate::i8259::BASE), &[bytes], 0);
         }
     }
 

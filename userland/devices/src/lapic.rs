@@ -42,6 +42,8 @@
 //! See: Intel SDM Vol 3A chapter 12, "Advanced Programmable Interrupt Controller (APIC)", cited
 //! as "SDM 12.x" (chapter 11 in editions before 2024).
 
+use crate::device::{ClockNs, Device, WriteEffect};
+
 /// Guest-physical base of the register page.
 pub const LAPIC_BASE: u64 = 0xFEE0_0000;
 /// Size of the register page.
@@ -107,17 +109,11 @@ const ESR_RECEIVE_ILLEGAL_VECTOR: u32 = 1 << 6;
 /// (SDM 12.6.1, Figure 12-12); delivery status (bit 12) always reads idle.
 const ICR_LO_WRITABLE: u32 = 0x000C_CFFF;
 
-/// What a register write asks of the monitor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LapicEffect {
-    /// Nothing.
-    None,
-    /// The guest ended a level-triggered interrupt with this vector: pass it to the I/O APIC's
-    /// EOI (the EOI broadcast of SDM 12.8.5).
-    LevelEoi(u8),
-    /// The guest sent itself an NMI through the ICR.
-    Nmi,
-}
+/// What a register write asks of the monitor: [`WriteEffect::None`], [`WriteEffect::LevelEoi`]
+/// (the guest ended a level-triggered interrupt with this vector: pass it to the I/O APIC's EOI,
+/// the EOI broadcast of SDM 12.8.5) or [`WriteEffect::Nmi`] (an NMI sent to itself through the
+/// ICR); the local APIC returns no other.
+pub type LapicEffect = WriteEffect;
 
 /// The timer's counting element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,91 +365,6 @@ impl Lapic {
         bits[((offset - base) >> 4) as usize & 7]
     }
 
-    /// A read of the register at `offset` in the page; see the module documentation for which
-    /// accesses read as 0.
-    pub fn read(&mut self, offset: u64, now_ns: u64, data: &mut [u8]) {
-        self.advance(now_ns);
-        let now = self.last_ns;
-        if data.len() != 4 || offset & 0xF != 0 {
-            data.fill(0);
-            return;
-        }
-        let value = match offset {
-            REG_ID => 0,
-            REG_VERSION => VERSION,
-            REG_TPR => u32::from(self.tpr),
-            REG_APR => u32::from(self.apr()),
-            REG_PPR => u32::from(self.ppr()),
-            REG_LDR => self.ldr,
-            REG_DFR => self.dfr | 0x0FFF_FFFF,
-            REG_SVR => self.svr,
-            0x100..=0x170 => Self::vector_reg(&self.isr, offset, REG_ISR),
-            0x180..=0x1F0 => Self::vector_reg(&self.tmr, offset, REG_TMR),
-            0x200..=0x270 => Self::vector_reg(&self.irr, offset, REG_IRR),
-            REG_ESR => self.esr,
-            REG_ICR_LO => self.icr_lo,
-            REG_ICR_HI => self.icr_hi,
-            0x320..=0x370 => self.lvt[((offset - REG_LVT) >> 4) as usize % LVT_COUNT],
-            REG_INITIAL => self.initial,
-            REG_CURRENT => self.current_count(now),
-            REG_DCR => self.dcr,
-            _ => 0,
-        };
-        data.copy_from_slice(&value.to_le_bytes());
-    }
-
-    /// A write of the register at `offset` in the page; see the module documentation for which
-    /// accesses are ignored.
-    pub fn write(&mut self, offset: u64, now_ns: u64, data: &[u8]) -> LapicEffect {
-        self.advance(now_ns);
-        let now = self.last_ns;
-        let Ok(bytes) = <[u8; 4]>::try_from(data) else { return LapicEffect::None };
-        if offset & 0xF != 0 {
-            return LapicEffect::None;
-        }
-        let value = u32::from_le_bytes(bytes);
-        match offset {
-            REG_TPR => self.tpr = value as u8,
-            REG_EOI => return self.eoi(),
-            REG_LDR => self.ldr = value & 0xFF00_0000,
-            REG_DFR => self.dfr = value | 0x0FFF_FFFF,
-            REG_SVR => {
-                self.svr = value & SVR_WRITABLE;
-                if !self.software_enabled() {
-                    // SDM 12.4.7.2: software disable masks every LVT entry.
-                    for entry in &mut self.lvt {
-                        *entry |= LVT_MASKED;
-                    }
-                }
-            }
-            REG_ESR => {
-                // SDM 12.5.3: a write latches the errors seen since the last write.
-                self.esr = self.esr_pending;
-                self.esr_pending = 0;
-            }
-            REG_ICR_LO => {
-                self.icr_lo = value & ICR_LO_WRITABLE;
-                return self.send_ipi();
-            }
-            REG_ICR_HI => self.icr_hi = value & 0xFF00_0000,
-            0x320..=0x370 => self.write_lvt(((offset - REG_LVT) >> 4) as usize % LVT_COUNT, value, now),
-            REG_INITIAL => {
-                // SDM 12.5.4: a write starts counting from the new count; 0 stops the timer.
-                self.initial = value;
-                self.timer = if value == 0 { Timer::Stopped } else { Timer::Running { start_ns: i128::from(now) } };
-            }
-            REG_DCR => {
-                let count = self.current_count(now);
-                self.dcr = value & 0xB;
-                if self.timer != Timer::Stopped {
-                    self.restart_from(now, count);
-                }
-            }
-            _ => {}
-        }
-        LapicEffect::None
-    }
-
     fn write_lvt(&mut self, index: usize, value: u32, now: u64) {
         let mut value = value & LVT_WRITABLE[index % LVT_COUNT];
         if !self.software_enabled() {
@@ -513,6 +424,93 @@ impl Lapic {
             MODE_FIXED | MODE_LOWEST if vector < 16 => self.error(ESR_SEND_ILLEGAL_VECTOR),
             MODE_FIXED | MODE_LOWEST if to_self => self.accept(vector, false),
             MODE_NMI if to_self => return LapicEffect::Nmi,
+            _ => {}
+        }
+        LapicEffect::None
+    }
+}
+
+impl Device for Lapic {
+    /// A read of the register at `offset` in the page; see the module documentation for which
+    /// accesses read as 0.
+    fn read(&mut self, offset: u64, data: &mut [u8], now_ns: ClockNs) {
+        self.advance(now_ns);
+        let now = self.last_ns;
+        if data.len() != 4 || offset & 0xF != 0 {
+            data.fill(0);
+            return;
+        }
+        let value = match offset {
+            REG_ID => 0,
+            REG_VERSION => VERSION,
+            REG_TPR => u32::from(self.tpr),
+            REG_APR => u32::from(self.apr()),
+            REG_PPR => u32::from(self.ppr()),
+            REG_LDR => self.ldr,
+            REG_DFR => self.dfr | 0x0FFF_FFFF,
+            REG_SVR => self.svr,
+            0x100..=0x170 => Self::vector_reg(&self.isr, offset, REG_ISR),
+            0x180..=0x1F0 => Self::vector_reg(&self.tmr, offset, REG_TMR),
+            0x200..=0x270 => Self::vector_reg(&self.irr, offset, REG_IRR),
+            REG_ESR => self.esr,
+            REG_ICR_LO => self.icr_lo,
+            REG_ICR_HI => self.icr_hi,
+            0x320..=0x370 => self.lvt[((offset - REG_LVT) >> 4) as usize % LVT_COUNT],
+            REG_INITIAL => self.initial,
+            REG_CURRENT => self.current_count(now),
+            REG_DCR => self.dcr,
+            _ => 0,
+        };
+        data.copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// A write of the register at `offset` in the page; see the module documentation for which
+    /// accesses are ignored.
+    fn write(&mut self, offset: u64, data: &[u8], now_ns: ClockNs) -> WriteEffect {
+        self.advance(now_ns);
+        let now = self.last_ns;
+        let Ok(bytes) = <[u8; 4]>::try_from(data) else { return LapicEffect::None };
+        if offset & 0xF != 0 {
+            return LapicEffect::None;
+        }
+        let value = u32::from_le_bytes(bytes);
+        match offset {
+            REG_TPR => self.tpr = value as u8,
+            REG_EOI => return self.eoi(),
+            REG_LDR => self.ldr = value & 0xFF00_0000,
+            REG_DFR => self.dfr = value | 0x0FFF_FFFF,
+            REG_SVR => {
+                self.svr = value & SVR_WRITABLE;
+                if !self.software_enabled() {
+                    // SDM 12.4.7.2: software disable masks every LVT entry.
+                    for entry in &mut self.lvt {
+                        *entry |= LVT_MASKED;
+                    }
+                }
+            }
+            REG_ESR => {
+                // SDM 12.5.3: a write latches the errors seen since the last write.
+                self.esr = self.esr_pending;
+                self.esr_pending = 0;
+            }
+            REG_ICR_LO => {
+                self.icr_lo = value & ICR_LO_WRITABLE;
+                return self.send_ipi();
+            }
+            REG_ICR_HI => self.icr_hi = value & 0xFF00_0000,
+            0x320..=0x370 => self.write_lvt(((offset - REG_LVT) >> 4) as usize % LVT_COUNT, value, now),
+            REG_INITIAL => {
+                // SDM 12.5.4: a write starts counting from the new count; 0 stops the timer.
+                self.initial = value;
+                self.timer = if value == 0 { Timer::Stopped } else { Timer::Running { start_ns: i128::from(now) } };
+            }
+            REG_DCR => {
+                let count = self.current_count(now);
+                self.dcr = value & 0xB;
+                if self.timer != Timer::Stopped {
+                    self.restart_from(now, count);
+                }
+            }
             _ => {}
         }
         LapicEffect::None

@@ -1,7 +1,8 @@
 //! Device models for the per-VM monitor: the PC platform a Keel guest sees (docs/guests.md).
 //!
 //! Each model is pure register state. The monitor decodes a VM exit (port I/O or MMIO), finds the
-//! device on a [`Bus`] and calls the model's `read`/`write` with the offset (or port) and the data.
+//! device on a [`Bus`] and calls its [`Device`] `read`/`write` with the offset from the device's
+//! base, the data and the exit's clock; a write returns a [`WriteEffect`] (reset, power off, ...).
 //! Interrupt lines are plain levels or edge counts that the monitor forwards to the [`PicPair`];
 //! time is a `now_ns` the monitor passes in. The guest is hostile: no model panics on any access,
 //! and every buffer a guest can fill is bounded (each module says how).
@@ -15,6 +16,8 @@ extern crate alloc;
 
 pub mod acpi_pm;
 pub mod bus;
+pub mod debug_exit;
+pub mod device;
 pub mod guest_memory;
 pub mod i8042;
 pub mod i8254;
@@ -32,6 +35,7 @@ pub mod testdev;
 mod testutil;
 
 pub use bus::{all_ones, Bus, BusError};
+pub use device::{ClockNs, Device, WriteEffect};
 pub use i8254::Pit;
 pub use i8259::PicPair;
 pub use ns8250::Uart;

@@ -20,6 +20,7 @@
 //! See: PC16550D Universal Asynchronous Receiver/Transmitter with FIFOs, National Semiconductor,
 //! June 1995 (cited below as "16550D"), Table II "Summary of Registers" and section 8.
 
+use crate::device::{ClockNs, Device, WriteEffect};
 use alloc::vec::Vec;
 
 /// Bytes of transmitted output kept until [`Uart::take_output`]; more are dropped and counted.
@@ -142,26 +143,6 @@ impl Uart {
             fifo_enabled: false,
             rx_trigger: 1,
             thre_pending: false,
-        }
-    }
-
-    /// Reads the register at `offset` (0-7) into `data[0]`. Other bytes of a wider access read
-    /// as all ones, as does any offset past 7; an empty access does nothing.
-    pub fn read(&mut self, offset: u64, data: &mut [u8]) {
-        let Some((first, rest)) = data.split_first_mut() else { return };
-        rest.fill(0xFF);
-        *first = match u8::try_from(offset) {
-            Ok(offset) if offset <= SCR => self.read_reg(offset),
-            _ => 0xFF,
-        };
-    }
-
-    /// Writes `data[0]` to the register at `offset` (0-7). Other bytes of a wider access and
-    /// offsets past 7 are ignored.
-    pub fn write(&mut self, offset: u64, data: &[u8]) {
-        let Some(&value) = data.first() else { return };
-        if let Ok(offset) = u8::try_from(offset) {
-            self.write_reg(offset, value);
         }
     }
 
@@ -415,6 +396,29 @@ impl Uart {
     /// The divisor latch (DLM:DLL); read back only, it sets no timing.
     pub fn divisor(&self) -> u16 {
         u16::from_le_bytes([self.dll, self.dlm])
+    }
+}
+
+impl Device for Uart {
+    /// Reads the register at `offset` (0-7) into `data[0]`. Other bytes of a wider access read
+    /// as all ones, as does any offset past 7; an empty access does nothing.
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
+        let Some((first, rest)) = data.split_first_mut() else { return };
+        rest.fill(0xFF);
+        *first = match u8::try_from(offset) {
+            Ok(offset) if offset <= SCR => self.read_reg(offset),
+            _ => 0xFF,
+        };
+    }
+
+    /// Writes `data[0]` to the register at `offset` (0-7). Other bytes of a wider access and
+    /// offsets past 7 are ignored.
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+        let Some(&value) = data.first() else { return WriteEffect::None };
+        if let Ok(offset) = u8::try_from(offset) {
+            self.write_reg(offset, value);
+        }
+        WriteEffect::None
     }
 }
 

@@ -10,6 +10,8 @@
 //! See: IBM Personal System/2 Hardware Interface Technical Reference, "System Control Port A
 //! (Hex 0092)"; Intel 82371AB PIIX4 datasheet, "PORT92—Port 92 Register".
 
+use crate::device::{ClockNs, Device, WriteEffect};
+
 /// The port.
 pub const PORT: u16 = 0x92;
 /// Alternate hot reset.
@@ -37,14 +39,14 @@ impl Port92 {
     }
 
     /// Reads the register into `data[0]`; further bytes of a wider access read as all ones.
-    pub fn read(&mut self, data: &mut [u8]) {
+    fn read_port(&mut self, data: &mut [u8]) {
         let Some((first, rest)) = data.split_first_mut() else { return };
         rest.fill(0xFF);
         *first = self.value;
     }
 
     /// Writes `data[0]` to the register; further bytes are ignored.
-    pub fn write(&mut self, data: &[u8]) {
+    fn write_port(&mut self, data: &[u8]) {
         let Some(&value) = data.first() else { return };
         if value & RESET != 0 {
             self.reset_requested = true;
@@ -63,6 +65,34 @@ impl Port92 {
     }
 }
 
+impl Device for Port92 {
+    /// Offset 0 is the register (see `read_port`); any other offset reads as all ones.
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
+        if offset == 0 {
+            self.read_port(data);
+        } else {
+            data.fill(0xFF);
+        }
+    }
+
+    /// Offset 0 is the register (see `write_port`); a reset it asks for is [`WriteEffect::Reset`]
+    /// (and is also kept for [`Port92::take_reset_request`]). Other offsets are ignored.
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+        if offset != 0 {
+            return WriteEffect::None;
+        }
+        let earlier = core::mem::take(&mut self.reset_requested);
+        self.write_port(data);
+        let reset = self.reset_requested;
+        self.reset_requested |= earlier;
+        if reset {
+            WriteEffect::Reset
+        } else {
+            WriteEffect::None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,18 +101,18 @@ mod tests {
     fn a20_and_reset() {
         let mut p = Port92::new();
         let mut b = [0u8; 2];
-        p.read(&mut b);
+        p.read(0, &mut b, 0);
         assert_eq!(b, [A20, 0xFF]);
         assert!(p.a20_enabled());
-        p.write(&[0x00]);
+        p.write(0, &[0x00], 0);
         assert!(!p.a20_enabled());
         assert!(!p.take_reset_request());
-        p.write(&[A20 | RESET | 0x08]);
+        p.write(0, &[A20 | RESET | 0x08], 0);
         assert!(p.take_reset_request());
         assert!(!p.take_reset_request());
-        p.read(&mut b[..1]);
+        p.read(0, &mut b[..1], 0);
         assert_eq!(b[0], A20 | 0x08, "reset bit reads 0; others kept");
-        p.write(&[]);
-        p.read(&mut []);
+        p.write(0, &[], 0);
+        p.read(0, &mut [], 0);
     }
 }

@@ -9,6 +9,8 @@
 //!
 //! Does not: raise interrupts or hold any buffer beyond the scratch register.
 
+use crate::device::{ClockNs, Device, WriteEffect};
+
 /// Size of the device's MMIO window.
 pub const SIZE: u64 = 4096;
 /// Offset of the scratch register.
@@ -33,9 +35,11 @@ impl TestDevice {
     pub fn scratch(&self) -> u64 {
         self.scratch
     }
+}
 
+impl Device for TestDevice {
     /// Reads `data.len()` bytes from `offset`, little-endian.
-    pub fn read(&mut self, offset: u64, data: &mut [u8]) {
+    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
         let scratch = self.scratch.to_le_bytes();
         let id = ID_VALUE.to_le_bytes();
         for (i, byte) in data.iter_mut().enumerate() {
@@ -48,7 +52,7 @@ impl TestDevice {
     }
 
     /// Writes `data` at `offset`, little-endian; only scratch register bytes change.
-    pub fn write(&mut self, offset: u64, data: &[u8]) {
+    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
         let mut scratch = self.scratch.to_le_bytes();
         for (i, &byte) in data.iter().enumerate() {
             if let Some(at @ 0..=7) = offset.checked_add(i as u64) {
@@ -56,6 +60,7 @@ impl TestDevice {
             }
         }
         self.scratch = u64::from_le_bytes(scratch);
+        WriteEffect::None
     }
 }
 
@@ -66,25 +71,25 @@ mod tests {
 
     fn read(dev: &mut TestDevice, offset: u64, size: usize) -> u64 {
         let mut data = [0u8; 8];
-        dev.read(offset, &mut data[..size]);
+        dev.read(offset, &mut data[..size], 0);
         u64::from_le_bytes(data)
     }
 
     #[test]
     fn scratch_all_sizes() {
         let mut dev = TestDevice::new();
-        dev.write(0, &0x1122_3344_5566_7788u64.to_le_bytes());
+        dev.write(0, &0x1122_3344_5566_7788u64.to_le_bytes(), 0);
         assert_eq!(read(&mut dev, 0, 8), 0x1122_3344_5566_7788);
         assert_eq!(read(&mut dev, 0, 4), 0x5566_7788);
         assert_eq!(read(&mut dev, 4, 4), 0x1122_3344);
         assert_eq!(read(&mut dev, 2, 2), 0x5566);
         assert_eq!(read(&mut dev, 7, 1), 0x11);
         assert_eq!(read(&mut dev, 3, 4), 0x2233_4455, "unaligned");
-        dev.write(6, &[0xAA, 0xBB]);
+        dev.write(6, &[0xAA, 0xBB], 0);
         assert_eq!(dev.scratch(), 0xBBAA_3344_5566_7788);
-        dev.write(1, &0xCCDDu16.to_le_bytes());
+        dev.write(1, &0xCCDDu16.to_le_bytes(), 0);
         assert_eq!(dev.scratch(), 0xBBAA_3344_55CC_DD88);
-        dev.write(0, &[0x01]);
+        dev.write(0, &[0x01], 0);
         assert_eq!(read(&mut dev, 0, 8), 0xBBAA_3344_55CC_DD01);
     }
 
@@ -95,9 +100,9 @@ mod tests {
         assert_eq!(read(&mut dev, ID, 4), 0x4D4D_494F);
         assert_eq!(read(&mut dev, ID + 4, 4), 0x4B45_454C);
         let mut bytes = [0u8; 8];
-        dev.read(ID, &mut bytes);
+        dev.read(ID, &mut bytes, 0);
         assert_eq!(&bytes, b"OIMMLEEK");
-        dev.write(ID, &[0; 8]);
+        dev.write(ID, &[0; 8], 0);
         assert_eq!(read(&mut dev, ID, 8), ID_VALUE);
         assert_eq!(dev.scratch(), 0);
     }
@@ -105,17 +110,17 @@ mod tests {
     #[test]
     fn straddles_and_other_offsets() {
         let mut dev = TestDevice::new();
-        dev.write(4, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        dev.write(4, &[1, 2, 3, 4, 5, 6, 7, 8], 0);
         assert_eq!(dev.scratch(), 0x0403_0201_0000_0000, "only the scratch half is written");
         assert_eq!(read(&mut dev, 4, 8), 0x4D4D_494F_0403_0201);
         assert_eq!(read(&mut dev, 16, 8), 0);
         assert_eq!(read(&mut dev, SIZE - 1, 1), 0);
         assert_eq!(read(&mut dev, u64::MAX, 8), 0);
-        dev.write(u64::MAX - 3, &[0xFF; 8]);
-        dev.write(16, &[0xFF; 8]);
+        dev.write(u64::MAX - 3, &[0xFF; 8], 0);
+        dev.write(16, &[0xFF; 8], 0);
         assert_eq!(dev.scratch(), 0x0403_0201_0000_0000);
-        dev.read(0, &mut []);
-        dev.write(0, &[]);
+        dev.read(0, &mut [], 0);
+        dev.write(0, &[], 0);
     }
 
     #[test]
@@ -131,14 +136,14 @@ mod tests {
                 for b in &mut data[..size] {
                     *b = rng.byte();
                 }
-                dev.write(offset, &data[..size]);
+                dev.write(offset, &data[..size], 0);
                 for (i, &b) in data[..size].iter().enumerate() {
                     if let Some(at @ 0..=7) = offset.checked_add(i as u64) {
                         model[at as usize] = b;
                     }
                 }
             } else {
-                dev.read(offset, &mut data[..size]);
+                dev.read(offset, &mut data[..size], 0);
             }
             assert_eq!(dev.scratch(), u64::from_le_bytes(model));
         }

@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+mod board;
 mod control;
 mod events;
 mod platform;

@@ -1,70 +1,34 @@
-//! The emulated platform (docs/guests.md): COM1, the interrupt controllers (PIC pair with its
-//! ELCR, I/O APIC, local APIC: keel-devices' `irqchip`), the PIT, the RTC, the 8042 (reset), port
-//! 0x92, the ACPI PM block (power off), a PCI host bridge with a virtio-rng device, the debug-exit
-//! port and the test MMIO register, behind a port bus and an MMIO bus.
+//! The emulated platform (docs/guests.md) behind a port bus and an MMIO bus: builds both from
+//! the board's tables ([`crate::board`]), refusing to start the VM when two windows overlap or a
+//! PCI function does not fit, dispatches every access through the one [`Device`] interface, acts
+//! on what writes ask for ([`WriteEffect`]), and routes the devices' interrupt lines to the
+//! interrupt controllers. MMIO that no window claims goes to the PCI host's BAR decoding.
+//!
 //! Unclaimed ports read as all ones and ignore writes; unclaimed MMIO too; each is logged once.
+//!
+//! Does not: say which device is where (the board does), or run the vCPU (crate::vcpu).
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use keel_devices::acpi_pm::AcpiPm;
-use keel_devices::bus::{all_ones, Bus};
-use keel_devices::i8042::I8042;
-use keel_devices::i8254::Pit;
-use keel_devices::irqchip::IrqChips;
-use keel_devices::mc146818::Rtc;
-use keel_devices::ns8250::Uart;
-use keel_devices::pci::PciHost;
-use keel_devices::port92::Port92;
-use keel_devices::testdev::TestDevice;
+use keel_devices::bus::{all_ones, Bus, BusError};
+use keel_devices::{Device, WriteEffect};
 use keel_rt::io::debug;
 
-const PORT_UART: usize = 0;
-const PORT_PIC: usize = 1;
-const PORT_PIT: usize = 2;
-const PORT_61: usize = 3;
-const PORT_EXIT: usize = 4;
-const PORT_RTC: usize = 5;
-const PORT_8042: usize = 6;
-const PORT_92: usize = 7;
-const PORT_PCI: usize = 8;
-const PORT_PM: usize = 9;
-const PORT_ELCR: usize = 10;
+use crate::board::{self, Devices, Slot, Space, TOUCH_PIC, TOUCH_PIT};
 
-/// Where firmware would put PCI memory BARs; the guest's RAM stays below (docs/guests.md).
-pub const PCI_MMIO_WINDOW: (u64, u64) = (0xe000_0000, 0x1000_0000);
-/// The virtio-rng device's slot and its INTx line on the PIC.
-pub const RNG_SLOT: usize = 1;
-pub const RNG_IRQ: u8 = 11;
-const MMIO_TEST: usize = 0;
-const MMIO_LAPIC: usize = 1;
-const MMIO_IOAPIC: usize = 2;
-
-pub const TEST_MMIO_BASE: u64 = 0xfeb0_0000;
-
-/// What a port write asks of the monitor beyond device state.
-pub enum PortEffect {
-    None,
-    /// The guest wrote to the debug-exit port: stop with this status.
-    Exit(u8),
-    /// The guest asked for a reset (keyboard controller pulse, port 0xcf9, port 0x92 bit 0).
-    Reset,
-    /// The guest entered S5 through the ACPI PM control register (`poweroff`).
-    PowerOff,
+/// A device on a bus: the board line's name, touch bits and device.
+struct Entry {
+    name: &'static str,
+    touch: u8,
+    slot: Slot,
 }
 
 pub struct Platform {
     pub name: String,
-    pub uart: Uart,
-    /// PIC pair, I/O APIC and local APIC.
-    pub irq: IrqChips,
-    pub pit: Pit,
-    testdev: TestDevice,
-    pub rtc: Rtc,
-    pub kbc: I8042,
-    port92: Port92,
-    pub pci: PciHost,
-    pub pm: AcpiPm,
+    /// The devices the run loop reaches by type (console, interrupt controllers, timers).
+    pub dev: Devices,
     /// A PCI device was written to: process its queues.
     pub pci_dirty: bool,
     /// The guest accessed the PIT (ports 0x40-0x43, 0x61): its next event must be looked at.
@@ -76,73 +40,98 @@ pub struct Platform {
     /// The clock (ns, as ClockNs) at the exit being handled, which the monitor sets from
     /// VcpuRun's result: the time the guest touched a device, without a ClockNs call per access.
     pub exit_ns: u64,
+    /// What an MMIO write asked for that stops the VM (no MMIO device asks yet; the emulator's
+    /// MMIO interface returns nothing, so the run loop looks here after an MMIO exit).
+    pub mmio_effect: WriteEffect,
     /// The SCI's IRQ (from the ACPI tables' layout).
     sci_irq: u8,
+    /// The ISA lines some device drives (bit n: IRQ n): the 8042's, COM1's, the SCI, PCI INTx.
+    lines: u16,
     /// The levels `route_lines` last gave the interrupt controllers (bit n: IRQ n).
     routed: u16,
     /// The guest accessed the PIC, ELCR or I/O APIC since `route_lines` last ran.
     pic_touched: bool,
     ports: Bus,
     mmio: Bus,
+    /// The bus entries; a bus range's index is a position here.
+    entries: Vec<Entry>,
     /// Unclaimed ports and MMIO pages already logged (bounded).
     logged: Vec<u64>,
     logged_overflow: bool,
 }
 
+/// The PCI functions' IRQs (bit n: IRQ n), for the MADT's level-triggered lines and routing.
+pub fn pci_irqs() -> u16 {
+    board::PCI.iter().filter(|p| p.irq < 16).fold(0, |mask, p| mask | 1 << p.irq)
+}
+
 impl Platform {
-    pub fn new(name: String) -> Platform {
-        let mut ports = Bus::default();
-        let mut mmio = Bus::default();
-        // These fixed ranges cannot overlap; a failure would be a programming error caught in tests.
-        let _ = ports.insert(0x3f8, 8, PORT_UART);
-        let _ = ports.insert(0x20, 2, PORT_PIC);
-        let _ = ports.insert(0xa0, 2, PORT_PIC);
-        let _ = ports.insert(0x40, 4, PORT_PIT);
-        let _ = ports.insert(0x61, 1, PORT_61);
-        let _ = ports.insert(0xf4, 1, PORT_EXIT);
-        let _ = ports.insert(0x70, 2, PORT_RTC);
-        let _ = ports.insert(0x60, 1, PORT_8042);
-        let _ = ports.insert(0x64, 1, PORT_8042);
-        let _ = ports.insert(0x92, 1, PORT_92);
-        let _ = ports.insert(0xcf8, 8, PORT_PCI);
-        let _ = ports.insert(keel_devices::acpi_pm::DEFAULT_BASE as u64, 12, PORT_PM);
-        let _ = ports.insert(u64::from(keel_devices::i8259::ELCR_MASTER), 2, PORT_ELCR);
-        let _ = mmio.insert(TEST_MMIO_BASE, 0x1000, MMIO_TEST);
-        let _ = mmio.insert(keel_devices::lapic::LAPIC_BASE, keel_devices::lapic::LAPIC_SIZE, MMIO_LAPIC);
-        let _ = mmio.insert(keel_devices::ioapic::IOAPIC_BASE, keel_devices::ioapic::IOAPIC_SIZE, MMIO_IOAPIC);
-        let mut pci = PciHost::new();
-        let rng = keel_virtio::VirtioPci::new(keel_virtio::rng::VirtioRng::new(
-            keel_virtio::chacha20::ChaCha20Rng::from_seed(seed()),
-        ));
-        if pci.insert(RNG_SLOT, RNG_IRQ, alloc::boxed::Box::new(rng)).is_err()
-            || pci.assign_resources(PCI_MMIO_WINDOW.0, PCI_MMIO_WINDOW.1, 0xc000, 0x1000).is_err()
-        {
-            debug(format_args!("vm {name}: cannot set up the PCI devices"));
-        }
+    /// The platform of the board's tables. An overlap of two windows, a bad PCI slot or IRQ, or
+    /// BARs that do not fit are errors: the VM does not start, and the reason says which devices.
+    pub fn new(name: String) -> Result<Platform, String> {
         let now = keel_rt::sys::clock_ns();
-        Platform {
+        // ClockRealtime is the kernel's boot epoch plus ClockNs: their difference is the epoch.
+        let host_epoch = keel_rt::sys::clock_realtime_ns().saturating_sub(now);
+        let mut dev = Devices::new(now);
+        for p in board::PCI {
+            dev.pci.insert(p.slot, p.irq, (p.new)()).map_err(|e| format!("PCI {} in slot {}: {e}", p.name, p.slot))?;
+        }
+        let (mmio_base, mmio_len) = board::PCI_MMIO_WINDOW;
+        let (io_base, io_len) = board::PCI_IO_WINDOW;
+        dev.pci.assign_resources(mmio_base, mmio_len, io_base, io_len).map_err(|e| format!("PCI: {e}"))?;
+        let mut ports = Bus::new();
+        let mut mmio = Bus::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        for line in board::lines(host_epoch) {
+            let index = entries.len();
+            let bus = match line.space {
+                Space::Port => &mut ports,
+                Space::Mmio => &mut mmio,
+            };
+            for &(base, len, offset) in line.windows {
+                bus.insert_at(base, len, index, offset).map_err(|e| {
+                    let what = match e {
+                        BusError::Overlap { index: other } => {
+                            let other = entries.get(other).map_or(line.name, |e| e.name);
+                            format!("overlaps {other}")
+                        }
+                        e => format!("{e}"),
+                    };
+                    format!("platform: {} at {base:#x} (length {len:#x}) {what}", line.name)
+                })?;
+            }
+            entries.push(Entry { name: line.name, touch: line.touch, slot: line.slot });
+        }
+        // The windows where the PCI host places BARs must not hide under a fixed device (which
+        // would win every access to a BAR there).
+        let pci_windows = [(&mmio, mmio_base, mmio_len), (&ports, u64::from(io_base), u64::from(io_len))];
+        for (bus, base, len) in pci_windows {
+            let last = base.saturating_add(len.saturating_sub(1));
+            if let Some((at, _, index)) = bus.iter().find(|&(b, l, _)| b <= last && l >= base) {
+                let other = entries.get(index).map_or("?", |e| e.name);
+                return Err(format!("platform: {other} at {at:#x} overlaps the PCI window at {base:#x}"));
+            }
+        }
+        let sci_irq = keel_acpitables::Layout::default().sci_irq;
+        let sci = if sci_irq < 16 { 1u16 << sci_irq } else { 0 };
+        Ok(Platform {
             name,
-            uart: Uart::new(),
-            irq: IrqChips::new(),
-            pit: Pit::new(now),
-            testdev: TestDevice::new(),
-            rtc: Rtc::new(),
-            kbc: I8042::new(),
-            port92: Port92::new(),
-            pci,
-            pm: AcpiPm::new(now),
+            dev,
             pci_dirty: false,
             pit_touched: false,
             touched: true,
             exit_ns: now,
-            sci_irq: keel_acpitables::Layout::default().sci_irq,
+            mmio_effect: WriteEffect::None,
+            sci_irq,
+            lines: 1 << 1 | 1 << 4 | 1 << 12 | sci | pci_irqs(),
             routed: 0,
             pic_touched: true,
             ports,
             mmio,
+            entries,
             logged: Vec::new(),
             logged_overflow: false,
-        }
+        })
     }
 
     /// Log `what` the first time `key` is seen. Takes format arguments, not a String: the text
@@ -164,34 +153,44 @@ impl Platform {
         debug(format_args!("vm {}: {what} (logged once)", self.name));
     }
 
+    /// The device on `space`'s bus that claims the whole access, with its offset; notes what the
+    /// access implies for interrupt routing.
+    fn claim(&mut self, space: Space, addr: u64, len: usize) -> Option<(&mut dyn Device, u64)> {
+        let bus = if space == Space::Port { &self.ports } else { &self.mmio };
+        let (index, offset) = bus.lookup(addr, len as u64)?;
+        let entry = self.entries.get_mut(index)?;
+        self.touched = true;
+        self.pic_touched |= entry.touch & TOUCH_PIC != 0;
+        self.pit_touched |= entry.touch & TOUCH_PIT != 0;
+        let device: &mut dyn Device = match &mut entry.slot {
+            Slot::Owned(device) => device.as_mut(),
+            Slot::Shared(project) => project(&mut self.dev),
+        };
+        Some((device, offset))
+    }
+
+    /// What the platform does itself about a write's effect; the rest is the run loop's.
+    fn effect(&mut self, effect: WriteEffect) -> WriteEffect {
+        match effect {
+            // The local APIC's EOI broadcast reaches the I/O APIC (SDM Vol 3A 12.8.5).
+            WriteEffect::LevelEoi(vector) => {
+                self.dev.irq.ioapic.eoi(vector);
+                WriteEffect::None
+            }
+            // An NMI a guest sends itself is not delivered (Keel injects no NMIs yet).
+            WriteEffect::Nmi => {
+                self.log_once(1 << 62, format_args!("self-NMI through the local APIC ignored"));
+                WriteEffect::None
+            }
+            effect => effect,
+        }
+    }
+
     pub fn port_read(&mut self, port: u16, data: &mut [u8]) {
-        let device = self.ports.lookup(u64::from(port), data.len() as u64);
-        self.touched |= device.is_some();
-        match device {
-            Some((PORT_UART, off)) => self.uart.read(off, data),
-            Some((PORT_PIC, _)) => {
-                self.pic_touched = true;
-                self.irq.pic.read(port, data)
-            }
-            Some((PORT_PIT, _)) => {
-                self.pit_touched = true;
-                self.pit.read(port, self.exit_ns, data)
-            }
-            Some((PORT_61, _)) => {
-                self.pit_touched = true;
-                all_ones(data);
-                data[0] = self.pit.read_port61(self.exit_ns);
-            }
-            Some((PORT_RTC, _)) => self.rtc.read(port, keel_rt::sys::clock_realtime_ns(), data),
-            Some((PORT_8042, _)) => self.kbc.read(port, data),
-            Some((PORT_92, _)) => self.port92.read(data),
-            Some((PORT_PCI, _)) => self.pci.read(port, data),
-            Some((PORT_PM, off)) => self.pm.read(off, self.exit_ns, data),
-            Some((PORT_ELCR, _)) => {
-                self.pic_touched = true;
-                self.irq.pic.read(port, data)
-            }
-            _ => {
+        let now = self.exit_ns;
+        match self.claim(Space::Port, u64::from(port), data.len()) {
+            Some((device, offset)) => device.read(offset, data, now),
+            None => {
                 all_ones(data);
                 if !self.logged.contains(&u64::from(port)) {
                     self.log_once(u64::from(port), format_args!("read from unclaimed port {port:#x} gives all ones"));
@@ -200,96 +199,58 @@ impl Platform {
         }
     }
 
-    pub fn port_write(&mut self, port: u16, data: &[u8]) -> PortEffect {
-        let device = self.ports.lookup(u64::from(port), data.len() as u64);
-        let Some(device) = device else {
-            if !self.logged.contains(&u64::from(port)) {
-                self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored"));
+    /// A port write; what it asks of the run loop (stop, reset, power off) or `None`.
+    pub fn port_write(&mut self, port: u16, data: &[u8]) -> WriteEffect {
+        let now = self.exit_ns;
+        match self.claim(Space::Port, u64::from(port), data.len()) {
+            Some((device, offset)) => {
+                let effect = device.write(offset, data, now);
+                self.effect(effect)
             }
-            return PortEffect::None;
-        };
-        self.touched = true;
-        match Some(device) {
-            Some((PORT_UART, off)) => self.uart.write(off, data),
-            Some((PORT_PIC, _)) => {
-                self.pic_touched = true;
-                self.irq.pic.write(port, data)
+            None => {
+                if !self.logged.contains(&u64::from(port)) {
+                    self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored"));
+                }
+                WriteEffect::None
             }
-            Some((PORT_PIT, _)) => {
-                self.pit_touched = true;
-                self.pit.write(port, self.exit_ns, data)
-            }
-            Some((PORT_61, _)) => {
-                self.pit_touched = true;
-                self.pit.write_port61(self.exit_ns, data[0])
-            }
-            Some((PORT_EXIT, _)) => return PortEffect::Exit(data[0]),
-            Some((PORT_RTC, _)) => self.rtc.write(port, keel_rt::sys::clock_realtime_ns(), data),
-            Some((PORT_8042, _)) => self.kbc.write(port, data),
-            Some((PORT_92, _)) => self.port92.write(data),
-            Some((PORT_PCI, _)) => self.pci.write(port, data),
-            Some((PORT_PM, off)) => self.pm.write(off, self.exit_ns, data),
-            Some((PORT_ELCR, _)) => {
-                self.pic_touched = true;
-                self.irq.pic.write(port, data)
-            }
-            _ => {}
         }
-        // The PC's reset paths, as Linux's reboot uses them: the 8042's pulse-reset command, the
-        // chipset reset control register (0xcf9), fast reset through system control port A.
-        // See: Linux arch/x86/kernel/reboot.c (BOOT_KBD, BOOT_CF9_FORCE).
-        let reset = self.kbc.take_reset_request() | self.port92.take_reset_request() | self.pci.take_reset_request();
-        if reset {
-            return PortEffect::Reset;
-        }
-        if self.pm.take_poweroff_request() {
-            return PortEffect::PowerOff;
-        }
-        PortEffect::None
     }
 
     pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8]) {
-        let was_touched = core::mem::replace(&mut self.touched, true);
-        match self.mmio.lookup(gpa, data.len() as u64) {
-            Some((MMIO_TEST, off)) => self.testdev.read(off, data),
-            Some((MMIO_LAPIC, off)) => self.irq.lapic_read(off, self.exit_ns, data),
-            Some((MMIO_IOAPIC, off)) => self.irq.ioapic.read(off, data),
-            _ if self.pci.mmio_read(gpa, data) => {}
-            _ => {
-                // Nothing claims it: no device changed.
-                self.touched = was_touched;
-                all_ones(data);
-                if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
-                    self.log_once(
-                        gpa & !0xfff | (1 << 63),
-                        format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"),
-                    );
-                }
+        let now = self.exit_ns;
+        if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
+            device.read(offset, data, now);
+        } else if self.dev.pci.mmio_read(gpa, data, now) {
+            self.touched = true;
+        } else {
+            // Nothing claims it: no device changed.
+            all_ones(data);
+            if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
+                self.log_once(
+                    gpa & !0xfff | (1 << 63),
+                    format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"),
+                );
             }
         }
     }
 
     pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) {
-        let was_touched = core::mem::replace(&mut self.touched, true);
-        match self.mmio.lookup(gpa, data.len() as u64) {
-            Some((MMIO_TEST, off)) => self.testdev.write(off, data),
-            Some((MMIO_LAPIC, off)) => {
-                // An NMI a guest sends itself is not delivered (Keel injects no NMIs yet).
-                if self.irq.lapic_write(off, self.exit_ns, data) {
-                    self.log_once(1 << 62, format_args!("self-NMI through the local APIC ignored"));
-                }
+        let now = self.exit_ns;
+        let effect = if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
+            device.write(offset, data, now)
+        } else if let Some(effect) = self.dev.pci.mmio_write(gpa, data, now) {
+            self.touched = true;
+            self.pci_dirty = true;
+            effect
+        } else {
+            if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
+                self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
             }
-            Some((MMIO_IOAPIC, off)) => {
-                self.pic_touched = true;
-                self.irq.ioapic.write(off, data)
-            }
-            _ if self.pci.mmio_write(gpa, data) => self.pci_dirty = true,
-            _ => {
-                self.touched = was_touched;
-                if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
-                    self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
-                }
-            }
+            return;
+        };
+        let effect = self.effect(effect);
+        if effect != WriteEffect::None {
+            self.mmio_effect = effect;
         }
     }
 
@@ -298,22 +259,20 @@ impl Platform {
     /// a priority resolution), unless the guest accessed the PIC or I/O APIC since: then all of
     /// them, as an unchanged level only matters to a controller the guest reprogrammed.
     pub fn route_lines(&mut self, now_ns: u64) {
-        let pci = self.pci.irq_levels();
-        let mut levels = 0u16;
-        for irq in [5u8, 9, 10, 11] {
-            let sci = irq == self.sci_irq && self.pm.sci_level(now_ns);
-            if pci & (1 << irq) != 0 || sci {
-                levels |= 1 << irq;
-            }
+        let mut levels = self.dev.pci.irq_levels();
+        if self.sci_irq < 16 && self.dev.pm.sci_level(now_ns) {
+            levels |= 1 << self.sci_irq;
         }
-        levels |= u16::from(self.kbc.irq1_level()) << 1
-            | u16::from(self.uart.irq_level()) << 4
-            | u16::from(self.kbc.irq12_level()) << 12;
-        let changed = if core::mem::take(&mut self.pic_touched) { u16::MAX } else { levels ^ self.routed };
-        for irq in [1u8, 4, 5, 9, 10, 11, 12] {
-            if changed & (1 << irq) != 0 {
-                self.irq.set_isa_irq(irq, levels & (1 << irq) != 0);
-            }
+        levels |= u16::from(self.dev.kbc.irq1_level()) << 1
+            | u16::from(self.dev.uart.irq_level()) << 4
+            | u16::from(self.dev.kbc.irq12_level()) << 12;
+        levels &= self.lines;
+        let changed = if core::mem::take(&mut self.pic_touched) { self.lines } else { levels ^ self.routed };
+        let mut pending = changed;
+        while pending != 0 {
+            let irq = pending.trailing_zeros() as u8;
+            pending &= pending - 1;
+            self.dev.irq.set_isa_irq(irq, levels & (1 << irq) != 0);
         }
         self.routed = levels;
     }
@@ -321,7 +280,7 @@ impl Platform {
 
 /// A seed for the guest's virtio-rng: the host CPU's RDRAND where it has one, else the TSC and
 /// the clock (weak: said in docs/guests.md).
-fn seed() -> [u8; 32] {
+pub fn seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     let has_rdrand = core::arch::x86_64::__cpuid(1).ecx & (1 << 30) != 0;
     for chunk in seed.chunks_mut(8) {

@@ -9,7 +9,9 @@
 use keel_abi::vcpu::VcpuState;
 use keel_x86emu::string_io::{LinearMemory, PageFault, Ports};
 
-use crate::platform::{Platform, PortEffect};
+use keel_devices::WriteEffect;
+
+use crate::platform::Platform;
 use crate::ram::GuestRam;
 
 const PAGE: u64 = 4096;
@@ -78,7 +80,7 @@ impl LinearMemory for GuestLinear<'_> {
 /// The port bus; remembers the first port write that asked the monitor to act.
 pub struct PlatformPorts<'a> {
     pub platform: &'a mut Platform,
-    pub effect: PortEffect,
+    pub effect: WriteEffect,
 }
 
 impl Ports for PlatformPorts<'_> {
@@ -88,7 +90,7 @@ impl Ports for PlatformPorts<'_> {
 
     fn write(&mut self, port: u16, data: &[u8]) -> bool {
         match self.platform.port_write(port, data) {
-            PortEffect::None => true,
+            WriteEffect::None => true,
             effect => {
                 self.effect = effect;
                 false

@@ -12,7 +12,9 @@ use keel_vmproto::{request, state, ControlArea};
 
 use crate::control::text;
 use crate::events;
-use crate::platform::{Platform, PortEffect};
+use keel_devices::WriteEffect;
+
+use crate::platform::Platform;
 use crate::ram::GuestRam;
 use crate::{H_MODULES, H_VMD, VMD_BIT_VM};
 
@@ -147,7 +149,9 @@ fn load_linux(
     // and the MADT for the local APIC and the I/O APIC (wired as keel-devices' irqchip).
     let mut layout = keel_acpitables::Layout::default();
     let madt_layout = keel_acpitables::madt::MadtLayout {
-        level_irqs: alloc::vec![layout.sci_irq, crate::platform::RNG_IRQ],
+        level_irqs: core::iter::once(layout.sci_irq)
+            .chain((0..16).filter(|irq| crate::platform::pci_irqs() & (1 << irq) != 0))
+            .collect(),
         io_apic_id: 0,
     };
     layout.extra_tables.push(keel_acpitables::madt::madt(&madt_layout, &layout.oem_id));
@@ -202,11 +206,14 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
     events::WAKE.store(wake, Ordering::Relaxed);
     events::start().map_err(|e| err("cannot start the event thread", e))?;
 
+    // The platform's tables are checked here: an overlap of two devices stops the VM with the
+    // reason before it runs.
+    let platform = Platform::new(name)?;
     ctl.state.store(state::RUNNING, Ordering::Release);
     let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
     let mut m = Monitor {
         ctl,
-        platform: Platform::new(name),
+        platform,
         ram,
         st,
         vcpu,
@@ -288,6 +295,10 @@ impl Monitor {
                     if let Err(why) = self.mmio() {
                         return (255, why);
                     }
+                    if let Some(stop) = stop_for(core::mem::replace(&mut self.platform.mmio_effect, WriteEffect::None))
+                    {
+                        return stop;
+                    }
                 }
                 // A CPU halted with interrupts off never wakes again (Keel sends no NMI or INIT):
                 // that is how an OS without ACPI powers off (Linux's `poweroff`).
@@ -361,7 +372,7 @@ impl Monitor {
         let (paging, cr3) = crate::string_io::paging(self.st);
         let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
         let mut mem = crate::string_io::GuestLinear { ram: &self.ram, mode: paging, cr3 };
-        let mut ports = crate::string_io::PlatformPorts { platform: &mut self.platform, effect: PortEffect::None };
+        let mut ports = crate::string_io::PlatformPorts { platform: &mut self.platform, effect: WriteEffect::None };
         let site = keel_x86emu::string_io::StringIoSite { port: e.port, segment_base: base, next_rip };
         let outcome = run_string_io(&op, site, &mut regs, &mut mem, &mut ports, MAX_STRING_ELEMENTS);
         let effect = ports.effect;
@@ -414,7 +425,7 @@ impl Monitor {
         let result = keel_x86emu::emulate(mode, &e.insn[..len], e.gpa, &mut regs, &mut self.platform);
         if core::mem::take(&mut self.platform.pci_dirty) {
             // A PCI device register was written (a virtio queue notification, say): serve it.
-            self.platform.pci.process(&mut self.ram);
+            self.platform.dev.pci.process(&mut self.ram);
         }
         // A device register access may have changed an interrupt line (reading virtio's ISR
         // lowers INTx): `platform.touched` is set, so deliver_interrupts routes the lines before
@@ -465,18 +476,18 @@ impl Monitor {
         // The PIT needs a look only when its next event is due or the guest accessed it.
         let pit_touched = core::mem::take(&mut self.platform.pit_touched);
         if pit_touched || now >= self.pit_next {
-            let edges = self.platform.pit.advance(now);
+            let edges = self.platform.dev.pit.advance(now);
             for _ in 0..edges {
-                self.platform.irq.pulse_isa_irq(0);
+                self.platform.dev.irq.pulse_isa_irq(0);
             }
-            self.pit_next = self.platform.pit.next_event_ns(now).unwrap_or(u64::MAX);
+            self.pit_next = self.platform.dev.pit.next_event_ns(now).unwrap_or(u64::MAX);
         }
         self.platform.route_lines(now);
         // Runs the local APIC timer up to `now` even when an injection is still pending, so that
         // its next deadline below is in the future.
-        self.platform.irq.update(now);
+        self.platform.dev.irq.update(now);
         if self.st.inject.pending == 0 {
-            if let Some(vector) = self.platform.irq.next_vector(now) {
+            if let Some(vector) = self.platform.dev.irq.next_vector(now) {
                 self.st.inject.kind = INJECT_INTERRUPT;
                 self.st.inject.vector = vector;
                 self.st.inject.has_error_code = 0;
@@ -484,8 +495,8 @@ impl Monitor {
             }
         }
         self.offered = self.st.inject.pending != 0;
-        let lapic_next = self.platform.irq.next_timer_ns(now).unwrap_or(u64::MAX);
-        let sci_next = self.platform.pm.next_event_ns().unwrap_or(u64::MAX);
+        let lapic_next = self.platform.dev.irq.next_timer_ns(now).unwrap_or(u64::MAX);
+        let sci_next = self.platform.dev.pm.next_event_ns().unwrap_or(u64::MAX);
         // Device timers are looked at no more often than every MIN_TIMER_GAP_NS: a PIT at
         // divisor 2 (600 kHz) would otherwise have its next event in the past by the time the
         // vCPU runs again, and the guest would never run (its edges merge, as at a PIC input).
@@ -499,19 +510,19 @@ impl Monitor {
 
     fn console_input(&mut self) {
         let mut byte = [0u8; 1];
-        while self.platform.uart.can_receive() && self.ctl.to_guest.pop(&mut byte) == 1 {
-            self.platform.uart.receive(byte[0]);
+        while self.platform.dev.uart.can_receive() && self.ctl.to_guest.pop(&mut byte) == 1 {
+            self.platform.dev.uart.receive(byte[0]);
             // The UART's receive interrupt may rise.
             self.platform.touched = true;
         }
     }
 
     fn flush_console(&mut self) {
-        if self.platform.uart.output_len() == 0 {
+        if self.platform.dev.uart.output_len() == 0 {
             return;
         }
         self.out.clear();
-        self.platform.uart.take_output(&mut self.out);
+        self.platform.dev.uart.take_output(&mut self.out);
         if !self.out.is_empty() {
             self.ctl.to_vmd.push(&self.out);
             let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
@@ -528,13 +539,14 @@ const MIN_TIMER_GAP_NS: u64 = keel_devices::lapic::MIN_PERIOD_NS;
 const MAX_STRING_ELEMENTS: u32 = 4096;
 
 /// What a port write's effect means for the VM: `Some((status, reason))` when it stops.
-fn stop_for(effect: PortEffect) -> Option<(u32, String)> {
+fn stop_for(effect: WriteEffect) -> Option<(u32, String)> {
     match effect {
-        PortEffect::Exit(code) => {
+        WriteEffect::Exit(code) => {
             Some((u32::from(code), alloc::format!("the guest wrote {code} to the debug-exit port")))
         }
-        PortEffect::Reset => Some((keel_vmproto::EXIT_REBOOT, String::from("the guest rebooted"))),
-        PortEffect::PowerOff => Some((0, String::from("powered off (ACPI S5)"))),
-        PortEffect::None => None,
+        WriteEffect::Reset => Some((keel_vmproto::EXIT_REBOOT, String::from("the guest rebooted"))),
+        WriteEffect::PowerOff => Some((0, String::from("powered off (ACPI S5)"))),
+        // The platform handles EOIs and NMIs itself.
+        WriteEffect::None | WriteEffect::LevelEoi(_) | WriteEffect::Nmi => None,
     }
 }

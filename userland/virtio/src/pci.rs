@@ -42,6 +42,7 @@ use alloc::vec::Vec;
 
 use keel_devices::guest_memory::GuestMemory;
 use keel_devices::pci::{Bar, BarKind, ConfigSpace, PciFunction};
+use keel_devices::{ClockNs, WriteEffect};
 
 use crate::queue::SplitQueue;
 use crate::{features, status, VirtioDevice};
@@ -396,7 +397,7 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
         &mut self.cs
     }
 
-    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], _now: ClockNs) {
         data.fill(0);
         if bar != 0 {
             return;
@@ -420,9 +421,9 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
         }
     }
 
-    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
         if bar != 0 {
-            return;
+            return WriteEffect::None;
         }
         match offset {
             COMMON..ISR => self.common_write(offset - COMMON, data),
@@ -441,6 +442,7 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
             }
             _ => {}
         }
+        WriteEffect::None
     }
 
     fn irq_level(&self) -> bool {

@@ -6,7 +6,7 @@
 
 use keel_devices::i8254::MAX_EDGES_PER_ADVANCE;
 use keel_devices::ns8250::OUTPUT_CAP;
-use keel_devices::{Bus, PicPair, Pit, TestDevice, Uart};
+use keel_devices::{Bus, Device, PicPair, Pit, TestDevice, Uart};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "input.rs"]
@@ -22,11 +22,12 @@ fuzz_target!(|data: &[u8]| {
     let mut testdev = TestDevice::new();
     let mut ports = Bus::new();
     ports.insert(0x3F8, 8, 0).unwrap();
-    ports.insert(0x20, 2, 1).unwrap();
-    ports.insert(0xA0, 2, 1).unwrap();
-    ports.insert(0x4D0, 2, 1).unwrap();
-    ports.insert(0x40, 4, 2).unwrap();
-    ports.insert(0x61, 1, 3).unwrap();
+    // As the monitor's platform table: the PIC's and the PIT's windows at their device offsets.
+    ports.insert_at(0x20, 2, 1, 0).unwrap();
+    ports.insert_at(0xA0, 2, 1, 0x80).unwrap();
+    ports.insert_at(0x4D0, 2, 1, 0x4B0).unwrap();
+    ports.insert_at(0x40, 4, 2, 0).unwrap();
+    ports.insert_at(0x61, 1, 2, 0x21).unwrap();
     let mut output = Vec::new();
     let mut ops = 0;
     while let Some(op) = input.byte() {
@@ -53,41 +54,43 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 match ports.lookup(port, size.max(1) as u64) {
-                    Some((0, offset)) if write => uart.write(offset, &buf[..size]),
-                    Some((0, offset)) => uart.read(offset, &mut buf[..size]),
-                    Some((1, _)) if write => pic.write(port as u16, &buf[..size]),
-                    Some((1, _)) => pic.read(port as u16, &mut buf[..size]),
-                    Some((2, _)) if write => pit.write(port as u16, now, &buf[..size]),
-                    Some((2, _)) => pit.read(port as u16, now, &mut buf[..size]),
-                    Some((3, _)) if write => pit.write_port61(now, buf[0]),
-                    Some((3, _)) => {
-                        let _ = pit.read_port61(now);
+                    Some((index, offset)) => {
+                        let device: &mut dyn Device = match index {
+                            0 => &mut uart,
+                            1 => &mut pic,
+                            _ => &mut pit,
+                        };
+                        if write {
+                            let _ = device.write(offset, &buf[..size], now);
+                        } else {
+                            device.read(offset, &mut buf[..size], now);
+                        }
                     }
-                    _ => keel_devices::all_ones(&mut buf[..size]),
+                    None => keel_devices::all_ones(&mut buf[..size]),
                 }
             }
             // Direct accesses with arbitrary offsets and ports.
-            8 => uart.read(input.u64(2), &mut buf[..size]),
+            8 => uart.read(input.u64(2), &mut buf[..size], 0),
             9 => {
                 buf[0] = input.byte().unwrap_or(0);
-                uart.write(input.u64(2), &buf[..size]);
+                uart.write(input.u64(2), &buf[..size], 0);
             }
-            10 => pic.read(input.u64(2) as u16, &mut buf[..size]),
+            10 => pic.read(input.u64(2), &mut buf[..size], 0),
             11 => {
                 buf[0] = input.byte().unwrap_or(0);
-                pic.write(input.u64(2) as u16, &buf[..size]);
+                pic.write(input.u64(2), &buf[..size], 0);
             }
-            12 => pit.read(input.u64(2) as u16, now, &mut buf[..size]),
+            12 => pit.read(input.u64(2), &mut buf[..size], now),
             13 => {
                 buf[0] = input.byte().unwrap_or(0);
-                pit.write(input.u64(2) as u16, now, &buf[..size]);
+                pit.write(input.u64(2), &buf[..size], now);
             }
-            14 => testdev.read(input.u64(2), &mut buf[..size]),
+            14 => testdev.read(input.u64(2), &mut buf[..size], 0),
             15 => {
                 for b in &mut buf[..size] {
                     *b = input.byte().unwrap_or(0);
                 }
-                testdev.write(input.u64(2), &buf[..size]);
+                testdev.write(input.u64(2), &buf[..size], 0);
             }
             // The console sends a byte.
             16 | 17 => {

@@ -5,18 +5,23 @@
 use super::*;
 use crate::testutil::Rng;
 
+/// The device offset of `port` (ports below the base wrap to offsets no port reaches).
+fn at(port: u16) -> u64 {
+    u64::from(port).wrapping_sub(u64::from(BASE))
+}
+
 /// Nanoseconds for `ticks` PIT clocks (rounded up).
 fn ns(ticks: u64) -> u64 {
     ns_at(ticks)
 }
 
 fn out(pit: &mut Pit, port: u16, now: u64, value: u8) {
-    pit.write(port, now, &[value]);
+    pit.write(at(port), &[value], now);
 }
 
 fn inb(pit: &mut Pit, port: u16, now: u64) -> u8 {
     let mut data = [0u8];
-    pit.read(port, now, &mut data);
+    pit.read(at(port), &mut data, now);
     data[0]
 }
 
@@ -394,15 +399,15 @@ fn refresh_bit_toggles() {
 fn odd_ports_and_sizes() {
     let mut pit = Pit::new(0);
     let mut data = [0u8; 4];
-    pit.read(0x44, 0, &mut data);
+    pit.read(at(0x44), &mut data, 0);
     assert_eq!(data, [0xFF; 4]);
-    pit.read(0x3F, 0, &mut data[..1]);
+    pit.read(at(0x3F), &mut data[..1], 0);
     assert_eq!(data[0], 0xFF);
-    pit.read(COUNTER0, 0, &mut []);
-    pit.write(COUNTER0, 0, &[]);
-    pit.write(0x44, 0, &[0x34]);
-    pit.write(0, 0, &[0x34]);
-    pit.write(CONTROL, 0, &[0x34, 0xFF]);
+    pit.read(at(COUNTER0), &mut [], 0);
+    pit.write(at(COUNTER0), &[], 0);
+    pit.write(at(0x44), &[0x34], 0);
+    pit.write(at(0), &[0x34], 0);
+    pit.write(at(CONTROL), &[0x34, 0xFF], 0);
     assert_eq!(pit.next_event_ns(0), None, "mode 2 programmed, no count");
 }
 
@@ -424,10 +429,12 @@ fn random_register_stream() {
             }
             let port = 0x40 + rng.below(5) as u16;
             match rng.below(8) {
-                0..=2 => pit.write(port, now, &[rng.byte()]),
+                0..=2 => {
+                    let _ = pit.write(at(port), &[rng.byte()], now);
+                }
                 3 => {
                     let mut data = [0u8; 2];
-                    pit.read(port, now, &mut data);
+                    pit.read(at(port), &mut data, now);
                 }
                 4 => pit.write_port61(now, rng.byte()),
                 5 => {

@@ -4,13 +4,18 @@
 use super::*;
 use crate::testutil::Rng;
 
+/// The device offset of `port` (ports below the base wrap to offsets no port reaches).
+fn at(port: u16) -> u64 {
+    u64::from(port).wrapping_sub(u64::from(BASE))
+}
+
 fn out(pic: &mut PicPair, port: u16, value: u8) {
-    pic.write(port, &[value]);
+    pic.write(at(port), &[value], 0);
 }
 
 fn inb(pic: &mut PicPair, port: u16) -> u8 {
     let mut data = [0u8];
-    pic.read(port, &mut data);
+    pic.read(at(port), &mut data, 0);
     data[0]
 }
 
@@ -388,15 +393,15 @@ fn openbsd_style_init() {
 fn odd_ports_and_sizes() {
     let mut pic = PicPair::new();
     let mut data = [0u8; 2];
-    pic.read(0x21, &mut data);
+    pic.read(at(0x21), &mut data, 0);
     assert_eq!(data, [0xFF, 0xFF]);
-    pic.read(0x22, &mut data[..1]);
+    pic.read(at(0x22), &mut data[..1], 0);
     assert_eq!(data[0], 0xFF);
-    pic.read(0x21, &mut []);
-    pic.write(0x21, &[]);
-    pic.write(0x21, &[0x12, 0x34]);
+    pic.read(at(0x21), &mut [], 0);
+    pic.write(at(0x21), &[], 0);
+    pic.write(at(0x21), &[0x12, 0x34], 0);
     assert_eq!(pic.imr() & 0xFF, 0x12);
-    pic.write(0x1234, &[0]);
+    pic.write(at(0x1234), &[0], 0);
     pic.set_irq(16, true);
     pic.set_irq(255, true);
     pic.set_irq(2, true);
@@ -416,11 +421,11 @@ fn random_register_stream() {
             let port = ports[rng.below(ports.len() as u64) as usize];
             match rng.below(6) {
                 0 | 1 => {
-                    pic.write(port, &[rng.byte()]);
+                    pic.write(at(port), &[rng.byte()], 0);
                 }
                 2 => {
                     let mut data = [0u8; 1];
-                    pic.read(port, &mut data);
+                    pic.read(at(port), &mut data, 0);
                 }
                 3 => pic.set_irq(rng.below(17) as u8, rng.below(2) == 1),
                 4 => {

@@ -7,15 +7,15 @@ use crate::lapic::{Lapic, LapicEffect};
 use crate::testutil::Rng;
 
 fn reg_read(io: &mut Ioapic, index: u8) -> u32 {
-    io.write(IOREGSEL, &u32::from(index).to_le_bytes());
+    io.write(IOREGSEL, &u32::from(index).to_le_bytes(), 0);
     let mut data = [0u8; 4];
-    io.read(IOWIN, &mut data);
+    io.read(IOWIN, &mut data, 0);
     u32::from_le_bytes(data)
 }
 
 fn reg_write(io: &mut Ioapic, index: u8, value: u32) {
-    io.write(IOREGSEL, &u32::from(index).to_le_bytes());
-    io.write(IOWIN, &value.to_le_bytes());
+    io.write(IOREGSEL, &u32::from(index).to_le_bytes(), 0);
+    io.write(IOWIN, &value.to_le_bytes(), 0);
 }
 
 /// Linux's ioapic_write_entry: the high dword, then the low dword.
@@ -41,7 +41,7 @@ fn identification_registers() {
     assert_eq!(reg_read(&mut io, 0x40), 0);
     assert_eq!(reg_read(&mut io, 0xFF), 0);
     let mut data = [0u8; 4];
-    io.read(IOREGSEL, &mut data);
+    io.read(IOREGSEL, &mut data, 0);
     assert_eq!(data, [0xFF, 0, 0, 0]);
     for pin in 0..24 {
         assert_eq!(reg_read(&mut io, 0x10 + 2 * pin), MASK);
@@ -63,19 +63,19 @@ fn entries_keep_only_writable_bits() {
 #[test]
 fn odd_accesses_are_ignored() {
     let mut io = Ioapic::new();
-    io.write(IOREGSEL, &[0x01]);
+    io.write(IOREGSEL, &[0x01], 0);
     let mut data = [0xAAu8; 2];
-    io.read(IOWIN, &mut data);
+    io.read(IOWIN, &mut data, 0);
     assert_eq!(data, [0, 0]);
     let mut data = [0xAAu8; 4];
-    io.read(0x20, &mut data);
+    io.read(0x20, &mut data, 0);
     assert_eq!(data, [0; 4]);
-    io.read(u64::MAX, &mut data);
-    io.write(IOWIN, &[1, 2]);
-    io.write(IOWIN, &[]);
-    io.write(IOREGSEL, &[]);
-    io.write(u64::MAX, &[1, 2, 3, 4]);
-    io.read(IOWIN, &mut data);
+    io.read(u64::MAX, &mut data, 0);
+    io.write(IOWIN, &[1, 2], 0);
+    io.write(IOWIN, &[], 0);
+    io.write(IOREGSEL, &[], 0);
+    io.write(u64::MAX, &[1, 2, 3, 4], 0);
+    io.read(IOWIN, &mut data, 0);
     assert_eq!(u32::from_le_bytes(data), VERSION, "a byte write selects a register");
     io.set_irq(24, true);
     io.set_irq(255, true);
@@ -230,7 +230,7 @@ fn deliveries_come_lowest_pin_first() {
 fn level_interrupt_through_the_local_apic() {
     let mut io = Ioapic::new();
     let mut apic = Lapic::new();
-    apic.write(0xF0, 0, &0x1FFu32.to_le_bytes());
+    apic.write(0xF0, &0x1FFu32.to_le_bytes(), 0);
     program(&mut io, 11, 0x3B | LEVEL, 0);
     io.set_irq(11, true);
     let mut injected = 0;
@@ -244,7 +244,7 @@ fn level_interrupt_through_the_local_apic() {
         if injected == 2 {
             io.set_irq(11, false); // the driver's handler quiets the device
         }
-        match apic.write(0xB0, 0, &[0; 4]) {
+        match apic.write(0xB0, &[0; 4], 0) {
             LapicEffect::LevelEoi(v) => io.eoi(v),
             other => panic!("unexpected {other:?}"),
         }
@@ -261,17 +261,19 @@ fn random_register_stream() {
     let mut io = Ioapic::new();
     for _ in 0..200_000 {
         match rng.below(6) {
-            0 => io.write(IOREGSEL, &[rng.below(0x48) as u8]),
+            0 => {
+                let _ = io.write(IOREGSEL, &[rng.below(0x48) as u8], 0);
+            }
             1 => {
                 let value = rng.next_u64().to_le_bytes();
                 let size = [4, 4, 1, 2, 8][rng.below(5) as usize];
                 let offset = if rng.below(8) == 0 { rng.next_u64() } else { IOWIN };
-                io.write(offset, &value[..size]);
+                io.write(offset, &value[..size], 0);
             }
             2 => {
                 let mut data = [0u8; 8];
                 let size = [4, 4, 1, 8][rng.below(4) as usize];
-                io.read(if rng.below(2) == 0 { IOWIN } else { rng.below(0x20) }, &mut data[..size]);
+                io.read(if rng.below(2) == 0 { IOWIN } else { rng.below(0x20) }, &mut data[..size], 0);
             }
             3 => io.set_irq(rng.below(30) as u8, rng.below(2) == 0),
             4 => io.eoi(rng.byte()),

@@ -9,12 +9,12 @@ const MS: u64 = 1_000_000;
 
 fn rd(apic: &mut Lapic, offset: u64, now: u64) -> u32 {
     let mut data = [0u8; 4];
-    apic.read(offset, now, &mut data);
+    apic.read(offset, &mut data, now);
     u32::from_le_bytes(data)
 }
 
 fn wr(apic: &mut Lapic, offset: u64, now: u64, value: u32) -> LapicEffect {
-    apic.write(offset, now, &value.to_le_bytes())
+    apic.write(offset, &value.to_le_bytes(), now)
 }
 
 /// Linux's setup_local_APIC, in short: TPR 0, SVR enabled with spurious vector 0xFF, LINT0
@@ -108,22 +108,22 @@ fn register_write_masks() {
 #[test]
 fn odd_sizes_and_offsets_are_ignored() {
     let mut apic = enabled();
-    apic.write(REG_TPR, 0, &[0x50]);
-    apic.write(REG_TPR, 0, &[0x50, 0, 0, 0, 0, 0, 0, 0]);
-    apic.write(REG_TPR + 4, 0, &0x50u32.to_le_bytes());
+    apic.write(REG_TPR, &[0x50], 0);
+    apic.write(REG_TPR, &[0x50, 0, 0, 0, 0, 0, 0, 0], 0);
+    apic.write(REG_TPR + 4, &0x50u32.to_le_bytes(), 0);
     assert_eq!(rd(&mut apic, REG_TPR, 0), 0);
     let mut data = [0xAAu8; 8];
-    apic.read(REG_VERSION, 0, &mut data);
+    apic.read(REG_VERSION, &mut data, 0);
     assert_eq!(data, [0; 8]);
     let mut data = [0xAAu8; 4];
-    apic.read(REG_VERSION + 1, 0, &mut data);
+    apic.read(REG_VERSION + 1, &mut data, 0);
     assert_eq!(data, [0; 4]);
-    apic.read(0xFF0, 0, &mut data);
+    apic.read(0xFF0, &mut data, 0);
     assert_eq!(data, [0; 4]);
-    apic.read(u64::MAX - 15, 0, &mut data);
+    apic.read(u64::MAX - 15, &mut data, 0);
     assert_eq!(data, [0; 4]);
-    assert_eq!(apic.write(u64::MAX - 15, 0, &[1, 2, 3, 4]), LapicEffect::None);
-    apic.read(0, 0, &mut []);
+    assert_eq!(apic.write(u64::MAX - 15, &[1, 2, 3, 4], 0), LapicEffect::None);
+    apic.read(0, &mut [], 0);
 }
 
 #[test]
@@ -432,14 +432,14 @@ fn random_register_stream() {
         match rng.below(10) {
             0..=3 => {
                 let mut data = [0u8; 8];
-                apic.read(offset, now, &mut data[..size]);
+                apic.read(offset, &mut data[..size], now);
             }
             4..=6 => {
                 let mut value = rng.next_u64().to_le_bytes();
                 if rng.below(4) == 0 {
                     value = [0; 8];
                 }
-                let effect = apic.write(offset, now, &value[..size]);
+                let effect = apic.write(offset, &value[..size], now);
                 if let LapicEffect::LevelEoi(vector) = effect {
                     assert!(vector >= 16);
                 }

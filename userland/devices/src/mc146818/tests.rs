@@ -5,22 +5,27 @@
 use super::*;
 use crate::testutil::Rng;
 
+/// The device offset of `port` (ports below the base wrap to offsets no port reaches).
+fn at(port: u16) -> u64 {
+    u64::from(port).wrapping_sub(u64::from(BASE))
+}
+
 const NS: u64 = 1_000_000_000;
 
 fn sel(rtc: &mut Rtc, index: u8) {
-    rtc.write(INDEX, 0, &[index]);
+    rtc.write(at(INDEX), &[index], 0);
 }
 
 fn rd(rtc: &mut Rtc, index: u8, now: u64) -> u8 {
-    rtc.write(INDEX, now, &[index]);
+    rtc.write(at(INDEX), &[index], now);
     let mut b = [0u8];
-    rtc.read(DATA, now, &mut b);
+    rtc.read(at(DATA), &mut b, now);
     b[0]
 }
 
 fn wr(rtc: &mut Rtc, index: u8, value: u8, now: u64) {
-    rtc.write(INDEX, now, &[index]);
-    rtc.write(DATA, now, &[value]);
+    rtc.write(at(INDEX), &[index], now);
+    rtc.write(at(DATA), &[value], now);
 }
 
 fn bcd(v: u8) -> u8 {
@@ -150,10 +155,10 @@ fn linux_get_time(rtc: &mut Rtc, start: u64, access_ns: u64) -> Option<(i64, u64
     let mut now = start;
     let read = |rtc: &mut Rtc, index: u8, now: &mut u64| {
         *now += access_ns;
-        rtc.write(INDEX, *now, &[index]);
+        rtc.write(at(INDEX), &[index], *now);
         *now += access_ns;
         let mut b = [0u8];
-        rtc.read(DATA, *now, &mut b);
+        rtc.read(at(DATA), &mut b, *now);
         b[0]
     };
     for _ in 0..100 {
@@ -319,22 +324,22 @@ fn clock_is_clamped() {
 fn ports_index_and_ram() {
     let mut rtc = Rtc::new();
     let mut b = [0u8; 2];
-    rtc.read(INDEX, 0, &mut b[..1]);
+    rtc.read(at(INDEX), &mut b[..1], 0);
     assert_eq!(b[0], 0xFF, "the index port is write-only");
-    rtc.write(INDEX, 0, &[0x80 | 0x40]);
+    rtc.write(at(INDEX), &[0x80 | 0x40], 0);
     assert!(rtc.nmi_disabled());
-    rtc.write(DATA, 0, &[0xAB]);
+    rtc.write(at(DATA), &[0xAB], 0);
     assert_eq!(rd(&mut rtc, 0x40, 0), 0xAB);
     assert!(!rtc.nmi_disabled());
     // A 16-bit write to 0x70 selects and writes; a 16-bit read from 0x70 gives 0xFF then data.
-    rtc.write(INDEX, 0, &[0x41, 0xCD]);
-    rtc.read(INDEX, 0, &mut b);
+    rtc.write(at(INDEX), &[0x41, 0xCD], 0);
+    rtc.read(at(INDEX), &mut b, 0);
     assert_eq!(b, [0xFF, 0xCD]);
-    rtc.read(DATA, 0, &mut b);
+    rtc.read(at(DATA), &mut b, 0);
     assert_eq!(b, [0xCD, 0xFF]);
-    rtc.write(0x72, 0, &[0x01, 0x02]);
+    rtc.write(at(0x72), &[0x01, 0x02], 0);
     sel(&mut rtc, 0x41);
-    rtc.read(DATA, 0, &mut b[..1]);
+    rtc.read(at(DATA), &mut b[..1], 0);
     assert_eq!(b[0], 0xCD);
     // Registers C and D ignore writes.
     wr(&mut rtc, REG_C, 0xFF, 0);
@@ -347,10 +352,10 @@ fn ports_index_and_ram() {
     assert!(!rtc.set_ram(REG_CENTURY, 3));
     assert!(!rtc.set_ram(0x80, 3));
     assert_eq!(rd(&mut rtc, 0x7F, 0), 2);
-    rtc.read(DATA, 0, &mut []);
-    rtc.write(DATA, 0, &[]);
-    rtc.read(u16::MAX, 0, &mut b);
-    rtc.write(u16::MAX, 0, &[1, 2]);
+    rtc.read(at(DATA), &mut [], 0);
+    rtc.write(at(DATA), &[], 0);
+    rtc.read(at(u16::MAX), &mut b, 0);
+    rtc.write(at(u16::MAX), &[1, 2], 0);
 }
 
 #[test]
@@ -367,9 +372,9 @@ fn random_register_stream() {
             for b in &mut data[..size] {
                 *b = rng.byte();
             }
-            rtc.write(port, now, &data[..size]);
+            rtc.write(at(port), &data[..size], now);
         } else {
-            rtc.read(port, now, &mut data[..size]);
+            rtc.read(at(port), &mut data[..size], now);
         }
         let t = rtc.guest_time(now);
         assert!((MIN_SECS..=MAX_SECS).contains(&t));

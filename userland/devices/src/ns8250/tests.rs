@@ -6,12 +6,12 @@ use crate::testutil::Rng;
 
 fn rd(uart: &mut Uart, offset: u64) -> u8 {
     let mut data = [0u8];
-    uart.read(offset, &mut data);
+    uart.read(offset, &mut data, 0);
     data[0]
 }
 
 fn wr(uart: &mut Uart, offset: u64, value: u8) {
-    uart.write(offset, &[value]);
+    uart.write(offset, &[value], 0);
 }
 
 fn output(uart: &mut Uart) -> Vec<u8> {
@@ -291,12 +291,12 @@ fn scratch_and_odd_accesses() {
     wr(&mut uart, 7, 0xA5);
     assert_eq!(rd(&mut uart, 7), 0xA5);
     let mut wide = [0u8; 4];
-    uart.read(7, &mut wide);
+    uart.read(7, &mut wide, 0);
     assert_eq!(wide, [0xA5, 0xFF, 0xFF, 0xFF]);
-    uart.write(7, &[0x5A, 1, 2, 3]);
+    uart.write(7, &[0x5A, 1, 2, 3], 0);
     assert_eq!(rd(&mut uart, 7), 0x5A);
-    uart.write(7, &[]);
-    uart.read(7, &mut []);
+    uart.write(7, &[], 0);
+    uart.read(7, &mut [], 0);
     assert_eq!(rd(&mut uart, 8), 0xFF);
     assert_eq!(rd(&mut uart, u64::MAX), 0xFF);
     wr(&mut uart, 0x1_0000_0000, 1);
@@ -315,10 +315,10 @@ fn random_register_stream() {
         let mut data = [0u8; 8];
         let len = [0, 1, 1, 1, 2, 4, 8][rng.below(7) as usize];
         match rng.below(8) {
-            0..=2 => uart.read(offset, &mut data[..len]),
+            0..=2 => uart.read(offset, &mut data[..len], 0),
             3..=5 => {
                 data[0] = rng.byte();
-                uart.write(offset, &data[..len]);
+                uart.write(offset, &data[..len], 0);
             }
             6 => {
                 let _ = uart.receive(rng.byte());

@@ -3,8 +3,14 @@
 //! control register and a random port stream.
 
 use super::*;
-use crate::guest_memory::VecMemory;
+use crate::device::{ClockNs, Device, WriteEffect};
+use crate::guest_memory::{GuestMemory, VecMemory};
 use crate::testutil::Rng;
+
+/// The device offset of `port` (ports below the base wrap to offsets no port reaches).
+fn at(port: u16) -> u64 {
+    u64::from(port).wrapping_sub(u64::from(PORT_BASE))
+}
 
 /// A test function: BAR0 4 KiB memory (a scratch page), BAR2-3 64-bit 1 MiB, BAR4 32 bytes of
 /// I/O; INTA#; counts `process` calls.
@@ -35,18 +41,19 @@ impl PciFunction for Dummy {
     fn config_mut(&mut self) -> &mut ConfigSpace {
         &mut self.cs
     }
-    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8]) {
+    fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], _now: ClockNs) {
         let src: &[u8] = if bar == 0 { &self.page } else { &self.io };
         let o = offset as usize;
         data.copy_from_slice(&src[o..o + data.len()]);
     }
-    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8]) {
+    fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
         let o = offset as usize;
         match bar {
             0 => self.page[o..o + data.len()].copy_from_slice(data),
             4 => self.io[o..o + data.len()].copy_from_slice(data),
             _ => {}
         }
+        WriteEffect::None
     }
     fn irq_level(&self) -> bool {
         self.level
@@ -61,15 +68,15 @@ fn addr(device: u32, function: u32, reg: u32) -> u32 {
 }
 
 fn cfg_read(host: &mut PciHost, device: u32, reg: u32, size: usize) -> u32 {
-    host.write(CONFIG_ADDRESS, &addr(device, 0, reg & !3).to_le_bytes());
+    host.write(at(CONFIG_ADDRESS), &addr(device, 0, reg & !3).to_le_bytes(), 0);
     let mut b = [0u8; 4];
-    host.read(CONFIG_DATA + (reg & 3) as u16, &mut b[..size]);
+    host.read(at(CONFIG_DATA + (reg & 3) as u16), &mut b[..size], 0);
     u32::from_le_bytes(b)
 }
 
 fn cfg_write(host: &mut PciHost, device: u32, reg: u32, size: usize, value: u32) {
-    host.write(CONFIG_ADDRESS, &addr(device, 0, reg & !3).to_le_bytes());
-    host.write(CONFIG_DATA + (reg & 3) as u16, &value.to_le_bytes()[..size]);
+    host.write(at(CONFIG_ADDRESS), &addr(device, 0, reg & !3).to_le_bytes(), 0);
+    host.write(at(CONFIG_DATA + (reg & 3) as u16), &value.to_le_bytes()[..size], 0);
 }
 
 fn host_with_dummy() -> PciHost {
@@ -82,19 +89,19 @@ fn host_with_dummy() -> PciHost {
 #[test]
 fn linux_type1_probe() {
     let mut host = host_with_dummy();
-    host.write(0xCFB, &[0x01]);
+    host.write(at(0xCFB), &[0x01], 0);
     let mut b = [0u8; 4];
-    host.read(CONFIG_ADDRESS, &mut b);
+    host.read(at(CONFIG_ADDRESS), &mut b, 0);
     let saved = u32::from_le_bytes(b);
-    host.write(CONFIG_ADDRESS, &0x8000_0000u32.to_le_bytes());
-    host.read(CONFIG_ADDRESS, &mut b);
+    host.write(at(CONFIG_ADDRESS), &0x8000_0000u32.to_le_bytes(), 0);
+    host.read(at(CONFIG_ADDRESS), &mut b, 0);
     assert_eq!(u32::from_le_bytes(b), 0x8000_0000);
-    host.write(CONFIG_ADDRESS, &saved.to_le_bytes());
+    host.write(at(CONFIG_ADDRESS), &saved.to_le_bytes(), 0);
     // Sanity check: some devfn on bus 0 has class 0x0600 (host bridge) or Intel's vendor id.
     let found = (0..256u32).any(|devfn| {
-        host.write(CONFIG_ADDRESS, &(0x8000_0000 | devfn << 8 | 0x08).to_le_bytes());
+        host.write(at(CONFIG_ADDRESS), &(0x8000_0000 | devfn << 8 | 0x08).to_le_bytes(), 0);
         let mut w = [0u8; 2];
-        host.read(CONFIG_DATA + 2, &mut w);
+        host.read(at(CONFIG_DATA + 2), &mut w, 0);
         u16::from_le_bytes(w) == 0x0600
     });
     assert!(found);
@@ -108,34 +115,34 @@ fn absent_and_out_of_range_read_all_ones() {
     let mut host = host_with_dummy();
     assert_eq!(cfg_read(&mut host, 1, 0, 4), 0xFFFF_FFFF, "empty slot");
     assert_eq!(cfg_read(&mut host, 31, 0, 2), 0xFFFF);
-    host.write(CONFIG_ADDRESS, &(addr(3, 1, 0)).to_le_bytes());
+    host.write(at(CONFIG_ADDRESS), &(addr(3, 1, 0)).to_le_bytes(), 0);
     let mut b = [0u8; 4];
-    host.read(CONFIG_DATA, &mut b);
+    host.read(at(CONFIG_DATA), &mut b, 0);
     assert_eq!(b, [0xFF; 4], "function 1");
-    host.write(CONFIG_ADDRESS, &(addr(3, 0, 0) | 1 << 16).to_le_bytes());
-    host.read(CONFIG_DATA, &mut b);
+    host.write(at(CONFIG_ADDRESS), &(addr(3, 0, 0) | 1 << 16).to_le_bytes(), 0);
+    host.read(at(CONFIG_DATA), &mut b, 0);
     assert_eq!(b, [0xFF; 4], "bus 1");
-    host.write(CONFIG_ADDRESS, &(addr(3, 0, 0) & !0x8000_0000).to_le_bytes());
-    host.read(CONFIG_DATA, &mut b);
+    host.write(at(CONFIG_ADDRESS), &(addr(3, 0, 0) & !0x8000_0000).to_le_bytes(), 0);
+    host.read(at(CONFIG_DATA), &mut b, 0);
     assert_eq!(b, [0xFF; 4], "enable bit clear");
     // Writes there change nothing.
-    host.write(CONFIG_DATA, &[0; 4]);
+    host.write(at(CONFIG_DATA), &[0; 4], 0);
     assert_eq!(cfg_read(&mut host, 3, 0, 4), 0x5678_1234);
     // Address register: reserved and low bits read 0; only dword accesses reach it.
-    host.write(CONFIG_ADDRESS, &0xFFFF_FFFFu32.to_le_bytes());
-    host.read(CONFIG_ADDRESS, &mut b);
+    host.write(at(CONFIG_ADDRESS), &0xFFFF_FFFFu32.to_le_bytes(), 0);
+    host.read(at(CONFIG_ADDRESS), &mut b, 0);
     assert_eq!(u32::from_le_bytes(b), 0x80FF_FFFC);
-    host.write(CONFIG_ADDRESS, &[0, 0]);
-    host.read(CONFIG_ADDRESS, &mut b);
+    host.write(at(CONFIG_ADDRESS), &[0, 0], 0);
+    host.read(at(CONFIG_ADDRESS), &mut b, 0);
     assert_eq!(u32::from_le_bytes(b), 0x80FF_FFFC);
-    host.read(CONFIG_ADDRESS, &mut b[..2]);
+    host.read(at(CONFIG_ADDRESS), &mut b[..2], 0);
     assert_eq!(&b[..2], &[0xFF, 0xFF]);
     // A dword read at 0xCFD: three bytes of config, then one past the data port.
     cfg_write(&mut host, 3, 0x0C, 1, 0x10);
-    host.write(CONFIG_ADDRESS, &addr(3, 0, 0x0C).to_le_bytes());
-    host.read(CONFIG_DATA + 1, &mut b);
+    host.write(at(CONFIG_ADDRESS), &addr(3, 0, 0x0C).to_le_bytes(), 0);
+    host.read(at(CONFIG_DATA + 1), &mut b, 0);
     assert_eq!(b, [0, 0, 0, 0xFF]);
-    host.read(0xD00, &mut b);
+    host.read(at(0xD00), &mut b, 0);
     assert_eq!(b, [0xFF; 4]);
 }
 
@@ -190,22 +197,22 @@ fn bar_sizing_and_decoding() {
     cfg_write(&mut host, 3, 0x20, 4, 0xC040);
     let mut b = [0u8; 4];
     assert!(host.mmio_claim(0xE000_1000, 4).is_none(), "memory decoding is off");
-    assert!(!host.mmio_write(0xE000_1000, &[1, 2, 3, 4]));
+    assert!(host.mmio_write(0xE000_1000, &[1, 2, 3, 4], 0).is_none());
     cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_MEMORY));
     assert_eq!(host.mmio_claim(0xE000_1000, 4), Some((3, 0, 0)));
     assert_eq!(host.mmio_claim(0xE000_1FFC, 4), Some((3, 0, 0xFFC)));
     assert_eq!(host.mmio_claim(0xE000_1FFE, 4), None, "straddles the end");
     assert_eq!(host.mmio_claim(0xE000_0FFF, 1), None);
     assert_eq!(host.mmio_claim(0x1_0010_0008, 8), Some((3, 2, 8)), "64-bit BAR above 4 GiB");
-    assert!(host.mmio_write(0xE000_1010, &[1, 2, 3, 4]));
-    assert!(host.mmio_read(0xE000_1010, &mut b));
+    assert!(host.mmio_write(0xE000_1010, &[1, 2, 3, 4], 0).is_some());
+    assert!(host.mmio_read(0xE000_1010, &mut b, 0));
     assert_eq!(b, [1, 2, 3, 4]);
-    assert!(!host.io_write(0xC040, &[5]), "I/O decoding is off");
+    assert!(host.io_write(0xC040, &[5], 0).is_none(), "I/O decoding is off");
     cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_MEMORY | CMD_IO));
-    assert!(host.io_write(0xC05F, &[5]));
-    assert!(host.io_read(0xC05F, &mut b[..1]));
+    assert!(host.io_write(0xC05F, &[5], 0).is_some());
+    assert!(host.io_read(0xC05F, &mut b[..1], 0));
     assert_eq!(b[0], 5);
-    assert!(!host.io_read(0xC060, &mut b[..1]));
+    assert!(!host.io_read(0xC060, &mut b[..1], 0));
     assert_eq!(host.io_claim(0xC040, 2), Some((3, 4, 0)));
     // Base 0 is unassigned: never decoded.
     cfg_write(&mut host, 3, 0x10, 4, 0);
@@ -354,18 +361,18 @@ fn reset_control_register() {
     let mut host = PciHost::new();
     // Linux's BOOT_CF9_FORCE: hard reset requested (0x02), then 0x06.
     let mut b = [0u8];
-    host.read(RESET_CONTROL, &mut b);
+    host.read(at(RESET_CONTROL), &mut b, 0);
     assert_eq!(b[0], 0);
-    host.write(RESET_CONTROL, &[0x02]);
+    host.write(at(RESET_CONTROL), &[0x02], 0);
     assert!(!host.take_reset_request());
-    host.read(RESET_CONTROL, &mut b);
+    host.read(at(RESET_CONTROL), &mut b, 0);
     assert_eq!(b[0], 0x02);
-    host.write(RESET_CONTROL, &[0x06]);
+    host.write(at(RESET_CONTROL), &[0x06], 0);
     assert!(host.take_reset_request());
     assert!(!host.take_reset_request());
     // Not through a word access, nor through the address register.
-    host.write(CONFIG_ADDRESS, &0x0400u32.to_le_bytes());
-    host.write(RESET_CONTROL, &[0x04, 0]);
+    host.write(at(CONFIG_ADDRESS), &0x0400u32.to_le_bytes(), 0);
+    host.write(at(RESET_CONTROL), &[0x04, 0], 0);
     assert!(!host.take_reset_request());
 }
 
@@ -380,22 +387,22 @@ fn random_port_stream() {
         if rng.below(3) == 0 {
             // Aim at real devices often.
             let a = 0x8000_0000 | (rng.below(5) as u32) << 11 | (rng.below(2) as u32) << 8 | rng.below(256) as u32;
-            host.write(CONFIG_ADDRESS, &a.to_le_bytes());
+            host.write(at(CONFIG_ADDRESS), &a.to_le_bytes(), 0);
         }
         if rng.below(2) == 0 {
             for b in &mut data[..size] {
                 *b = rng.byte();
             }
-            host.write(port, &data[..size]);
+            host.write(at(port), &data[..size], 0);
         } else {
-            host.read(port, &mut data[..size]);
+            host.read(at(port), &mut data[..size], 0);
         }
         let gpa = rng.next_u64() >> rng.below(64);
         let mut m = [0u8; 8];
         let len = rng.below(9) as usize;
-        let _ = host.mmio_read(gpa, &mut m[..len]);
-        let _ = host.mmio_write(gpa, &m[..len]);
-        let _ = host.io_read(gpa as u16, &mut m[..len]);
+        let _ = host.mmio_read(gpa, &mut m[..len], 0);
+        let _ = host.mmio_write(gpa, &m[..len], 0);
+        let _ = host.io_read(gpa as u16, &mut m[..len], 0);
         let _ = host.irq_levels();
         let _ = host.take_reset_request();
     }

@@ -7,7 +7,8 @@
 #![no_main]
 
 use keel_devices::guest_memory::{GuestMemory, VecMemory};
-use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA, RESET_CONTROL};
+use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA, PORT_BASE, RESET_CONTROL};
+use keel_devices::Device;
 use keel_virtio::pci::{common, COMMON, NOTIFY};
 use keel_virtio::{status, ChaCha20Rng, VirtioPci, VirtioRng};
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +39,7 @@ fn bar0(host: &PciHost) -> u64 {
 
 fn mmio_write(host: &mut PciHost, offset: u64, size: usize, value: u64) {
     let base = bar0(host);
-    host.mmio_write(base.wrapping_add(offset), &value.to_le_bytes()[..size]);
+    host.mmio_write(base.wrapping_add(offset), &value.to_le_bytes()[..size], 0);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -62,17 +63,17 @@ fuzz_target!(|data: &[u8]| {
                 let reg = input.u64(1) as u32;
                 let dev = u32::from(input.byte().unwrap_or(0) % 4);
                 let a = 0x8000_0000 | dev << 11 | reg;
-                host.write(CONFIG_ADDRESS, &a.to_le_bytes());
+                host.write(u64::from(CONFIG_ADDRESS - PORT_BASE), &a.to_le_bytes(), 0);
             }
-            1 => host.read(CONFIG_DATA + u16::from(op >> 5 & 3), &mut buf[..size.min(4)]),
+            1 => host.read(u64::from(CONFIG_DATA + u16::from(op >> 5 & 3) - PORT_BASE), &mut buf[..size.min(4)], 0),
             2 => {
                 let v = input.u64(4);
-                host.write(CONFIG_DATA + u16::from(op >> 5 & 3), &v.to_le_bytes()[..size.min(4)]);
+                host.write(u64::from(CONFIG_DATA + u16::from(op >> 5 & 3) - PORT_BASE), &v.to_le_bytes()[..size.min(4)], 0);
             }
             3 => {
                 let off = input.u64(2) & 0x3FFF;
                 let base = bar0(&host);
-                host.mmio_read(base.wrapping_add(off), &mut buf[..size]);
+                host.mmio_read(base.wrapping_add(off), &mut buf[..size], 0);
             }
             4 => {
                 let off = input.u64(2) & 0x3FFF;
@@ -121,9 +122,9 @@ fuzz_target!(|data: &[u8]| {
                 let port = 0xCF8 + u16::from(op >> 5);
                 if op & 0x10 != 0 {
                     let v = input.u64(4);
-                    host.write(port, &v.to_le_bytes()[..size.min(4)]);
+                    host.write(u64::from(port - PORT_BASE), &v.to_le_bytes()[..size.min(4)], 0);
                 } else {
-                    host.read(port, &mut buf[..size.min(4)]);
+                    host.read(u64::from(port - PORT_BASE), &mut buf[..size.min(4)], 0);
                 }
             }
             10 => {
@@ -131,13 +132,13 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 let gpa = input.u64(8);
-                host.mmio_read(gpa, &mut buf[..size]);
+                host.mmio_read(gpa, &mut buf[..size], 0);
             }
         }
         assert_eq!(host.irq_levels() & !(1 << 11), 0);
     }
     let _ = host.take_reset_request();
-    host.write(RESET_CONTROL, &[0]);
+    host.write(u64::from(RESET_CONTROL - PORT_BASE), &[0], 0);
     assert!(!host.take_reset_request());
     let f = host.function(1).unwrap();
     assert_eq!(f.config().u32_at(0), 0x1044_1AF4);

@@ -49,12 +49,12 @@ struct Setup {
 
 fn read(dev: &mut Device, offset: u64, size: usize) -> u64 {
     let mut b = [0u8; 8];
-    dev.bar_read(0, offset, &mut b[..size]);
+    dev.bar_read(0, offset, &mut b[..size], 0);
     u64::from_le_bytes(b)
 }
 
 fn write(dev: &mut Device, offset: u64, size: usize, value: u64) {
-    dev.bar_write(0, offset, &value.to_le_bytes()[..size]);
+    dev.bar_write(0, offset, &value.to_le_bytes()[..size], 0);
 }
 
 fn set_status(dev: &mut Device, s: u8) {

@@ -5,7 +5,8 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA};
+use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA, PORT_BASE};
+use keel_devices::Device;
 
 use super::*;
 use crate::chacha20::ChaCha20Rng;
@@ -18,9 +19,9 @@ const IRQ: u8 = 11;
 const WINDOW: u64 = 0xE000_0000;
 
 fn cfg_read(host: &mut PciHost, reg: u32, size: usize) -> u32 {
-    host.write(CONFIG_ADDRESS, &(0x8000_0000 | SLOT << 11 | (reg & !3)).to_le_bytes());
+    host.write(u64::from(CONFIG_ADDRESS - PORT_BASE), &(0x8000_0000 | SLOT << 11 | (reg & !3)).to_le_bytes(), 0);
     let mut b = [0u8; 4];
-    host.read(CONFIG_DATA + (reg & 3) as u16, &mut b[..size]);
+    host.read(u64::from(CONFIG_DATA + (reg & 3) as u16 - PORT_BASE), &mut b[..size], 0);
     u32::from_le_bytes(b)
 }
 
@@ -62,11 +63,11 @@ struct Bar0 {
 impl Bar0 {
     fn r(&self, host: &mut PciHost, offset: u64, size: usize) -> u64 {
         let mut b = [0u8; 8];
-        assert!(host.mmio_read(self.base + offset, &mut b[..size]));
+        assert!(host.mmio_read(self.base + offset, &mut b[..size], 0));
         u64::from_le_bytes(b)
     }
     fn w(&self, host: &mut PciHost, offset: u64, size: usize, value: u64) {
-        assert!(host.mmio_write(self.base + offset, &value.to_le_bytes()[..size]));
+        assert!(host.mmio_write(self.base + offset, &value.to_le_bytes()[..size], 0).is_some());
     }
     fn status(&self, host: &mut PciHost) -> u8 {
         self.r(host, COMMON + common::DEVICE_STATUS, 1) as u8
@@ -388,12 +389,12 @@ fn device_ids_for_other_types() {
     assert_eq!(dev.queues.len(), usize::from(MAX_QUEUES), "capped");
     assert_eq!(dev.all_queues(), u64::MAX);
     let mut b = [0u8; 4];
-    dev.bar_read(0, DEVICE_CFG + 4, &mut b);
+    dev.bar_read(0, DEVICE_CFG + 4, &mut b, 0);
     assert_eq!(b, [0xA4, 0xA5, 0xA6, 0xA7]);
-    dev.bar_read(0, DEVICE_CFG + 6, &mut b);
+    dev.bar_read(0, DEVICE_CFG + 6, &mut b, 0);
     assert_eq!(b, [0; 4], "past the end of the device configuration");
-    dev.bar_read(1, 0, &mut b);
-    dev.bar_write(1, 0, &b);
+    dev.bar_read(1, 0, &mut b, 0);
+    dev.bar_write(1, 0, &b, 0);
     // Four capabilities, the last one the device configuration.
     let mut types = Vec::new();
     let mut at = usize::from(dev.config().u8_at(0x34));
@@ -446,9 +447,9 @@ fn random_stream() {
                 };
                 let mut b = value.to_le_bytes();
                 if next() % 2 == 0 {
-                    host.mmio_write(base + offset, &b[..size]);
+                    host.mmio_write(base + offset, &b[..size], 0);
                 } else {
-                    host.mmio_read(base + offset, &mut b[..size]);
+                    host.mmio_read(base + offset, &mut b[..size], 0);
                 }
             }
         }
