@@ -72,6 +72,58 @@ fields! {
     monitor_exits, set_monitor_exits: u64;
 }
 
+/// Getters (and for `inject`, setters) of single fields inside `exit` and `inject`: the exit
+/// path reads the few it uses, not a copy of the whole record, and writes only what it changes.
+macro_rules! nested {
+    ($($get:ident $(, $set:ident)? = $first:ident . $field:ident: $ty:ty;)*) => {
+        impl VcpuPage {
+            $(
+                #[doc = concat!("Reads `", stringify!($first), ".", stringify!($field), "`.")]
+                #[inline(always)]
+                pub fn $get(&self) -> $ty {
+                    // SAFETY: as in the field getters.
+                    let field = unsafe { &raw const (*self.page.as_ptr()).$first.$field };
+                    // SAFETY: as in the field getters.
+                    unsafe { field.read_volatile() }
+                }
+                $(
+                    #[doc = concat!("Writes `", stringify!($first), ".", stringify!($field), "`.")]
+                    #[inline(always)]
+                    pub fn $set(&self, value: $ty) {
+                        // SAFETY: as in the field setters.
+                        let field = unsafe { &raw mut (*self.page.as_ptr()).$first.$field };
+                        // SAFETY: as in the field setters.
+                        unsafe { field.write_volatile(value) }
+                    }
+                )?
+            )*
+        }
+    };
+}
+
+nested! {
+    exit_kind = exit.kind: u32;
+    exit_port = exit.port: u16;
+    exit_size = exit.size: u8;
+    exit_write = exit.write: u8;
+    exit_data = exit.data: u64;
+    exit_gpa = exit.gpa: u64;
+    exit_detail = exit.detail: u64;
+    exit_code_bits = exit.code_bits: u8;
+    inject_pending, set_inject_pending = inject.pending: u32;
+    inject_kind, set_inject_kind = inject.kind: u8;
+    inject_vector, set_inject_vector = inject.vector: u8;
+    inject_has_error_code, set_inject_has_error_code = inject.has_error_code: u8;
+    inject_error_code, set_inject_error_code = inject.error_code: u32;
+}
+
+// `exit_insn` reads `insn_len` and `insn` as two aligned words.
+const _: () = assert!(
+    core::mem::offset_of!(ExitInfo, insn_len) % 8 == 0
+        && core::mem::offset_of!(ExitInfo, insn) == core::mem::offset_of!(ExitInfo, insn_len) + 1
+        && core::mem::offset_of!(VcpuState, exit) % 8 == 0
+);
+
 impl VcpuPage {
     /// # Safety
     /// `page` points to a `VcpuState` (aligned, mapped readable and writable) for as long as this
@@ -105,13 +157,28 @@ impl VcpuPage {
         unsafe { field.write_volatile(value) }
     }
 
-    /// Writes `inject.pending` alone (the kernel clears it once it injected).
+    /// `segs[index]` (`keel_abi::vcpu::seg`); panics if `index` is 8 or more.
     #[inline(always)]
-    pub fn set_inject_pending(&self, value: u32) {
-        // SAFETY: as in the field setters.
-        let field = unsafe { &raw mut (*self.page.as_ptr()).inject.pending };
-        // SAFETY: as in the field setters.
-        unsafe { field.write_volatile(value) }
+    pub fn seg(&self, index: usize) -> Segment {
+        // SAFETY: as in `gpr`.
+        let field = unsafe { &raw const (*self.page.as_ptr()).segs[index] };
+        // SAFETY: as in the field getters.
+        unsafe { field.read_volatile() }
+    }
+
+    /// `exit.insn_len` and `exit.insn`: 16 bytes read as two volatile, aligned words (asserted
+    /// above), not byte by byte.
+    #[inline(always)]
+    pub fn exit_insn(&self) -> (u8, [u8; 15]) {
+        // SAFETY: as in the field getters.
+        let field = unsafe { &raw const (*self.page.as_ptr()).exit.insn_len };
+        // SAFETY: as in the field getters: `insn_len` and `insn` are 16 bytes of the page,
+        // 8-aligned (asserted above); any bytes are valid words.
+        let [lo, hi] = unsafe { field.cast::<[u64; 2]>().read_volatile() };
+        let mut insn = [0u8; 15];
+        insn[..7].copy_from_slice(&lo.to_le_bytes()[1..]);
+        insn[7..].copy_from_slice(&hi.to_le_bytes());
+        (lo as u8, insn)
     }
 
     /// Marks `bits` (`keel_abi::vcpu::dirty`) dirty, keeping the others.
@@ -149,7 +216,16 @@ mod tests {
         p.set_inject(Inject { pending: 1, vector: 32, ..Default::default() });
         p.set_inject_pending(0);
         assert_eq!((p.rip(), p.gpr(reg::RAX), p.dirty()), (0x1234, 7, dirty::RIP | dirty::GPRS));
-        assert_eq!((p.inject().pending, p.inject().vector), (0, 32));
+        assert_eq!((p.inject_pending(), p.inject().vector), (0, 32));
+        p.set_exit(ExitInfo { port: 0x3f8, size: 1, data: 0x41, code_bits: 64, ..Default::default() });
+        assert_eq!((p.exit_port(), p.exit_size(), p.exit_data(), p.exit_code_bits()), (0x3f8, 1, 0x41, 64));
+        let insn: [u8; 15] = core::array::from_fn(|i| i as u8 + 1);
+        p.set_exit(ExitInfo { insn_len: 15, insn, ..Default::default() });
+        assert_eq!(p.exit_insn(), (15, insn));
+        let mut segs = [Segment::default(); 8];
+        segs[2].base = 0x1000;
+        p.set_segs(segs);
+        assert_eq!(p.seg(2).base, 0x1000);
         let st = *b;
         assert_eq!((st.rip, st.gprs[reg::RAX], st.dirty, st.inject.vector), (0x1234, 7, dirty::RIP | dirty::GPRS, 32));
     }
