@@ -12,9 +12,11 @@ struct DirectMapHandler;
 impl AcpiHandler for DirectMapHandler {
     unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
         let virt = crate::mm::phys_to_virt(physical_address as u64) as *mut T;
+        // SAFETY: the pointer is non-null because the direct map is in the upper half.
+        let virt = unsafe { NonNull::new_unchecked(virt) };
         // SAFETY: the direct map covers all physical memory below 4 GiB and all RAM, where ACPI
-        // tables live; the pointer is non-null because the direct map is in the upper half.
-        unsafe { PhysicalMapping::new(physical_address, NonNull::new_unchecked(virt), size, size, *self) }
+        // tables live.
+        unsafe { PhysicalMapping::new(physical_address, virt, size, size, *self) }
     }
 
     fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}

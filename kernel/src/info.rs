@@ -78,12 +78,12 @@ pub fn reboot() -> ! {
     // SAFETY: these are the PC's standard reset paths and we mean to reset: the keyboard
     // controller's pulse-reset command (0xfe to port 0x64), then the chipset reset control
     // register (port 0xcf9: full reset). See: Intel PCH datasheet (RST_CNT).
-    unsafe {
-        instructions::outb(0x64, 0xfe);
-        pit::sleep_us(100_000);
-        instructions::outb(0xcf9, 0x02);
-        instructions::outb(0xcf9, 0x06);
-    }
+    unsafe { instructions::outb(0x64, 0xfe) };
+    pit::sleep_us(100_000);
+    // SAFETY: as above: the reset control register, select a full reset,
+    unsafe { instructions::outb(0xcf9, 0x02) };
+    // SAFETY: as above: and do it.
+    unsafe { instructions::outb(0xcf9, 0x06) };
     pit::sleep_us(100_000);
     crate::println!("reboot failed: reset the machine by hand");
     instructions::halt_forever()

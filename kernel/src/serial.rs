@@ -15,16 +15,18 @@ static PORT: Mutex<SerialPort> = Mutex::new(unsafe { SerialPort::new(COM1) });
 pub fn init() {
     PORT.lock().init();
     // The crate programs 38400 baud; GRUB and the README say 115200 8N1: divisor 1.
+    use crate::arch::x86_64::instructions::outb;
     // SAFETY: COM1's line-control (base+3) and divisor-latch registers (base+0/1 with DLAB set),
     // then IER (base+1) = receive interrupts, as the crate left it. See: 16550 datasheet.
-    unsafe {
-        use crate::arch::x86_64::instructions::outb;
-        outb(COM1 + 3, 0x80);
-        outb(COM1, 0x01);
-        outb(COM1 + 1, 0x00);
-        outb(COM1 + 3, 0x03);
-        outb(COM1 + 1, 0x01);
-    }
+    unsafe { outb(COM1 + 3, 0x80) };
+    // SAFETY: as above (the divisor latch, low byte).
+    unsafe { outb(COM1, 0x01) };
+    // SAFETY: as above (the divisor latch, high byte).
+    unsafe { outb(COM1 + 1, 0x00) };
+    // SAFETY: as above (line control: 8N1, DLAB clear).
+    unsafe { outb(COM1 + 3, 0x03) };
+    // SAFETY: as above (IER: receive interrupts).
+    unsafe { outb(COM1 + 1, 0x01) };
 }
 
 /// Write text, turning `\n` into `\r\n` for serial terminals.

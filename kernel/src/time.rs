@@ -46,10 +46,9 @@ static BOOT_EPOCH_AT_NS: AtomicU64 = AtomicU64::new(0);
 fn cmos(reg: u8) -> u8 {
     // SAFETY: the PC's CMOS index/data ports; reading the RTC registers has no side effects
     // (bit 7 of the index keeps NMIs masked as the firmware left them: we set it).
-    unsafe {
-        crate::arch::x86_64::instructions::outb(0x70, 0x80 | reg);
-        crate::arch::x86_64::instructions::inb(0x71)
-    }
+    unsafe { crate::arch::x86_64::instructions::outb(0x70, 0x80 | reg) };
+    // SAFETY: as above.
+    unsafe { crate::arch::x86_64::instructions::inb(0x71) }
 }
 
 /// Days since 1970-01-01 for a civil date. See: H. Hinnant, "chrono-Compatible Low-Level Date

@@ -19,6 +19,9 @@ pub const GUESTS: &[&str] = &["hello", "cpuid", "memtest", "mmio", "irq", "fault
 /// guests/NAME/build.sh with binutils.
 pub const ASM_GUESTS: &[&str] = &["hello32", "fw16", "bench"];
 
+/// The rustflags of the user programs and guests (they replace .cargo/config.toml's kernel flags).
+pub const USER_FLAGS: &str = "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes";
+
 pub fn user_dir() -> PathBuf {
     root().join("target/user/x86_64-unknown-none/release")
 }
@@ -67,7 +70,7 @@ pub fn build() -> Result<PathBuf, String> {
     for p in USER_PROGRAMS.iter().chain(GUESTS) {
         cmd.args(["-p", p]);
     }
-    cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes");
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", USER_FLAGS);
     run_checked(cmd.current_dir(root()))?;
     // The 32-bit guests are assembly, built with binutils.
     for guest in ASM_GUESTS {

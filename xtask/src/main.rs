@@ -7,6 +7,7 @@ mod bench;
 mod flash;
 mod fuzz;
 mod kernel;
+mod lint;
 mod linux;
 mod setup;
 
@@ -23,7 +24,9 @@ commands:
                            for vm.conf's boot)
   run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS] [--add PATH...]
                            boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
-  test [FILTER...]         host unit tests, a fuzz smoke pass, then the system tests in QEMU
+  lint                     cargo fmt --check and cargo clippy -D warnings (host crates, kernel,
+                           user programs and guests), with the workspace's unsafe lints
+  test [FILTER...]         lint, host unit tests, a fuzz smoke pass, then the system tests in QEMU
                            and Bochs on target/keel-test.iso, whose vm.conf is tests/vm.conf
                            (a FILTER picks system tests and skips the smoke pass)
   flash <device|file> [--yes] [--force] [--image PATH]
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Some("build") => setup::ensure(false).and_then(|_| kernel::build().map(|_| ())),
         Some("image") => setup::ensure(false).and_then(|_| image(&args[1..])),
         Some("run") => setup::ensure(false).and_then(|_| run(&args[1..])),
+        Some("lint") => lint::lint(),
         Some("test") => setup::ensure(true).and_then(|_| test(&args[1..])),
         Some("flash") => flash::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
@@ -142,6 +146,8 @@ fn run(args: &[String]) -> Result<(), String> {
 
 fn test(args: &[String]) -> Result<(), String> {
     let filter: Vec<&String> = args.iter().collect();
+    eprintln!("test: lint (cargo xtask lint)");
+    lint::lint()?;
     eprintln!("test: host unit tests (cargo test)");
     run_checked(Command::new("cargo").arg("test").current_dir(root()))?;
     if filter.is_empty() {

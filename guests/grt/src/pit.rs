@@ -31,22 +31,30 @@ pub const fn divisor(hz: u32) -> u16 {
 /// (and raises IRQ 0 at the PIC) from then on.
 pub fn start_periodic(hz: u32) {
     let d = divisor(hz);
-    // SAFETY: the PIT ports belong to the emulated 8254 (docs/guests.md); this only sets
-    // channel 0's mode and rate.
-    unsafe {
-        io::outb(COMMAND, CH0_LOHI_MODE2);
-        io::outb(CHANNEL0, d as u8);
-        io::outb(CHANNEL0, (d >> 8) as u8);
-    }
+    // This only sets channel 0's mode and rate.
+    write(COMMAND, CH0_LOHI_MODE2);
+    write(CHANNEL0, d as u8);
+    write(CHANNEL0, (d >> 8) as u8);
 }
 
 /// Latches and reads channel 0's current count.
 pub fn read_count() -> u16 {
-    // SAFETY: latching and reading channel 0's count does not change its operation.
-    unsafe {
-        io::outb(COMMAND, CH0_LATCH);
-        let lo = io::inb(CHANNEL0);
-        let hi = io::inb(CHANNEL0);
-        u16::from(lo) | (u16::from(hi) << 8)
-    }
+    // Latching and reading channel 0's count does not change its operation.
+    write(COMMAND, CH0_LATCH);
+    let lo = read(CHANNEL0);
+    let hi = read(CHANNEL0);
+    u16::from(lo) | (u16::from(hi) << 8)
+}
+
+/// Writes a PIT port (COMMAND or CHANNEL0).
+fn write(port: u16, value: u8) {
+    // SAFETY: this module writes only the PIT's ports, which belong to the emulated 8254
+    // (docs/guests.md); a write sets channel 0's mode, rate or latch, never memory.
+    unsafe { io::outb(port, value) }
+}
+
+/// Reads channel 0's count port.
+fn read(port: u16) -> u8 {
+    // SAFETY: as for `write`; reading channel 0 returns its (latched) count, with no other effect.
+    unsafe { io::inb(port) }
 }

@@ -46,8 +46,9 @@ fn xgetbv0() -> u64 {
 /// Fill the area with PATTERN, save into it (`compacted`: XSAVEC, else XSAVE; every component
 /// of XCR0), and return the end of the last byte written (0 on an exception).
 fn saved_extent(compacted: bool) -> Result<usize, Fault> {
+    let area = addr_of_mut!(AREA);
     // SAFETY: only this module touches AREA, from the one vCPU, not re-entrantly.
-    let area = unsafe { &mut *addr_of_mut!(AREA) };
+    let area = unsafe { &mut *area };
     area.0.fill(PATTERN);
     let ptr = area.0.as_mut_ptr();
     // xsave64 [rdi] = 48 0F AE 27, xsavec64 [rdi] = 48 0F C7 27 (as bytes: the guest is built

@@ -223,17 +223,21 @@ static SENTINEL: Sentinel = Sentinel(core::cell::UnsafeCell::new([0; 4096]));
 const SENTINEL_BYTE: u8 = 0xA5;
 
 fn sentinel_fill() {
-    // SAFETY: the page is this module's; volatile, because the hypervisor may write it.
-    unsafe {
-        for i in 0..64 {
-            core::ptr::write_volatile((SENTINEL.0.get() as *mut u8).add(i), SENTINEL_BYTE);
-        }
+    for i in 0..64 {
+        // SAFETY: the page is this module's; volatile, because the hypervisor may write it.
+        unsafe { core::ptr::write_volatile(sentinel_byte(i), SENTINEL_BYTE) };
     }
 }
 
 fn sentinel_intact() -> bool {
     // SAFETY: as in sentinel_fill.
-    (0..64).all(|i| unsafe { core::ptr::read_volatile((SENTINEL.0.get() as *const u8).add(i)) } == SENTINEL_BYTE)
+    (0..64).all(|i| unsafe { core::ptr::read_volatile(sentinel_byte(i)) } == SENTINEL_BYTE)
+}
+
+/// Byte `i` (below 64) of the sentinel page.
+fn sentinel_byte(i: usize) -> *mut u8 {
+    // SAFETY: `i` is below 64, inside the 4096-byte page.
+    unsafe { (SENTINEL.0.get() as *mut u8).add(i) }
 }
 
 /// The KVM-compatible clock MSRs make the hypervisor write guest memory at an address the guest

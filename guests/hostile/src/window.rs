@@ -33,9 +33,11 @@ impl Table {
     }
 
     fn set(&self, index: usize, entry: u64) {
-        // SAFETY: in bounds (callers use fixed indices below 512); a volatile write, because the
-        // CPU's page walker reads the table behind the compiler's back.
-        unsafe { core::ptr::write_volatile((self.0.get() as *mut u64).add(index), entry) };
+        // SAFETY: in bounds (callers use fixed indices below 512).
+        let slot = unsafe { (self.0.get() as *mut u64).add(index) };
+        // SAFETY: `slot` is in the table; a volatile write, because the CPU's page walker reads
+        // the table behind the compiler's back.
+        unsafe { core::ptr::write_volatile(slot, entry) };
     }
 }
 
@@ -57,9 +59,11 @@ pub fn init() {
     let pml4 = cr3 & ADDRESS_MASK;
     PD.set(1, PT.addr() | PRESENT_WRITABLE);
     PDPT.set(0, PD.addr() | PRESENT_WRITABLE);
+    // SAFETY: the PML4 is a 4 KiB table, slot 1 is inside it.
+    let slot1 = unsafe { (pml4 as *mut u64).add(1) };
     // SAFETY: the PML4 is the monitor's, in guest RAM below 1 MiB and identity-mapped; slot 1
     // (512 GiB-1 TiB) is unused by the start state, which maps only 0-4 GiB through slot 0.
-    unsafe { core::ptr::write_volatile((pml4 as *mut u64).add(1), PDPT.addr() | PRESENT_WRITABLE) };
+    unsafe { core::ptr::write_volatile(slot1, PDPT.addr() | PRESENT_WRITABLE) };
     // SAFETY: reloading CR3 with its own value flushes the TLB and changes nothing else.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) cr3, options(nostack, preserves_flags)) };
 }

@@ -24,8 +24,10 @@ impl FakeMemory {
 impl AcpiHandler for FakeMemory {
     unsafe fn map_physical_region<T>(&self, phys: usize, size: usize) -> PhysicalMapping<Self, T> {
         assert!(phys >= BASE && phys + size <= BASE + self.len, "read outside fake memory: {phys:#x}+{size}");
-        // SAFETY: bounds checked above; the buffer is leaked, so it outlives every mapping.
-        let virt = unsafe { NonNull::new_unchecked(self.ptr.add(phys - BASE) as *mut T) };
+        // SAFETY: bounds checked above: the offset stays inside the leaked buffer.
+        let at = unsafe { self.ptr.add(phys - BASE) };
+        // SAFETY: a pointer into the buffer (leaked, so it outlives every mapping) is not null.
+        let virt = unsafe { NonNull::new_unchecked(at as *mut T) };
         // SAFETY: the region is inside the buffer and readable.
         unsafe { PhysicalMapping::new(phys, virt, size, size, *self) }
     }
@@ -138,8 +140,12 @@ fn bad_checksums_are_rejected() {
     assert_eq!(unsafe { discover(mem, BASE) }, Err(AcpiSetupError::NoMadt));
 
     let mem = memory(2, sdt(b"APIC", 3, &madt_body()));
-    // SAFETY: as above; corrupt the RSDP's checksum inside the fake memory.
-    unsafe { *mem.ptr.add(8) = mem.ptr.add(8).read().wrapping_add(1) };
+    // SAFETY: byte 8 (the RSDP's checksum) is inside the fake memory.
+    let checksum = unsafe { mem.ptr.add(8) };
+    // SAFETY: `checksum` points into the leaked buffer, which nothing else accesses now.
+    let old = unsafe { checksum.read() };
+    // SAFETY: as above; corrupt the RSDP's checksum.
+    unsafe { checksum.write(old.wrapping_add(1)) };
     // SAFETY: as above.
     assert_eq!(unsafe { discover(mem, BASE) }, Err(AcpiSetupError::BadRootTables));
 }

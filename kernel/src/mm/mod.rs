@@ -89,12 +89,12 @@ impl TableMemory for DirectMapTables<'_, '_> {
         Some(frame)
     }
     fn read_entry(&self, table: u64, index: usize) -> u64 {
-        // SAFETY: `table` is a page-table frame owned by this table (index < 512), mapped by the direct map.
-        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index % 512)) }
+        // SAFETY: `table` is a page-table frame owned by this table, mapped by the direct map.
+        unsafe { core::ptr::read_volatile(table_entry(table, index)) }
     }
     fn write_entry(&mut self, table: u64, index: usize, value: u64) {
         // SAFETY: as in read_entry; the caller (PageTable) writes well-formed entries.
-        unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index % 512), value) }
+        unsafe { core::ptr::write_volatile(table_entry(table, index), value) }
     }
     fn free_table(&mut self, table: u64) {
         if let Err(e) = self.frames.free(table) {
@@ -148,7 +148,9 @@ pub fn init(info: &BootInfo, mbi_phys: u64) -> Result<(), &'static str> {
     if instructions::cpuid(0x8000_0001, 0).edx & (1 << 20) != 0 {
         // SAFETY: setting EFER.NXE is allowed when CPUID reports NX; the boot tables set no
         // bit 63, so nothing changes meaning.
-        unsafe { instructions::wrmsr(MSR_EFER, instructions::rdmsr(MSR_EFER) | EFER_NXE) };
+        let efer = unsafe { instructions::rdmsr(MSR_EFER) };
+        // SAFETY: as above.
+        unsafe { instructions::wrmsr(MSR_EFER, efer | EFER_NXE) };
         NX.store(true, Ordering::Relaxed);
     }
 
@@ -292,16 +294,22 @@ impl TableMemory for KernelTableMemory {
         alloc_zeroed_frame()
     }
     fn read_entry(&self, table: u64, index: usize) -> u64 {
-        // SAFETY: `table` is a page-table frame of a live address space (index < 512), in the direct map.
-        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index % 512)) }
+        // SAFETY: `table` is a page-table frame of a live address space, in the direct map.
+        unsafe { core::ptr::read_volatile(table_entry(table, index)) }
     }
     fn write_entry(&mut self, table: u64, index: usize, value: u64) {
         // SAFETY: as in read_entry; PageTable writes well-formed entries.
-        unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index % 512), value) }
+        unsafe { core::ptr::write_volatile(table_entry(table, index), value) }
     }
     fn free_table(&mut self, table: u64) {
         free_frame(table);
     }
+}
+
+/// Entry `index % 512` of the page-table frame `table`, through the direct map.
+fn table_entry(table: u64, index: usize) -> *mut u64 {
+    // SAFETY: `index % 512` entries of 8 bytes stay inside the 4 KiB frame's direct-map address.
+    unsafe { (phys_to_virt(table) as *mut u64).add(index % 512) }
 }
 
 pub fn kernel_root() -> u64 {
@@ -351,8 +359,8 @@ pub fn build_ap_boot_tables() -> Option<u64> {
 /// Free the temporary AP tables (root, PDPT and PD of the low identity map).
 pub fn free_ap_boot_tables(root: u64) {
     let read = |table: u64, i: usize| {
-        // SAFETY: the tables were built by build_ap_boot_tables and are still intact; index < 512.
-        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(i)) }
+        // SAFETY: the tables were built by build_ap_boot_tables and are still intact; i < 512.
+        unsafe { core::ptr::read_volatile(table_entry(table, i)) }
     };
     let pdpt = read(root, 0) & 0x000f_ffff_ffff_f000;
     let pd = read(pdpt, 0) & 0x000f_ffff_ffff_f000;

@@ -40,10 +40,9 @@ pub fn init_this_cpu(cpu_index: usize, tss: *mut TaskStateSegment) {
     unsafe { (*area).self_ptr = area as u64 };
     // SAFETY: GS_BASE/KERNEL_GS_BASE only affect GS-relative accesses, which only switch.S makes
     // (after SWAPGS on entry from ring 3); user GS starts at 0.
-    unsafe {
-        wrmsr(MSR_GS_BASE, area as u64);
-        wrmsr(MSR_KERNEL_GS_BASE, 0);
-    }
+    unsafe { wrmsr(MSR_GS_BASE, area as u64) };
+    // SAFETY: as above.
+    unsafe { wrmsr(MSR_KERNEL_GS_BASE, 0) };
     if cpu_index == 0 {
         BOOT_CPU.store(area, Ordering::SeqCst);
     }
@@ -57,8 +56,9 @@ pub fn set_kernel_stack(top: u64) {
     }
     // SAFETY: the area and its TSS live forever and are used only by the boot CPU, which is the
     // CPU running this (the scheduler runs there only), with interrupts disabled.
-    unsafe {
-        (*area).kernel_rsp = top;
-        (*(*area).tss).privilege_stack_table[0] = VirtAddr::new(top);
-    }
+    unsafe { (*area).kernel_rsp = top };
+    // SAFETY: as above (the area's TSS).
+    let tss = unsafe { (*area).tss };
+    // SAFETY: as above.
+    unsafe { (*tss).privilege_stack_table[0] = VirtAddr::new(top) };
 }

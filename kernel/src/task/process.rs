@@ -38,6 +38,11 @@ pub struct Process {
     /// (system call return, return from a preempting interrupt, a vCPU loop iteration), once its
     /// kernel frames have been unwound and have dropped what they held.
     pub dying: core::sync::atomic::AtomicBool,
+    /// Set by `release`, once the memory and handles are freed: only then does ProcessWait
+    /// report the exit and the exit notification fire. (They used to fire at `terminate`, while
+    /// the process's threads still held its memory: vmd, restarting a rebooting VM at once, could
+    /// find its 256 MiB not yet free and fail with "out of memory".)
+    released: core::sync::atomic::AtomicBool,
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
@@ -45,8 +50,19 @@ static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 static PROCESSES: Mutex<BTreeMap<u64, Arc<Process>>> = Mutex::new(BTreeMap::new());
 
 impl Process {
+    /// The exit status once the process has ended (its threads may still be unwinding).
     pub fn exit_status(&self) -> Option<ExitStatus> {
         *self.status.lock()
+    }
+
+    /// The exit status once the process has ended and its memory and handles are freed: what
+    /// ProcessWait reports.
+    pub fn released_status(&self) -> Option<ExitStatus> {
+        if self.released.load(core::sync::atomic::Ordering::SeqCst) {
+            self.exit_status()
+        } else {
+            None
+        }
     }
 }
 
@@ -86,6 +102,7 @@ pub fn spawn(
         status: Mutex::new(None),
         exit_notify: Mutex::new(exit_notify),
         dying: core::sync::atomic::AtomicBool::new(false),
+        released: core::sync::atomic::AtomicBool::new(false),
     });
     PROCESSES.lock().insert(pid, process.clone());
     // The stack top is 16-byte aligned minus 8, as if `call` had pushed a return address.
@@ -94,8 +111,9 @@ pub fn spawn(
     Ok(process)
 }
 
-/// End `process` with `status`: no thread of it runs again; its exit notification fires. The
-/// caller reschedules if the current thread belonged to it.
+/// End `process` with `status`: no thread of it runs again (each unwinds first); `release`
+/// frees it and fires its exit notification once the last one is gone. The caller reschedules
+/// if the current thread belonged to it.
 pub fn terminate(process: &Arc<Process>, status: ExitStatus) {
     {
         let mut s = process.status.lock();
@@ -106,10 +124,6 @@ pub fn terminate(process: &Arc<Process>, status: ExitStatus) {
     }
     process.dying.store(true, core::sync::atomic::Ordering::SeqCst);
     scheduler::kill_threads_of(process.pid);
-    let notify = process.exit_notify.lock().take();
-    if let Some((n, bits)) = notify {
-        n.signal(bits);
-    }
 }
 
 /// Called by the scheduler once no thread of `process` can run: free its memory and handles.
@@ -119,6 +133,11 @@ pub fn release(process: &Arc<Process>) {
     let caps = core::mem::take(&mut *process.caps.lock());
     drop(caps);
     PROCESSES.lock().remove(&process.pid);
+    process.released.store(true, core::sync::atomic::Ordering::SeqCst);
+    let notify = process.exit_notify.lock().take();
+    if let Some((n, bits)) = notify {
+        n.signal(bits);
+    }
 }
 
 /// A CPU exception in ring 3: report it and kill the current process. Does not return.

@@ -83,10 +83,9 @@ pub fn create_thread(process: Arc<Process>, entry: u64, user_stack: u64, arg: u6
     let top = thread.stack_top();
     let frame = top - 8 * 7;
     // SAFETY: the frames were just allocated for this stack and are mapped by the direct map.
-    unsafe {
-        core::ptr::write_bytes(frame as *mut u64, 0, 6);
-        core::ptr::write((top - 8) as *mut u64, thread_trampoline as *const () as u64);
-    }
+    unsafe { core::ptr::write_bytes(frame as *mut u64, 0, 6) };
+    // SAFETY: as above (the stack's top word).
+    unsafe { core::ptr::write((top - 8) as *mut u64, thread_trampoline as *const () as u64) };
     thread.saved_rsp = frame;
     let mut s = SCHED.lock();
     let tid = s.next_tid;
@@ -124,10 +123,9 @@ pub fn current_process() -> Option<Arc<Process>> {
     // entry, and with it one strong reference, stays in `threads` at least until the thread is
     // switched away from (a dead current thread is only collected as a zombie after that), and
     // this runs on that thread; so the count is at least one and incrementing it is sound.
-    unsafe {
-        Arc::increment_strong_count(ptr);
-        Some(Arc::from_raw(ptr))
-    }
+    unsafe { Arc::increment_strong_count(ptr) };
+    // SAFETY: the reference just counted is the one this Arc owns (`ptr` is from Arc::as_ptr).
+    Some(unsafe { Arc::from_raw(ptr) })
 }
 
 /// The current thread's process (`Arc::as_ptr`), or null while idle: read by

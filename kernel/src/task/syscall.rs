@@ -50,13 +50,15 @@ pub fn init_this_cpu() {
     let fmask = (1 << 9) | (1 << 10) | (1 << 8) | (1 << 18) | (1 << 14);
     // SAFETY: the values follow the GDT layout and syscall_entry is the entry stub in switch.S;
     // EFER.SCE only enables the SYSCALL instruction.
-    unsafe {
-        wrmsr(MSR_STAR, star);
-        wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
-        wrmsr(MSR_FMASK, fmask);
-        let efer = instructions::rdmsr(instructions::MSR_EFER);
-        wrmsr(instructions::MSR_EFER, efer | 1);
-    }
+    unsafe { wrmsr(MSR_STAR, star) };
+    // SAFETY: as above.
+    unsafe { wrmsr(MSR_LSTAR, syscall_entry as *const () as u64) };
+    // SAFETY: as above.
+    unsafe { wrmsr(MSR_FMASK, fmask) };
+    // SAFETY: reading EFER has no effect.
+    let efer = unsafe { instructions::rdmsr(instructions::MSR_EFER) };
+    // SAFETY: as above.
+    unsafe { wrmsr(instructions::MSR_EFER, efer | 1) };
 }
 
 #[no_mangle]
@@ -189,7 +191,8 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
         }
         ProcessWait { process: h } => {
             let child = caps::expect_process(p.caps.lock().get_kind(h, "process", Rights::WAIT)?)?;
-            match child.exit_status() {
+            // Reported once its memory and handles are free (Process::released_status).
+            match child.released_status() {
                 Some(status) => Ok((status.encode(), child.pid)),
                 None => Err(Error::WouldBlock),
             }

@@ -34,17 +34,16 @@ pub fn init_this_cpu() {
     };
     let supported = keel_hv::xsave::XsaveLayout::from_host(&host).supported;
     let xsave = supported != 0;
+    let mut cr4: u64;
+    // SAFETY: reading CR4 has no effect.
+    unsafe { core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack)) };
+    cr4 |= (1 << 9) | (1 << 10);
+    if xsave {
+        cr4 |= 1 << 18;
+    }
     // SAFETY: setting OSFXSR/OSXMMEXCPT (always available on x86-64) and OSXSAVE (CPUID says
     // XSAVE exists: `from_host` checked it) only allows the FXSAVE/XSAVE families and SSE; Keel itself uses none of them.
-    unsafe {
-        let mut cr4: u64;
-        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
-        cr4 |= (1 << 9) | (1 << 10);
-        if xsave {
-            cr4 |= 1 << 18;
-        }
-        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
-    }
+    unsafe { core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack)) };
     if xsave {
         HOST_XCR0.store(supported, Ordering::Relaxed);
         set_xcr0(supported);
@@ -115,8 +114,10 @@ impl FpuArea {
         if owner != me {
             if !owner.is_null() {
                 // SAFETY: the owner pointer is cleared by the owner's Drop before its frame is
-                // freed, so a non-null owner is alive; XSAVE writes its 64-byte-aligned page.
-                unsafe { save((*owner).ptr(), xsave) };
+                // freed, so a non-null owner is alive.
+                let area = unsafe { (*owner).ptr() };
+                // SAFETY: XSAVE writes the owner's 64-byte-aligned page.
+                unsafe { save(area, xsave) };
             }
             // XRSTOR is #GP if the area's XSTATE_BV has a bit XCR0 lacks, and the area may have
             // been saved under a larger XCR0 than the guest has now (it set x87|SSE, another vCPU
@@ -142,26 +143,28 @@ impl FpuArea {
 /// # Safety
 /// `area` must be a writable, 64-byte aligned page.
 unsafe fn save(area: *mut u8, xsave: bool) {
-    // SAFETY: per the contract; the mask EDX:EAX = all ones saves every enabled component.
-    unsafe {
-        if xsave {
-            core::arch::asm!("xsave64 [{}]", in(reg) area, in("eax") u32::MAX, in("edx") u32::MAX, options(nostack));
-        } else {
-            core::arch::asm!("fxsave64 [{}]", in(reg) area, options(nostack));
-        }
+    if xsave {
+        // SAFETY: per the contract; the mask EDX:EAX = all ones saves every enabled component.
+        unsafe {
+            core::arch::asm!("xsave64 [{}]", in(reg) area, in("eax") u32::MAX, in("edx") u32::MAX, options(nostack))
+        };
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::arch::asm!("fxsave64 [{}]", in(reg) area, options(nostack)) };
     }
 }
 
 /// # Safety
 /// `area` must be a 64-byte aligned page holding a valid XSAVE/FXSAVE image.
 unsafe fn restore(area: *const u8, xsave: bool) {
-    // SAFETY: per the contract.
-    unsafe {
-        if xsave {
-            core::arch::asm!("xrstor64 [{}]", in(reg) area, in("eax") u32::MAX, in("edx") u32::MAX, options(nostack));
-        } else {
-            core::arch::asm!("fxrstor64 [{}]", in(reg) area, options(nostack));
-        }
+    if xsave {
+        // SAFETY: per the contract.
+        unsafe {
+            core::arch::asm!("xrstor64 [{}]", in(reg) area, in("eax") u32::MAX, in("edx") u32::MAX, options(nostack))
+        };
+    } else {
+        // SAFETY: per the contract.
+        unsafe { core::arch::asm!("fxrstor64 [{}]", in(reg) area, options(nostack)) };
     }
 }
 

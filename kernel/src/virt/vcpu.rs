@@ -9,6 +9,7 @@ use spin::Mutex;
 use keel_abi::vcpu::{ExitKind, VcpuState};
 use keel_abi::Error;
 use keel_mm::PAGE_SIZE;
+use keel_vcpupage::VcpuPage;
 
 use super::{backend, svm, vmx, Backend, Vm};
 use crate::mm;
@@ -27,15 +28,10 @@ impl Backing {
             Backing::Vmx(v) => v.apply(st),
         }
     }
-    /// # Safety
-    /// As the backends' `store_registers`.
-    unsafe fn store_registers(&mut self, page: *mut VcpuState) {
-        // SAFETY: passed on.
-        unsafe {
-            match self {
-                Backing::Svm(v) => v.store_registers(page),
-                Backing::Vmx(v) => v.store_registers(page),
-            }
+    fn store_registers(&mut self, page: VcpuPage) {
+        match self {
+            Backing::Svm(v) => v.store_registers(page),
+            Backing::Vmx(v) => v.store_registers(page),
         }
     }
 
@@ -88,8 +84,7 @@ impl Vcpu {
 
     /// Whether the monitor's timer deadline (state page `deadline_ns`) has passed.
     pub fn deadline_passed(&self) -> bool {
-        // SAFETY: a field of our own state page (see load_dirty).
-        let deadline = unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).deadline_ns) };
+        let deadline = self.page().deadline_ns();
         deadline != 0 && crate::time::now_ns() >= deadline
     }
 
@@ -97,48 +92,50 @@ impl Vcpu {
         self.poke.swap(false, Ordering::SeqCst)
     }
 
-    fn state_ptr(&self) -> *mut VcpuState {
-        mm::phys_to_virt(self.state.frame(0)) as *mut VcpuState
+    /// The shared state page, reached field by field (volatile: the monitor writes it too).
+    fn page(&self) -> VcpuPage {
+        let page = mm::phys_to_virt(self.state.frame(0)) as *mut VcpuState;
+        // SAFETY: the direct map is in the upper half: not null.
+        let page = unsafe { core::ptr::NonNull::new_unchecked(page) };
+        // SAFETY: the page is a VcpuState-sized frame owned by this vCPU (kept by `state` for as
+        // long as `self` lives), in the direct map; the kernel forms no reference into it, and the
+        // monitor, which maps it too, writes it concurrently, as VcpuPage allows for.
+        unsafe { VcpuPage::new(page) }
     }
 
     /// Copy what the monitor marked dirty from the shared page into `st` (and `dirty` itself):
     /// only those fields, not the whole page, since `apply` loads only those.
     fn load_dirty(&self, st: &mut VcpuState) {
-        use core::ptr::read_volatile;
         use keel_abi::vcpu::dirty;
-        let p = self.state_ptr();
-        // SAFETY: the page is a VcpuState-sized frame owned by this vCPU, reached through raw
-        // pointers to its fields; every bit pattern is a valid value (plain integers). The
-        // monitor may write concurrently: each field is read once (volatile), and a racing write
-        // yields some value, which the backend validates before use.
-        unsafe {
-            let d = read_volatile(&raw const (*p).dirty);
-            st.dirty = d;
-            if d & dirty::GPRS != 0 {
-                st.gprs = read_volatile(&raw const (*p).gprs);
-            }
-            if d & dirty::RIP != 0 {
-                st.rip = read_volatile(&raw const (*p).rip);
-            }
-            if d & dirty::RFLAGS != 0 {
-                st.rflags = read_volatile(&raw const (*p).rflags);
-            }
-            if d & dirty::CRS != 0 {
-                st.cr0 = read_volatile(&raw const (*p).cr0);
-                st.cr2 = read_volatile(&raw const (*p).cr2);
-                st.cr3 = read_volatile(&raw const (*p).cr3);
-                st.cr4 = read_volatile(&raw const (*p).cr4);
-            }
-            if d & dirty::EFER != 0 {
-                st.efer = read_volatile(&raw const (*p).efer);
-            }
-            if d & dirty::SEGS != 0 {
-                st.segs = read_volatile(&raw const (*p).segs);
-            }
-            if d & dirty::TABLES != 0 {
-                st.gdtr = read_volatile(&raw const (*p).gdtr);
-                st.idtr = read_volatile(&raw const (*p).idtr);
-            }
+        // The monitor may write concurrently: each field is read once (volatile), and a racing
+        // write yields some value (plain integers), which the backend validates before use.
+        let p = self.page();
+        let d = p.dirty();
+        st.dirty = d;
+        if d & dirty::GPRS != 0 {
+            st.gprs = p.gprs();
+        }
+        if d & dirty::RIP != 0 {
+            st.rip = p.rip();
+        }
+        if d & dirty::RFLAGS != 0 {
+            st.rflags = p.rflags();
+        }
+        if d & dirty::CRS != 0 {
+            st.cr0 = p.cr0();
+            st.cr2 = p.cr2();
+            st.cr3 = p.cr3();
+            st.cr4 = p.cr4();
+        }
+        if d & dirty::EFER != 0 {
+            st.efer = p.efer();
+        }
+        if d & dirty::SEGS != 0 {
+            st.segs = p.segs();
+        }
+        if d & dirty::TABLES != 0 {
+            st.gdtr = p.gdtr();
+            st.idtr = p.idtr();
         }
     }
 
@@ -147,32 +144,28 @@ impl Vcpu {
     /// `kernel_exits` are kept up to date in the page itself during the run, so they are not
     /// written here.
     fn store_exit(&self, st: &VcpuState, system: bool) {
-        use core::ptr::{read_volatile, write_volatile};
-        let p = self.state_ptr();
-        // SAFETY: as in load_dirty; the kernel is the only writer during VcpuRun by contract (a
-        // monitor that writes concurrently only confuses itself).
-        unsafe {
-            // Without the system registers, the backend wrote the registers already.
-            if system {
-                write_volatile(&raw mut (*p).gprs, st.gprs);
-                write_volatile(&raw mut (*p).rip, st.rip);
-                write_volatile(&raw mut (*p).rflags, st.rflags);
-                write_volatile(&raw mut (*p).interruptible, st.interruptible);
-                write_volatile(&raw mut (*p).cr0, st.cr0);
-                write_volatile(&raw mut (*p).cr2, st.cr2);
-                write_volatile(&raw mut (*p).cr3, st.cr3);
-                write_volatile(&raw mut (*p).cr4, st.cr4);
-                write_volatile(&raw mut (*p).efer, st.efer);
-                write_volatile(&raw mut (*p).segs, st.segs);
-                write_volatile(&raw mut (*p).gdtr, st.gdtr);
-                write_volatile(&raw mut (*p).idtr, st.idtr);
-            }
-            write_volatile(&raw mut (*p).system_current, u32::from(system));
-            write_volatile(&raw mut (*p).exit, st.exit);
-            write_volatile(&raw mut (*p).dirty, 0);
-            let exits = &raw mut (*p).monitor_exits;
-            write_volatile(exits, read_volatile(exits).wrapping_add(1));
+        // The kernel is the only writer during VcpuRun by contract (a monitor that writes
+        // concurrently only confuses itself).
+        let p = self.page();
+        // Without the system registers, the backend wrote the registers already.
+        if system {
+            p.set_gprs(st.gprs);
+            p.set_rip(st.rip);
+            p.set_rflags(st.rflags);
+            p.set_interruptible(st.interruptible);
+            p.set_cr0(st.cr0);
+            p.set_cr2(st.cr2);
+            p.set_cr3(st.cr3);
+            p.set_cr4(st.cr4);
+            p.set_efer(st.efer);
+            p.set_segs(st.segs);
+            p.set_gdtr(st.gdtr);
+            p.set_idtr(st.idtr);
         }
+        p.set_system_current(u32::from(system));
+        p.set_exit(st.exit);
+        p.set_dirty(0);
+        p.set_monitor_exits(p.monitor_exits().wrapping_add(1));
     }
 
     /// Run until an exit needs the monitor. The shared page is read and written field by field
@@ -189,8 +182,7 @@ impl Vcpu {
         // it got. String I/O exits exported everything already (to fetch the instruction).
         let system = !matches!(kind, ExitKind::Io | ExitKind::Mmio | ExitKind::Hlt | ExitKind::Poked | ExitKind::None);
         if !system {
-            // SAFETY: our own state page (see load_dirty).
-            unsafe { backing.store_registers(self.state_ptr()) };
+            backing.store_registers(self.page());
         } else if kind != ExitKind::IoString {
             backing.export(state, true);
         }
@@ -201,20 +193,16 @@ impl Vcpu {
 
     /// The guest wants an interrupt injected and the monitor asked: is one pending?
     pub fn inject_request(&self) -> keel_abi::vcpu::Inject {
-        // SAFETY: a field of our own state page (see load_dirty).
-        unsafe { core::ptr::read_volatile(&raw const (*self.state_ptr()).inject) }
+        self.page().inject()
     }
 
     pub fn clear_inject(&self) {
-        // SAFETY: as above.
-        unsafe { core::ptr::write_volatile(&raw mut (*self.state_ptr()).inject.pending, 0) }
+        self.page().set_inject_pending(0)
     }
 
     pub fn count_kernel_exit(&self) {
-        // SAFETY: as above; a counter the monitor only reads.
-        unsafe {
-            let p = &raw mut (*self.state_ptr()).kernel_exits;
-            core::ptr::write_volatile(p, core::ptr::read_volatile(p).wrapping_add(1));
-        }
+        // A counter the monitor only reads.
+        let p = self.page();
+        p.set_kernel_exits(p.kernel_exits().wrapping_add(1));
     }
 }

@@ -29,8 +29,10 @@ impl AcpiHandler for BiosArea {
     unsafe fn map_physical_region<T>(&self, phys: usize, size: usize) -> PhysicalMapping<Self, T> {
         let base = RSDP_ADDR as usize;
         assert!(phys >= base && phys + size <= base + self.len, "read outside the BIOS area: {phys:#x}+{size}");
-        // SAFETY: the range is inside the leaked buffer (checked above), which is never freed.
-        let virt = unsafe { NonNull::new_unchecked(self.ptr.add(phys - base) as *mut T) };
+        // SAFETY: the range is inside the leaked buffer (checked above).
+        let at = unsafe { self.ptr.add(phys - base) };
+        // SAFETY: a pointer into the buffer (leaked, never freed) is not null.
+        let virt = unsafe { NonNull::new_unchecked(at as *mut T) };
         // SAFETY: the region is inside the buffer, readable and lives for the whole process.
         unsafe { PhysicalMapping::new(phys, virt, size, size, *self) }
     }

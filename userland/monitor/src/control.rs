@@ -2,19 +2,13 @@
 
 use alloc::string::String;
 
-use keel_abi::prot;
-use keel_rt::sys;
-use keel_vmproto::{ControlArea, CONTROL_PAGES};
+use keel_vmproto::ControlArea;
 
 use crate::H_CONTROL;
 
 pub fn map() -> Result<&'static ControlArea, String> {
-    let addr = sys::shm_map(H_CONTROL, 0, prot::READ | prot::WRITE).map_err(|e| alloc::format!("{e}"))?;
-    // SAFETY: the kernel mapped vmd's control area (CONTROL_PAGES pages, zeroed then written by
-    // vmd) read-write at `addr` for the life of this process; ControlArea is all atomics, valid
-    // for any bytes, and fits (size asserted in keel-vmproto).
-    let ctl: &'static ControlArea = unsafe { &*(addr as *const ControlArea) };
-    let _ = CONTROL_PAGES;
+    // vmd's control area (made by keel_rt::shared::control_area_create, then written by vmd).
+    let ctl = keel_rt::shared::control_area_map(H_CONTROL).map_err(|e| alloc::format!("{e}"))?;
     if !ctl.is_configured() {
         return Err(String::from("control area not configured by vmd"));
     }

@@ -25,9 +25,11 @@ impl GuestRam {
         if end > self.len {
             return false;
         }
-        // SAFETY: `gpa..end` is inside the RAM mapping (checked above), which stays mapped
-        // read-write for the life of this process; a raw copy creates no reference into it.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(gpa as usize), data.len()) };
+        // SAFETY: `gpa..end` is inside the RAM mapping (checked above).
+        let dst = unsafe { self.base.add(gpa as usize) };
+        // SAFETY: `dst..dst + data.len()` is inside the RAM mapping, which stays mapped read-write
+        // for the life of this process; a raw copy creates no reference into it.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
         true
     }
 
@@ -37,8 +39,10 @@ impl GuestRam {
         if end > self.len {
             return false;
         }
+        // SAFETY: as in `write`: inside the mapping.
+        let src = unsafe { self.base.add(gpa as usize) };
         // SAFETY: as in `write`: inside the mapping, a raw copy, no reference kept.
-        unsafe { core::ptr::copy_nonoverlapping(self.base.add(gpa as usize), out.as_mut_ptr(), out.len()) };
+        unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
         true
     }
 
@@ -48,8 +52,10 @@ impl GuestRam {
         if end > self.len {
             return false;
         }
-        // SAFETY: as in `write`.
-        unsafe { core::ptr::write_bytes(self.base.add(gpa as usize), 0, len as usize) };
+        // SAFETY: as in `write`: inside the mapping.
+        let dst = unsafe { self.base.add(gpa as usize) };
+        // SAFETY: as in `write`: inside the mapping, a raw write, no reference kept.
+        unsafe { core::ptr::write_bytes(dst, 0, len as usize) };
         true
     }
 }

@@ -6,7 +6,7 @@
 //! page fault for the guest. Page-table access rights are not checked (an INS into a read-only
 //! page stores anyway).
 
-use keel_abi::vcpu::VcpuState;
+use keel_vcpupage::VcpuPage;
 use keel_x86emu::string_io::{LinearMemory, PageFault, Ports};
 
 use keel_devices::WriteEffect;
@@ -100,6 +100,6 @@ impl Ports for PlatformPorts<'_> {
 }
 
 /// The paging mode and CR3 of `st`.
-pub fn paging(st: &VcpuState) -> (keel_hv::walk::Paging, u64) {
-    (keel_hv::walk::paging_mode(st.cr0, st.cr4, st.efer), st.cr3)
+pub fn paging(st: &VcpuPage) -> (keel_hv::walk::Paging, u64) {
+    (keel_hv::walk::paging_mode(st.cr0(), st.cr4(), st.efer()), st.cr3())
 }

@@ -4,10 +4,12 @@
 use alloc::string::String;
 
 use alloc::vec::Vec;
+use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use keel_abi::vcpu::{dirty, reg, seg, ExitKind, VcpuState, INJECT_INTERRUPT};
 use keel_rt::sys;
+use keel_vcpupage::VcpuPage;
 use keel_vmproto::{request, state, ControlArea};
 
 use crate::control::text;
@@ -195,11 +197,13 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
     drop(image);
 
     let vcpu = sys::vcpu_create(vm, STATE_ADDR).map_err(|e| err("cannot create the vCPU", e))?;
+    let page = NonNull::new(STATE_ADDR as *mut VcpuState).expect("STATE_ADDR is not 0");
     // SAFETY: the kernel mapped this vCPU's state page (one page, a VcpuState) read-write at
-    // STATE_ADDR for the life of the vCPU handle, which this process never closes. Only this
-    // thread uses it, and the kernel writes it only during our own VcpuRun calls.
-    let st: &'static mut VcpuState = unsafe { &mut *(STATE_ADDR as *mut VcpuState) };
-    *st = initial;
+    // STATE_ADDR for the life of the vCPU handle, which this process never closes; nothing here
+    // forms a reference into it. Only this thread uses it, and the kernel writes it during our
+    // own VcpuRun calls.
+    let st = unsafe { VcpuPage::new(page) };
+    st.store_all(&initial);
 
     let wake = sys::notify_create().map_err(|e| err("notification", e))?;
     events::VCPU.store(vcpu, Ordering::Relaxed);
@@ -227,7 +231,7 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
     };
     let (code, reason) = m.run();
     m.flush_console();
-    ctl.kernel_exits.store(m.st.kernel_exits, Ordering::Relaxed);
+    ctl.kernel_exits.store(m.st.kernel_exits(), Ordering::Relaxed);
     ctl.stopped(code, &reason);
     let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
     Ok(code as i32)
@@ -237,7 +241,8 @@ struct Monitor {
     ctl: &'static ControlArea,
     platform: Platform,
     ram: GuestRam,
-    st: &'static mut VcpuState,
+    /// The shared state page (volatile field access: the kernel writes it too).
+    st: VcpuPage,
     vcpu: u32,
     wake: u32,
     paused: bool,
@@ -284,7 +289,7 @@ impl Monitor {
                 Err(e) => return (255, alloc::format!("vcpu_run failed: {e}")),
             };
             self.ctl.monitor_exits.fetch_add(1, Ordering::Relaxed);
-            self.ctl.kernel_exits.store(self.st.kernel_exits, Ordering::Relaxed);
+            self.ctl.kernel_exits.store(self.st.kernel_exits(), Ordering::Relaxed);
             match kind {
                 ExitKind::Io => {
                     if let Some(stop) = self.port_io() {
@@ -302,7 +307,7 @@ impl Monitor {
                 }
                 // A CPU halted with interrupts off never wakes again (Keel sends no NMI or INIT):
                 // that is how an OS without ACPI powers off (Linux's `poweroff`).
-                ExitKind::Hlt if self.st.rflags & (1 << 9) == 0 => {
+                ExitKind::Hlt if self.st.rflags() & (1 << 9) == 0 => {
                     return (0, String::from("powered off (halted with interrupts disabled)"))
                 }
                 ExitKind::Hlt => self.halt(),
@@ -314,17 +319,17 @@ impl Monitor {
                     }
                 }
                 ExitKind::InvalidState => {
-                    return (255, alloc::format!("the CPU refused the guest state (code {:#x})", self.st.exit.detail))
+                    return (255, alloc::format!("the CPU refused the guest state (code {:#x})", self.st.exit_detail()))
                 }
-                ExitKind::Unhandled => return (255, alloc::format!("unhandled VM exit {:#x}", self.st.exit.detail)),
+                ExitKind::Unhandled => return (255, alloc::format!("unhandled VM exit {:#x}", self.st.exit_detail())),
             }
         }
     }
 
     fn port_io(&mut self) -> Option<(u32, String)> {
         // The four fields used, not a copy of the whole exit record.
-        let (port, write, data) = (self.st.exit.port, self.st.exit.write, self.st.exit.data);
-        let size = usize::from(self.st.exit.size.clamp(1, 4));
+        let (port, write, data) = (self.st.exit_port(), self.st.exit_write(), self.st.exit_data());
+        let size = usize::from(self.st.exit_size().clamp(1, 4));
         if write != 0 {
             let bytes = data.to_le_bytes();
             let effect = self.platform.port_write(port, &bytes[..size]);
@@ -335,13 +340,14 @@ impl Monitor {
             let mut bytes = [0u8; 8];
             self.platform.port_read(port, &mut bytes[..size]);
             let value = u64::from_le_bytes(bytes);
-            let rax = &mut self.st.gprs[reg::RAX];
-            *rax = match size {
-                1 => (*rax & !0xff) | (value & 0xff),
-                2 => (*rax & !0xffff) | (value & 0xffff),
+            let rax = self.st.gpr(reg::RAX);
+            let rax = match size {
+                1 => (rax & !0xff) | (value & 0xff),
+                2 => (rax & !0xffff) | (value & 0xffff),
                 _ => value & 0xffff_ffff,
             };
-            self.st.dirty |= dirty::GPRS;
+            self.st.set_gpr(reg::RAX, rax);
+            self.st.mark_dirty(dirty::GPRS);
         }
         None
     }
@@ -349,52 +355,52 @@ impl Monitor {
     /// INS/OUTS (with or without REP): up to [`MAX_STRING_ELEMENTS`] elements per exit.
     fn string_io(&mut self) -> Option<(u32, String)> {
         use keel_x86emu::string_io::{decode_string_io, run_string_io, StringIoOutcome};
-        let e = self.st.exit;
+        let ((insn_len, insn), port) = (self.st.exit_insn(), self.st.exit_port());
         let mode = self.code_mode();
-        let len = usize::from(e.insn_len.min(15));
-        let op = match decode_string_io(mode, &e.insn[..len]) {
+        let len = usize::from(insn_len.min(15));
+        let op = match decode_string_io(mode, &insn[..len]) {
             Ok(op) => op,
             Err(why) => {
-                let rip = self.st.rip;
+                let rip = self.st.rip();
                 return Some((
                     255,
-                    alloc::format!("cannot emulate string port I/O at rip {rip:#x} (port {:#x}): {why}", e.port),
+                    alloc::format!("cannot emulate string port I/O at rip {rip:#x} (port {port:#x}): {why}"),
                 ));
             }
         };
         // In 64-bit mode only FS and GS have a base (SDM Vol 3A 3.4.4).
-        let base = if mode == keel_x86emu::Mode::Long64 && op.segment < 4 { 0 } else { self.st.segs[op.segment].base };
+        let base = if mode == keel_x86emu::Mode::Long64 && op.segment < 4 { 0 } else { self.st.seg(op.segment).base };
         let next_rip = match mode {
-            keel_x86emu::Mode::Long64 => self.st.rip.wrapping_add(u64::from(op.len)),
-            keel_x86emu::Mode::Protected32 => self.st.rip.wrapping_add(u64::from(op.len)) & 0xffff_ffff,
-            keel_x86emu::Mode::Real16 => self.st.rip.wrapping_add(u64::from(op.len)) & 0xffff,
+            keel_x86emu::Mode::Long64 => self.st.rip().wrapping_add(u64::from(op.len)),
+            keel_x86emu::Mode::Protected32 => self.st.rip().wrapping_add(u64::from(op.len)) & 0xffff_ffff,
+            keel_x86emu::Mode::Real16 => self.st.rip().wrapping_add(u64::from(op.len)) & 0xffff,
         };
-        let (paging, cr3) = crate::string_io::paging(self.st);
-        let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
+        let (paging, cr3) = crate::string_io::paging(&self.st);
+        let mut regs = keel_x86emu::Regs { gpr: self.st.gprs(), rip: self.st.rip(), rflags: self.st.rflags() };
         let mut mem = crate::string_io::GuestLinear { ram: &self.ram, mode: paging, cr3 };
         let mut ports = crate::string_io::PlatformPorts { platform: &mut self.platform, effect: WriteEffect::None };
-        let site = keel_x86emu::string_io::StringIoSite { port: e.port, segment_base: base, next_rip };
+        let site = keel_x86emu::string_io::StringIoSite { port, segment_base: base, next_rip };
         let outcome = run_string_io(&op, site, &mut regs, &mut mem, &mut ports, MAX_STRING_ELEMENTS);
         let effect = ports.effect;
-        self.st.gprs = regs.gpr;
-        self.st.rip = regs.rip;
-        self.st.dirty |= dirty::GPRS | dirty::RIP;
+        self.st.set_gprs(regs.gpr);
+        self.st.set_rip(regs.rip);
+        self.st.mark_dirty(dirty::GPRS | dirty::RIP);
         match outcome {
             StringIoOutcome::Done | StringIoOutcome::Partial => None,
             StringIoOutcome::Stopped => stop_for(effect),
             // A page fault for the guest, unless an interrupt is already queued: then the
             // interrupt goes first and the instruction, re-executed after it, faults again.
             StringIoOutcome::Fault(fault) => {
-                if self.st.inject.pending == 0 {
-                    let user = (self.st.segs[seg::SS].attrib >> 5) & 3 == 3;
-                    self.st.cr2 = fault.linear;
-                    self.st.dirty |= dirty::CRS;
-                    self.st.inject.kind = keel_abi::vcpu::INJECT_EXCEPTION;
-                    self.st.inject.vector = 14;
-                    self.st.inject.has_error_code = 1;
+                if self.st.inject_pending() == 0 {
+                    let user = (self.st.seg(seg::SS).attrib >> 5) & 3 == 3;
+                    self.st.set_cr2(fault.linear);
+                    self.st.mark_dirty(dirty::CRS);
+                    self.st.set_inject_kind(keel_abi::vcpu::INJECT_EXCEPTION);
+                    self.st.set_inject_vector(14);
+                    self.st.set_inject_has_error_code(1);
                     // Not present; W for a store; U from ring 3 (SDM Vol 3A 5.7, Figure 5-12).
-                    self.st.inject.error_code = u32::from(fault.write) << 1 | u32::from(user) << 2;
-                    self.st.inject.pending = 1;
+                    self.st.set_inject_error_code(u32::from(fault.write) << 1 | u32::from(user) << 2);
+                    self.st.set_inject_pending(1);
                 }
                 None
             }
@@ -403,7 +409,7 @@ impl Monitor {
 
     /// The guest's code size at an MMIO or string I/O exit (the kernel's `code_bits`).
     fn code_mode(&self) -> keel_x86emu::Mode {
-        match self.st.exit.code_bits {
+        match self.st.exit_code_bits() {
             64 => keel_x86emu::Mode::Long64,
             32 => keel_x86emu::Mode::Protected32,
             _ => keel_x86emu::Mode::Real16,
@@ -411,18 +417,19 @@ impl Monitor {
     }
 
     fn mmio(&mut self) -> Result<(), String> {
-        let e = self.st.exit;
-        let len = usize::from(e.insn_len.min(15));
+        // The three fields used, not a copy of the whole exit record.
+        let (gpa, (insn_len, insn)) = (self.st.exit_gpa(), self.st.exit_insn());
+        let len = usize::from(insn_len.min(15));
         if len == 0 {
             return Err(alloc::format!(
                 "cannot read the instruction at rip {:#x} that accessed MMIO {:#x}",
-                self.st.rip,
-                e.gpa
+                self.st.rip(),
+                gpa
             ));
         }
         let mode = self.code_mode();
-        let mut regs = keel_x86emu::Regs { gpr: self.st.gprs, rip: self.st.rip, rflags: self.st.rflags };
-        let result = keel_x86emu::emulate(mode, &e.insn[..len], e.gpa, &mut regs, &mut self.platform);
+        let mut regs = keel_x86emu::Regs { gpr: self.st.gprs(), rip: self.st.rip(), rflags: self.st.rflags() };
+        let result = keel_x86emu::emulate(mode, &insn[..len], gpa, &mut regs, &mut self.platform);
         if core::mem::take(&mut self.platform.pci_dirty) {
             // A PCI device register was written (a virtio queue notification, say): serve it.
             self.platform.dev.pci.process(&mut self.ram);
@@ -432,16 +439,16 @@ impl Monitor {
         // the guest runs again (and before its EOI could see a stale level).
         match result {
             Ok(_) => {
-                self.st.gprs = regs.gpr;
-                self.st.rip = regs.rip;
-                self.st.rflags = regs.rflags;
-                self.st.dirty |= dirty::GPRS | dirty::RIP | dirty::RFLAGS;
+                self.st.set_gprs(regs.gpr);
+                self.st.set_rip(regs.rip);
+                self.st.set_rflags(regs.rflags);
+                self.st.mark_dirty(dirty::GPRS | dirty::RIP | dirty::RFLAGS);
                 Ok(())
             }
             Err(why) => Err(alloc::format!(
                 "cannot emulate the instruction at rip {:#x} (MMIO {:#x}): {why}",
-                self.st.rip,
-                e.gpa
+                self.st.rip(),
+                gpa
             )),
         }
     }
@@ -449,7 +456,7 @@ impl Monitor {
     /// HLT with nothing to deliver: sleep until the next timer event or vmd's news.
     fn halt(&mut self) {
         self.deliver_interrupts();
-        if self.st.inject.pending != 0 {
+        if self.st.inject_pending() != 0 {
             return;
         }
         let next = events::NEXT_TIMER_NS.load(Ordering::Relaxed);
@@ -468,7 +475,7 @@ impl Monitor {
     fn deliver_interrupts(&mut self) {
         // Right after an exit, the clock VcpuRun returned (no ClockNs call on the exit path).
         let now = self.exit_ns.take().unwrap_or_else(sys::clock_ns);
-        let injected = self.offered && self.st.inject.pending == 0;
+        let injected = self.offered && self.st.inject_pending() == 0;
         let touched = core::mem::take(&mut self.platform.touched);
         if !(touched || injected || now >= self.next_timer) {
             return;
@@ -486,15 +493,15 @@ impl Monitor {
         // Runs the local APIC timer up to `now` even when an injection is still pending, so that
         // its next deadline below is in the future.
         self.platform.dev.irq.update(now);
-        if self.st.inject.pending == 0 {
+        if self.st.inject_pending() == 0 {
             if let Some(vector) = self.platform.dev.irq.next_vector(now) {
-                self.st.inject.kind = INJECT_INTERRUPT;
-                self.st.inject.vector = vector;
-                self.st.inject.has_error_code = 0;
-                self.st.inject.pending = 1;
+                self.st.set_inject_kind(INJECT_INTERRUPT);
+                self.st.set_inject_vector(vector);
+                self.st.set_inject_has_error_code(0);
+                self.st.set_inject_pending(1);
             }
         }
-        self.offered = self.st.inject.pending != 0;
+        self.offered = self.st.inject_pending() != 0;
         let lapic_next = self.platform.dev.irq.next_timer_ns(now).unwrap_or(u64::MAX);
         let sci_next = self.platform.dev.pm.next_event_ns().unwrap_or(u64::MAX);
         // Device timers are looked at no more often than every MIN_TIMER_GAP_NS: a PIT at
@@ -505,7 +512,7 @@ impl Monitor {
         events::NEXT_TIMER_NS.store(next, Ordering::Relaxed);
         // The kernel also returns from VcpuRun at that time, even if the event thread does not
         // get to run in between (a busy host).
-        self.st.deadline_ns = if next == u64::MAX { 0 } else { next };
+        self.st.set_deadline_ns(if next == u64::MAX { 0 } else { next });
     }
 
     fn console_input(&mut self) {

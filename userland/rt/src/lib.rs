@@ -2,14 +2,31 @@
 //! (`sys`), a heap on memory mapped from the kernel (as it grows), console printing and a panic
 //! handler that prints and exits.
 //!
-//! A program defines `#[no_mangle] fn keel_main() -> i32`; its return value is the exit code.
+//! A program defines `#[no_mangle] fn keel_main() -> i32` (or names its main function with
+//! [`entry!`], so that it can `forbid(unsafe_code)`); its return value is the exit code. `cpu`
+//! has the unprivileged instructions (RDTSC, RDRAND) and `shared` the control area's mapping, so
+//! that a program needs no unsafe code of its own for them.
 //! Programs build for x86_64-unknown-none with `-C relocation-model=static` and `user.ld` (xtask
 //! does this). Does not: threads-safe heap beyond a spinlock, TLS, or floating point (the target
 //! is soft-float, so the kernel need not save FPU state for user threads).
 #![no_std]
 
+pub mod cpu;
 pub mod io;
+pub mod shared;
 pub mod sys;
+
+/// Defines the program's entry, `keel_main`, calling `$main` (a `fn() -> i32`): the one
+/// `#[no_mangle]` item, here rather than in a program that forbids unsafe code.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        fn keel_main() -> i32 {
+            $main()
+        }
+    };
+}
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicU64, Ordering};

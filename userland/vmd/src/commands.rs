@@ -88,7 +88,7 @@ impl Vmd {
         self.term.line("type 'help' for commands");
         self.term.text(PROMPT);
         self.term.flush();
-        self.prompt_tsc = rdtsc();
+        self.prompt_tsc = keel_rt::cpu::rdtsc();
     }
 
     /// One byte typed on the serial port.
@@ -575,12 +575,4 @@ impl Vmd {
             }
         }
     }
-}
-
-/// The time-stamp counter (ring 3 may read it: Keel leaves CR4.TSD clear).
-fn rdtsc() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: RDTSC only reads the counter into EDX:EAX; it touches no memory.
-    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
-    (u64::from(hi) << 32) | u64::from(lo)
 }

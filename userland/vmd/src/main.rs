@@ -7,6 +7,8 @@
 //! is a loopback stream, so attaching and `~.` work end to end.
 #![no_std]
 #![no_main]
+// Its unsafe needs (RDTSC, the control area's mapping, the entry symbol) are keel-rt's.
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
@@ -26,8 +28,9 @@ pub const BIT_KLOG: u8 = 1;
 pub const BIT_CHILD: u8 = 2;
 pub const BIT_VM: u8 = 3;
 
-#[no_mangle]
-fn keel_main() -> i32 {
+keel_rt::entry!(run);
+
+fn run() -> i32 {
     let notify = match sys::notify_create() {
         Ok(n) => n,
         Err(e) => {

@@ -4,9 +4,9 @@
 
 use alloc::string::String;
 
-use keel_abi::{prot, Handle, Rights, HANDLE_MODULES};
+use keel_abi::{Handle, Rights, HANDLE_MODULES};
 use keel_rt::sys;
-use keel_vmproto::{ControlArea, CONTROL_PAGES};
+use keel_vmproto::ControlArea;
 
 use crate::BIT_CHILD;
 
@@ -30,12 +30,7 @@ impl Running {
     /// Start `image` with `memory` bytes for VM `id`/`name`. `notify` is vmd's own notification.
     pub fn start(notify: Handle, id: u32, name: &str, boot: &Boot, memory: u64) -> Result<Running, String> {
         let e = |what: &str, e: keel_abi::Error| alloc::format!("{what}: {e}");
-        let shm = sys::shm_create(CONTROL_PAGES * 4096).map_err(|x| e("control area", x))?;
-        let addr = sys::shm_map(shm, 0, prot::READ | prot::WRITE).map_err(|x| e("control area", x))?;
-        // SAFETY: the kernel mapped CONTROL_PAGES zeroed pages read-write at `addr`; they stay
-        // mapped for vmd's life (never unmapped); ControlArea is all atomics (valid for any
-        // bytes, zero included) and fits (asserted in keel-vmproto).
-        let control: &'static ControlArea = unsafe { &*(addr as *const ControlArea) };
+        let (shm, control) = keel_rt::shared::control_area_create().map_err(|x| e("control area", x))?;
         control.configure_linux(id, name, &boot.image, memory, &boot.initrd, &boot.cmdline);
         let to_monitor = sys::notify_create().map_err(|x| e("notification", x))?;
         let grants =

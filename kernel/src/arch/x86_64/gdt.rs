@@ -50,14 +50,16 @@ pub fn init_this_cpu() -> *mut TaskStateSegment {
     let tss_selector = gdt.append(Descriptor::tss_segment(unsafe { &*tss }));
     let gdt: &'static GlobalDescriptorTable = gdt;
     gdt.load();
-    // SAFETY: the selectors index the GDT just loaded, which lives forever; the TSS descriptor
-    // points at a TSS that lives forever and is used by this CPU only.
-    unsafe {
-        CS::set_reg(code);
-        SS::set_reg(data);
-        DS::set_reg(data);
-        ES::set_reg(data);
-        load_tss(tss_selector);
-    }
+    // SAFETY: the selectors index the GDT just loaded, which lives forever (code: its code
+    // segment).
+    unsafe { CS::set_reg(code) };
+    // SAFETY: as for CS (data: its data segment).
+    unsafe { SS::set_reg(data) };
+    // SAFETY: as for SS.
+    unsafe { DS::set_reg(data) };
+    // SAFETY: as for SS.
+    unsafe { ES::set_reg(data) };
+    // SAFETY: the TSS descriptor points at a TSS that lives forever and is used by this CPU only.
+    unsafe { load_tss(tss_selector) };
     tss
 }

@@ -12,11 +12,10 @@ const REDIRECTION_BASE: u32 = 0x10;
 fn write(base_phys: u64, reg: u32, value: u32) {
     let base = mm::phys_to_virt(base_phys);
     // SAFETY: `base_phys` is an I/O APIC from the MADT (mapped uncached by the direct map);
-    // IOREGSEL/IOWIN is its documented indirect register access.
-    unsafe {
-        core::ptr::write_volatile((base + IOREGSEL) as *mut u32, reg);
-        core::ptr::write_volatile((base + IOWIN) as *mut u32, value);
-    }
+    // IOREGSEL/IOWIN is its documented indirect register access: select the register,
+    unsafe { core::ptr::write_volatile((base + IOREGSEL) as *mut u32, reg) };
+    // SAFETY: as above: then write it.
+    unsafe { core::ptr::write_volatile((base + IOWIN) as *mut u32, value) };
 }
 
 /// Route GSI `gsi` of the I/O APIC at `base_phys` (whose first GSI is `gsi_base`) to `vector` on

@@ -24,44 +24,51 @@ pub fn sleep_us(mut us: u64) {
 
 fn sleep_chunk(us: u64) {
     let count = (PIT_HZ * us / 1_000_000).clamp(1, 0xffff) as u16;
-    // SAFETY: port 0x61 bits 0/1 gate channel 2 and the speaker; channel 2 drives only the
-    // speaker, which stays off. Mode 0 counts down once and raises OUT2 (port 0x61 bit 5).
-    unsafe {
-        let gate = inb(GATE_PORT) & !0x03; // gate low, speaker off
-        outb(GATE_PORT, gate);
-        outb(COMMAND, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
-        outb(CHANNEL2_DATA, count as u8);
-        outb(CHANNEL2_DATA, (count >> 8) as u8);
-        outb(GATE_PORT, gate | 0x01); // rising gate edge starts the count
-        while inb(GATE_PORT) & 0x20 == 0 {
-            core::hint::spin_loop();
-        }
-        outb(GATE_PORT, gate);
+    // Mode 0 counts down once and raises OUT2 (port 0x61 bit 5).
+    let gate = read(GATE_PORT) & !0x03; // gate low, speaker off
+    write(GATE_PORT, gate);
+    write(COMMAND, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
+    write(CHANNEL2_DATA, count as u8);
+    write(CHANNEL2_DATA, (count >> 8) as u8);
+    write(GATE_PORT, gate | 0x01); // rising gate edge starts the count
+    while read(GATE_PORT) & 0x20 == 0 {
+        core::hint::spin_loop();
     }
+    write(GATE_PORT, gate);
 }
 
 /// Start channel 2 counting down from 0xFFFF at [`PIT_HZ`] (mode 0: after 0 it wraps and goes
 /// on), for [`read_counter`]. A window must stay under 0x10000 ticks (54.9 ms).
 pub fn start_counter() {
-    // SAFETY: as in sleep_chunk: channel 2 and the speaker gate only; the speaker stays off.
-    unsafe {
-        let gate = inb(GATE_PORT) & !0x03;
-        outb(GATE_PORT, gate);
-        outb(COMMAND, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
-        outb(CHANNEL2_DATA, 0xff);
-        outb(CHANNEL2_DATA, 0xff);
-        outb(GATE_PORT, gate | 0x01);
-    }
+    let gate = read(GATE_PORT) & !0x03;
+    write(GATE_PORT, gate);
+    write(COMMAND, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
+    write(CHANNEL2_DATA, 0xff);
+    write(CHANNEL2_DATA, 0xff);
+    write(GATE_PORT, gate | 0x01);
 }
 
 /// Channel 2's current count, latched so that both bytes belong to one value (counter latch
 /// command, 8254 datasheet "Counter Latch Command").
 pub fn read_counter() -> u16 {
-    // SAFETY: the latch command and the two data reads only read channel 2's count.
-    unsafe {
-        outb(COMMAND, 0b1000_0000); // latch channel 2
-        let low = inb(CHANNEL2_DATA);
-        let high = inb(CHANNEL2_DATA);
-        u16::from_le_bytes([low, high])
-    }
+    // The latch command and the two data reads only read channel 2's count.
+    write(COMMAND, 0b1000_0000); // latch channel 2
+    let low = read(CHANNEL2_DATA);
+    let high = read(CHANNEL2_DATA);
+    u16::from_le_bytes([low, high])
+}
+
+/// Writes the PIT's command port, channel 2's data port or the gate port (0x61).
+fn write(port: u16, value: u8) {
+    // SAFETY: this module touches only the PIT's command port, channel 2 and port 0x61, whose
+    // bits 0/1 gate channel 2 and the speaker; channel 2 drives only the speaker, which every
+    // write here leaves off. Port writes touch no memory.
+    unsafe { outb(port, value) }
+}
+
+/// Reads channel 2's data port or the gate port (0x61).
+fn read(port: u16) -> u8 {
+    // SAFETY: as for `write`; reading these ports has no effect beyond the count latch's
+    // byte order, which `read_counter` follows.
+    unsafe { inb(port) }
 }

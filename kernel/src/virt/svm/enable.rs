@@ -18,10 +18,11 @@ pub fn enable_this_cpu() -> Result<(), &'static str> {
     let host_vmcb = mm::alloc_zeroed_frame().ok_or("no memory for the host VMCB")?;
     // SAFETY: SVM is available (CPUID) and not disabled (VM_CR checked); EFER.SVME only enables
     // the SVM instructions; VM_HSAVE_PA gets a page this CPU owns for the rest of its life.
-    unsafe {
-        wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-        wrmsr(MSR_VM_HSAVE_PA, hsave);
-    }
+    let efer = unsafe { rdmsr(MSR_EFER) };
+    // SAFETY: as above.
+    unsafe { wrmsr(MSR_EFER, efer | EFER_SVME) };
+    // SAFETY: as above.
+    unsafe { wrmsr(MSR_VM_HSAVE_PA, hsave) };
     HOST_VMCB.store(host_vmcb, Ordering::SeqCst);
     // IOPM: 12 KiB, MSRPM: 8 KiB, all ones: every port and MSR access exits.
     let maps = (

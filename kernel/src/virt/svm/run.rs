@@ -26,11 +26,11 @@ impl SvmVcpu {
         // guest that makes no exits would run forever (APM Vol 2 15.21.1). GIF = 0 holds every
         // interrupt from the STI until VMRUN, and again from #VMEXIT (which restores IF = 1 from
         // the host save area) until STGI, where a pending host interrupt is taken; then CLI.
-        unsafe {
-            core::arch::asm!("clgi", "sti", options(nomem, nostack));
-            svm_enter(this, host, &mut self.gprs);
-            core::arch::asm!("stgi", "nop", "cli", options(nomem, nostack));
-        }
+        unsafe { core::arch::asm!("clgi", "sti", options(nomem, nostack)) };
+        // SAFETY: as above.
+        unsafe { svm_enter(this, host, &mut self.gprs) };
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("stgi", "nop", "cli", options(nomem, nostack)) };
         self.xcr0 = fpu::sync_guest_xcr0(self.xcr0);
         // Re-deliver an event the exit interrupted. See: APM Vol 2 15.7.2 (EXITINTINFO).
         let v = self.vmcb();

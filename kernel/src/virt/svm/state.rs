@@ -58,24 +58,16 @@ impl SvmVcpu {
     /// Write the registers (GPRs, RIP, RFLAGS, interruptible) straight into the shared state
     /// page, without the kernel's copy of the state in between: the exits that refresh only the
     /// registers (port I/O, MMIO, HLT) are the frequent ones.
-    ///
-    /// # Safety
-    /// `page` is this vCPU's state page: mapped, aligned, VcpuState-sized, not referenced.
-    pub unsafe fn store_registers(&mut self, page: *mut VcpuState) {
-        use core::ptr::write_volatile;
+    pub fn store_registers(&mut self, page: keel_vcpupage::VcpuPage) {
         let mut gprs = self.gprs;
         let v = self.vmcb();
         gprs[RAX] = v.save.rax;
         gprs[4] = v.save.rsp;
         let interruptible = u32::from(v.save.rflags & (1 << 9) != 0 && v.control.interrupt_shadow & 1 == 0);
-        // SAFETY: per the contract, each field is written through a raw pointer (the monitor may
-        // read or write the page concurrently; plain integers, no reference is formed).
-        unsafe {
-            write_volatile(&raw mut (*page).gprs, gprs);
-            write_volatile(&raw mut (*page).rip, v.save.rip);
-            write_volatile(&raw mut (*page).rflags, v.save.rflags);
-            write_volatile(&raw mut (*page).interruptible, interruptible);
-        }
+        page.set_gprs(gprs);
+        page.set_rip(v.save.rip);
+        page.set_rflags(v.save.rflags);
+        page.set_interruptible(interruptible);
     }
 
     /// Copy the guest state into `st`: the registers, and with `system` the control registers,

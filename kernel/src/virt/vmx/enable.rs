@@ -94,10 +94,9 @@ pub(super) fn descriptor_table_bases() -> (u64, u64) {
     let mut gdtr = [0u8; 10];
     let mut idtr = [0u8; 10];
     // SAFETY: SGDT/SIDT store 10 bytes (limit, base) into the buffers and change nothing else.
-    unsafe {
-        core::arch::asm!("sgdt [{}]", in(reg) gdtr.as_mut_ptr(), options(nostack, preserves_flags));
-        core::arch::asm!("sidt [{}]", in(reg) idtr.as_mut_ptr(), options(nostack, preserves_flags));
-    }
+    unsafe { core::arch::asm!("sgdt [{}]", in(reg) gdtr.as_mut_ptr(), options(nostack, preserves_flags)) };
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("sidt [{}]", in(reg) idtr.as_mut_ptr(), options(nostack, preserves_flags)) };
     let base = |t: &[u8; 10]| u64::from_le_bytes(t[2..10].try_into().expect("8 bytes"));
     (base(&gdtr), base(&idtr))
 }
@@ -113,17 +112,19 @@ pub(super) fn capture_host_state() -> Result<HostState, &'static str> {
     }
     // The 16-byte TSS descriptor: base 15:0 and 23:16 and 31:24 in the low quadword, 63:32 in the
     // high one. See: SDM Vol 3A 8.2.3 (TSS descriptor in 64-bit mode).
+    let entry = (gdtr_base + u64::from(tr)) as *const u64;
     // SAFETY: the GDT was built by gdt::init_this_cpu and lives forever; TR indexes a TSS
     // descriptor in it (loaded by LTR, which checked it).
-    let (lo, hi) = unsafe {
-        let entry = (gdtr_base + u64::from(tr)) as *const u64;
-        (core::ptr::read_volatile(entry), core::ptr::read_volatile(entry.add(1)))
-    };
+    let lo = unsafe { core::ptr::read_volatile(entry) };
+    // SAFETY: as above (a 64-bit TSS descriptor is 16 bytes).
+    let hi_entry = unsafe { entry.add(1) };
+    // SAFETY: as above.
+    let hi = unsafe { core::ptr::read_volatile(hi_entry) };
     let tr_base = ((lo >> 16) & 0xff_ffff) | (((lo >> 56) & 0xff) << 24) | ((hi & 0xffff_ffff) << 32);
     // SAFETY: the SYSENTER MSRs, EFER and PAT exist on every x86-64 CPU; reads have no effects.
-    let (sysenter, efer, pat) = unsafe {
-        ([rdmsr(0x174), rdmsr(0x175), rdmsr(0x176)], rdmsr(crate::arch::x86_64::instructions::MSR_EFER), rdmsr(MSR_PAT))
-    };
+    let msr = |index| unsafe { rdmsr(index) };
+    let (sysenter, efer, pat) =
+        ([msr(0x174), msr(0x175), msr(0x176)], msr(crate::arch::x86_64::instructions::MSR_EFER), msr(MSR_PAT));
     Ok(HostState {
         cr0: read_cr0(),
         cr4: read_cr4(),
@@ -168,11 +169,11 @@ pub fn enable_this_cpu() -> Result<(), &'static str> {
     // SAFETY: CR0/CR4 only gain bits the VMX fixed-bit MSRs require (NE, VMXE: no effect on the
     // kernel, which uses no x87 exceptions); IA32_FEATURE_CONTROL allows VMXON (checked above);
     // the region is a fresh page with the revision, kept for as long as VMX is on (forever).
-    let result = unsafe {
-        core::arch::asm!("mov cr0, {}", in(reg) cr0, options(nostack));
-        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
-        insn::vmxon(region.phys())
-    };
+    unsafe { core::arch::asm!("mov cr0, {}", in(reg) cr0, options(nostack)) };
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack)) };
+    // SAFETY: as above.
+    let result = unsafe { insn::vmxon(region.phys()) };
     if result.is_err() {
         return Err("VMXON failed");
     }

@@ -15,10 +15,9 @@ impl VmxVcpu {
             // SAFETY: architectural MSRs; the guest values passed keel_hv::msr::check_write
             // (canonical addresses, SFMASK 32 bits) or are the initial zeros; the caller restores
             // the host's before anything depends on them.
-            unsafe {
-                host[i] = rdmsr(m);
-                wrmsr(m, self.syscall_msrs[i]);
-            }
+            host[i] = unsafe { rdmsr(m) };
+            // SAFETY: as above.
+            unsafe { wrmsr(m, self.syscall_msrs[i]) };
         }
         host
     }
@@ -30,11 +29,10 @@ impl VmxVcpu {
     pub(super) unsafe fn restore_host_syscall_msrs(&mut self, host: &[u64; 5]) {
         // SAFETY: reading KERNEL_GS_BASE has no effect; writing back the values read from this
         // CPU before restores the host exactly.
-        unsafe {
-            self.syscall_msrs[KERNEL_GS_SLOT] = rdmsr(MSR_KERNEL_GS_BASE);
-            for (i, &m) in SYSCALL_MSRS.iter().enumerate() {
-                wrmsr(m, host[i]);
-            }
+        self.syscall_msrs[KERNEL_GS_SLOT] = unsafe { rdmsr(MSR_KERNEL_GS_BASE) };
+        for (i, &m) in SYSCALL_MSRS.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe { wrmsr(m, host[i]) };
         }
     }
 }

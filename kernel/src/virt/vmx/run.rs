@@ -58,12 +58,11 @@ impl VmxVcpu {
         // and segment registers, EFER and PAT; the unswitched syscall MSRs hold the guest's
         // values until run_until_monitor puts the host's back. Interrupts are off (IF = 0) until
         // the `sti; nop; cli` window, which lets a pending host interrupt be handled.
-        let status = unsafe {
-            core::arch::asm!("cli", options(nomem, nostack));
-            let status = vmx_enter(&mut self.regs, u64::from(self.launched));
-            core::arch::asm!("sti", "nop", "cli", options(nomem, nostack));
-            status
-        };
+        unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+        // SAFETY: as above.
+        let status = unsafe { vmx_enter(&mut self.regs, u64::from(self.launched)) };
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("sti", "nop", "cli", options(nomem, nostack)) };
         match status {
             0 => {}
             1 => return Err(u64::MAX),

@@ -107,25 +107,17 @@ impl VmxVcpu {
     /// Copy the guest state into the monitor's page.
     /// Write the registers (GPRs, RIP, RFLAGS, interruptible) straight into the shared state
     /// page (see the SVM backend's `store_registers`).
-    ///
-    /// # Safety
-    /// `page` is this vCPU's state page: mapped, aligned, VcpuState-sized, not referenced.
-    pub unsafe fn store_registers(&mut self, page: *mut VcpuState) {
-        use core::ptr::write_volatile;
+    pub fn store_registers(&mut self, page: keel_vcpupage::VcpuPage) {
         if !self.make_current() {
             return;
         }
         let mut gprs = self.regs.gprs;
         gprs[4] = read(field::GUEST_RSP);
         let interruptible = u32::from(self.interruptible_now());
-        // SAFETY: per the contract, each field is written through a raw pointer (the monitor may
-        // read or write the page concurrently; plain integers, no reference is formed).
-        unsafe {
-            write_volatile(&raw mut (*page).gprs, gprs);
-            write_volatile(&raw mut (*page).rip, read(field::GUEST_RIP));
-            write_volatile(&raw mut (*page).rflags, read(field::GUEST_RFLAGS));
-            write_volatile(&raw mut (*page).interruptible, interruptible);
-        }
+        page.set_gprs(gprs);
+        page.set_rip(read(field::GUEST_RIP));
+        page.set_rflags(read(field::GUEST_RFLAGS));
+        page.set_interruptible(interruptible);
     }
 
     pub fn export(&mut self, st: &mut VcpuState, system: bool) {

@@ -204,7 +204,9 @@ impl VmxVcpu {
     pub(super) fn write_host_per_run(&self) {
         write(field::HOST_CR3, read_cr3());
         // SAFETY: FS_BASE and GS_BASE exist on every x86-64 CPU; reading them has no effects.
-        let (fs, gs) = unsafe { (rdmsr(MSR_FS_BASE), rdmsr(MSR_GS_BASE)) };
+        let fs = unsafe { rdmsr(MSR_FS_BASE) };
+        // SAFETY: as above.
+        let gs = unsafe { rdmsr(MSR_GS_BASE) };
         write(field::HOST_FS_BASE, fs);
         write(field::HOST_GS_BASE, gs);
     }
