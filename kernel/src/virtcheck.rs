@@ -34,7 +34,7 @@ fn read_raw_caps() -> RawCaps {
         procbased_ctls2: msr(vmx, 0x48b),
         ept_vpid_cap: msr(vmx, 0x48c),
         svm,
-        vm_cr: msr(svm, 0xc001_0114),
+        vm_cr: msr(svm, keel_hv::x86::msr::VM_CR),
         svm_leaf,
     }
 }

@@ -25,7 +25,8 @@ pub struct Table {
     pub _pad: [u16; 3],
 }
 
-/// General-purpose register indices (hardware encoding order).
+/// General-purpose register indices in the hardware's register-number order (SDM Vol 2A Table
+/// 3-1): `VcpuState::gprs`, the kernel's backends and keel-x86emu's `Regs::gpr` all use these.
 pub mod reg {
     pub const RAX: usize = 0;
     pub const RCX: usize = 1;
@@ -35,6 +36,14 @@ pub mod reg {
     pub const RBP: usize = 5;
     pub const RSI: usize = 6;
     pub const RDI: usize = 7;
+    pub const R8: usize = 8;
+    pub const R9: usize = 9;
+    pub const R10: usize = 10;
+    pub const R11: usize = 11;
+    pub const R12: usize = 12;
+    pub const R13: usize = 13;
+    pub const R14: usize = 14;
+    pub const R15: usize = 15;
 }
 
 /// Segment indices in `VcpuState::segs`.

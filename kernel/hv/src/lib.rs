@@ -65,3 +65,4 @@ pub enum VmExit {
 }
 
 pub mod walk;
+pub mod x86;

@@ -43,12 +43,8 @@ pub enum GuestMsr {
     SysenterEip,
 }
 
-pub const EFER: u32 = 0xc000_0080;
-pub const APIC_BASE: u32 = 0x1b;
-pub const SYSCFG: u32 = 0xc001_0010;
-pub const TSC_AUX: u32 = 0xc000_0103;
-pub const HWCR: u32 = 0xc001_0015;
-pub const INT_PENDING_MSG: u32 = 0xc001_0055;
+use crate::x86::msr as index;
+pub use crate::x86::msr::{APIC_BASE, EFER, HWCR, INT_PENDING_MSG, SYSCFG, TSC_AUX};
 /// The APIC base a guest sees: 0xfee00000, enabled, bootstrap processor. Relocation refused.
 pub const APIC_BASE_VALUE: u64 = 0xfee0_0000 | (1 << 11) | (1 << 8);
 
@@ -66,22 +62,22 @@ pub fn classify(msr: u32) -> MsrKind {
     use GuestMsr::*;
     match msr {
         EFER => MsrKind::GuestState(Efer),
-        0x277 => MsrKind::GuestState(Pat),
-        0xc000_0081 => MsrKind::GuestState(Star),
-        0xc000_0082 => MsrKind::GuestState(Lstar),
-        0xc000_0083 => MsrKind::GuestState(Cstar),
-        0xc000_0084 => MsrKind::GuestState(Sfmask),
-        0xc000_0102 => MsrKind::GuestState(KernelGsBase),
-        0xc000_0100 => MsrKind::GuestState(FsBase),
-        0xc000_0101 => MsrKind::GuestState(GsBase),
-        0x174 => MsrKind::GuestState(SysenterCs),
-        0x175 => MsrKind::GuestState(SysenterEsp),
-        0x176 => MsrKind::GuestState(SysenterEip),
-        0x10 => MsrKind::Tsc,
+        index::PAT => MsrKind::GuestState(Pat),
+        index::STAR => MsrKind::GuestState(Star),
+        index::LSTAR => MsrKind::GuestState(Lstar),
+        index::CSTAR => MsrKind::GuestState(Cstar),
+        index::SFMASK => MsrKind::GuestState(Sfmask),
+        index::KERNEL_GS_BASE => MsrKind::GuestState(KernelGsBase),
+        index::FS_BASE => MsrKind::GuestState(FsBase),
+        index::GS_BASE => MsrKind::GuestState(GsBase),
+        index::SYSENTER_CS => MsrKind::GuestState(SysenterCs),
+        index::SYSENTER_ESP => MsrKind::GuestState(SysenterEsp),
+        index::SYSENTER_EIP => MsrKind::GuestState(SysenterEip),
+        index::TSC => MsrKind::Tsc,
         APIC_BASE => MsrKind::Fixed(APIC_BASE_VALUE),
-        0x17 => MsrKind::Fixed(0),             // IA32_PLATFORM_ID
-        0x3a => MsrKind::Fixed(1),             // IA32_FEATURE_CONTROL: locked, VMX off
-        0xc001_0114 => MsrKind::Fixed(1 << 4), // VM_CR: SVM disabled (SVMDIS), as seen by the guest
+        0x17 => MsrKind::Fixed(0),                   // IA32_PLATFORM_ID
+        index::FEATURE_CONTROL => MsrKind::Fixed(1), // IA32_FEATURE_CONTROL: locked, VMX off
+        index::VM_CR => MsrKind::Fixed(1 << 4),      // VM_CR: SVM disabled (SVMDIS), as seen by the guest
         // AMD's SYSCFG: no TOM2, no fixed-range DRAM modification bits (Linux's MTRR code reads
         // it unguarded on every AMD CPU of family 0xF and later). See: APM Vol 2 7.9.
         SYSCFG => MsrKind::Fixed(0),
@@ -91,8 +87,8 @@ pub fn classify(msr: u32) -> MsrKind {
         // AMD's interrupt pending message register: C1E not active (Linux reads it unguarded on
         // the family 0xF/0x10 parts with erratum 400, QEMU's -cpu max among them).
         INT_PENDING_MSG => MsrKind::Fixed(0),
-        0x4b56_4d01 => MsrKind::KvmSystemTime,
-        0x4b56_4d00 => MsrKind::KvmWallClock,
+        index::KVM_SYSTEM_TIME => MsrKind::KvmSystemTime,
+        index::KVM_WALL_CLOCK => MsrKind::KvmWallClock,
         TSC_AUX => MsrKind::TscAux,
         m if crate::mtrr::is_mtrr(m) => MsrKind::Mtrr,
         _ => match SHADOWED.iter().position(|&(m, _)| m == msr) {
@@ -125,7 +121,8 @@ pub fn check_write(which: GuestMsr, value: u64) -> Result<u64, ()> {
     match which {
         // EFER: SCE, LME, LMA, NXE, and (AMD) FFXSR/LMSLE ignored; SVME is Keel's.
         Efer => {
-            let allowed = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
+            use crate::x86::efer;
+            let allowed = efer::SCE | efer::LME | efer::LMA | efer::NXE;
             if value & !allowed != 0 {
                 return Err(());
             }

@@ -359,10 +359,8 @@ pub struct CrShadow {
     pub may_be_one: u64,
 }
 
-pub const CR0_PE: u64 = 1 << 0;
-pub const CR0_NE: u64 = 1 << 5;
-pub const CR0_PG: u64 = 1 << 31;
-pub const CR4_VMXE: u64 = 1 << 13;
+pub use crate::x86::cr0::{NE as CR0_NE, PE as CR0_PE, PG as CR0_PG};
+pub use crate::x86::cr4::VMXE as CR4_VMXE;
 
 impl CrShadow {
     /// CR0 for an "unrestricted guest": PE and PG are the guest's. See: SDM Vol 3C 27.3.1.1.

@@ -16,9 +16,7 @@ pub enum Paging {
 
 /// Which paging mode CR0/CR4/EFER select.
 pub fn paging_mode(cr0: u64, cr4: u64, efer: u64) -> Paging {
-    const CR0_PG: u64 = 1 << 31;
-    const CR4_PAE: u64 = 1 << 5;
-    const EFER_LMA: u64 = 1 << 10;
+    use crate::x86::{cr0::PG as CR0_PG, cr4::PAE as CR4_PAE, efer::LMA as EFER_LMA};
     if cr0 & CR0_PG == 0 {
         Paging::Off
     } else if efer & EFER_LMA != 0 {

@@ -12,8 +12,7 @@ use x86_64::VirtAddr;
 
 use crate::arch::x86_64::instructions::wrmsr;
 
-const MSR_GS_BASE: u32 = 0xc000_0101;
-const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+use keel_hv::x86::msr::{GS_BASE as MSR_GS_BASE, KERNEL_GS_BASE as MSR_KERNEL_GS_BASE};
 
 #[repr(C)]
 pub struct PerCpu {

@@ -35,9 +35,7 @@ pub struct SyscallFrame {
     user_rsp: u64,
 }
 
-const MSR_STAR: u32 = 0xc000_0081;
-const MSR_LSTAR: u32 = 0xc000_0082;
-const MSR_FMASK: u32 = 0xc000_0084;
+use keel_hv::x86::msr::{LSTAR as MSR_LSTAR, SFMASK as MSR_FMASK, STAR as MSR_STAR};
 
 /// Enable SYSCALL on this CPU. See: SDM Vol 3A 5.8.8 (fast system calls in 64-bit mode).
 pub fn init_this_cpu() {

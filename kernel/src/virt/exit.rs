@@ -19,9 +19,7 @@ const GP: u8 = 13;
 const UD: u8 = 6;
 /// EFER.LME and CR0.PG: changing LME while paging is on is #GP. See: SDM Vol 3A 10.8.5, APM Vol 2
 /// 14.6.
-const EFER_LME: u64 = 1 << 8;
-const CR0_PG: u64 = 1 << 31;
-const RFLAGS_IF: u64 = 1 << 9;
+use keel_hv::x86::{cr0::PG as CR0_PG, efer::LME as EFER_LME, rflags::IF as RFLAGS_IF};
 /// Instruction lengths, for a backend that must step over an instruction without the CPU's help
 /// (SVM without next-RIP saving). See: SDM Vol 2 (CPUID 0F A2, RDMSR 0F 32, WRMSR 0F 30, XSETBV
 /// 0F 01 D1, INVD 0F 08, HLT F4).

@@ -125,6 +125,6 @@ pub fn halt_forever() -> ! {
     }
 }
 
-pub const MSR_EFER: u32 = 0xc000_0080;
-pub const EFER_NXE: u64 = 1 << 11;
-pub const MSR_APIC_BASE: u32 = 0x1b;
+// One home for the architectural numbers: keel_hv::x86.
+pub use keel_hv::x86::efer::NXE as EFER_NXE;
+pub use keel_hv::x86::msr::{APIC_BASE as MSR_APIC_BASE, EFER as MSR_EFER};

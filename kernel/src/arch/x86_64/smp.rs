@@ -29,7 +29,7 @@ extern "C" {
 }
 
 const AP_STACK_SIZE: usize = 64 * 1024;
-const EFER_LME: u64 = 1 << 8;
+use keel_hv::x86::efer::LME as EFER_LME;
 
 /// Offset of a trampoline symbol from trampoline_start.
 fn offset_of(symbol: *const u8) -> u64 {

@@ -36,10 +36,8 @@ extern "C" {
     fn svm_enter(guest_vmcb: u64, host_vmcb: u64, gprs: *mut [u64; 16]);
 }
 
-pub(super) const EFER_SVME: u64 = 1 << 12;
-pub(super) const EFER_LMA: u64 = 1 << 10;
-pub(super) const MSR_VM_HSAVE_PA: u32 = 0xc001_0117;
-pub(super) const MSR_VM_CR: u32 = 0xc001_0114;
+use keel_hv::x86::efer::{LMA as EFER_LMA, SVME as EFER_SVME};
+use keel_hv::x86::msr::{VM_CR as MSR_VM_CR, VM_HSAVE_PA as MSR_VM_HSAVE_PA};
 
 /// The boot CPU's host VMCB (for VMSAVE/VMLOAD of host state) and the all-ones permission maps.
 pub(super) static HOST_VMCB: AtomicU64 = AtomicU64::new(0);

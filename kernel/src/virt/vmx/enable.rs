@@ -123,8 +123,10 @@ pub(super) fn capture_host_state() -> Result<HostState, &'static str> {
     let tr_base = ((lo >> 16) & 0xff_ffff) | (((lo >> 56) & 0xff) << 24) | ((hi & 0xffff_ffff) << 32);
     // SAFETY: the SYSENTER MSRs, EFER and PAT exist on every x86-64 CPU; reads have no effects.
     let msr = |index| unsafe { rdmsr(index) };
-    let (sysenter, efer, pat) =
-        ([msr(0x174), msr(0x175), msr(0x176)], msr(crate::arch::x86_64::instructions::MSR_EFER), msr(MSR_PAT));
+    let (sysenter, efer, pat) = {
+        use keel_hv::x86::msr::{EFER, SYSENTER_CS, SYSENTER_EIP, SYSENTER_ESP};
+        ([msr(SYSENTER_CS), msr(SYSENTER_ESP), msr(SYSENTER_EIP)], msr(EFER), msr(MSR_PAT))
+    };
     Ok(HostState {
         cr0: read_cr0(),
         cr4: read_cr4(),

@@ -66,21 +66,18 @@ extern "C" {
     fn vmx_exit_host_rip();
 }
 
-pub(super) const MSR_FS_BASE: u32 = 0xc000_0100;
-pub(super) const MSR_GS_BASE: u32 = 0xc000_0101;
-pub(super) const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
-pub(super) const MSR_PAT: u32 = 0x277;
+use keel_hv::x86::msr::{
+    CSTAR, FS_BASE as MSR_FS_BASE, GS_BASE as MSR_GS_BASE, KERNEL_GS_BASE as MSR_KERNEL_GS_BASE, LSTAR, PAT as MSR_PAT,
+    SFMASK, STAR,
+};
 /// STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE: the MSRs VMX does not switch.
-pub(super) const SYSCALL_MSRS: [u32; 5] = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, MSR_KERNEL_GS_BASE];
+pub(super) const SYSCALL_MSRS: [u32; 5] = [STAR, LSTAR, CSTAR, SFMASK, MSR_KERNEL_GS_BASE];
 pub(super) const KERNEL_GS_SLOT: usize = 4;
 
-pub(super) const EFER_LME: u64 = 1 << 8;
-pub(super) const EFER_LMA: u64 = 1 << 10;
-pub(super) const CR0_TS: u64 = 1 << 3;
-pub(super) const CR0_NW: u64 = 1 << 29;
-pub(super) const CR0_CD: u64 = 1 << 30;
-pub(super) const CR4_PAE: u64 = 1 << 5;
-pub(super) const RFLAGS_IF: u64 = 1 << 9;
+use keel_hv::x86::cr0::{CD as CR0_CD, NW as CR0_NW, TS as CR0_TS};
+use keel_hv::x86::cr4::PAE as CR4_PAE;
+use keel_hv::x86::efer::{LMA as EFER_LMA, LME as EFER_LME};
+use keel_hv::x86::rflags::IF as RFLAGS_IF;
 pub(super) const DEFAULT_PAT: u64 = 0x0007_0406_0007_0406;
 
 /// What enable_this_cpu settled: the control values, CR fixed bits and INVEPT kind.
