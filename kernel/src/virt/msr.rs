@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use keel_hv::msr::{self, GuestMsr, MsrKind};
 use keel_hv::mtrr::Mtrrs;
+use keel_mm::addr::Gpa;
 
 use super::{guest_cpu, Vm};
 
@@ -29,7 +30,7 @@ impl MsrShadow {
 
 /// Fill the guest's pvclock structure at `gpa`: version odd while writing, then even.
 /// See: Linux arch/x86/include/asm/pvclock-abi.h (struct pvclock_vcpu_time_info).
-fn write_pvclock(vm: &Vm, gpa: u64) {
+fn write_pvclock(vm: &Vm, gpa: Gpa) {
     let (mul, shift) = keel_hv::pvclock::pvclock_scale(crate::time::tsc_hz());
     let tsc = crate::time::rdtsc();
     let mut b = [0u8; 32];
@@ -45,7 +46,7 @@ fn write_pvclock(vm: &Vm, gpa: u64) {
 }
 
 /// The wall clock at system time 0 (struct pvclock_wall_clock: version, sec, nsec).
-fn write_wall_clock(vm: &Vm, gpa: u64) {
+fn write_wall_clock(vm: &Vm, gpa: Gpa) {
     let epoch = crate::time::epoch_at_zero_ns();
     let mut b = [0u8; 12];
     b[0..4].copy_from_slice(&2u32.to_le_bytes());
@@ -145,12 +146,12 @@ pub fn msr_write(
         MsrKind::KvmSystemTime => {
             shadow.kvm_system_time = value;
             if value & 1 != 0 {
-                write_pvclock(vm, value & !1);
+                write_pvclock(vm, Gpa(value & !1));
             }
             Ok(())
         }
         MsrKind::KvmWallClock => {
-            write_wall_clock(vm, value);
+            write_wall_clock(vm, Gpa(value));
             Ok(())
         }
     }

@@ -9,6 +9,7 @@ use spin::Mutex;
 
 use keel_abi::vcpu::gprot;
 use keel_abi::Error;
+use keel_mm::addr::{Gpa, Hpa};
 use keel_mm::paging::{Access, Ept, PageSize, PageTable, X86};
 use keel_mm::PAGE_SIZE;
 
@@ -73,7 +74,7 @@ pub struct Vm {
     pub id: u32,
     table: Mutex<NestedTable>,
     /// The shared memory behind each mapping (kept alive while mapped): (gpa, object).
-    mappings: Mutex<Vec<(u64, Arc<SharedMemory>)>>,
+    mappings: Mutex<Vec<(Gpa, Arc<SharedMemory>)>>,
     pub asid: u32,
     /// Bumped when mappings change, so vCPUs flush their TLB.
     pub generation: AtomicU32,
@@ -111,7 +112,8 @@ impl Vm {
 
     /// Map all of `shm` at guest-physical `gpa`, with 2 MiB pages where the memory allows. Returns
     /// the bytes mapped.
-    pub fn map(&self, shm: Arc<SharedMemory>, gpa: u64, prot: u64) -> Result<u64, Error> {
+    pub fn map(&self, shm: Arc<SharedMemory>, gpa: Gpa, prot: u64) -> Result<u64, Error> {
+        let Gpa(gpa) = gpa;
         let len = shm.pages() as u64 * PAGE_SIZE;
         if !gpa.is_multiple_of(PAGE_SIZE) || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
             return Err(Error::InvalidArgument);
@@ -120,7 +122,7 @@ impl Vm {
         if end > MAX_GPA {
             return Err(Error::InvalidArgument);
         }
-        if self.mappings.lock().iter().any(|(g, m)| gpa < g + m.pages() as u64 * PAGE_SIZE && *g < end) {
+        if self.mappings.lock().iter().any(|(Gpa(g), m)| gpa < g + m.pages() as u64 * PAGE_SIZE && *g < end) {
             return Err(Error::Exists);
         }
         let access = Access {
@@ -149,13 +151,13 @@ impl Vm {
             i += step;
         }
         drop(table);
-        self.mappings.lock().push((gpa, shm));
+        self.mappings.lock().push((Gpa(gpa), shm));
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(len)
     }
 
     /// Remove the mapping that starts at `gpa` (the vCPUs flush their TLBs before they run again).
-    pub fn unmap(&self, gpa: u64) -> Result<u64, Error> {
+    pub fn unmap(&self, gpa: Gpa) -> Result<u64, Error> {
         let shm = {
             let mut mappings = self.mappings.lock();
             let i = mappings.iter().position(|(g, _)| *g == gpa).ok_or(Error::NotFound)?;
@@ -164,8 +166,9 @@ impl Vm {
         let len = shm.pages() as u64 * PAGE_SIZE;
         let table = self.table.lock();
         let mut mem = KernelTableMemory;
-        let mut at = gpa;
-        while at < gpa + len {
+        let Gpa(start) = gpa;
+        let mut at = start;
+        while at < start + len {
             at += table.unmap(&mut mem, at).max(PAGE_SIZE);
         }
         drop(table);
@@ -176,20 +179,20 @@ impl Vm {
     /// The host-physical address backing guest-physical `gpa`, if it is RAM. The table walk uses
     /// bits 47:12 only: an address at or above MAX_GPA (a guest-chosen one, e.g. the pvclock
     /// MSRs') must not wrap onto RAM (tests: the `hostile` guest).
-    fn host_phys(&self, gpa: u64) -> Option<u64> {
-        if gpa >= MAX_GPA {
+    fn host_phys(&self, gpa: Gpa) -> Option<Hpa> {
+        if gpa.0 >= MAX_GPA {
             return None;
         }
-        self.table.lock().translate(&KernelTableMemory, gpa)
+        self.table.lock().translate(&KernelTableMemory, gpa.0).map(Hpa)
     }
 
     /// Copy guest RAM at `gpa` into `out`; false if any byte is not RAM.
-    pub fn read_guest(&self, gpa: u64, out: &mut [u8]) -> bool {
+    pub fn read_guest(&self, gpa: Gpa, out: &mut [u8]) -> bool {
         let mut done = 0;
         while done < out.len() {
             let Some(addr) = gpa.checked_add(done as u64) else { return false };
-            let Some(pa) = self.host_phys(addr) else { return false };
-            let chunk = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(out.len() - done);
+            let Some(Hpa(pa)) = self.host_phys(addr) else { return false };
+            let chunk = ((PAGE_SIZE - addr.page_offset()) as usize).min(out.len() - done);
             // SAFETY: `pa..pa+chunk` lies in one page of guest RAM (shared memory owned by this
             // VM's mappings), reached through the direct map; `out` is a kernel buffer.
             unsafe {
@@ -201,12 +204,12 @@ impl Vm {
     }
 
     /// Copy `data` into guest RAM at `gpa`; false if any byte is not RAM.
-    pub fn write_guest(&self, gpa: u64, data: &[u8]) -> bool {
+    pub fn write_guest(&self, gpa: Gpa, data: &[u8]) -> bool {
         let mut done = 0;
         while done < data.len() {
             let Some(addr) = gpa.checked_add(done as u64) else { return false };
-            let Some(pa) = self.host_phys(addr) else { return false };
-            let chunk = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(data.len() - done);
+            let Some(Hpa(pa)) = self.host_phys(addr) else { return false };
+            let chunk = ((PAGE_SIZE - addr.page_offset()) as usize).min(data.len() - done);
             // SAFETY: as in read_guest: one page of this VM's RAM, through the direct map.
             unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), mm::phys_to_virt(pa) as *mut u8, chunk) };
             done += chunk;
@@ -214,7 +217,7 @@ impl Vm {
         true
     }
 
-    pub fn read_guest_u64(&self, gpa: u64) -> Option<u64> {
+    pub fn read_guest_u64(&self, gpa: Gpa) -> Option<u64> {
         let mut b = [0u8; 8];
         self.read_guest(gpa, &mut b).then(|| u64::from_le_bytes(b))
     }
