@@ -35,6 +35,10 @@ const FUZZ_PACKAGES: &[(&str, &str)] = &[("g++", "/usr/bin/g++")];
 
 pub fn ensure(for_tests: bool) -> Result<(), String> {
     ensure_target()?;
+    if for_tests {
+        // `cargo xtask lint`, the first stage of the tests, needs them.
+        ensure_components()?;
+    }
     let mut wanted = BUILD_PACKAGES.to_vec();
     if for_tests {
         wanted.extend_from_slice(TEST_PACKAGES);
@@ -62,6 +66,23 @@ fn install(wanted: &[(&str, &str)]) -> Result<(), String> {
     run_checked(
         Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"),
     )
+}
+
+/// clippy and rustfmt (rust-toolchain.toml names them, but with RUSTUP_AUTO_INSTALL=0 nothing
+/// installs them by itself on a fresh machine).
+fn ensure_components() -> Result<(), String> {
+    let has = |tool: &str| {
+        Command::new("cargo")
+            .args([tool, "--version"])
+            .current_dir(crate::root())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has("clippy") && has("fmt") {
+        return Ok(());
+    }
+    eprintln!("setup: rustup component add clippy rustfmt");
+    run_checked(Command::new("rustup").args(["component", "add", "clippy", "rustfmt"]).current_dir(crate::root()))
 }
 
 fn ensure_target() -> Result<(), String> {
