@@ -33,6 +33,20 @@ pub enum WriteEffect {
     Nmi,
 }
 
+/// The effect of one register write of a device that latches reset requests (for its
+/// `take_reset_request`): `latch` as the write left it, `earlier` what it held before (taken,
+/// cleared, ahead of the write). [`WriteEffect::Reset`] if this write asked for a reset; an
+/// earlier request not yet taken stays latched either way.
+pub fn reset_effect(latch: &mut bool, earlier: bool) -> WriteEffect {
+    let reset = *latch;
+    *latch |= earlier;
+    if reset {
+        WriteEffect::Reset
+    } else {
+        WriteEffect::None
+    }
+}
+
 /// A port or MMIO device model: guest accesses at an offset from the device's base.
 pub trait Device {
     /// A guest read of `data.len()` bytes at `offset`, at time `now`.

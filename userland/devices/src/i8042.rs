@@ -293,13 +293,7 @@ impl Device for I8042 {
         if let Some(port) = port_at(BASE, offset) {
             self.write_port(port, data);
         }
-        let reset = self.reset_requested;
-        self.reset_requested |= earlier;
-        if reset {
-            WriteEffect::Reset
-        } else {
-            WriteEffect::None
-        }
+        crate::device::reset_effect(&mut self.reset_requested, earlier)
     }
 }
 

@@ -83,13 +83,7 @@ impl Device for Port92 {
         }
         let earlier = core::mem::take(&mut self.reset_requested);
         self.write_port(data);
-        let reset = self.reset_requested;
-        self.reset_requested |= earlier;
-        if reset {
-            WriteEffect::Reset
-        } else {
-            WriteEffect::None
-        }
+        crate::device::reset_effect(&mut self.reset_requested, earlier)
     }
 }
 

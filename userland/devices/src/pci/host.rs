@@ -435,12 +435,6 @@ impl Device for PciHost {
         if let Some(port) = port_at(PORT_BASE, offset) {
             self.write_port(port, data);
         }
-        let reset = self.reset_requested;
-        self.reset_requested |= earlier;
-        if reset {
-            WriteEffect::Reset
-        } else {
-            WriteEffect::None
-        }
+        crate::device::reset_effect(&mut self.reset_requested, earlier)
     }
 }
