@@ -68,7 +68,7 @@ fn saved_extent(compacted: bool) -> Result<usize, Fault> {
 /// The XSAVE sizes by the SDM's rules, from the sub-leaves: (standard, compacted).
 fn rule_sizes(xcr0: u64) -> (u32, u32) {
     let (mut standard, mut compacted) = (576u32, 576u32);
-    for i in 2..63 {
+    for i in 2..64 {
         if xcr0 & (1 << i) == 0 {
             continue;
         }
@@ -98,7 +98,7 @@ pub fn xsave(c: &mut Checks) {
     let supported = (u64::from(d0.edx) << 32) | u64::from(d0.eax);
     g.item(c, supported & 3 == 3, "x87 and SSE", format_args!("supported {supported:#x}"));
     let mut layout_ok = true;
-    for i in 2..63u32 {
+    for i in 2..64u32 {
         let s = cpuid(0xD, i);
         let shown = supported & (1 << i) != 0;
         if shown && (s.eax == 0 || s.ebx < 576 || bit(s.ecx, 0)) || !shown && s.eax != 0 && !bit(s.ecx, 0) {

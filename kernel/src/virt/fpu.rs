@@ -60,8 +60,8 @@ fn set_xcr0(value: u64) {
     }
 }
 
-/// The guest's XCR0 as the CPU holds it after an SVM #VMEXIT (called where it matters: see
-/// `exit::Backend::sync_xcr0`), given the value Keel believes
+/// The guest's XCR0 as the CPU holds it after an SVM #VMEXIT (svm/run.rs calls it after every
+/// VMRUN), given the value Keel believes
 /// (`known`). SVM does not switch XCR0 (it is not in the VMCB), so after an exit the register
 /// holds the guest's: normally what Keel loaded, changed only through the XSETBV intercept.
 /// QEMU 7.2's TCG does not honour that intercept, and a guest's XSETBV then reaches the

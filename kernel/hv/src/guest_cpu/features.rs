@@ -10,7 +10,8 @@
 //! extensions, x2APIC and the TSC-deadline timer are hidden: Keel does not emulate their MSRs
 //! or devices. See: SDM Vol 2A CPUID (Tables 3-8, 3-10, 3-11), APM Vol 3 Appendix E.
 
-use crate::xsave;
+use crate::x86::msr;
+use crate::{mtrr, xsave};
 
 /// Which register of a leaf a bit is in.
 pub const EAX: usize = 0;
@@ -133,22 +134,22 @@ pub const NEEDS_STATE: &[(Bit, u64)] = &[
 /// The MSRs a shown feature bit promises (the host tests check each is emulated, and the
 /// hostile guest reads them). See: SDM Vol 4 Table 2-2, APM Vol 2 Appendix A.
 pub const IMPLIED_MSRS: &[(Bit, &[u32])] = &[
-    (bit(1, 0, EDX, 4), &[0x10]),                 // TSC: IA32_TIME_STAMP_COUNTER
-    (APIC, &[0x1b]),                              // IA32_APIC_BASE
-    (bit(1, 0, EDX, 11), &[0x174, 0x175, 0x176]), // SEP: SYSENTER_CS/ESP/EIP
-    (MTRR, &[0xfe, 0x2ff]),                       // MTRRcap, MTRRdefType (ranges: see mtrr.rs)
-    (bit(1, 0, EDX, 16), &[0x277]),               // PAT
-    (bit(0x8000_0001, 0, EDX, 11), &[0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084]), // SYSCALL
-    (LM, &[0xc000_0080, 0xc000_0100, 0xc000_0101, 0xc000_0102]), // EFER, FS/GS/KERNEL_GS base
-    (RDTSCP, &[0xc000_0103]),                     // TSC_AUX
-    (RDPID, &[0xc000_0103]),                      // TSC_AUX
+    (bit(1, 0, EDX, 4), &[msr::TSC]),
+    (APIC, &[msr::APIC_BASE]),
+    (bit(1, 0, EDX, 11), &[msr::SYSENTER_CS, msr::SYSENTER_ESP, msr::SYSENTER_EIP]), // SEP
+    (MTRR, &[mtrr::MTRRCAP, mtrr::DEF_TYPE]), // the ranges MTRRcap counts: see mtrr.rs
+    (bit(1, 0, EDX, 16), &[msr::PAT]),
+    (bit(0x8000_0001, 0, EDX, 11), &[msr::STAR, msr::LSTAR, msr::CSTAR, msr::SFMASK]), // SYSCALL
+    (LM, &[msr::EFER, msr::FS_BASE, msr::GS_BASE, msr::KERNEL_GS_BASE]),
+    (RDTSCP, &[msr::TSC_AUX]),
+    (RDPID, &[msr::TSC_AUX]),
 ];
 
 /// MSRs a kernel reads on an AMD processor (vendor "AuthenticAMD") without a feature bit to ask:
 /// SYSCFG with the MTRRs, HWCR when the TSC is invariant, and the interrupt pending message
 /// register on the family 0xF/0x10 parts with erratum 400 (QEMU's -cpu max has such a
 /// signature). See: APM Vol 2 7.9, Linux arch/x86/kernel/cpu/{amd.c,mtrr/}, process.c.
-pub const AMD_MSRS: &[u32] = &[crate::msr::SYSCFG, crate::msr::HWCR, crate::msr::INT_PENDING_MSG];
+pub const AMD_MSRS: &[u32] = &[msr::SYSCFG, msr::HWCR, msr::INT_PENDING_MSG];
 
 /// Feature bits a backend can only honour with a control it may not have: RDTSCP and RDPID
 /// need VMX's "enable RDTSCP", INVPCID its "enable INVPCID" (both #UD otherwise).
