@@ -71,6 +71,29 @@ pub trait BlockDevice {
     fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), BlockError>;
     /// Make every completed write durable.
     fn flush(&mut self) -> Result<(), BlockError>;
+    /// Zero `blocks` blocks at `lba`. A driver whose device has a zeroing command (virtio-blk
+    /// WRITE_ZEROES, NVMe Write Zeroes) overrides this, so that zeroing a large range (a file
+    /// grown past its valid data) costs one request instead of writing every byte.
+    fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
+        let size = self.block_size() as usize;
+        let zeros = [0u8; 4096];
+        let per_chunk = (zeros.len() / size).max(1) as u64;
+        let mut done = 0;
+        while done < blocks {
+            let now = per_chunk.min(blocks - done);
+            let len = now as usize * size;
+            if len > zeros.len() {
+                // A block larger than 4 KiB: one block at a time from a heap buffer.
+                let big = alloc::vec![0u8; size];
+                self.write_blocks(lba + done, &big)?;
+                done += 1;
+                continue;
+            }
+            self.write_blocks(lba + done, &zeros[..len])?;
+            done += now;
+        }
+        Ok(())
+    }
 }
 
 impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
@@ -92,13 +115,16 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
     fn flush(&mut self) -> Result<(), BlockError> {
         (**self).flush()
     }
+    fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
+        (**self).write_zeroes(lba, blocks)
+    }
 }
 
 /// Check a request of `len` bytes at `lba` against a device of `block_count` blocks of
 /// `block_size` bytes; returns the number of blocks. Drivers and wrappers use this one rule.
 pub fn check_request(block_size: u32, block_count: u64, lba: u64, len: usize) -> Result<u64, BlockError> {
     let size = block_size as usize;
-    if len == 0 || size == 0 || len % size != 0 {
+    if len == 0 || size == 0 || !len.is_multiple_of(size) {
         return Err(BlockError::Misaligned);
     }
     let blocks = (len / size) as u64;

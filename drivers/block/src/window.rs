@@ -46,6 +46,12 @@ impl<D: BlockDevice> BlockDevice for Window<D> {
     fn flush(&mut self) -> Result<(), BlockError> {
         self.inner.flush()
     }
+    fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
+        match lba.checked_add(blocks) {
+            Some(end) if end <= self.count => self.inner.write_zeroes(self.first + lba, blocks),
+            _ => Err(BlockError::OutOfRange),
+        }
+    }
 }
 
 #[cfg(test)]
