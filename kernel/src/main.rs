@@ -14,6 +14,7 @@ extern crate alloc;
 
 mod acpi;
 mod arch;
+mod hw;
 mod info;
 mod klog;
 mod logger;
@@ -84,6 +85,9 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32, boot_tsc: u64) -> ! {
         }
     };
     let apic_phys = apic::init_bsp();
+    if let Some(p) = &platform {
+        hw::init(p, apic_phys);
+    }
     apic::register_cpu(apic::id());
     apic::enable_this_cpu();
     let timer_hz = apic::calibrate_timer();
@@ -135,6 +139,7 @@ extern "C" fn kernel_main(magic: u32, mbi_phys: u32, boot_tsc: u64) -> ! {
 /// COM1 input arrives as ISA IRQ 4 (or the GSI an override names) on the boot CPU.
 fn route_serial_interrupt(p: &acpi::Platform) {
     let (gsi, flags) = p.irq_overrides.iter().find(|o| o.irq == 4).map_or((4, 0), |o| (o.gsi, o.flags));
+    hw::reserve_gsi(gsi);
     if let Some(io) = p.io_apics.iter().find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + 24) {
         ioapic::route(u64::from(io.address), io.gsi_base, gsi, interrupts::SERIAL_VECTOR, apic::id(), flags);
     } else {
@@ -157,6 +162,7 @@ fn start_vmd() -> ! {
         Capability { object: Object::Console, rights: Rights::READ.union(Rights::WRITE) },
         Capability { object: Object::Modules, rights: Rights::READ.union(Rights::SPAWN).union(Rights::GRANT) },
         Capability { object: Object::System, rights: Rights::REBOOT },
+        Capability { object: Object::Hardware, rights: Rights::DEVICE.union(Rights::GRANT) },
     ];
     if let Err(e) = task::process::spawn("vmd", caps, None) {
         fatal(format_args!("cannot start vmd: {e}; the kernel has no shell of its own"));

@@ -1,5 +1,5 @@
-//! Kernel objects that are not tasks: shared memory, the console's input side, and the boot
-//! modules table.
+//! Kernel objects that are not tasks: shared memory (ordinary, DMA, or a device's registers),
+//! the console's input side, and the boot modules table.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -15,9 +15,21 @@ use crate::task::notify::Notification;
 /// chunks (one entry each), then single 4 KiB frames for the rest, in that order. Page `i` of
 /// the object is in chunk `i / 512` while `i < 512 * chunks`, else a single frame. (One entry
 /// per 4 KiB page cost 512 KiB of kernel heap per 256 MiB of guest RAM.)
+///
+/// Two other kinds are one physically contiguous span instead (`span`): DMA memory (frames of
+/// RAM, pinned, freed on drop) and device memory (a device's registers: never RAM, never freed,
+/// mapped uncached). See: SDM Vol 3A 13.3 (memory types; PCD for device registers).
 pub struct SharedMemory {
     chunks: Vec<u64>,
     frames: Vec<u64>,
+    span: Option<Span>,
+}
+
+/// A physically contiguous object: `pages` pages from `base`.
+struct Span {
+    base: u64,
+    pages: usize,
+    device: bool,
 }
 
 /// Pages in a 2 MiB chunk.
@@ -28,7 +40,7 @@ impl SharedMemory {
     /// contiguous 2 MiB chunks when memory allows, so guest RAM can use 2 MiB nested pages.
     pub fn new(len: u64) -> Option<Self> {
         let pages = len.div_ceil(keel_mm::PAGE_SIZE) as usize;
-        let mut shm = SharedMemory { chunks: Vec::new(), frames: Vec::new() };
+        let mut shm = SharedMemory { chunks: Vec::new(), frames: Vec::new(), span: None };
         shm.chunks.try_reserve(pages / CHUNK).ok()?;
         while pages - shm.pages() >= CHUNK {
             let chunk_bytes = CHUNK as u64 * keel_mm::PAGE_SIZE;
@@ -43,13 +55,44 @@ impl SharedMemory {
         Some(shm)
     }
 
+    /// Zeroed, physically contiguous frames for `len` bytes (DMA memory): `None` when no
+    /// contiguous run is free.
+    pub fn contiguous(len: u64) -> Option<Self> {
+        let pages = len.div_ceil(keel_mm::PAGE_SIZE);
+        let base = mm::alloc_contiguous_zeroed(pages, keel_mm::PAGE_SIZE)?;
+        let span = Span { base, pages: pages as usize, device: false };
+        Some(SharedMemory { chunks: Vec::new(), frames: Vec::new(), span: Some(span) })
+    }
+
+    /// A device's registers at `range` (checked by the caller with `mm::check_device_range`).
+    pub fn device(range: keel_mm::range::PhysRange) -> Self {
+        let span = Span { base: range.start, pages: (range.len() / keel_mm::PAGE_SIZE) as usize, device: true };
+        SharedMemory { chunks: Vec::new(), frames: Vec::new(), span: Some(span) }
+    }
+
+    /// Whether this is a device's registers (mapped uncached, never into a VM).
+    pub fn is_device(&self) -> bool {
+        self.span.as_ref().is_some_and(|s| s.device)
+    }
+
+    /// The physical address of a contiguous object (DMA or device memory).
+    pub fn span_base(&self) -> Option<u64> {
+        self.span.as_ref().map(|s| s.base)
+    }
+
     /// The object's size in pages.
     pub fn pages(&self) -> usize {
-        self.chunks.len() * CHUNK + self.frames.len()
+        match &self.span {
+            Some(span) => span.pages,
+            None => self.chunks.len() * CHUNK + self.frames.len(),
+        }
     }
 
     /// The frame behind page `i` (`i < pages()`).
     pub fn frame(&self, i: usize) -> u64 {
+        if let Some(span) = &self.span {
+            return span.base + i as u64 * keel_mm::PAGE_SIZE;
+        }
         match self.chunks.get(i / CHUNK) {
             Some(&base) => base + (i % CHUNK) as u64 * keel_mm::PAGE_SIZE,
             None => self.frames[i - self.chunks.len() * CHUNK],
@@ -64,6 +107,12 @@ impl SharedMemory {
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
+        match self.span.take() {
+            // A device's registers are not RAM: nothing to free.
+            Some(Span { device: true, .. }) => {}
+            Some(span) => mm::free_contiguous(span.base, span.pages as u64),
+            None => {}
+        }
         self.chunks.drain(..).for_each(|base| mm::free_contiguous(base, CHUNK as u64));
         self.frames.drain(..).for_each(mm::free_frame);
     }

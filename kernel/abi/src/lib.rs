@@ -25,6 +25,9 @@ pub type Handle = u32;
 pub const HANDLE_CONSOLE: Handle = 1;
 pub const HANDLE_MODULES: Handle = 2;
 pub const HANDLE_SYSTEM: Handle = 3;
+/// The machine's devices (I/O ports, device memory, DMA memory, interrupts): vmd holds it with
+/// DEVICE and GRANT and passes it to the driver services it spawns. See docs/security.md.
+pub const HANDLE_HARDWARE: Handle = 4;
 
 /// Where user space ends: the lower half of the 48-bit address space.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
@@ -55,7 +58,10 @@ impl Rights {
     pub const SPAWN: Rights = Rights(1 << 7);
     pub const REBOOT: Rights = Rights(1 << 8);
     pub const RUN: Rights = Rights(1 << 9);
-    pub const ALL: Rights = Rights(0x3ff);
+    /// Make device resources (I/O ports, device memory, DMA memory, interrupts) from the
+    /// hardware handle.
+    pub const DEVICE: Rights = Rights(1 << 10);
+    pub const ALL: Rights = Rights(0x7ff);
 
     pub const fn union(self, other: Rights) -> Rights {
         Rights(self.0 | other.0)
@@ -170,6 +176,44 @@ impl ExitStatus {
         } else {
             ExitStatus::Exited(v as u32)
         }
+    }
+}
+
+/// Where a device's interrupt comes from (`IrqCreate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IrqSource {
+    /// A message-signalled interrupt (PCI MSI or one MSI-X vector): the kernel picks a vector and
+    /// returns the message the driver programs into the device.
+    Msi,
+    /// A global system interrupt through the I/O APIC (a PCI INTx line or an ISA IRQ after the
+    /// MADT's overrides), with its trigger mode and polarity. A level-triggered line is masked
+    /// when it fires until the driver acknowledges it (`IrqAck`).
+    Gsi { gsi: u32, level: bool, active_low: bool },
+}
+
+impl IrqSource {
+    const MSI: u64 = 1 << 63;
+    const LEVEL: u64 = 1 << 32;
+    const ACTIVE_LOW: u64 = 1 << 33;
+
+    pub fn encode(self) -> u64 {
+        match self {
+            IrqSource::Msi => Self::MSI,
+            IrqSource::Gsi { gsi, level, active_low } => {
+                u64::from(gsi) | if level { Self::LEVEL } else { 0 } | if active_low { Self::ACTIVE_LOW } else { 0 }
+            }
+        }
+    }
+
+    /// Unknown bits are refused.
+    pub fn decode(v: u64) -> Result<IrqSource, Error> {
+        if v == Self::MSI {
+            return Ok(IrqSource::Msi);
+        }
+        if v & !(Self::LEVEL | Self::ACTIVE_LOW | 0xffff_ffff) != 0 {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(IrqSource::Gsi { gsi: v as u32, level: v & Self::LEVEL != 0, active_low: v & Self::ACTIVE_LOW != 0 })
     }
 }
 
@@ -345,6 +389,45 @@ pub enum Syscall {
     },
     /// Wall-clock nanoseconds since the Unix epoch (from the host's RTC at boot plus ClockNs).
     ClockRealtime,
+    /// A handle for I/O ports `base..base + count` (needs DEVICE on the hardware handle).
+    /// Result: handle (READ, WRITE, GRANT).
+    IoPortsCreate {
+        hardware: Handle,
+        base: u16,
+        count: u16,
+    },
+    /// Let the calling process use the ports of `ports` (needs READ and WRITE): the kernel opens
+    /// them in the TSS I/O permission bitmap while the process runs.
+    IoPortsEnable {
+        ports: Handle,
+    },
+    /// Shared memory over a device's registers at physical `phys` (page-aligned, `len` bytes):
+    /// never RAM, the kernel or the interrupt controllers. Mapped uncached by `ShmMap`; never
+    /// into a VM. Needs DEVICE. Result: handle (MAP, GRANT).
+    DeviceMemoryCreate {
+        hardware: Handle,
+        phys: u64,
+        len: u64,
+    },
+    /// Pinned, physically contiguous, zeroed memory for a device to reach (needs DEVICE). Result:
+    /// a shared-memory handle (MAP, GRANT); second: its physical address.
+    DmaCreate {
+        hardware: Handle,
+        len: u64,
+    },
+    /// Deliver a device's interrupt as `bit` on `notify` (needs DEVICE, and SIGNAL on notify).
+    /// Result: an interrupt handle (WRITE, GRANT); second, for MSI: the message, address in the
+    /// high 32 bits and data in the low 32. Closing the handle stops the delivery.
+    IrqCreate {
+        hardware: Handle,
+        source: IrqSource,
+        notify: Handle,
+        bit: u8,
+    },
+    /// Unmask a level-triggered line after the driver has served its device (needs WRITE).
+    IrqAck {
+        irq: Handle,
+    },
 }
 
 /// Syscall numbers (RAX).
@@ -385,6 +468,12 @@ pub mod nr {
     pub const VCPU_POKE: u64 = 33;
     pub const VM_UNMAP: u64 = 34;
     pub const CLOCK_REALTIME: u64 = 35;
+    pub const IO_PORTS_CREATE: u64 = 36;
+    pub const IO_PORTS_ENABLE: u64 = 37;
+    pub const DEVICE_MEMORY_CREATE: u64 = 38;
+    pub const DMA_CREATE: u64 = 39;
+    pub const IRQ_CREATE: u64 = 40;
+    pub const IRQ_ACK: u64 = 41;
 }
 
 /// The most handles `ProcessSpawnWith` copies.
@@ -487,6 +576,16 @@ impl Syscall {
             VcpuPoke { vcpu } => [nr::VCPU_POKE, h(vcpu), 0, 0, 0, 0, 0],
             VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa, 0, 0, 0, 0],
             ClockRealtime => [nr::CLOCK_REALTIME, 0, 0, 0, 0, 0, 0],
+            IoPortsCreate { hardware, base, count } => {
+                [nr::IO_PORTS_CREATE, h(hardware), u64::from(base), u64::from(count), 0, 0, 0]
+            }
+            IoPortsEnable { ports } => [nr::IO_PORTS_ENABLE, h(ports), 0, 0, 0, 0, 0],
+            DeviceMemoryCreate { hardware, phys, len } => [nr::DEVICE_MEMORY_CREATE, h(hardware), phys, len, 0, 0, 0],
+            DmaCreate { hardware, len } => [nr::DMA_CREATE, h(hardware), len, 0, 0, 0, 0],
+            IrqCreate { hardware, source, notify, bit } => {
+                [nr::IRQ_CREATE, h(hardware), source.encode(), h(notify), u64::from(bit), 0, 0]
+            }
+            IrqAck { irq } => [nr::IRQ_ACK, h(irq), 0, 0, 0, 0, 0],
         }
     }
 
@@ -550,6 +649,22 @@ impl Syscall {
             nr::VCPU_POKE => VcpuPoke { vcpu: handle(a)? },
             nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: b },
             nr::CLOCK_REALTIME => ClockRealtime,
+            nr::IO_PORTS_CREATE => {
+                // A range of at least one port that ends at or below 0x10000.
+                let base = u16::try_from(b).map_err(|_| Error::InvalidArgument)?;
+                let count = u16::try_from(c).map_err(|_| Error::InvalidArgument)?;
+                if count == 0 || b + c > 0x1_0000 {
+                    return Err(Error::InvalidArgument);
+                }
+                IoPortsCreate { hardware: handle(a)?, base, count }
+            }
+            nr::IO_PORTS_ENABLE => IoPortsEnable { ports: handle(a)? },
+            nr::DEVICE_MEMORY_CREATE => DeviceMemoryCreate { hardware: handle(a)?, phys: b, len: c },
+            nr::DMA_CREATE => DmaCreate { hardware: handle(a)?, len: b },
+            nr::IRQ_CREATE => {
+                IrqCreate { hardware: handle(a)?, source: IrqSource::decode(b)?, notify: handle(c)?, bit: bit(d)? }
+            }
+            nr::IRQ_ACK => IrqAck { irq: handle(a)? },
             _ => return Err(Error::UnknownSyscall),
         })
     }

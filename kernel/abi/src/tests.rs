@@ -45,13 +45,33 @@ fn every_call() -> Vec<Syscall> {
         VcpuPoke { vcpu: 9 },
         VmUnmap { vm: 7, gpa: 0x10_0000 },
         ClockRealtime,
+        IoPortsCreate { hardware: HANDLE_HARDWARE, base: 0xcf8, count: 8 },
+        IoPortsEnable { ports: 5 },
+        DeviceMemoryCreate { hardware: HANDLE_HARDWARE, phys: 0xfebf_0000, len: 0x4000 },
+        DmaCreate { hardware: HANDLE_HARDWARE, len: 0x10000 },
+        IrqCreate { hardware: HANDLE_HARDWARE, source: IrqSource::Msi, notify: 5, bit: 2 },
+        IrqAck { irq: 6 },
     ]
+}
+
+#[test]
+fn device_calls_refuse_bad_ranges_and_sources() {
+    let regs = |n, a, b, c| [n, a, b, c, 0, 0, 0];
+    assert_eq!(Syscall::decode(regs(nr::IO_PORTS_CREATE, 4, 0xfff8, 9)), Err(Error::InvalidArgument));
+    assert_eq!(Syscall::decode(regs(nr::IO_PORTS_CREATE, 4, 0x10000, 1)), Err(Error::InvalidArgument));
+    assert_eq!(Syscall::decode(regs(nr::IO_PORTS_CREATE, 4, 0x60, 0)), Err(Error::InvalidArgument));
+    assert!(Syscall::decode(regs(nr::IO_PORTS_CREATE, 4, 0xfff8, 8)).is_ok());
+    let line = IrqSource::Gsi { gsi: 16, level: true, active_low: true };
+    let call = Syscall::IrqCreate { hardware: HANDLE_HARDWARE, source: line, notify: 5, bit: 3 };
+    assert_eq!(Syscall::decode(call.encode()), Ok(call));
+    assert_eq!(Syscall::decode(regs(nr::IRQ_CREATE, 4, 1 << 40, 5)), Err(Error::InvalidArgument));
+    assert_eq!(Syscall::decode(regs(nr::IRQ_CREATE, 4, (1 << 63) | 1, 5)), Err(Error::InvalidArgument));
 }
 
 #[test]
 fn every_call_round_trips() {
     let calls = every_call();
-    assert_eq!(calls.len(), 36, "a new call needs a round-trip case here");
+    assert_eq!(calls.len(), 42, "a new call needs a round-trip case here");
     let mut numbers = std::collections::BTreeSet::new();
     for call in calls {
         let regs = call.encode();

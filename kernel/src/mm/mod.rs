@@ -45,6 +45,10 @@ static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
 static NX: AtomicBool = AtomicBool::new(false);
 static USABLE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// RAM and firmware tables (what the direct map maps write-back): never a driver's device memory.
+static RAM_LIKE: Mutex<Ranges> = Mutex::new(Ranges::new());
+/// The interrupt controllers' registers (local APIC, I/O APICs): the kernel's alone.
+static INTERRUPT_CONTROLLERS: Mutex<Ranges> = Mutex::new(Ranges::new());
 
 pub fn phys_to_virt(pa: u64) -> u64 {
     DIRECT_MAP_BASE + pa
@@ -120,6 +124,7 @@ pub fn stats() -> MemoryStats {
 }
 
 /// Fixed-capacity list of ranges (no heap exists yet while these are collected).
+#[derive(Clone, Copy)]
 struct Ranges {
     items: [PhysRange; 128],
     len: usize,
@@ -175,6 +180,7 @@ pub fn init(info: &BootInfo, mbi_phys: u64) -> Result<(), &'static str> {
     if usable.len == 0 {
         return Err("the memory map lists no usable RAM");
     }
+    *RAM_LIKE.lock() = ram_like;
     USABLE_BYTES.store(usable.as_slice().iter().map(|r| r.len()).sum(), Ordering::Relaxed);
 
     let mut reserved = Ranges::new();
@@ -310,6 +316,22 @@ impl TableMemory for KernelTableMemory {
 fn table_entry(table: u64, index: usize) -> *mut u64 {
     // SAFETY: `index % 512` entries of 8 bytes stay inside the 4 KiB frame's direct-map address.
     unsafe { (phys_to_virt(table) as *mut u64).add(index % 512) }
+}
+
+/// Record an interrupt controller's registers, which no driver may map.
+pub fn reserve_interrupt_controller(base: u64) {
+    INTERRUPT_CONTROLLERS.lock().push(PhysRange::new(base, base + PAGE_SIZE).grow_to_pages(PAGE_SIZE));
+}
+
+/// Whether `[start, start + len)` may be mapped into a driver as device memory: the rule is
+/// `keel_mm::range::check_device_range`, over the firmware's RAM ranges, the interrupt
+/// controllers and the CPU's physical address width (CPUID 80000008H EAX[7:0]).
+pub fn check_device_range(start: u64, len: u64) -> Result<PhysRange, keel_mm::range::DeviceRangeError> {
+    let width = instructions::cpuid(0x8000_0008, 0).eax & 0xff;
+    let limit = if (32..=52).contains(&width) { 1u64 << width } else { FOUR_GIB };
+    let ram = RAM_LIKE.lock();
+    let ics = INTERRUPT_CONTROLLERS.lock();
+    keel_mm::range::check_device_range(start, len, limit, ram.as_slice(), ics.as_slice(), PAGE_SIZE)
 }
 
 pub fn kernel_root() -> u64 {

@@ -5,6 +5,7 @@
 //! 2 MiB chunks (guest RAM) is mapped with 2 MiB pages where aligned, so a VM's monitor needs no
 //! page table per 2 MiB of guest RAM. Copies walk the page tables in software first, so a bad
 //! user pointer is an error (BadAddress), never a kernel fault.
+//! Device memory (a driver's registers) is mapped uncached, like shared memory otherwise.
 //! Does not: demand paging, copy-on-write, or large pages for anonymous memory.
 
 use alloc::sync::Arc;
@@ -125,7 +126,8 @@ impl AddressSpace {
     /// Map a shared-memory object (all of it). Returns the address.
     pub fn map_shared(&mut self, addr: u64, shm: Arc<SharedMemory>, prot_bits: u64) -> Result<u64, Error> {
         let len = shm.pages() as u64 * PAGE_SIZE;
-        let access = access(prot_bits)?;
+        // A device's registers are uncached: every access must reach the device, in order.
+        let access = Access { uncached: shm.is_device(), ..access(prot_bits)? };
         let addr = if addr == 0 { self.choose(len)? } else { addr };
         check_range(addr, len)?;
         if !self.is_free(addr, len) {

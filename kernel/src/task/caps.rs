@@ -25,6 +25,10 @@ pub enum Object {
     SharedMemory(Arc<SharedMemory>),
     Vm(Arc<crate::virt::Vm>),
     Vcpu(Arc<crate::virt::Vcpu>),
+    /// The machine's devices: make port, device-memory, DMA and interrupt handles (hw.rs).
+    Hardware,
+    IoPorts(crate::hw::IoPorts),
+    Irq(Arc<crate::hw::IrqLine>),
 }
 
 impl Object {
@@ -38,6 +42,9 @@ impl Object {
             Object::SharedMemory(_) => "shared memory",
             Object::Vm(_) => "vm",
             Object::Vcpu(_) => "vcpu",
+            Object::Hardware => "hardware",
+            Object::IoPorts(_) => "io ports",
+            Object::Irq(_) => "irq",
         }
     }
 }

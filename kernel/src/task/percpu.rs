@@ -1,5 +1,6 @@
 //! Per-CPU data reached through GS: the kernel stack that SYSCALL switches to, a scratch slot
-//! for the user RSP, and this CPU's TSS (whose RSP0 is the stack interrupts from ring 3 use).
+//! for the user RSP, and this CPU's TSS (whose RSP0 is the stack interrupts from ring 3 use, and
+//! whose I/O bitmap holds the running process's ports: `load_io_ports`).
 //!
 //! Layout is fixed: switch.S reads offsets 8 and 16. In the kernel, IA32_GS_BASE points here;
 //! in user mode it holds the user's value and IA32_KERNEL_GS_BASE points here (SWAPGS).
@@ -7,8 +8,10 @@
 
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicPtr, Ordering};
-use x86_64::structures::tss::TaskStateSegment;
 use x86_64::VirtAddr;
+
+use crate::arch::x86_64::gdt::{self, TssWithIoBitmap};
+use crate::hw::{IoBitmap, IO_BITMAP_BYTES};
 
 use crate::arch::x86_64::instructions::wrmsr;
 
@@ -20,20 +23,23 @@ pub struct PerCpu {
     kernel_rsp: u64,
     user_rsp_scratch: u64,
     pub cpu_index: u64,
-    tss: *mut TaskStateSegment,
+    tss: *mut TssWithIoBitmap,
+    /// The generation of the port bitmap the TSS holds (0: all ports closed).
+    io_generation: u64,
 }
 
 /// The boot CPU's area (the only CPU that runs user threads for now).
 static BOOT_CPU: AtomicPtr<PerCpu> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Set up this CPU's area and point GS at it.
-pub fn init_this_cpu(cpu_index: usize, tss: *mut TaskStateSegment) {
+pub fn init_this_cpu(cpu_index: usize, tss: *mut TssWithIoBitmap) {
     let area = Box::into_raw(Box::new(PerCpu {
         self_ptr: 0,
         kernel_rsp: 0,
         user_rsp_scratch: 0,
         cpu_index: cpu_index as u64,
         tss,
+        io_generation: 0,
     }));
     // SAFETY: `area` was just allocated and leaked; it lives forever.
     unsafe { (*area).self_ptr = area as u64 };
@@ -59,5 +65,35 @@ pub fn set_kernel_stack(top: u64) {
     // SAFETY: as above (the area's TSS).
     let tss = unsafe { (*area).tss };
     // SAFETY: as above.
-    unsafe { (*tss).privilege_stack_table[0] = VirtAddr::new(top) };
+    unsafe { (*tss).tss.privilege_stack_table[0] = VirtAddr::new(top) };
+}
+
+/// Put the next process's ports (`None`: none) into the TSS's I/O bitmap, copying only when a
+/// different bitmap is loaded; with ports, reload TR as well (a VM exit may have cut its limit).
+/// Called with interrupts off, on the boot CPU, which alone runs user threads.
+pub fn load_io_ports(ports: Option<&Option<IoBitmap>>) {
+    let area = BOOT_CPU.load(Ordering::SeqCst);
+    if area.is_null() {
+        return;
+    }
+    let wanted = ports.and_then(Option::as_ref);
+    // SAFETY: the area lives forever and only this CPU, with interrupts off, uses it.
+    let loaded = unsafe { (*area).io_generation };
+    let generation = wanted.map_or(0, |b| b.generation);
+    if generation != loaded {
+        // SAFETY: as above (the area's TSS).
+        let tss = unsafe { (*area).tss };
+        // SAFETY: the TSS lives forever; this CPU alone writes its bitmap, with interrupts off, and
+        // no reference to it is held anywhere else.
+        let bitmap = unsafe { &mut (&mut (*tss).io_bitmap)[..IO_BITMAP_BYTES] };
+        match wanted {
+            Some(b) => bitmap.copy_from_slice(&b.bits),
+            None => bitmap.fill(0xff),
+        }
+        // SAFETY: as above.
+        unsafe { (*area).io_generation = generation };
+    }
+    if wanted.is_some() {
+        gdt::reload_task_register();
+    }
 }

@@ -43,6 +43,8 @@ pub struct Process {
     /// the process's threads still held its memory: vmd, restarting a rebooting VM at once, could
     /// find its 256 MiB not yet free and fail with "out of memory".)
     released: core::sync::atomic::AtomicBool,
+    /// The I/O ports this process opened (IoPortsEnable), loaded into the TSS while it runs.
+    pub io_ports: Mutex<Option<crate::hw::IoBitmap>>,
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
@@ -103,6 +105,7 @@ pub fn spawn(
         exit_notify: Mutex::new(exit_notify),
         dying: core::sync::atomic::AtomicBool::new(false),
         released: core::sync::atomic::AtomicBool::new(false),
+        io_ports: Mutex::new(None),
     });
     PROCESSES.lock().insert(pid, process.clone());
     // The stack top is 16-byte aligned minus 8, as if `call` had pushed a return address.

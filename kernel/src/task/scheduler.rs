@@ -289,21 +289,28 @@ pub fn reschedule() {
                 Some(p) => &mut s.threads.get_mut(&p).expect("exists").saved_rsp,
                 None => &mut s.idle_rsp,
             };
-            let (rsp, root, stack_top) = match next {
+            let (rsp, root, stack_top, process) = match next {
                 Some(n) => {
                     let t = &s.threads[&n];
-                    (t.saved_rsp, t.process.root, t.stack_top())
+                    (t.saved_rsp, t.process.root, t.stack_top(), Some(t.process.clone()))
                 }
-                None => (s.idle_rsp, mm::kernel_root(), 0),
+                None => (s.idle_rsp, mm::kernel_root(), 0, None),
             };
-            Some((save, rsp, root, stack_top))
+            Some((save, rsp, root, stack_top, process))
         }
     };
     release_garbage(garbage);
-    if let Some((save, rsp, root, stack_top)) = switch {
+    if let Some((save, rsp, root, stack_top, process)) = switch {
         if stack_top != 0 {
             percpu::set_kernel_stack(stack_top);
         }
+        // A driver's ports are open only while it runs. Interrupts are off, so the lock is free
+        // (hw::enable_ports takes it with interrupts off too).
+        match &process {
+            Some(p) => percpu::load_io_ports(Some(&p.io_ports.lock())),
+            None => percpu::load_io_ports(None),
+        }
+        drop(process);
         if instructions::read_cr3() & !0xfff != root {
             // SAFETY: every address space maps the kernel half identically, so the kernel code
             // and stacks in use stay mapped across the switch.

@@ -90,6 +90,9 @@ extern "C" fn syscall_dispatch(frame: &mut SyscallFrame) {
     scheduler::end_if_dying();
 }
 
+/// The largest DMA buffer one call makes (physically contiguous memory is scarce).
+const MAX_DMA: u64 = 4 << 20;
+
 fn notification(p: &Process, h: Handle, rights: Rights) -> Result<Arc<Notification>, Error> {
     caps::expect_notification(p.caps.lock().get_kind(h, "notification", rights)?)
 }
@@ -354,6 +357,52 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
         }
         VcpuPoke { vcpu } => {
             caps::expect_vcpu(p.caps.lock().get_kind(vcpu, "vcpu", Rights::SIGNAL)?)?.poke();
+            ok(0)
+        }
+        IoPortsCreate { hardware, base, count } => {
+            require(p, hardware, "hardware", Rights::DEVICE)?;
+            let ports = crate::hw::IoPorts { base, count };
+            let rights = Rights::READ.union(Rights::WRITE).union(Rights::GRANT);
+            ok(u64::from(p.caps.lock().insert(Capability { object: Object::IoPorts(ports), rights })?))
+        }
+        IoPortsEnable { ports } => {
+            let cap = p.caps.lock().get_kind(ports, "io ports", Rights::READ.union(Rights::WRITE))?.clone();
+            let Object::IoPorts(range) = cap.object else { return Err(Error::WrongType) };
+            crate::hw::enable_ports(p, range);
+            ok(0)
+        }
+        DeviceMemoryCreate { hardware, phys, len } => {
+            require(p, hardware, "hardware", Rights::DEVICE)?;
+            let range = crate::mm::check_device_range(phys, len).map_err(|e| {
+                log::warn!("process {} ({}): device memory {phys:#x}+{len:#x} refused: {e:?}", p.pid, p.name);
+                Error::InvalidArgument
+            })?;
+            let shm = Arc::new(crate::objects::SharedMemory::device(range));
+            let cap = Capability { object: Object::SharedMemory(shm), rights: Rights::MAP.union(Rights::GRANT) };
+            ok(u64::from(p.caps.lock().insert(cap)?))
+        }
+        DmaCreate { hardware, len } => {
+            require(p, hardware, "hardware", Rights::DEVICE)?;
+            if len == 0 || len > MAX_DMA {
+                return Err(Error::InvalidArgument);
+            }
+            let shm = crate::objects::SharedMemory::contiguous(len).ok_or(Error::NoMemory)?;
+            let phys = shm.span_base().unwrap_or(0);
+            let cap =
+                Capability { object: Object::SharedMemory(Arc::new(shm)), rights: Rights::MAP.union(Rights::GRANT) };
+            Ok((u64::from(p.caps.lock().insert(cap)?), phys))
+        }
+        IrqCreate { hardware, source, notify, bit } => {
+            require(p, hardware, "hardware", Rights::DEVICE)?;
+            let n = notification(p, notify, Rights::SIGNAL)?;
+            let (line, message) = crate::hw::IrqLine::create(source, n, 1 << bit)?;
+            let cap = Capability { object: Object::Irq(Arc::new(line)), rights: Rights::WRITE.union(Rights::GRANT) };
+            Ok((u64::from(p.caps.lock().insert(cap)?), message))
+        }
+        IrqAck { irq } => {
+            let cap = p.caps.lock().get_kind(irq, "irq", Rights::WRITE)?.clone();
+            let Object::Irq(line) = cap.object else { return Err(Error::WrongType) };
+            line.ack();
             ok(0)
         }
         DebugWrite { buf } => {

@@ -118,6 +118,10 @@ impl Vm {
         if !gpa.is_multiple_of(PAGE_SIZE) || prot & !gprot::ALL != 0 || prot & gprot::READ == 0 {
             return Err(Error::InvalidArgument);
         }
+        // A host device's registers are never a guest's (no device passthrough).
+        if shm.is_device() {
+            return Err(Error::InvalidArgument);
+        }
         let end = gpa.checked_add(len).ok_or(Error::InvalidArgument)?;
         if end > MAX_GPA {
             return Err(Error::InvalidArgument);

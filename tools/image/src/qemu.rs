@@ -1,5 +1,6 @@
 //! QEMU command lines for Keel, as measured to work in shared/TESTBED.md: q35, pure emulation
-//! (TCG), BIOS or UEFI (OVMF), the image as a CD or as a USB stick on an xHCI controller.
+//! (TCG), BIOS or UEFI (OVMF), the image as a CD or as a USB stick on an xHCI controller, and
+//! data disks on the three controllers Keel drives (virtio-blk, q35's AHCI, NVMe).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,33 @@ pub enum Media {
     UsbStick(PathBuf),
 }
 
+/// The controller a data disk hangs off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskBus {
+    Virtio,
+    /// q35's built-in ICH9 AHCI (SATA).
+    Ahci,
+    Nvme,
+}
+
+impl DiskBus {
+    pub fn parse(name: &str) -> Option<DiskBus> {
+        match name {
+            "virtio" => Some(DiskBus::Virtio),
+            "ahci" => Some(DiskBus::Ahci),
+            "nvme" => Some(DiskBus::Nvme),
+            _ => None,
+        }
+    }
+}
+
+/// A raw image attached as a data disk.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub path: PathBuf,
+    pub bus: DiskBus,
+}
+
 #[derive(Debug, Clone)]
 pub struct QemuSpec {
     pub firmware: Firmware,
@@ -34,11 +62,22 @@ pub struct QemuSpec {
     pub serial: String,
     /// Instruction counting (`-icount shift=0`) for repeatable guest-visible time.
     pub icount: bool,
+    /// Data disks, in order.
+    pub disks: Vec<Disk>,
 }
 
 impl QemuSpec {
     pub fn new(firmware: Firmware, media: Media) -> Self {
-        Self { firmware, media, cpu: "max".into(), smp: 2, memory_mib: 512, serial: "stdio".into(), icount: false }
+        Self {
+            firmware,
+            media,
+            cpu: "max".into(),
+            smp: 2,
+            memory_mib: 512,
+            serial: "stdio".into(),
+            icount: false,
+            disks: Vec::new(),
+        }
     }
 }
 
@@ -69,8 +108,23 @@ pub fn args(spec: &QemuSpec) -> Vec<String> {
         a.extend(["-drive".into(), format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}")]);
         a.extend(["-drive".into(), format!("if=pflash,format=raw,unit=1,file={}", vars.display())]);
     }
+    for (i, disk) in spec.disks.iter().enumerate() {
+        a.extend(["-drive".into(), format!("if=none,id=disk{i},format=raw,file={}", disk.path.display())]);
+        let device = match disk.bus {
+            DiskBus::Virtio => format!("virtio-blk-pci,drive=disk{i}"),
+            DiskBus::Ahci => format!("ide-hd,drive=disk{i},bus=ide.{i}"),
+            DiskBus::Nvme => format!("nvme,drive=disk{i},serial=keel{i}"),
+        };
+        a.extend(["-device".into(), device]);
+    }
     match &spec.media {
-        Media::Cdrom(iso) => a.extend(["-cdrom".into(), iso.display().to_string()]),
+        // With a data disk, the BIOS would try it first (shared/TESTBED.md): boot the CD.
+        Media::Cdrom(iso) => {
+            a.extend(["-cdrom".into(), iso.display().to_string()]);
+            if !spec.disks.is_empty() {
+                a.extend(["-boot".into(), "d".into()]);
+            }
+        }
         Media::UsbStick(img) => {
             a.extend(["-drive".into(), format!("if=none,id=stick,format=raw,file={}", img.display())]);
             a.extend(["-device".into(), "qemu-xhci,id=xhci".into()]);

@@ -224,3 +224,39 @@ pub fn vm_unmap(vm: Handle, gpa: u64) -> Result<u64, Error> {
 pub fn clock_realtime_ns() -> u64 {
     value(Syscall::ClockRealtime).unwrap_or(0)
 }
+
+/// A handle for I/O ports `base..base + count` (needs DEVICE on the hardware handle).
+pub fn io_ports_create(hardware: Handle, base: u16, count: u16) -> Result<Handle, Error> {
+    value(Syscall::IoPortsCreate { hardware, base, count }).map(|h| h as Handle)
+}
+
+/// Open the ports of `ports` to this process.
+pub fn io_ports_enable(ports: Handle) -> Result<(), Error> {
+    value(Syscall::IoPortsEnable { ports }).map(|_| ())
+}
+
+/// Shared memory over a device's registers at `phys` (map it with `shm_map`: uncached).
+pub fn device_memory_create(hardware: Handle, phys: u64, len: u64) -> Result<Handle, Error> {
+    value(Syscall::DeviceMemoryCreate { hardware, phys, len }).map(|h| h as Handle)
+}
+
+/// Pinned, contiguous, zeroed memory for a device: its shared-memory handle and physical address.
+pub fn dma_create(hardware: Handle, len: u64) -> Result<(Handle, u64), Error> {
+    raw(Syscall::DmaCreate { hardware, len }).map(|(h, phys)| (h as Handle, phys))
+}
+
+/// Deliver a device's interrupt as `bit` on `notify`: the interrupt handle and, for MSI, the
+/// message (address << 32 | data) to program into the device.
+pub fn irq_create(
+    hardware: Handle,
+    source: keel_abi::IrqSource,
+    notify: Handle,
+    bit: u8,
+) -> Result<(Handle, u64), Error> {
+    raw(Syscall::IrqCreate { hardware, source, notify, bit }).map(|(h, message)| (h as Handle, message))
+}
+
+/// Unmask a level-triggered interrupt line after serving the device.
+pub fn irq_ack(irq: Handle) -> Result<(), Error> {
+    value(Syscall::IrqAck { irq }).map(|_| ())
+}

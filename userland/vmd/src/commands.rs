@@ -63,6 +63,7 @@ impl Vmd {
 
     /// Read vm.conf and show the prompt.
     pub fn start(&mut self) {
+        self.start_storage_service();
         match config::load(CONFIG_FILE) {
             Ok(c) => {
                 let _ = writeln!(
@@ -89,6 +90,22 @@ impl Vmd {
         self.term.text(PROMPT);
         self.term.flush();
         self.prompt_tsc = keel_rt::cpu::rdtsc();
+    }
+
+    /// Start the storage service with the hardware handle (its handle 1), when the image has
+    /// it. It is watched like any child: its end is reported.
+    fn start_storage_service(&mut self) {
+        const NAME: &str = "storaged";
+        if sys::module_size(HANDLE_MODULES, NAME).is_err() {
+            return;
+        }
+        let grants = [(keel_abi::HANDLE_HARDWARE, keel_abi::Rights::DEVICE)];
+        match sys::process_spawn_with(HANDLE_MODULES, NAME, self.notify, BIT_CHILD, &grants) {
+            Ok((handle, pid)) => self.children.push(Child { handle, pid, name: String::from(NAME) }),
+            Err(e) => {
+                let _ = writeln!(self.term, "vmd: cannot start the storage service: {e}");
+            }
+        }
     }
 
     /// One byte typed on the serial port.

@@ -1,5 +1,6 @@
 /*
- * Interrupt and exception entry stubs (vectors 0-49 and 255).
+ * Interrupt and exception entry stubs (vectors 0-81 and 255: exceptions, the timer, the serial
+ * port, and the drivers' vectors 0x32-0x51 of hw.rs).
  *
  * Each stub makes the stack look the same (a dummy error code where the CPU pushes none, then the
  * vector), and jumps to isr_common, which saves every general-purpose register into a TrapFrame and
@@ -75,6 +76,9 @@ ISR_NOERR 46
 ISR_NOERR 47
 ISR_NOERR 48
 ISR_NOERR 49
+.irp n,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81
+ISR_NOERR \n
+.endr
 ISR_NOERR 255
 
 isr_common:
@@ -177,4 +181,7 @@ isr_stub_table:
     .quad isr_47
     .quad isr_48
     .quad isr_49
+.irp n,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81
+    .quad isr_\n
+.endr
     .quad isr_255

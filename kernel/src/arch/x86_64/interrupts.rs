@@ -3,8 +3,8 @@
 //! A CPU exception in the kernel is fatal: it prints the vector, its name, the error code, RIP,
 //! CR2, CR3 and every general-purpose register to the serial port, then halts the CPU (or, with
 //! `qemu-exit` on the command line, exits QEMU with a failure status). The one exception is the
-//! `rdmsr_safe` probe's #GP, which is fixed up. Device interrupts: the local APIC timer, and
-//! spurious vectors, which are ignored.
+//! `rdmsr_safe` probe's #GP, which is fixed up. Device interrupts: the local APIC timer, COM1,
+//! the drivers' vectors (hw.rs), and spurious vectors, which are ignored.
 
 use super::{apic, instructions};
 
@@ -87,6 +87,12 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
         v if v == u64::from(SERIAL_VECTOR) => {
             crate::objects::poll_console_input();
             apic::eoi();
+        }
+        v if (u64::from(crate::hw::FIRST_DEVICE_VECTOR)
+            ..u64::from(crate::hw::FIRST_DEVICE_VECTOR) + crate::hw::DEVICE_VECTORS as u64)
+            .contains(&v) =>
+        {
+            crate::hw::on_device_interrupt(v as u8)
         }
         // Legacy PIC spurious IRQs (all PIC lines are masked) and the APIC spurious vector:
         // no EOI, nothing to do. See: SDM Vol 3A 12.9 (spurious interrupt).
