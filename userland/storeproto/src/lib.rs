@@ -1,0 +1,430 @@
+//! The channel between the storage service (storaged) and one client (vmd, later each VM's
+//! monitor): a shared-memory area of atomics that holds one request at a time, its reply, and
+//! a data window for what is read or written. The client fills in a request and signals the
+//! service's notification; the service answers and signals the client's.
+//!
+//! Every field is an atomic and every length is clamped on reading, so a misbehaving peer can
+//! garble its own requests and replies, never make the other side read or write out of bounds
+//! (as keel-vmproto's control area). Each side still checks what it reads: the service treats
+//! paths and handles as hostile, the client treats replies as untrusted lengths.
+//!
+//! What it does not do: queue several requests (one is in flight per channel; a client that
+//! wants more opens more channels), or decide anything about files (the service does).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+pub const MAGIC: u32 = 0x4b53_544f; // "KSTO"
+/// The longest path a request carries (bytes, UTF-8).
+pub const PATH_MAX: usize = 1024;
+/// The most bytes one read or write moves.
+pub const DATA_MAX: usize = 256 << 10;
+/// Pages a client allocates for its channel.
+pub const CHANNEL_PAGES: u64 = (core::mem::size_of::<Channel>() as u64).div_ceil(4096);
+
+/// What a request asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Op {
+    /// The disks, their partitions and datastores, as text lines (`disks_text`). No arguments.
+    Disks = 1,
+    /// Metadata of `path`: result = size, result2 = 1 for a directory.
+    Stat = 2,
+    /// The entries of directory `path`, encoded by [`encode_entries`] in the data window.
+    List = 3,
+    /// Open `path` (offset bit 0: create it if missing; bit 1: for writing). Result: a handle.
+    Open = 4,
+    /// Read `length` bytes at `offset` of `handle` into the data window. Result: bytes read.
+    Read = 5,
+    /// Write `length` bytes from the data window at `offset` of `handle`. Result: bytes written.
+    Write = 6,
+    /// Make every write to `handle` durable.
+    Flush = 7,
+    /// Set `handle`'s size to `offset` (growing is sparse).
+    Truncate = 8,
+    Close = 9,
+    /// Rename `path` to `path2`.
+    Rename = 10,
+    Remove = 11,
+    Mkdir = 12,
+}
+
+impl Op {
+    pub const ALL: [Op; 12] = [
+        Op::Disks,
+        Op::Stat,
+        Op::List,
+        Op::Open,
+        Op::Read,
+        Op::Write,
+        Op::Flush,
+        Op::Truncate,
+        Op::Close,
+        Op::Rename,
+        Op::Remove,
+        Op::Mkdir,
+    ];
+
+    pub fn from_u32(v: u32) -> Option<Op> {
+        Op::ALL.iter().copied().find(|op| *op as u32 == v)
+    }
+}
+
+/// `Open` flags, in the request's `offset`.
+pub mod open {
+    pub const CREATE: u64 = 1;
+    pub const WRITE: u64 = 2;
+}
+
+/// Reply status: 0 is success; the others name what went wrong, for the client's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Status {
+    Ok = 0,
+    NotFound = 1,
+    Exists = 2,
+    NotADirectory = 3,
+    IsADirectory = 4,
+    NoSpace = 5,
+    BadName = 6,
+    ReadOnly = 7,
+    Corrupt = 8,
+    DiskError = 9,
+    BadHandle = 10,
+    BadRequest = 11,
+    NoDatastore = 12,
+    NotEmpty = 13,
+    TooMany = 14,
+}
+
+impl Status {
+    pub const ALL: [Status; 15] = [
+        Status::Ok,
+        Status::NotFound,
+        Status::Exists,
+        Status::NotADirectory,
+        Status::IsADirectory,
+        Status::NoSpace,
+        Status::BadName,
+        Status::ReadOnly,
+        Status::Corrupt,
+        Status::DiskError,
+        Status::BadHandle,
+        Status::BadRequest,
+        Status::NoDatastore,
+        Status::NotEmpty,
+        Status::TooMany,
+    ];
+
+    /// An unknown code reads as `BadRequest` (the peer is not trusted).
+    pub fn from_u32(v: u32) -> Status {
+        Status::ALL.iter().copied().find(|s| *s as u32 == v).unwrap_or(Status::BadRequest)
+    }
+}
+
+impl core::fmt::Display for Status {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::NotFound => "no such file or directory",
+            Status::Exists => "file exists",
+            Status::NotADirectory => "not a directory",
+            Status::IsADirectory => "is a directory",
+            Status::NoSpace => "no space left on the datastore",
+            Status::BadName => "invalid file name",
+            Status::ReadOnly => "read-only datastore",
+            Status::Corrupt => "the datastore's file system is corrupt",
+            Status::DiskError => "disk error",
+            Status::BadHandle => "bad file handle",
+            Status::BadRequest => "bad request",
+            Status::NoDatastore => "no datastore",
+            Status::NotEmpty => "directory not empty",
+            Status::TooMany => "too many open files",
+        })
+    }
+}
+
+/// A request as the service reads it (every length already clamped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub op: Op,
+    pub handle: u64,
+    pub offset: u64,
+    pub length: u64,
+    pub path: String,
+    pub path2: String,
+}
+
+impl Request {
+    pub fn new(op: Op) -> Request {
+        Request { op, handle: 0, offset: 0, length: 0, path: String::new(), path2: String::new() }
+    }
+}
+
+/// A reply as the client reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: Status,
+    pub result: u64,
+    pub result2: u64,
+}
+
+/// Channel states.
+const IDLE: u32 = 0;
+const REQUESTED: u32 = 1;
+const ANSWERED: u32 = 2;
+
+/// The shared area.
+#[repr(C)]
+pub struct Channel {
+    magic: AtomicU32,
+    state: AtomicU32,
+    op: AtomicU32,
+    status: AtomicU32,
+    handle: AtomicU64,
+    offset: AtomicU64,
+    length: AtomicU64,
+    result: AtomicU64,
+    result2: AtomicU64,
+    path_len: AtomicU32,
+    path2_len: AtomicU32,
+    paths: [AtomicU8; 2 * PATH_MAX],
+    data: [AtomicU64; DATA_MAX / 8],
+}
+
+impl Default for Channel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Channel {
+    pub fn new() -> Channel {
+        Channel {
+            magic: AtomicU32::new(MAGIC),
+            state: AtomicU32::new(IDLE),
+            op: AtomicU32::new(0),
+            status: AtomicU32::new(0),
+            handle: AtomicU64::new(0),
+            offset: AtomicU64::new(0),
+            length: AtomicU64::new(0),
+            result: AtomicU64::new(0),
+            result2: AtomicU64::new(0),
+            path_len: AtomicU32::new(0),
+            path2_len: AtomicU32::new(0),
+            paths: [const { AtomicU8::new(0) }; 2 * PATH_MAX],
+            data: [const { AtomicU64::new(0) }; DATA_MAX / 8],
+        }
+    }
+
+    /// Client: post a request (its data, for a write, already in the window). Paths longer than
+    /// PATH_MAX are cut (the service then finds no such file).
+    pub fn post(&self, request: &Request) {
+        self.magic.store(MAGIC, Ordering::Relaxed);
+        self.op.store(request.op as u32, Ordering::Relaxed);
+        self.handle.store(request.handle, Ordering::Relaxed);
+        self.offset.store(request.offset, Ordering::Relaxed);
+        self.length.store(request.length, Ordering::Relaxed);
+        let put = |at: usize, s: &str| {
+            let bytes = &s.as_bytes()[..s.len().min(PATH_MAX)];
+            for (i, &b) in bytes.iter().enumerate() {
+                self.paths[at + i].store(b, Ordering::Relaxed);
+            }
+            bytes.len() as u32
+        };
+        self.path_len.store(put(0, &request.path), Ordering::Relaxed);
+        self.path2_len.store(put(PATH_MAX, &request.path2), Ordering::Relaxed);
+        self.state.store(REQUESTED, Ordering::Release);
+    }
+
+    /// Service: the pending request, if any (lengths clamped; an unknown op or non-UTF-8 path
+    /// is answered `BadRequest` here and gives `None`).
+    pub fn take(&self) -> Option<Request> {
+        if self.state.load(Ordering::Acquire) != REQUESTED {
+            return None;
+        }
+        let get = |at: usize, len: &AtomicU32| {
+            let n = (len.load(Ordering::Relaxed) as usize).min(PATH_MAX);
+            let bytes: Vec<u8> = (0..n).map(|i| self.paths[at + i].load(Ordering::Relaxed)).collect();
+            String::from_utf8(bytes).ok()
+        };
+        let op = Op::from_u32(self.op.load(Ordering::Relaxed));
+        match (op, get(0, &self.path_len), get(PATH_MAX, &self.path2_len)) {
+            (Some(op), Some(path), Some(path2)) => Some(Request {
+                op,
+                handle: self.handle.load(Ordering::Relaxed),
+                offset: self.offset.load(Ordering::Relaxed),
+                length: self.length.load(Ordering::Relaxed).min(DATA_MAX as u64),
+                path,
+                path2,
+            }),
+            _ => {
+                self.answer(Reply { status: Status::BadRequest, result: 0, result2: 0 });
+                None
+            }
+        }
+    }
+
+    /// Service: answer the request (its data, for a read, already in the window).
+    pub fn answer(&self, reply: Reply) {
+        self.status.store(reply.status as u32, Ordering::Relaxed);
+        self.result.store(reply.result, Ordering::Relaxed);
+        self.result2.store(reply.result2, Ordering::Relaxed);
+        self.state.store(ANSWERED, Ordering::Release);
+    }
+
+    /// Client: the reply, once there (the channel is idle again after this).
+    pub fn reply(&self) -> Option<Reply> {
+        if self.state.load(Ordering::Acquire) != ANSWERED {
+            return None;
+        }
+        let reply = Reply {
+            status: Status::from_u32(self.status.load(Ordering::Relaxed)),
+            result: self.result.load(Ordering::Relaxed),
+            result2: self.result2.load(Ordering::Relaxed),
+        };
+        self.state.store(IDLE, Ordering::Release);
+        Some(reply)
+    }
+
+    /// Copy `bytes` into the data window at `offset` (what does not fit is left out). Returns
+    /// the bytes copied.
+    pub fn put_data(&self, offset: usize, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(DATA_MAX.saturating_sub(offset));
+        let mut i = 0;
+        while i < n {
+            let at = offset + i;
+            let word = &self.data[at / 8];
+            if at.is_multiple_of(8) && i + 8 <= n {
+                // A whole word: one store instead of eight.
+                let chunk: [u8; 8] = bytes[i..i + 8].try_into().unwrap_or([0; 8]);
+                word.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
+                i += 8;
+            } else {
+                let shift = (at % 8) * 8;
+                let old = word.load(Ordering::Relaxed);
+                word.store((old & !(0xff << shift)) | (u64::from(bytes[i]) << shift), Ordering::Relaxed);
+                i += 1;
+            }
+        }
+        n
+    }
+
+    /// Copy from the data window at `offset` into `out` (clamped to the window). Returns the
+    /// bytes copied.
+    pub fn get_data(&self, offset: usize, out: &mut [u8]) -> usize {
+        let n = out.len().min(DATA_MAX.saturating_sub(offset));
+        for (i, slot) in out[..n].iter_mut().enumerate() {
+            let at = offset + i;
+            *slot = (self.data[at / 8].load(Ordering::Relaxed) >> ((at % 8) * 8)) as u8;
+        }
+        n
+    }
+}
+
+/// One directory entry in a `List` reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub size: u64,
+    pub is_dir: bool,
+}
+
+/// Entries as bytes: per entry a kind byte (1 directory, 0 file), the size (u64 LE), the name's
+/// length (u16 LE) and the name.
+pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let name = &e.name.as_bytes()[..e.name.len().min(u16::MAX as usize)];
+        out.push(u8::from(e.is_dir));
+        out.extend_from_slice(&e.size.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name);
+    }
+    out
+}
+
+/// The entries in `bytes`; a truncated or malformed tail is dropped.
+pub fn decode_entries(bytes: &[u8]) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 11 {
+        let is_dir = rest[0] == 1;
+        let size = u64::from_le_bytes(rest[1..9].try_into().unwrap_or([0; 8]));
+        let len = usize::from(u16::from_le_bytes([rest[9], rest[10]]));
+        let Some(name) = rest.get(11..11 + len) else { break };
+        entries.push(Entry { name: String::from_utf8_lossy(name).into(), size, is_dir });
+        rest = &rest[11 + len..];
+    }
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_and_its_reply_cross_the_channel() {
+        let channel = Channel::new();
+        assert!(channel.take().is_none());
+        let mut request = Request::new(Op::Rename);
+        request.path = "/etc/vm.conf".into();
+        request.path2 = "/etc/vm.conf.old".into();
+        channel.post(&request);
+        assert_eq!(channel.take(), Some(request));
+        assert!(channel.reply().is_none());
+        channel.answer(Reply { status: Status::NotFound, result: 1, result2: 2 });
+        assert_eq!(channel.reply(), Some(Reply { status: Status::NotFound, result: 1, result2: 2 }));
+        assert!(channel.reply().is_none(), "a reply is taken once");
+    }
+
+    #[test]
+    fn data_round_trips_at_any_alignment_and_is_clamped() {
+        let channel = Channel::new();
+        let bytes: Vec<u8> = (0..100u8).collect();
+        for offset in [0, 1, 7, 8, 13] {
+            assert_eq!(channel.put_data(offset, &bytes), 100);
+            let mut out = vec![0u8; 100];
+            assert_eq!(channel.get_data(offset, &mut out), 100);
+            assert_eq!(out, bytes);
+        }
+        channel.put_data(0, &[0xaa; 16]);
+        channel.put_data(3, &[1, 2]);
+        let mut out = [0u8; 8];
+        channel.get_data(0, &mut out);
+        assert_eq!(out, [0xaa, 0xaa, 0xaa, 1, 2, 0xaa, 0xaa, 0xaa]);
+        assert_eq!(channel.put_data(DATA_MAX - 4, &[1; 10]), 4);
+        assert_eq!(channel.get_data(DATA_MAX + 5, &mut [0; 10]), 0);
+    }
+
+    #[test]
+    fn a_hostile_client_gets_bad_request_not_a_crash() {
+        let channel = Channel::new();
+        channel.op.store(999, Ordering::Relaxed);
+        channel.path_len.store(u32::MAX, Ordering::Relaxed);
+        channel.state.store(REQUESTED, Ordering::Release);
+        assert!(channel.take().is_none());
+        assert_eq!(channel.reply().map(|r| r.status), Some(Status::BadRequest));
+        let mut request = Request::new(Op::Read);
+        request.length = u64::MAX;
+        channel.post(&request);
+        assert_eq!(channel.take().map(|r| r.length), Some(DATA_MAX as u64));
+        assert_eq!(Status::from_u32(12345), Status::BadRequest);
+    }
+
+    #[test]
+    fn entries_round_trip_and_a_torn_list_is_cut() {
+        let entries = vec![
+            Entry { name: "vm.conf".into(), size: 120, is_dir: false },
+            Entry { name: "images".into(), size: 0, is_dir: true },
+        ];
+        let bytes = encode_entries(&entries);
+        assert_eq!(decode_entries(&bytes), entries);
+        assert_eq!(decode_entries(&bytes[..bytes.len() - 1]), entries[..1].to_vec());
+        assert!(decode_entries(&[1, 2, 3]).is_empty());
+    }
+}
