@@ -7,7 +7,9 @@
 //! - [`Registers`]: a device's registers (a BAR's MMIO window or an I/O port range) at offsets;
 //! - [`Dma`]: a pinned, physically contiguous buffer: the driver reads and writes it by offset,
 //!   the device by its physical address;
-//! - [`Platform`]: allocates DMA buffers, waits for the device's interrupt, tells the time.
+//! - [`Platform`]: allocates DMA buffers, waits for the device's interrupt, tells the time;
+//! - [`fake`] (tests, and the `fake` feature): shared fake memory and a platform whose clock only
+//!   waits advance, for fake devices.
 //!
 //! What it does not do: map anything, or touch hardware. Implementations read and write device
 //! memory with volatile accesses; these traits take `&mut self` for writes so that a fake device
@@ -15,6 +17,11 @@
 //! all are).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "fake"))]
+extern crate alloc;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 
 /// Why a hardware operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +120,17 @@ pub trait Platform {
     type Buffer: Dma;
     /// A zeroed DMA buffer of at least `len` bytes, aligned to 4096.
     fn alloc_dma(&mut self, len: usize) -> Result<Self::Buffer, HwError>;
+    /// As [`Platform::alloc_dma`], wholly below 4 GiB: for a device that takes only 32-bit
+    /// addresses (an AHCI HBA without CAP.S64A). The default fails with `NoMemory` when the
+    /// buffer `alloc_dma` gives lies above; a platform that can choose overrides it.
+    fn alloc_dma_32bit(&mut self, len: usize) -> Result<Self::Buffer, HwError> {
+        let buffer = self.alloc_dma(len)?;
+        let end = buffer.phys().checked_add(buffer.len() as u64);
+        match end {
+            Some(end) if end <= 1 << 32 => Ok(buffer),
+            _ => Err(HwError::NoMemory),
+        }
+    }
     /// Wait until the device's interrupt fires or `timeout_ns` passes; true if it fired. A
     /// platform without interrupts may return at once (the driver then polls).
     fn wait_interrupt(&mut self, timeout_ns: u64) -> bool;
