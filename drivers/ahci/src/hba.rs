@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 
 use keel_block::BlockError;
-use keel_drv_hal::{wait_until, Dma, Platform, Registers};
+use keel_drv_hal::{Dma, Platform, Registers};
 
 use crate::command_list::{self, MAX_ENTRY_BYTES};
 use crate::error::{memory_gone, AhciError, PortSkip};
@@ -87,7 +87,7 @@ impl<R: Registers, P: Platform> Ahci<R, P> {
         // AE first (a HBA that also does legacy mode needs it before HR), then reset.
         regs.write32(regs::GHC, regs::GHC_AHCI);
         regs.write32(regs::GHC, regs::GHC_AHCI | regs::GHC_RESET);
-        let reset = wait_until(&mut platform, RESET_TIMEOUT_NS, |_| regs.read32(regs::GHC) & regs::GHC_RESET == 0);
+        let reset = crate::poll(&mut platform, RESET_TIMEOUT_NS, |_| regs.read32(regs::GHC) & regs::GHC_RESET == 0);
         if !reset {
             return Err(AhciError::ResetTimeout);
         }
@@ -157,7 +157,7 @@ impl<R: Registers, P: Platform> Ahci<R, P> {
         // shown no device at all for a while. See: AHCI 1.3.1 10.1.2 (step 5), 3.3.10
         let start = self.platform.now_ns();
         let regs = &mut self.regs;
-        wait_until(&mut self.platform, LINK_WAIT_NS, |platform| {
+        crate::poll(&mut self.platform, LINK_WAIT_NS, |platform| {
             let early = platform.now_ns().saturating_sub(start) < EMPTY_PORT_NS;
             attached.iter().all(|(number, _)| match port::detection(regs, *number) {
                 regs::DET_PRESENT => true,

@@ -7,7 +7,7 @@
 //! decide what a port is for (the HBA's `hba.rs` does).
 
 use keel_block::BlockError;
-use keel_drv_hal::{wait_until, Dma, HwError, Platform, Registers};
+use keel_drv_hal::{Dma, HwError, Platform, Registers};
 
 use crate::command_list::{self, COMMAND_LIST, COMMAND_TABLE, PRDT, PRDT_ENTRY_BYTES, RECEIVED_FIS};
 use crate::fis;
@@ -41,12 +41,12 @@ fn set_command_bits<R: Registers>(regs: &mut R, port: usize, set: u32, clear: u3
 pub fn stop<R: Registers, P: Platform>(regs: &mut R, platform: &mut P, port: usize, fis_too: bool) -> bool {
     set_command_bits(regs, port, 0, regs::CMD_START);
     let stopped =
-        wait_until(platform, STOP_TIMEOUT_NS, |_| read(regs, port, regs::port::CMD) & regs::CMD_LIST_RUNNING == 0);
+        crate::poll(platform, STOP_TIMEOUT_NS, |_| read(regs, port, regs::port::CMD) & regs::CMD_LIST_RUNNING == 0);
     if !stopped || !fis_too {
         return stopped;
     }
     set_command_bits(regs, port, 0, regs::CMD_FIS_RECEIVE);
-    wait_until(platform, STOP_TIMEOUT_NS, |_| read(regs, port, regs::port::CMD) & regs::CMD_FIS_RUNNING == 0)
+    crate::poll(platform, STOP_TIMEOUT_NS, |_| read(regs, port, regs::port::CMD) & regs::CMD_FIS_RUNNING == 0)
 }
 
 /// Point the stopped port at its memory (command list and received-FIS area), clear its
@@ -75,7 +75,7 @@ pub fn wait_device_ready<R: Registers, P: Platform>(
     port: usize,
     timeout_ns: u64,
 ) -> bool {
-    wait_until(platform, timeout_ns, |_| {
+    crate::poll(platform, timeout_ns, |_| {
         let status = read(regs, port, regs::port::TFD);
         status != u32::MAX && status & (regs::TFD_BSY | regs::TFD_DRQ) == 0
     })
@@ -94,9 +94,9 @@ pub fn start<R: Registers>(regs: &mut R, port: usize) {
 fn comreset<R: Registers, P: Platform>(regs: &mut R, platform: &mut P, port: usize) -> bool {
     let control = read(regs, port, regs::port::SCTL) & !0xf;
     write(regs, port, regs::port::SCTL, control | 1);
-    wait_until(platform, COMRESET_HOLD_NS, |_| false);
+    crate::poll(platform, COMRESET_HOLD_NS, |_| false);
     write(regs, port, regs::port::SCTL, control);
-    let linked = wait_until(platform, LINK_TIMEOUT_NS, |_| detection(regs, port) == regs::DET_PRESENT);
+    let linked = crate::poll(platform, LINK_TIMEOUT_NS, |_| detection(regs, port) == regs::DET_PRESENT);
     write(regs, port, regs::port::SERR, u32::MAX);
     linked && wait_device_ready(regs, platform, port, DEVICE_READY_TIMEOUT_NS)
 }
@@ -163,7 +163,7 @@ pub fn issue<R: Registers, P: Platform, B: Dma>(
     write(regs, port, regs::port::IS, u32::MAX);
     write(regs, port, regs::port::CI, 1);
     let mut vanished = false;
-    let finished = wait_until(platform, timeout_ns, |_| {
+    let finished = crate::poll(platform, timeout_ns, |_| {
         let issued = read(regs, port, regs::port::CI);
         let status = read(regs, port, regs::port::IS);
         vanished = issued == u32::MAX;

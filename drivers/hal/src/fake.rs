@@ -160,6 +160,12 @@ impl FakePlatform {
         FakePlatform { memory, clock: Rc::new(Cell::new(0)), step_ns: 1_000_000, waits: 0 }
     }
 
+    /// Make each wait advance the clock by up to `step_ns` (`u64::MAX`: the whole timeout, as a
+    /// platform with interrupts does when none comes).
+    pub fn set_step_ns(&mut self, step_ns: u64) {
+        self.step_ns = step_ns;
+    }
+
     /// The clock, shared: a fake device that answers after a delay reads it.
     pub fn clock(&self) -> Rc<Cell<u64>> {
         self.clock.clone()

@@ -141,7 +141,19 @@ pub trait Platform {
 /// Wait until `done` returns true, checking it after each interrupt (or at once when the
 /// platform has none), for at most `timeout_ns`. The one polling loop every driver uses for
 /// completions and resets: a device that never answers gives `false`, never a hang.
-pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, mut done: impl FnMut(&mut P) -> bool) -> bool {
+pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, done: impl FnMut(&mut P) -> bool) -> bool {
+    poll_until(platform, timeout_ns, u64::MAX, done)
+}
+
+/// As [`wait_until`], but checking `done` at least every `interval_ns` even when no interrupt
+/// comes: for a change the device does not interrupt for (a reset bit clearing, a ready bit, a
+/// link coming up), and for completions before the driver has enabled the device's interrupts.
+pub fn poll_until<P: Platform>(
+    platform: &mut P,
+    timeout_ns: u64,
+    interval_ns: u64,
+    mut done: impl FnMut(&mut P) -> bool,
+) -> bool {
     let start = platform.now_ns();
     loop {
         if done(platform) {
@@ -151,7 +163,7 @@ pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, mut done: impl
         if waited >= timeout_ns {
             return done(platform);
         }
-        platform.wait_interrupt(timeout_ns - waited);
+        platform.wait_interrupt((timeout_ns - waited).min(interval_ns.max(1)));
     }
 }
 
@@ -196,5 +208,32 @@ mod tests {
         assert!(clock.0 >= 10_000);
         let mut clock = Clock(0);
         assert!(wait_until(&mut clock, 10_000, |p| p.0 >= 3000));
+    }
+
+    /// A platform whose interrupt wait sleeps the whole timeout when nothing fires.
+    struct Sleeper(u64, u64);
+    impl Platform for Sleeper {
+        type Buffer = Buf;
+        fn alloc_dma(&mut self, _: usize) -> Result<Buf, HwError> {
+            Err(HwError::NoMemory)
+        }
+        fn wait_interrupt(&mut self, timeout_ns: u64) -> bool {
+            self.0 += timeout_ns;
+            self.1 += 1;
+            false
+        }
+        fn now_ns(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn polling_notices_a_change_without_an_interrupt() {
+        let mut sleeper = Sleeper(0, 0);
+        assert!(poll_until(&mut sleeper, 1_000_000_000, 1_000_000, |p| p.0 >= 5_000_000));
+        assert_eq!(sleeper.0, 5_000_000, "seen within one interval");
+        let mut sleeper = Sleeper(0, 0);
+        assert!(!poll_until(&mut sleeper, 10_000_000, 1_000_000, |_| false));
+        assert_eq!((sleeper.0, sleeper.1), (10_000_000, 10));
     }
 }

@@ -8,7 +8,7 @@
 
 use alloc::vec::Vec;
 
-use keel_drv_hal::{wait_until, Platform, Registers};
+use keel_drv_hal::{Platform, Registers};
 
 use crate::command::{admin, cns, Command, Completion, FEATURE_NUMBER_OF_QUEUES};
 use crate::error::NvmeError;
@@ -169,11 +169,11 @@ impl<R: Registers, P: Platform> Nvme<R, P> {
         if enabled && status & (CSTS_READY | CSTS_FATAL) == 0 {
             let regs = &mut self.regs;
             // A controller that never gets ready is reset all the same.
-            wait_until(&mut self.platform, timeout, |_| regs.read32(regs::CSTS) & (CSTS_READY | CSTS_FATAL) != 0);
+            crate::poll(&mut self.platform, timeout, |_| regs.read32(regs::CSTS) & (CSTS_READY | CSTS_FATAL) != 0);
         }
         self.regs.write32(regs::CC, 0);
         let regs = &mut self.regs;
-        if !wait_until(&mut self.platform, timeout, |_| regs.read32(regs::CSTS) & CSTS_READY == 0) {
+        if !crate::poll(&mut self.platform, timeout, |_| regs.read32(regs::CSTS) & CSTS_READY == 0) {
             return Err(NvmeError::ResetTimeout);
         }
         Ok(())
@@ -189,7 +189,7 @@ impl<R: Registers, P: Platform> Nvme<R, P> {
         self.regs.write64(regs::ACQ, self.admin.completion_phys());
         self.regs.write32(regs::CC, regs::enabled_configuration(self.caps.min_page_shift));
         let regs = &mut self.regs;
-        let ready = wait_until(&mut self.platform, self.caps.ready_timeout_ns, |_| {
+        let ready = crate::poll(&mut self.platform, self.caps.ready_timeout_ns, |_| {
             regs.read32(regs::CSTS) & (CSTS_READY | CSTS_FATAL) != 0
         });
         let status = self.regs.read32(regs::CSTS);
@@ -287,7 +287,7 @@ impl<R: Registers, P: Platform> Nvme<R, P> {
         let pair = if queue == Queue::Io { io } else { admin };
         pair.submit(regs, &command)?;
         let mut outcome = None;
-        wait_until(platform, timeout_ns, |_| {
+        crate::poll(platform, timeout_ns, |_| {
             while let Some(done) = pair.take_completion(regs) {
                 // Anything else is the late completion of a command given up on: dropped.
                 if done.command_id == id && done.submission_queue == pair.id {
@@ -335,7 +335,7 @@ impl<R: Registers, P: Platform> Nvme<R, P> {
         let configuration = self.regs.read32(regs::CC);
         self.regs.write32(regs::CC, (configuration & !(0b11 << 14)) | 0b01 << 14);
         let regs = &mut self.regs;
-        let done = wait_until(&mut self.platform, self.caps.ready_timeout_ns, |_| {
+        let done = crate::poll(&mut self.platform, self.caps.ready_timeout_ns, |_| {
             (regs.read32(regs::CSTS) >> 2) & 0b11 == 0b10
         });
         self.health = Health::Gone;

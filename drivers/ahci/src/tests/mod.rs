@@ -290,3 +290,15 @@ fn running_out_of_dma_memory_is_an_error() {
     memory.limit(100 * 1024);
     assert!(matches!(Ahci::new(fake.clone(), platform).err(), Some(AhciError::Memory(_))));
 }
+
+#[test]
+fn bring_up_polls_when_no_interrupt_comes() {
+    let (fake, mut platform) = rig();
+    fake.with(|hba| hba.pi |= 1 << 3);
+    platform.set_step_ns(u64::MAX);
+    let clock = platform.clock();
+    let mut ahci = start(&fake, platform);
+    ahci.read_blocks(0, 0, &mut [0u8; 512]).unwrap();
+    // An empty port settles after 20 ms; the reset and link waits allow a second each.
+    assert!(clock.get() < 30_000_000, "waited {} ns", clock.get());
+}

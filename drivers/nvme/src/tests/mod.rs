@@ -354,3 +354,15 @@ fn shutdown_waits_for_the_controller() {
     let mut buf = [0u8; 512];
     assert_eq!(nvme.read_blocks(0, 0, &mut buf), Err(BlockError::Gone));
 }
+
+#[test]
+fn bring_up_polls_when_no_interrupt_comes() {
+    let (fake, mut platform, _) = rig();
+    platform.set_step_ns(u64::MAX);
+    let clock = platform.clock();
+    let mut nvme = start(&fake, platform);
+    let mut buf = [0u8; 512];
+    nvme.read_blocks(0, 0, &mut buf).unwrap();
+    // Ready 3 ms after enable; CAP.TO is a second.
+    assert!(clock.get() < 10_000_000, "waited {} ns", clock.get());
+}
