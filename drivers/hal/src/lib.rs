@@ -7,7 +7,9 @@
 //! - [`Registers`]: a device's registers (a BAR's MMIO window or an I/O port range) at offsets;
 //! - [`Dma`]: a pinned, physically contiguous buffer: the driver reads and writes it by offset,
 //!   the device by its physical address;
-//! - [`Platform`]: allocates DMA buffers, waits for the device's interrupt, tells the time.
+//! - [`Platform`]: allocates DMA buffers, waits for the device's interrupt, tells the time;
+//! - [`fake`] (tests, and the `fake` feature): shared fake memory and a platform whose clock only
+//!   waits advance, for fake devices.
 //!
 //! What it does not do: map anything, or touch hardware. Implementations read and write device
 //! memory with volatile accesses; these traits take `&mut self` for writes so that a fake device
@@ -15,6 +17,11 @@
 //! all are).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "fake"))]
+extern crate alloc;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 
 /// Why a hardware operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +120,17 @@ pub trait Platform {
     type Buffer: Dma;
     /// A zeroed DMA buffer of at least `len` bytes, aligned to 4096.
     fn alloc_dma(&mut self, len: usize) -> Result<Self::Buffer, HwError>;
+    /// As [`Platform::alloc_dma`], wholly below 4 GiB: for a device that takes only 32-bit
+    /// addresses (an AHCI HBA without CAP.S64A). The default fails with `NoMemory` when the
+    /// buffer `alloc_dma` gives lies above; a platform that can choose overrides it.
+    fn alloc_dma_32bit(&mut self, len: usize) -> Result<Self::Buffer, HwError> {
+        let buffer = self.alloc_dma(len)?;
+        let end = buffer.phys().checked_add(buffer.len() as u64);
+        match end {
+            Some(end) if end <= 1 << 32 => Ok(buffer),
+            _ => Err(HwError::NoMemory),
+        }
+    }
     /// Wait until the device's interrupt fires or `timeout_ns` passes; true if it fired. A
     /// platform without interrupts may return at once (the driver then polls).
     fn wait_interrupt(&mut self, timeout_ns: u64) -> bool;
@@ -123,7 +141,19 @@ pub trait Platform {
 /// Wait until `done` returns true, checking it after each interrupt (or at once when the
 /// platform has none), for at most `timeout_ns`. The one polling loop every driver uses for
 /// completions and resets: a device that never answers gives `false`, never a hang.
-pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, mut done: impl FnMut(&mut P) -> bool) -> bool {
+pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, done: impl FnMut(&mut P) -> bool) -> bool {
+    poll_until(platform, timeout_ns, u64::MAX, done)
+}
+
+/// As [`wait_until`], but checking `done` at least every `interval_ns` even when no interrupt
+/// comes: for a change the device does not interrupt for (a reset bit clearing, a ready bit, a
+/// link coming up), and for completions before the driver has enabled the device's interrupts.
+pub fn poll_until<P: Platform>(
+    platform: &mut P,
+    timeout_ns: u64,
+    interval_ns: u64,
+    mut done: impl FnMut(&mut P) -> bool,
+) -> bool {
     let start = platform.now_ns();
     loop {
         if done(platform) {
@@ -133,7 +163,7 @@ pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, mut done: impl
         if waited >= timeout_ns {
             return done(platform);
         }
-        platform.wait_interrupt(timeout_ns - waited);
+        platform.wait_interrupt((timeout_ns - waited).min(interval_ns.max(1)));
     }
 }
 
@@ -178,5 +208,32 @@ mod tests {
         assert!(clock.0 >= 10_000);
         let mut clock = Clock(0);
         assert!(wait_until(&mut clock, 10_000, |p| p.0 >= 3000));
+    }
+
+    /// A platform whose interrupt wait sleeps the whole timeout when nothing fires.
+    struct Sleeper(u64, u64);
+    impl Platform for Sleeper {
+        type Buffer = Buf;
+        fn alloc_dma(&mut self, _: usize) -> Result<Buf, HwError> {
+            Err(HwError::NoMemory)
+        }
+        fn wait_interrupt(&mut self, timeout_ns: u64) -> bool {
+            self.0 += timeout_ns;
+            self.1 += 1;
+            false
+        }
+        fn now_ns(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn polling_notices_a_change_without_an_interrupt() {
+        let mut sleeper = Sleeper(0, 0);
+        assert!(poll_until(&mut sleeper, 1_000_000_000, 1_000_000, |p| p.0 >= 5_000_000));
+        assert_eq!(sleeper.0, 5_000_000, "seen within one interval");
+        let mut sleeper = Sleeper(0, 0);
+        assert!(!poll_until(&mut sleeper, 10_000_000, 1_000_000, |_| false));
+        assert_eq!((sleeper.0, sleeper.1), (10_000_000, 10));
     }
 }
