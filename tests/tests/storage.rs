@@ -1,41 +1,59 @@
 //! Host storage: the storage service, started by vmd with the hardware handle, finds the disk
 //! controllers on QEMU's PCI bus (virtio-blk, q35's AHCI, NVMe) through the kernel's device
-//! resources: PCI configuration ports opened in the TSS I/O bitmap, and an NVMe BAR mapped as
-//! device memory (its version register read back).
+//! resources (PCI configuration ports opened in the TSS I/O bitmap, BARs mapped as device
+//! memory, DMA memory), brings up the NVMe and AHCI disks with their drivers, reads their first
+//! blocks, and answers the shell's `disks` over its storage channel.
 
 use std::time::Duration;
 
 use keel_image::qemu::{Disk, DiskBus};
 use keel_systests::*;
 
-/// A blank sparse disk image of `mib` MiB.
-fn blank_disk(dir: &std::path::Path, name: &str, mib: u64) -> std::path::PathBuf {
+/// A sparse disk image of `mib` MiB; with `boot_signature`, 0x55AA at the end of block 0.
+fn disk_image(dir: &std::path::Path, name: &str, mib: u64, boot_signature: bool) -> std::path::PathBuf {
+    use std::io::{Seek, SeekFrom, Write};
     let path = dir.join(name);
-    let file = std::fs::File::create(&path).unwrap();
+    let mut file = std::fs::File::create(&path).unwrap();
     file.set_len(mib << 20).unwrap();
+    if boot_signature {
+        file.seek(SeekFrom::Start(510)).unwrap();
+        file.write_all(&[0x55, 0xaa]).unwrap();
+    }
     path
 }
 
 #[test]
-fn the_storage_service_finds_each_disk_controller() {
+fn the_storage_service_drives_nvme_and_ahci_disks() {
     let dir = scratch("storage-controllers");
     let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
     spec.disks = vec![
-        Disk { path: blank_disk(&dir, "virtio.img", 16), bus: DiskBus::Virtio },
-        Disk { path: blank_disk(&dir, "nvme.img", 16), bus: DiskBus::Nvme },
+        Disk { path: disk_image(&dir, "virtio.img", 16, false), bus: DiskBus::Virtio },
+        Disk { path: disk_image(&dir, "nvme.img", 16, true), bus: DiskBus::Nvme },
+        Disk { path: disk_image(&dir, "sata.img", 32, false), bus: DiskBus::Ahci },
     ];
     let mut m = Machine::qemu("storage-controllers", &spec);
-    let t = Duration::from_secs(90);
+    let t = Duration::from_secs(120);
     m.expect_all(
         &[
             "storaged: 00:1f.2 AHCI (8086:2922)",
             "virtio-blk (1af4:10",
             "NVMe (1b36:0010)",
-            "storaged: NVMe version 1.4",
-            "storaged: 3 disk controller(s)",
+            "storaged: sd0: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
+            "storaged: sd1: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
+            "storaged: 2 disk(s)",
         ],
         t,
     );
     m.expect(PROMPT, t);
+    m.send_line("disks");
+    m.expect_all(
+        &[
+            "sd0: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
+            "sd1: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
+            "not driven: 00:03.0 virtio-blk: no driver yet",
+        ],
+        t,
+    );
+    m.command("ls", "ls: /: no datastore");
     m.command("version", "Keel 0.1.0 (");
 }

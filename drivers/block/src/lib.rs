@@ -75,24 +75,7 @@ pub trait BlockDevice {
     /// WRITE_ZEROES, NVMe Write Zeroes) overrides this, so that zeroing a large range (a file
     /// grown past its valid data) costs one request instead of writing every byte.
     fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
-        let size = self.block_size() as usize;
-        let zeros = [0u8; 4096];
-        let per_chunk = (zeros.len() / size).max(1) as u64;
-        let mut done = 0;
-        while done < blocks {
-            let now = per_chunk.min(blocks - done);
-            let len = now as usize * size;
-            if len > zeros.len() {
-                // A block larger than 4 KiB: one block at a time from a heap buffer.
-                let big = alloc::vec![0u8; size];
-                self.write_blocks(lba + done, &big)?;
-                done += 1;
-                continue;
-            }
-            self.write_blocks(lba + done, &zeros[..len])?;
-            done += now;
-        }
-        Ok(())
+        zero_by_writing(self, lba, blocks)
     }
 }
 
@@ -118,6 +101,29 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
     fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
         (**self).write_zeroes(lba, blocks)
     }
+}
+
+/// Zero `blocks` blocks at `lba` by writing zeros, 4 KiB at a time: `write_zeroes` for a device
+/// without a zeroing command.
+pub fn zero_by_writing<D: BlockDevice + ?Sized>(dev: &mut D, lba: u64, blocks: u64) -> Result<(), BlockError> {
+    let size = dev.block_size() as usize;
+    let zeros = [0u8; 4096];
+    let per_chunk = (zeros.len() / size).max(1) as u64;
+    let mut done = 0;
+    while done < blocks {
+        let now = per_chunk.min(blocks - done);
+        let len = now as usize * size;
+        if len > zeros.len() {
+            // A block larger than 4 KiB: one block at a time from a heap buffer.
+            let big = alloc::vec![0u8; size];
+            dev.write_blocks(lba + done, &big)?;
+            done += 1;
+            continue;
+        }
+        dev.write_blocks(lba + done, &zeros[..len])?;
+        done += now;
+    }
+    Ok(())
 }
 
 /// Check a request of `len` bytes at `lba` against a device of `block_count` blocks of

@@ -108,11 +108,13 @@ pub fn args(spec: &QemuSpec) -> Vec<String> {
         a.extend(["-drive".into(), format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}")]);
         a.extend(["-drive".into(), format!("if=pflash,format=raw,unit=1,file={}", vars.display())]);
     }
+    // q35's AHCI has six ports, one device each; `-cdrom` takes port 2.
+    let mut ahci_ports = [0, 1, 3, 4, 5].into_iter();
     for (i, disk) in spec.disks.iter().enumerate() {
         a.extend(["-drive".into(), format!("if=none,id=disk{i},format=raw,file={}", disk.path.display())]);
         let device = match disk.bus {
             DiskBus::Virtio => format!("virtio-blk-pci,drive=disk{i}"),
-            DiskBus::Ahci => format!("ide-hd,drive=disk{i},bus=ide.{i}"),
+            DiskBus::Ahci => format!("ide-hd,drive=disk{i},bus=ide.{}", ahci_ports.next().unwrap_or(5)),
             DiskBus::Nvme => format!("nvme,drive=disk{i},serial=keel{i}"),
         };
         a.extend(["-device".into(), device]);

@@ -1,7 +1,9 @@
 //! Shared memory viewed as a typed value: the control area vmd shares with each VM's monitor
-//! (keel-vmproto), created and mapped here so that neither program casts an address itself.
+//! (keel-vmproto) and the storage channel between the storage service and its clients
+//! (keel-storeproto), created and mapped here so that no program casts an address itself.
 
 use keel_abi::{prot, Error, Handle};
+use keel_storeproto::{Channel, CHANNEL_PAGES};
 use keel_vmproto::{ControlArea, CONTROL_PAGES};
 
 use crate::sys;
@@ -22,4 +24,23 @@ pub fn control_area_map(handle: Handle) -> Result<&'static ControlArea, Error> {
     // ControlArea is all atomics, valid for any bytes (zero included), shared by design, and
     // fits (size asserted in keel-vmproto).
     Ok(unsafe { &*(addr as *const ControlArea) })
+}
+
+/// Create a storage channel (CHANNEL_PAGES zeroed pages, made a fresh channel) and map it
+/// read-write: its handle (to grant to the storage service) and the channel.
+pub fn store_channel_create() -> Result<(Handle, &'static Channel), Error> {
+    let shm = sys::shm_create(CHANNEL_PAGES * 4096)?;
+    let channel = store_channel_map(shm)?;
+    channel.reset();
+    Ok((shm, channel))
+}
+
+/// Map the storage channel `handle` names (one `store_channel_create` made) read-write, for the
+/// rest of the process.
+pub fn store_channel_map(handle: Handle) -> Result<&'static Channel, Error> {
+    let addr = sys::shm_map(handle, 0, prot::READ | prot::WRITE)?;
+    // SAFETY: the kernel mapped the channel's CHANNEL_PAGES pages read-write at `addr` (page
+    // aligned); they stay mapped for the process's life; Channel is all atomics, valid for any
+    // bytes (zero included), shared by design, and fits in CHANNEL_PAGES (its size rounded up).
+    Ok(unsafe { &*(addr as *const Channel) })
 }

@@ -146,6 +146,10 @@ pub enum Command {
     /// `stats`: exact counters for benchmarks (boot TSC, free bytes, heap use, running VMs).
     Stats,
     Reboot,
+    /// `disks`: the disks, partitions and datastores the storage service found.
+    Disks,
+    /// `ls [path]`: a directory of the datastore.
+    Ls(Option<String>),
     /// `spawn PROGRAM` (debugging): start a boot-module program as a process.
     Spawn(String),
     /// `kill PID` (debugging).
@@ -297,6 +301,11 @@ fn parse_verb(verb: &'static Verb, args: &[String]) -> Result<Command, ParseErro
             }
         }
         "spawn" => Command::Spawn(one_operand(name, args, "missing program name")?),
+        "ls" => {
+            let ops = Options::parse(name, args, "")?;
+            ops.at_most(1)?;
+            Command::Ls(ops.operands.first().map(|p| String::from(*p)))
+        }
         "kill" => {
             let word = one_operand(name, args, "missing process id")?;
             match parse_number(&word) {
@@ -315,6 +324,7 @@ fn parse_verb(verb: &'static Verb, args: &[String]) -> Result<Command, ParseErro
                 "mem" => Command::Mem,
                 "stats" => Command::Stats,
                 "reboot" => Command::Reboot,
+                "disks" => Command::Disks,
                 // Every verb in the table is handled above; an unexpected one is still no panic.
                 _ => return Err(ParseError::general(format!("{name}: not supported on Keel (try help)"))),
             }
@@ -835,6 +845,11 @@ mod tests {
         assert_eq!(p("stats"), Command::Stats);
         assert_eq!(p("reboot"), Command::Reboot);
         assert_eq!(p("dmesg"), Command::Dmesg);
+        assert_eq!(p("disks"), Command::Disks);
+        assert_eq!(p("ls"), Command::Ls(None));
+        assert_eq!(p("ls /etc"), Command::Ls(Some("/etc".into())));
+        assert!(parse("ls /a /b").is_err());
+        assert!(parse("disks sd0").is_err());
         assert_eq!(e("mem now"), "mem: too many arguments\nusage: mem");
         assert_eq!(e("reboot -f"), "reboot: unknown option -f\nusage: reboot");
         assert_eq!(e("vers"), "unknown command 'vers' (try help)");

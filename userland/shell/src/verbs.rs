@@ -110,6 +110,14 @@ pub(crate) static VERBS: &[Verb] = &[
          and the running VMs with their RAM.",
     ),
     verb("reboot", Keel, "usage: reboot", "Restart the machine."),
+    verb(
+        "disks",
+        Keel,
+        "usage: disks",
+        "List the machine's disks (controller, model, size), their partitions, and the\n\
+         datastore file system on each (format, label, free space).",
+    ),
+    verb("ls", Keel, "usage: ls [path]", "List a directory of the datastore (the root by default)."),
     verb("spawn", Keel, "usage: spawn program", "Debugging: start a boot-module program as a process."),
     verb("kill", Keel, "usage: kill pid", "Debugging: kill a spawned process or a VM's monitor (PID in show)."),
 ];
@@ -153,6 +161,9 @@ machine:
   mem                          physical memory: total, free, kernel heap
   stats                        exact counters for benchmarks (boot TSC, memory)
   reboot                       restart the machine
+storage:
+  disks                        the disks, their partitions and datastores
+  ls [path]                    list a directory of the datastore
 debugging:
   spawn program                start a boot-module program as a process
   kill pid                     kill a process or a VM's monitor

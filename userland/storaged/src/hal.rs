@@ -163,19 +163,9 @@ pub struct Machine {
     irq: Option<Handle>,
 }
 
-/// The notification bit a device's interrupt sets.
-const BIT_IRQ: u8 = 0;
-
 impl Machine {
     pub fn new() -> Result<Machine, Error> {
         Ok(Machine { notify: sys::notify_create()?, irq: None })
-    }
-
-    /// Route an MSI to this machine's notification: the message to program into the device.
-    pub fn msi(&mut self) -> Result<u64, Error> {
-        let (irq, message) = sys::irq_create(HARDWARE, keel_abi::IrqSource::Msi, self.notify, BIT_IRQ)?;
-        self.irq = Some(irq);
-        Ok(message)
     }
 }
 

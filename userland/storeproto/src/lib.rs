@@ -221,6 +221,12 @@ impl Channel {
         }
     }
 
+    /// Make zeroed memory a fresh, idle channel (zero is already idle; this sets the magic).
+    pub fn reset(&self) {
+        self.magic.store(MAGIC, Ordering::Relaxed);
+        self.state.store(IDLE, Ordering::Release);
+    }
+
     /// Client: post a request (its data, for a write, already in the window). Paths longer than
     /// PATH_MAX are cut (the service then finds no such file).
     pub fn post(&self, request: &Request) {

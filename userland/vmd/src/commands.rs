@@ -35,6 +35,8 @@ pub struct Vmd {
     klog_pos: u64,
     log_verbose: bool,
     children: Vec<Child>,
+    /// The storage service, once started.
+    storage: Option<crate::storage::Storage>,
     /// The TSC when the first prompt was written (for `stats`).
     prompt_tsc: u64,
 }
@@ -57,6 +59,7 @@ impl Vmd {
             klog_pos,
             log_verbose: false,
             children: Vec::new(),
+            storage: None,
             prompt_tsc: 0,
         }
     }
@@ -92,16 +95,17 @@ impl Vmd {
         self.prompt_tsc = keel_rt::cpu::rdtsc();
     }
 
-    /// Start the storage service with the hardware handle (its handle 1), when the image has
-    /// it. It is watched like any child: its end is reported.
+    /// Start the storage service (storage.rs), when the image has it. It is watched like any
+    /// child: its end is reported.
     fn start_storage_service(&mut self) {
-        const NAME: &str = "storaged";
-        if sys::module_size(HANDLE_MODULES, NAME).is_err() {
+        if sys::module_size(HANDLE_MODULES, crate::storage::PROGRAM).is_err() {
             return;
         }
-        let grants = [(keel_abi::HANDLE_HARDWARE, keel_abi::Rights::DEVICE)];
-        match sys::process_spawn_with(HANDLE_MODULES, NAME, self.notify, BIT_CHILD, &grants) {
-            Ok((handle, pid)) => self.children.push(Child { handle, pid, name: String::from(NAME) }),
+        match crate::storage::Storage::start(self.notify, BIT_CHILD) {
+            Ok((storage, handle, pid)) => {
+                self.storage = Some(storage);
+                self.children.push(Child { handle, pid, name: String::from(crate::storage::PROGRAM) });
+            }
             Err(e) => {
                 let _ = writeln!(self.term, "vmd: cannot start the storage service: {e}");
             }
@@ -304,6 +308,23 @@ impl Vmd {
             Command::Cpus => self.info(InfoKind::Cpus),
             Command::Mem => self.info(InfoKind::Memory),
             Command::Stats => self.stats(),
+            Command::Disks => match self.storage.as_mut().map(|s| s.disks()) {
+                Some(Ok(text)) => self.term.text(&text),
+                Some(Err(e)) => {
+                    let _ = writeln!(self.term, "disks: {e}");
+                }
+                None => self.term.line("disks: no storage service"),
+            },
+            Command::Ls(path) => {
+                let path = path.unwrap_or_else(|| String::from("/"));
+                match self.storage.as_mut().map(|s| s.list(&path)) {
+                    Some(Ok(entries)) => self.term.text(&crate::storage::format_entries(&entries)),
+                    Some(Err(e)) => {
+                        let _ = writeln!(self.term, "ls: {e}");
+                    }
+                    None => self.term.line("ls: no storage service"),
+                }
+            }
             Command::Reboot => {
                 self.term.flush();
                 if let Err(e) = sys::reboot(HANDLE_SYSTEM) {

@@ -16,6 +16,7 @@ mod commands;
 mod config;
 mod info;
 mod running;
+mod storage;
 mod term;
 mod vms;
 
