@@ -16,6 +16,7 @@ use keel_drv_hal::{wait_until, Dma, HwError, Platform, Registers};
 
 use crate::layout::VirtioPciLayout;
 use crate::queue::{Segment, SplitQueue, UsedError};
+use crate::serial::Serial;
 use crate::spec::{common, config, feature, request, request_status, status, NO_VECTOR};
 use crate::{Options, VirtioError};
 
@@ -173,6 +174,20 @@ impl<P: Platform, R: Registers> VirtioBlk<P, R> {
     /// What was negotiated.
     pub fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    /// The device's serial number (GET_ID, 5.2.6), for listings: up to 20 bytes, trailing NULs
+    /// cut; `None` when the device has none (it answers UNSUPP) or sends bytes that are not
+    /// printable ASCII.
+    pub fn serial(&mut self) -> Result<Option<Serial>, BlockError> {
+        match self.transfer(request::GET_ID, 0, Some((BOUNCE_AT, request::ID_LEN, true))) {
+            Ok(()) => {}
+            Err(BlockError::Device(code)) if code == request_status::UNSUPP as u32 => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut id = [0u8; request::ID_LEN];
+        self.dma.read(BOUNCE_AT, &mut id).map_err(|_| BlockError::Device(protocol_error::DMA))?;
+        Ok(Serial::from_bytes(&id))
     }
 
     /// Give the platform and registers back (the device is reset first).

@@ -79,6 +79,8 @@ pub struct Device {
     last_avail: u16,
     used_idx: u16,
     pub fault: Fault,
+    /// What GET_ID answers (`None`: UNSUPP).
+    pub serial: Option<&'static [u8]>,
     pub served: Vec<Served>,
     pub flushes: u32,
     pub notifies: u32,
@@ -123,6 +125,7 @@ impl Device {
             last_avail: 0,
             used_idx: 0,
             fault: Fault::None,
+            serial: Some(b"KEEL-FAKE-0001"),
             served: Vec::new(),
             flushes: 0,
             notifies: 0,
@@ -328,6 +331,15 @@ impl Device {
                 }
             }
             request::FLUSH => self.flushes += 1,
+            request::GET_ID => match self.serial {
+                Some(serial) => {
+                    let mut id = [0u8; 20];
+                    id[..serial.len()].copy_from_slice(serial);
+                    self.mem_write(data[0].0, &id[..data[0].1.min(20) as usize]);
+                    written += 20;
+                }
+                None => outcome = request_status::UNSUPP,
+            },
             request::WRITE_ZEROES => {
                 let segment = self.mem_read(data[0].0, 16);
                 let first = u64::from_le_bytes(segment[0..8].try_into().unwrap()) as usize * 512;

@@ -5,7 +5,8 @@
 //! - [`VirtioBlk::new`]: initialise the device (feature negotiation with VERSION_1, one split
 //!   virtqueue in one DMA buffer, FLUSH, BLK_SIZE, SIZE_MAX/SEG_MAX, WRITE_ZEROES, RO);
 //! - [`VirtioBlk`] as a `BlockDevice`: requests split to the device's limits and the bounce
-//!   buffer, each waited for with [`keel_drv_hal::wait_until`] and a timeout.
+//!   buffer, each waited for with [`keel_drv_hal::wait_until`] and a timeout;
+//! - [`VirtioBlk::serial`]: the disk's serial number (GET_ID) for listings.
 //!
 //! Why not the `virtio-drivers` crate, which the issue suggests: its `Hal` trait is an `unsafe
 //! trait` of static functions that hand out raw pointers (`dma_alloc` returns a `NonNull<u8>` the
@@ -26,6 +27,7 @@ extern crate alloc;
 mod device;
 mod layout;
 mod queue;
+mod serial;
 pub mod spec;
 
 #[cfg(test)]
@@ -35,6 +37,7 @@ mod tests;
 
 pub use device::{protocol_error, DeviceInfo, VirtioBlk, BOUNCE_LEN};
 pub use layout::{find_layout, Region, VirtioPciLayout};
+pub use serial::Serial;
 
 use keel_drv_hal::HwError;
 

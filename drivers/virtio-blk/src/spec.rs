@@ -67,6 +67,9 @@ pub mod request {
     pub const IN: u32 = 0;
     pub const OUT: u32 = 1;
     pub const FLUSH: u32 = 4;
+    /// The device's serial number: 20 bytes, NUL-padded (5.2.6).
+    pub const GET_ID: u32 = 8;
+    pub const ID_LEN: usize = 20;
     pub const WRITE_ZEROES: u32 = 13;
     /// The request header: type, reserved, sector.
     pub const HEADER_LEN: usize = 16;

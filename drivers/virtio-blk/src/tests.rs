@@ -285,3 +285,19 @@ fn an_odd_queue_size_is_rounded_down_to_a_power_of_two() {
     assert_eq!(driver.info().queue_size, 64);
     assert_eq!(device.borrow().queue_size, 64);
 }
+
+#[test]
+fn the_serial_number() {
+    let (mut driver, device) = setup(64, BASIC, |_| {});
+    assert_eq!(
+        driver.serial().unwrap().map(|s| std::string::String::from(s.as_str())).as_deref(),
+        Some("KEEL-FAKE-0001")
+    );
+    device.borrow_mut().serial = None;
+    assert_eq!(driver.serial(), Ok(None));
+    device.borrow_mut().serial = Some(b"\x01bad");
+    assert_eq!(driver.serial(), Ok(None));
+    device.borrow_mut().serial = Some(b"");
+    assert_eq!(driver.serial(), Ok(None));
+    driver.read_blocks(0, &mut [0u8; 512]).unwrap();
+}

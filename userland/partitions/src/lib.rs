@@ -78,9 +78,10 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// The last block (inclusive).
+    /// The last block (inclusive). (The reader never returns a partition of 0 blocks; one built
+    /// by hand gets its first block.)
     pub fn last_lba(&self) -> u64 {
-        self.first_lba + (self.block_count - 1)
+        self.first_lba.saturating_add(self.block_count.saturating_sub(1))
     }
 
     /// The partition as a device of its own.
