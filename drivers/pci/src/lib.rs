@@ -1,5 +1,5 @@
 //! PCI for Keel's host drivers, over configuration-space accesses the storage service provides
-//! ([`ConfigSpace`]; it uses ports 0xCF8/0xCFC, [`cf8_address`]):
+//! ([`ConfigSpace`]; [`PortConfigSpace`] implements it over ports 0xCF8/0xCFC):
 //!
 //! - [`enumerate`]: every function behind the host bridges and PCI-to-PCI bridges, with its IDs
 //!   and class ([`FunctionInfo`]);
@@ -24,12 +24,14 @@ mod enumerate;
 pub mod fake;
 mod msi;
 mod msix;
+mod ports;
 
 pub use bar::{read_bars, Bar};
 pub use capability::{capabilities, find_capability, Capability, CapabilityId};
 pub use enumerate::{enumerate, FunctionInfo};
 pub use msi::Msi;
 pub use msix::MsiX;
+pub use ports::PortConfigSpace;
 
 /// A function's address: bus, device (0..32), function (0..8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
