@@ -301,3 +301,13 @@ fn the_serial_number() {
     assert_eq!(driver.serial(), Ok(None));
     driver.read_blocks(0, &mut [0u8; 512]).unwrap();
 }
+
+#[test]
+fn the_ring_indices_wrap_at_65536() {
+    let (mut driver, device) = setup(64, BASIC, |d| d.max_queue_size = 4);
+    for _ in 0..65_540 {
+        driver.flush().unwrap();
+    }
+    assert_eq!(device.borrow().flushes, 65_540);
+    driver.read_blocks(1, &mut [0u8; 512]).unwrap();
+}
