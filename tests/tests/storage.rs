@@ -1,8 +1,8 @@
 //! Host storage: the storage service, started by vmd with the hardware handle, finds the disk
 //! controllers on QEMU's PCI bus (virtio-blk, q35's AHCI, NVMe) through the kernel's device
 //! resources (PCI configuration ports opened in the TSS I/O bitmap, BARs mapped as device
-//! memory, DMA memory), brings up the NVMe and AHCI disks with their drivers, reads their first
-//! blocks, and answers the shell's `disks` over its storage channel.
+//! memory, DMA memory, MSI/MSI-X), brings up the virtio-blk, NVMe and AHCI disks with their
+//! drivers, reads their first blocks, and answers the shell's `disks` over its storage channel.
 
 use std::time::Duration;
 
@@ -23,11 +23,11 @@ fn disk_image(dir: &std::path::Path, name: &str, mib: u64, boot_signature: bool)
 }
 
 #[test]
-fn the_storage_service_drives_nvme_and_ahci_disks() {
+fn the_storage_service_drives_virtio_nvme_and_ahci_disks() {
     let dir = scratch("storage-controllers");
     let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
     spec.disks = vec![
-        Disk { path: disk_image(&dir, "virtio.img", 16, false), bus: DiskBus::Virtio },
+        Disk { path: disk_image(&dir, "virtio.img", 8, true), bus: DiskBus::Virtio },
         Disk { path: disk_image(&dir, "nvme.img", 16, true), bus: DiskBus::Nvme },
         Disk { path: disk_image(&dir, "sata.img", 32, false), bus: DiskBus::Ahci },
     ];
@@ -38,9 +38,10 @@ fn the_storage_service_drives_nvme_and_ahci_disks() {
             "storaged: 00:1f.2 AHCI (8086:2922)",
             "virtio-blk (1af4:10",
             "NVMe (1b36:0010)",
-            "storaged: sd0: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
-            "storaged: sd1: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
-            "storaged: 2 disk(s)",
+            "storaged: sd0: virtio-blk at 00:03.0, 8.0M, MBR or boot sector",
+            "storaged: sd1: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
+            "storaged: sd2: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
+            "storaged: 3 disk(s)",
         ],
         t,
     );
@@ -48,9 +49,9 @@ fn the_storage_service_drives_nvme_and_ahci_disks() {
     m.send_line("disks");
     m.expect_all(
         &[
-            "sd0: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
-            "sd1: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
-            "not driven: 00:03.0 virtio-blk: no driver yet",
+            "sd0: virtio-blk at 00:03.0, 8.0M, MBR or boot sector",
+            "sd1: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
+            "sd2: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
         ],
         t,
     );

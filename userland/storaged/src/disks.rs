@@ -1,10 +1,13 @@
-//! The machine's disks: the storage controllers found on the PCI bus, brought up with their
-//! host drivers (keel-drv-nvme, keel-drv-ahci), and each disk they offer as a
-//! `keel_block::BlockDevice` ([`Disks::device`]), named in the order found (`sd0`, `sd1`, ...).
+//! The machine's disks: the storage controllers on the PCI bus (keel-drv-pci's enumeration),
+//! brought up with their host drivers (virtio-blk, AHCI, NVMe) with an MSI or MSI-X routed to
+//! them, and each disk they offer as a `keel_block::BlockDevice` ([`Disks::device`]), named in
+//! the order found (`sd0`, `sd1`, ...).
 //!
 //! What it does not do: partitions or file systems (the datastore layer above), or hot-plug. A
-//! controller that fails to come up is reported in the listing, not fatal.
+//! controller that fails to come up is reported in the listing, not fatal; one without MSI is
+//! polled.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,14 +16,16 @@ use core::fmt::Write;
 use keel_block::{BlockDevice, BlockError};
 use keel_drv_ahci::Ahci;
 use keel_drv_nvme::Nvme;
+use keel_drv_pci::{enable_device, enumerate, read_bars, Bar, Bdf, ConfigSpace, FunctionInfo, Msi, MsiX};
+use keel_drv_virtio_blk::{find_layout, VirtioBlk};
 
 use crate::hal::{Machine, Mmio};
-use crate::pci_config::ConfigPorts;
 
 /// A controller with its driver.
 enum Controller {
-    Nvme(alloc::boxed::Box<Nvme<Mmio, Machine>>),
-    Ahci(Ahci<Mmio, Machine>),
+    Nvme(Box<Nvme<Mmio, Machine>>),
+    Ahci(Box<Ahci<Mmio, Machine>>),
+    Virtio(Box<VirtioBlk<Machine, Mmio>>),
 }
 
 /// One disk: which controller, which of its disks, and its listing line.
@@ -39,98 +44,66 @@ pub struct Disks {
     problems: Vec<String>,
 }
 
-/// A PCI function that is a storage controller Keel drives.
-struct Found {
-    location: String,
-    kind: &'static str,
-    bar: u64,
-}
-
-/// What a PCI class code (class, subclass, programming interface) says a storage function is.
-fn storage_kind(vendor: u16, device: u16, class: u32) -> Option<&'static str> {
-    match (vendor, device, class >> 8) {
+/// The controller kinds Keel drives, by what a function says it is.
+fn storage_kind(f: &FunctionInfo) -> Option<&'static str> {
+    match (f.vendor_id, f.device_id) {
         // Transitional (0x1001) and modern (0x1042) virtio-blk. See: virtio 1.2 4.1.2.
-        (0x1af4, 0x1001 | 0x1042, _) => Some("virtio-blk"),
-        (_, _, 0x01_06_01) => Some("AHCI"),
-        (_, _, 0x01_08_02) => Some("NVMe"),
+        (0x1af4, 0x1001 | 0x1042) => Some("virtio-blk"),
+        _ if f.is_storage(0x06, 0x01) => Some("AHCI"),
+        _ if f.is_storage(0x08, 0x02) => Some("NVMe"),
         _ => None,
     }
-}
-
-/// The memory BAR a driver needs (NVMe: BAR0, 64-bit; AHCI: BAR5, ABAR), with memory decode
-/// and bus mastering turned on. See: PCI Local Bus 3.0 6.2.5.1 (BARs), 6.2.2 (command).
-fn memory_bar(config: &mut ConfigPorts, (bus, dev, func): (u8, u8, u8), index: u8) -> u64 {
-    let offset = 0x10 + 4 * index;
-    let low = config.read32(bus, dev, func, offset);
-    let high = if low & 0b110 == 0b100 { config.read32(bus, dev, func, offset + 4) } else { 0 };
-    let command = config.read32(bus, dev, func, 4) & 0xffff;
-    config.write32(bus, dev, func, 4, command | 0b110);
-    (u64::from(high) << 32) | u64::from(low & !0xf)
-}
-
-fn scan(config: &mut ConfigPorts) -> Vec<Found> {
-    let mut found = Vec::new();
-    for bus in 0..=255u8 {
-        for dev in 0..32u8 {
-            for func in 0..8u8 {
-                let id = config.read32(bus, dev, func, 0);
-                if id == u32::MAX || id == 0 {
-                    if func == 0 {
-                        break;
-                    }
-                    continue;
-                }
-                let class = config.read32(bus, dev, func, 8);
-                if let Some(kind) = storage_kind(id as u16, (id >> 16) as u16, class) {
-                    let bar = match kind {
-                        "NVMe" => memory_bar(config, (bus, dev, func), 0),
-                        "AHCI" => memory_bar(config, (bus, dev, func), 5),
-                        _ => 0,
-                    };
-                    let location = format!("{bus:02x}:{dev:02x}.{func}");
-                    debug(format_args!("storaged: {location} {kind} ({:04x}:{:04x})", id as u16, id >> 16));
-                    found.push(Found { location, kind, bar });
-                }
-                let header = config.read32(bus, dev, func, 0xc) >> 16;
-                if func == 0 && header & 0x80 == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    found
 }
 
 fn debug(args: core::fmt::Arguments) {
     keel_rt::io::debug(args)
 }
 
-/// What the first blocks of a disk hold, at a glance: a GPT (its header at LBA 1), an MBR or a
-/// boot sector (the 0x55AA signature), nothing (all zero), or something else. The partition
-/// readers say more. See: UEFI 2.10 5.3.2 (GPT header), 5.2.1 (legacy MBR).
-fn first_blocks(disk: &mut impl BlockDevice) -> &'static str {
-    let size = disk.block_size() as usize;
-    let mut two = alloc::vec![0u8; 2 * size];
-    if disk.block_count() < 2 {
-        return "too small";
+/// Map memory BAR `index` of `bars` whole.
+fn map_bar(bars: &[Option<Bar>; 6], index: u8) -> Result<Mmio, String> {
+    match bars.get(usize::from(index)).copied().flatten() {
+        Some(Bar::Memory { address, size, .. }) if address != 0 => {
+            Mmio::map(address, size as usize).map_err(|e| format!("BAR{index} at {address:#x}: {e}"))
+        }
+        _ => Err(format!("BAR{index} is not an assigned memory BAR")),
     }
-    match disk.read_blocks(0, &mut two) {
-        Err(_) => "unreadable",
-        Ok(()) if &two[size..size + 8] == b"EFI PART" => "GPT",
-        Ok(()) if two[510..512] == [0x55, 0xaa] => "MBR or boot sector",
-        Ok(()) if two.iter().all(|&b| b == 0) => "blank",
-        Ok(()) => "unknown contents",
+}
+
+/// Route an MSI-X vector 0 (preferred) or an MSI to `machine`. Returns the MSI-X vector used,
+/// `None` for MSI or for none at all (the driver then polls).
+fn route_interrupt<C: ConfigSpace>(
+    cfg: &mut C,
+    at: Bdf,
+    bars: &[Option<Bar>; 6],
+    machine: &mut Machine,
+) -> Option<u16> {
+    if let Some(msix) = MsiX::find(cfg, at) {
+        let (address, data) = machine.msi().ok()?;
+        let mut table = map_bar(bars, msix.table_bar).ok()?;
+        msix.set_vector(&mut table, 0, address, data).ok()?;
+        msix.set_masked(&mut table, 0, false).ok()?;
+        msix.enable(cfg, at);
+        return Some(0);
     }
+    if let Some(msi) = Msi::find(cfg, at) {
+        let (address, data) = machine.msi().ok()?;
+        msi.program(cfg, at, address, data as u16).ok()?;
+        msi.enable(cfg, at);
+    }
+    None
 }
 
 impl Disks {
     /// Find and bring up every storage controller, and list their disks.
-    pub fn probe(config: &mut ConfigPorts) -> Disks {
+    pub fn probe<C: ConfigSpace>(cfg: &mut C) -> Disks {
         let mut disks = Disks { controllers: Vec::new(), disks: Vec::new(), problems: Vec::new() };
-        for found in scan(config) {
-            if let Err(why) = disks.bring_up(&found) {
-                debug(format_args!("storaged: {} {}: {why}", found.location, found.kind));
-                disks.problems.push(format!("{} {}: {why}", found.location, found.kind));
+        for function in enumerate(cfg) {
+            let Some(kind) = storage_kind(&function) else { continue };
+            let location = format!("{}", function.bdf);
+            debug(format_args!("storaged: {location} {kind} ({:04x}:{:04x})", function.vendor_id, function.device_id));
+            if let Err(why) = disks.bring_up(cfg, &function, kind, &location) {
+                debug(format_args!("storaged: {location} {kind}: {why}"));
+                disks.problems.push(format!("{location} {kind}: {why}"));
             }
         }
         for i in 0..disks.disks.len() {
@@ -143,41 +116,56 @@ impl Disks {
         disks
     }
 
-    fn bring_up(&mut self, found: &Found) -> Result<(), String> {
-        let machine = Machine::new().map_err(|e| format!("no notification: {e}"))?;
-        let controller = match found.kind {
-            "NVMe" => {
-                let regs = Mmio::map(found.bar, 0x2000).map_err(|e| format!("BAR0 at {:#x}: {e}", found.bar))?;
-                Controller::Nvme(alloc::boxed::Box::new(Nvme::new(regs, machine).map_err(|e| format!("{e}"))?))
+    fn bring_up<C: ConfigSpace>(
+        &mut self,
+        cfg: &mut C,
+        function: &FunctionInfo,
+        kind: &'static str,
+        location: &str,
+    ) -> Result<(), String> {
+        let at = function.bdf;
+        let bars = read_bars(cfg, at);
+        enable_device(cfg, at, true, false, true);
+        let mut machine = Machine::new().map_err(|e| format!("no notification: {e}"))?;
+        let vector = route_interrupt(cfg, at, &bars, &mut machine);
+        let controller = match kind {
+            "NVMe" => Controller::Nvme(Box::new(Nvme::new(map_bar(&bars, 0)?, machine).map_err(|e| format!("{e}"))?)),
+            "AHCI" => Controller::Ahci(Box::new(Ahci::new(map_bar(&bars, 5)?, machine).map_err(|e| format!("{e}"))?)),
+            _ => {
+                let layout = find_layout(cfg, at).map_err(|e| format!("{e:?}"))?;
+                let options = keel_drv_virtio_blk::Options { msix_vector: vector, ..Default::default() };
+                let regs = map_bar(&bars, layout.bar)?;
+                Controller::Virtio(Box::new(
+                    VirtioBlk::new(machine, regs, layout, options).map_err(|e| format!("{e:?}"))?,
+                ))
             }
-            "AHCI" => {
-                let regs = Mmio::map(found.bar, 0x2000).map_err(|e| format!("ABAR at {:#x}: {e}", found.bar))?;
-                Controller::Ahci(Ahci::new(regs, machine).map_err(|e| format!("{e}"))?)
-            }
-            _ => return Err(String::from("no driver yet")),
         };
         let number = self.controllers.len();
-        let count = match &controller {
+        self.controllers.push(controller);
+        let count = match &self.controllers[number] {
             Controller::Nvme(n) => n.namespaces().len(),
             Controller::Ahci(a) => a.disk_count(),
+            Controller::Virtio(_) => 1,
         };
         for index in 0..count {
-            let (controller_kind, bytes, model) = match &controller {
-                Controller::Nvme(n) => n.describe(index).map(|d| ("NVMe", d.size_bytes(), d.model)),
-                Controller::Ahci(a) => a.describe(index).map(|d| ("AHCI", d.size_bytes(), d.model)),
-            }
-            .unwrap_or(("?", 0, String::new()));
+            let model = match &mut self.controllers[number] {
+                Controller::Nvme(n) => n.describe(index).map(|d| d.model).unwrap_or_default(),
+                Controller::Ahci(a) => a.describe(index).map(|d| d.model).unwrap_or_default(),
+                Controller::Virtio(v) => match v.serial() {
+                    Ok(Some(serial)) => format!("serial {}", serial.as_str()),
+                    _ => String::new(),
+                },
+            };
             let name = format!("sd{}", self.disks.len());
-            let line = format!(
-                "{} {} at {}, {}",
-                controller_kind,
-                model.trim(),
-                found.location,
-                keel_vmlimits::fmt_scaled(bytes)
-            );
-            self.disks.push(Disk { name, controller: number, index, line });
+            self.disks.push(Disk { name, controller: number, index, line: String::new() });
+            let bytes = self.device(self.disks.len() - 1).map_or(0, |d| d.block_count() * u64::from(d.block_size()));
+            let model = model.trim();
+            let separator = if model.is_empty() { "" } else { " " };
+            let line = format!("{kind}{separator}{model} at {location}, {}", keel_vmlimits::fmt_scaled(bytes));
+            if let Some(disk) = self.disks.last_mut() {
+                disk.line = line;
+            }
         }
-        self.controllers.push(controller);
         Ok(())
     }
 
@@ -209,6 +197,24 @@ impl Disks {
     }
 }
 
+/// What the first blocks of a disk hold, at a glance: a GPT (its header at LBA 1), an MBR or a
+/// boot sector (the 0x55AA signature), nothing (all zero), or something else. The partition
+/// readers say more. See: UEFI 2.10 5.3.2 (GPT header), 5.2.1 (legacy MBR).
+fn first_blocks(disk: &mut impl BlockDevice) -> &'static str {
+    let size = disk.block_size() as usize;
+    let mut two = alloc::vec![0u8; 2 * size];
+    if disk.block_count() < 2 {
+        return "too small";
+    }
+    match disk.read_blocks(0, &mut two) {
+        Err(_) => "unreadable",
+        Ok(()) if &two[size..size + 8] == b"EFI PART" => "GPT",
+        Ok(()) if two[510..512] == [0x55, 0xaa] => "MBR or boot sector",
+        Ok(()) if two.iter().all(|&b| b == 0) => "blank",
+        Ok(()) => "unknown contents",
+    }
+}
+
 /// One disk of a controller, as a block device.
 pub struct DiskDevice<'a> {
     controller: &'a mut Controller,
@@ -220,30 +226,41 @@ impl BlockDevice for DiskDevice<'_> {
         match &*self.controller {
             Controller::Nvme(n) => n.describe(self.index).map_or(512, |d| d.block_size),
             Controller::Ahci(a) => a.describe(self.index).map_or(512, |d| d.block_size),
+            Controller::Virtio(v) => v.block_size(),
         }
     }
     fn block_count(&self) -> u64 {
         match &*self.controller {
             Controller::Nvme(n) => n.describe(self.index).map_or(0, |d| d.block_count),
             Controller::Ahci(a) => a.describe(self.index).map_or(0, |d| d.block_count),
+            Controller::Virtio(v) => v.block_count(),
+        }
+    }
+    fn read_only(&self) -> bool {
+        match &*self.controller {
+            Controller::Virtio(v) => v.read_only(),
+            _ => false,
         }
     }
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         match &mut *self.controller {
             Controller::Nvme(n) => n.read_blocks(self.index, lba, buf),
             Controller::Ahci(a) => a.read_blocks(self.index, lba, buf),
+            Controller::Virtio(v) => v.read_blocks(lba, buf),
         }
     }
     fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), BlockError> {
         match &mut *self.controller {
             Controller::Nvme(n) => n.write_blocks(self.index, lba, buf),
             Controller::Ahci(a) => a.write_blocks(self.index, lba, buf),
+            Controller::Virtio(v) => v.write_blocks(lba, buf),
         }
     }
     fn flush(&mut self) -> Result<(), BlockError> {
         match &mut *self.controller {
             Controller::Nvme(n) => n.flush(self.index),
             Controller::Ahci(a) => a.flush(self.index),
+            Controller::Virtio(v) => v.flush(),
         }
     }
     fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
@@ -251,6 +268,7 @@ impl BlockDevice for DiskDevice<'_> {
             Controller::Nvme(n) => n.write_zeroes(self.index, lba, blocks),
             // SATA has no zeroing command Keel uses: write zeros.
             Controller::Ahci(_) => keel_block::zero_by_writing(self, lba, blocks),
+            Controller::Virtio(v) => v.write_zeroes(lba, blocks),
         }
     }
 }

@@ -167,6 +167,14 @@ impl Machine {
     pub fn new() -> Result<Machine, Error> {
         Ok(Machine { notify: sys::notify_create()?, irq: None })
     }
+
+    /// Route a message-signalled interrupt to this machine's notification: the message
+    /// (address, data) to program into the device's MSI capability or MSI-X table.
+    pub fn msi(&mut self) -> Result<(u64, u32), Error> {
+        let (irq, message) = sys::irq_create(HARDWARE, keel_abi::IrqSource::Msi, self.notify, 0)?;
+        self.irq = Some(irq);
+        Ok((message >> 32, message as u32))
+    }
 }
 
 impl Platform for Machine {

@@ -13,7 +13,6 @@ extern crate alloc;
 
 mod disks;
 mod hal;
-mod pci_config;
 mod serve;
 
 use keel_abi::Handle;
@@ -35,8 +34,9 @@ fn run() -> i32 {
             return 1;
         }
     };
-    let mut config = match pci_config::ConfigPorts::open() {
-        Ok(c) => c,
+    // PCI configuration mechanism #1: ports 0xCF8..0xD00. See: PCI Local Bus 3.0 3.2.2.3.2.
+    let mut config = match hal::Ports::open(0xcf8, 8) {
+        Ok(ports) => keel_drv_pci::PortConfigSpace::new(ports),
         Err(e) => {
             debug(format_args!("storaged: no access to PCI configuration space: {e}"));
             return 1;
