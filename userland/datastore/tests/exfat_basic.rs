@@ -13,7 +13,7 @@ fn mount(image: Vec<u8>) -> ExfatVolume<MemDisk> {
 
 #[test]
 fn write_files_then_fsck_and_read_back() {
-    let Some(image) = mkfs_exfat(4 << 20, "4K") else { return };
+    let Some(image) = linux_mkfs_exfat(4 << 20, "4K") else { return };
     let mut vol = mount(image);
     assert_eq!(vol.label(), "TEST");
     vol.mkdir("/dir").unwrap();

@@ -42,7 +42,7 @@ pub fn make_image(tool_name: &str, args: &[&str], size: u64) -> Option<Vec<u8>> 
 }
 
 /// A small exFAT image made by mkfs.exfat (512-byte clusters unless told).
-pub fn mkfs_exfat(size: u64, cluster: &str) -> Option<Vec<u8>> {
+pub fn linux_mkfs_exfat(size: u64, cluster: &str) -> Option<Vec<u8>> {
     make_image("mkfs.exfat", &["-L", "TEST", "-b", "4K", "-c", cluster], size)
 }
 
