@@ -82,3 +82,99 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A sparse disk in memory: 64 KiB chunks, absent ones read as zero; `write_zeroes` drops whole
+/// chunks (like a driver's one WRITE ZEROES command) and counts the bytes written by
+/// `write_blocks`, so a test can show that growing a file wrote no gigabytes.
+pub struct SparseDisk {
+    pub chunks: std::collections::BTreeMap<u64, Vec<u8>>,
+    pub blocks: u64,
+    pub bytes_written: u64,
+}
+
+const CHUNK: u64 = 64 * 1024;
+
+impl SparseDisk {
+    /// A disk of `size` bytes whose first `prefix.len()` bytes are `prefix`.
+    pub fn new(size: u64, prefix: &[u8]) -> Self {
+        let mut disk = SparseDisk { chunks: Default::default(), blocks: size / 512, bytes_written: 0 };
+        for (i, chunk) in prefix.chunks(CHUNK as usize).enumerate() {
+            if chunk.iter().any(|&b| b != 0) {
+                let mut c = chunk.to_vec();
+                c.resize(CHUNK as usize, 0);
+                disk.chunks.insert(i as u64, c);
+            }
+        }
+        disk
+    }
+
+    /// Write the disk to a sparse host file.
+    pub fn save(&self, path: &Path) {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::create(path).unwrap();
+        file.set_len(self.blocks * 512).unwrap();
+        for (index, chunk) in &self.chunks {
+            file.write_all_at(chunk, index * CHUNK).unwrap();
+        }
+    }
+
+    fn copy(&mut self, offset: u64, data: Option<&[u8]>, out: Option<&mut [u8]>, len: usize) {
+        let mut out = out;
+        let mut done = 0usize;
+        while done < len {
+            let at = offset + done as u64;
+            let (index, within) = (at / CHUNK, (at % CHUNK) as usize);
+            let n = (CHUNK as usize - within).min(len - done);
+            match (&data, &mut out) {
+                (Some(data), _) => {
+                    let chunk = self.chunks.entry(index).or_insert_with(|| vec![0; CHUNK as usize]);
+                    chunk[within..within + n].copy_from_slice(&data[done..done + n]);
+                }
+                (None, Some(out)) => match self.chunks.get(&index) {
+                    Some(chunk) => out[done..done + n].copy_from_slice(&chunk[within..within + n]),
+                    None => out[done..done + n].fill(0),
+                },
+                (None, None) => {
+                    if within == 0 && n == CHUNK as usize {
+                        self.chunks.remove(&index);
+                    } else if let Some(chunk) = self.chunks.get_mut(&index) {
+                        chunk[within..within + n].fill(0);
+                    }
+                }
+            }
+            done += n;
+        }
+    }
+}
+
+impl keel_block::BlockDevice for SparseDisk {
+    fn block_size(&self) -> u32 {
+        512
+    }
+    fn block_count(&self) -> u64 {
+        self.blocks
+    }
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), keel_block::BlockError> {
+        keel_block::check_request(512, self.blocks, lba, buf.len())?;
+        let len = buf.len();
+        self.copy(lba * 512, None, Some(buf), len);
+        Ok(())
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), keel_block::BlockError> {
+        keel_block::check_request(512, self.blocks, lba, buf.len())?;
+        self.bytes_written += buf.len() as u64;
+        self.copy(lba * 512, Some(buf), None, buf.len());
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), keel_block::BlockError> {
+        Ok(())
+    }
+    fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), keel_block::BlockError> {
+        match lba.checked_add(blocks) {
+            Some(end) if end <= self.blocks => {}
+            _ => return Err(keel_block::BlockError::OutOfRange),
+        }
+        self.copy(lba * 512, None, None, (blocks * 512) as usize);
+        Ok(())
+    }
+}
