@@ -128,7 +128,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
     }
 
     /// Write FAT entries: `(cluster, value)` pairs, each FAT block read and written once.
-    fn fat_set(&mut self, entries: &[(u32, u32)]) -> Result<()> {
+    pub(crate) fn fat_set(&mut self, entries: &[(u32, u32)]) -> Result<()> {
         let block = u64::from(self.disk.dev.block_size());
         let mut sorted = entries.to_vec();
         sorted.sort_unstable();
@@ -318,8 +318,10 @@ impl<D: BlockDevice> ExfatVolume<D> {
             self.fat_set(&fat)?;
             self.disk.flush()?;
             if was_chain {
+                // The link into a live chain waits for the entry set write (`store`), so that
+                // the two land between the same flushes.
                 let old_last = extents.last().map(|e| e.end() - 1).unwrap_or(0);
-                self.fat_set(&[(old_last, new[0].first)])?;
+                self.pending_link = Some((old_last, new[0].first));
             }
             *no_fat_chain = false;
         }
@@ -333,9 +335,9 @@ impl<D: BlockDevice> ExfatVolume<D> {
         Ok(())
     }
 
-    /// Cut an object to `keep` clusters, freeing the rest. The caller has already written (and
-    /// flushed) the entry set with the smaller size, so these clusters are unreferenced: a power
-    /// cut here loses clusters, never data.
+    /// Cut an object to `keep` clusters, freeing the rest. The caller has just written the entry
+    /// set with the smaller size; it is flushed before the chain's new end is written, and that
+    /// before the clusters are freed: a power cut loses clusters, never data.
     pub(crate) fn shrink(&mut self, extents: &mut Vec<Extent>, no_fat_chain: bool, keep: u64) -> Result<()> {
         let mut freed = Vec::new();
         let mut kept = 0u64;
@@ -359,9 +361,14 @@ impl<D: BlockDevice> ExfatVolume<D> {
         self.mark_dirty()?;
         if !no_fat_chain {
             if let Some(last) = remaining.last() {
+                // The smaller entry set is durable before the chain gets shorter than it was.
+                self.disk.flush()?;
                 self.fat_set(&[(last.end() - 1, FAT_END)])?;
             }
         }
+        // The smaller entry set (written just before) and the chain's new end are durable
+        // before the clusters are free for another file.
+        self.disk.flush()?;
         self.mark(&freed, false)?;
         *extents = remaining;
         Ok(())

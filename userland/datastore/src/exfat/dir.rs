@@ -107,13 +107,24 @@ impl LoadedDir {
         used
     }
 
-    /// The first run of `count` free slots.
-    pub fn free_run(&self, count: u32) -> Option<u32> {
-        let mut run = 0;
-        for (slot, used) in self.used().iter().enumerate() {
-            run = if *used { 0 } else { run + 1 };
-            if run == count {
-                return Some(slot as u32 + 1 - count);
+    /// The first run of `count` free slots that stays within one `unit` of slots (a disk block,
+    /// so that writing the set is one atomic block write) when `count` fits in one; and the
+    /// first end-of-directory slot before it, if any (those slots must be filled with unused
+    /// entries first, or the set would sit past the end marker, spec 6.2.1.1).
+    pub fn free_run(&self, count: u32, unit: u32) -> Option<(u32, Option<u32>)> {
+        let used = self.used();
+        let end_marker = self.bytes.chunks_exact(ENTRY_SIZE).position(|e| e[0] == TYPE_END).map(|p| p as u32);
+        let n = used.len() as u32;
+        let mut start = 0;
+        while start + count <= n {
+            let crosses = count <= unit && start / unit != (start + count - 1) / unit;
+            if crosses {
+                start = (start / unit + 1) * unit;
+                continue;
+            }
+            match (start..start + count).find(|&s| used[s as usize]) {
+                Some(taken) => start = taken + 1,
+                None => return Some((start, end_marker.filter(|&e| e < start))),
             }
         }
         None
@@ -184,6 +195,13 @@ impl<D: BlockDevice> ExfatVolume<D> {
     pub(crate) fn store(&mut self, node: &Node) -> Result<()> {
         let extents = self.extents_of(node.parent.first, node.parent.no_fat_chain, node.parent.len)?;
         self.mark_dirty()?;
+        if let Some(link) = self.pending_link.take() {
+            // Link first and durable: a cut before the entry set leaves a chain longer than
+            // the file (fsck: "more clusters are allocated"; the file reads as before), never
+            // one shorter than the entry set says.
+            self.fat_set(&[link])?;
+            self.disk.flush()?;
+        }
         self.write_slots(&extents, node.slot, &node.set.build())
     }
 
@@ -210,26 +228,42 @@ impl<D: BlockDevice> ExfatVolume<D> {
         owner: Option<&mut Node>,
         count: u32,
     ) -> Result<(LoadedDir, u32)> {
+        let unit = (u64::from(self.disk.dev.block_size()).min(self.geo.cluster_size()) / ENTRY_SIZE as u64) as u32;
         let mut loaded = self.load_dir(dir)?;
-        if let Some(slot) = loaded.free_run(count) {
-            return Ok((loaded, slot));
+        if loaded.free_run(count, unit).is_none() {
+            let cs = self.geo.cluster_size();
+            let mut extents = loaded.extents.clone();
+            let mut no_fat_chain = dir.no_fat_chain;
+            let want = cluster_total(&extents) + (count as u64 * ENTRY_SIZE as u64).div_ceil(cs);
+            self.grow(&mut extents, &mut no_fat_chain, want, true)?;
+            let new_len = cluster_total(&extents) * cs;
+            if let Some(owner) = owner {
+                owner.set.data_length = new_len;
+                owner.set.valid_data_length = new_len;
+                owner.set.no_fat_chain = no_fat_chain;
+                self.store(owner)?;
+                self.disk.flush()?;
+                *dir = owner.as_dir()?;
+            } else if let Some(link) = self.pending_link.take() {
+                // The root has no entry set: the link is its commit.
+                self.fat_set(&[link])?;
+                self.disk.flush()?;
+            }
+            loaded = self.load_dir(dir)?;
         }
-        let cs = self.geo.cluster_size();
-        let mut extents = loaded.extents.clone();
-        let mut no_fat_chain = dir.no_fat_chain;
-        let want = cluster_total(&extents) + (count as u64 * ENTRY_SIZE as u64).div_ceil(cs);
-        self.grow(&mut extents, &mut no_fat_chain, want, true)?;
-        let new_len = cluster_total(&extents) * cs;
-        if let Some(owner) = owner {
-            owner.set.data_length = new_len;
-            owner.set.valid_data_length = new_len;
-            owner.set.no_fat_chain = no_fat_chain;
-            self.store(owner)?;
+        let (slot, end_marker) =
+            loaded.free_run(count, unit).ok_or(Error::Corrupt("grown directory has no free slots"))?;
+        if let Some(end) = end_marker {
+            // Unused entries (InUse clear, spec 6.2.1.4) up to the set, made durable first.
+            let mut filler = vec![0u8; (slot - end) as usize * ENTRY_SIZE];
+            for entry in filler.chunks_exact_mut(ENTRY_SIZE) {
+                entry[0] = TYPE_FILE & !IN_USE;
+            }
+            self.mark_dirty()?;
+            self.write_slots(&loaded.extents, end, &filler)?;
             self.disk.flush()?;
-            *dir = owner.as_dir()?;
+            loaded.bytes[end as usize * ENTRY_SIZE..slot as usize * ENTRY_SIZE].copy_from_slice(&filler);
         }
-        loaded = self.load_dir(dir)?;
-        let slot = loaded.free_run(count).ok_or(Error::Corrupt("grown directory has no free slots"))?;
         Ok((loaded, slot))
     }
 }

@@ -135,7 +135,10 @@ impl<D: BlockDevice> ExfatVolume<D> {
         }
         node.set.modified = self.timestamp;
         self.store(node)?;
-        self.disk.flush()?;
-        self.shrink(extents, old_no_fat_chain, len.div_ceil(cs))
+        if len.div_ceil(cs) < cluster_total(extents) {
+            self.shrink(extents, old_no_fat_chain, len.div_ceil(cs))
+        } else {
+            self.disk.flush()
+        }
     }
 }
