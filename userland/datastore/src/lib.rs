@@ -22,11 +22,15 @@ extern crate alloc;
 mod disk;
 mod error;
 pub mod exfat;
+pub mod fat;
 pub mod path;
+mod volume;
 
 pub use error::{Error, Result};
 pub use exfat::mkfs::mkfs_exfat;
 pub use exfat::{ExfatFile, ExfatVolume};
+pub use fat::{FatFile, FatVolume};
+pub use volume::{File, Format, Volume};
 
 /// What `stat` and `list` tell about a file or directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
