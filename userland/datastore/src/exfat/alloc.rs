@@ -80,7 +80,7 @@ impl Bitmap {
         while bit < cluster_count {
             let index = (start + bit) % cluster_count;
             // Skip whole allocated bytes quickly.
-            if index % 8 == 0 && self.bits[(index / 8) as usize] == 0xFF && index + 8 <= cluster_count {
+            if index.is_multiple_of(8) && self.bits[(index / 8) as usize] == 0xFF && index + 8 <= cluster_count {
                 bit += 8;
                 continue;
             }

@@ -161,7 +161,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
         }
         let ((first, len), sum) = upcase.ok_or(Error::Corrupt("no up-case table"))?;
         // Spec 7.2: at most 65536 two-byte entries.
-        if len > 2 * 0x10000 || len % 2 != 0 {
+        if len > 2 * 0x10000 || !len.is_multiple_of(2) {
             return Err(Error::Corrupt("up-case table length out of range"));
         }
         let table = self.read_object(first, len)?;
