@@ -185,11 +185,12 @@ impl<D: BlockDevice> FatVolume<D> {
         if node.is_dir() && dir != node.dir {
             // The moved directory's ".." names its new parent (0 for the root).
             let parent_ref = if dir == self.root_cluster { 0u32 } else { dir };
-            let clusters = self.chain(node.first_cluster())?;
+            let first =
+                *self.chain(node.first_cluster())?.first().ok_or(Error::Corrupt("directory without a cluster"))?;
             let mut e = [0u8; 4];
             e[..2].copy_from_slice(&((parent_ref >> 16) as u16).to_le_bytes());
             e[2..].copy_from_slice(&(parent_ref as u16).to_le_bytes());
-            let at = self.cluster_offset(clusters[0]) + ENTRY as u64;
+            let at = self.cluster_offset(first) + ENTRY as u64;
             self.disk.write(at + 20, &e[..2])?;
             self.disk.write(at + 26, &e[2..])?;
         }
