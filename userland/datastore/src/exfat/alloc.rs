@@ -111,6 +111,17 @@ impl Bitmap {
     }
 }
 
+/// A chain that names a cluster twice loops (spec 4.1), even when it ends where its length
+/// says: refuse it rather than read one cluster for two parts of a file.
+fn check_no_repeats(extents: Vec<Extent>) -> Result<Vec<Extent>> {
+    let mut sorted = extents.clone();
+    sorted.sort_unstable_by_key(|e| e.first);
+    if sorted.windows(2).any(|w| w[0].end() > w[1].first) {
+        return Err(Error::Corrupt("cluster chain loops"));
+    }
+    Ok(extents)
+}
+
 impl<D: BlockDevice> ExfatVolume<D> {
     /// Read one FAT entry.
     pub(crate) fn fat_get(&mut self, cluster: u32) -> Result<u32> {
@@ -193,7 +204,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
             }
             seen += 1;
             if seen == want {
-                return Ok(extents);
+                return check_no_repeats(extents);
             }
             // A chain longer than the heap has a loop (spec 4.1: each cluster appears once).
             if seen >= self.geo.cluster_count {
@@ -202,7 +213,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
             let next = self.fat_get(cluster)?;
             if next == FAT_END {
                 return match len {
-                    None => Ok(extents),
+                    None => check_no_repeats(extents),
                     Some(_) => Err(Error::Corrupt("cluster chain is shorter than the file")),
                 };
             }

@@ -170,6 +170,12 @@ impl<D: BlockDevice> FatVolume<D> {
             }
             let next = self.fat[cluster as usize] & MASK;
             if next >= 0x0FFF_FFF8 {
+                // A cluster named twice is a loop that happened to end (section 4).
+                let mut sorted = out.clone();
+                sorted.sort_unstable();
+                if sorted.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(Error::Corrupt("cluster chain loops"));
+                }
                 return Ok(out);
             }
             if next == BAD || next == FREE {
