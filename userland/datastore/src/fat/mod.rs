@@ -141,6 +141,11 @@ impl<D: BlockDevice> FatVolume<D> {
         self.disk.dev
     }
 
+    /// The device underneath.
+    pub fn device(&self) -> &D {
+        &self.disk.dev
+    }
+
     pub(crate) fn valid(&self, cluster: u32) -> bool {
         cluster >= 2 && cluster - 2 < self.cluster_count
     }
