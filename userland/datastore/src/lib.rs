@@ -5,12 +5,14 @@
 //! - **exFAT** ([`ExfatVolume`], [`mkfs_exfat`]) is the datastore format: a user can write it from
 //!   Windows, macOS or Linux, and it has no 4 GiB file limit. Written here from the Microsoft
 //!   exFAT specification because no crates.io crate fits: `hadris-fat`'s exFAT is an opt-in
-//!   unstable preview without directory growth, `exfat` and `exfat-fs` read or format only, and
-//!   none orders its metadata writes for power cuts or is built to treat the disk as hostile.
+//!   unstable preview without directory growth, `exfat` and `exfat-fs` read or format only
+//!   (`exfat` 0.1, our tests' independent reader, panics on a full directory cluster without an
+//!   end marker and stops a listing at the first deleted entry), and none orders its metadata
+//!   writes for power cuts or is built to treat the disk as hostile.
 //! - **FAT32** ([`FatVolume`]) is read and written too (a stick formatted elsewhere). Also our
 //!   own, small: `fatfs` 0.3.6 is no_std only with `core_io`, which needs nightly; `hadris-fat`
 //!   2.x builds no_std on stable, but works through its own byte-stream I/O traits (an adapter
-//!   doing partial-sector read-modify-write), brings six crates with it, and leaves the write
+//!   doing partial-sector read-modify-write), brings a dozen crates with it, and leaves the write
 //!   order and the handling of a hostile disk to code we could not fix when fuzzing finds
 //!   something; our FAT32 shares the exFAT code's byte layer, path rules and write ordering.
 //! - [`Volume`] mounts either, detecting which; [`Error`] says why an operation failed.

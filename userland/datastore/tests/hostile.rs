@@ -79,3 +79,23 @@ fn garbage_is_not_a_file_system() {
     disk.write_blocks(0, &pattern(5, 512)).unwrap();
     assert_eq!(Volume::mount(disk).err(), Some(Error::NotAFileSystem));
 }
+
+#[test]
+fn offsets_at_the_far_end_of_u64_are_errors() {
+    let mut vol = Volume::mount(formatted()).unwrap();
+    let mut f = vol.create("/far").unwrap();
+    assert_eq!(vol.write(&mut f, u64::MAX - 1, b"xy").err(), Some(Error::FileTooLarge));
+    assert_eq!(vol.write(&mut f, 1 << 60, b"xy").err(), Some(Error::NoSpace));
+    assert_eq!(vol.truncate(&mut f, u64::MAX).err(), Some(Error::NoSpace));
+    let mut buf = [0u8; 4];
+    assert_eq!(vol.read(&f, u64::MAX, &mut buf), Ok(0));
+    // Nothing was allocated by the refused requests.
+    let (total, free) = vol.space();
+    assert!(free > total - 64 * 1024);
+}
+
+#[test]
+fn fat16_is_refused_with_a_reason() {
+    let Some(image) = make_image("mkfs.vfat", &["-F", "16", "-s", "1"], 8 << 20) else { return };
+    assert!(matches!(Volume::mount(MemDisk::from_bytes(512, image)).err(), Some(Error::Unsupported(_))));
+}
