@@ -4,6 +4,7 @@
 //! missing when run as root, or prints the exact command to run otherwise (see `setup`).
 
 mod bench;
+mod datastore;
 mod flash;
 mod fuzz;
 mod kernel;
@@ -36,6 +37,10 @@ commands:
                            unless --sanitizer none; nightly and cargo-fuzz are installed if
                            missing); fails on a crash, naming the input; --fresh starts from
                            the committed seeds only; --replay runs each committed input once
+  datastore mkfs IMAGE [--size 1G] [--label L] [--offset BYTES]
+  datastore put IMAGE FILE... [--to DIR] | get IMAGE PATH [OUT] | ls IMAGE [PATH]
+                           make a sparse exFAT datastore image and copy files in and out of it
+                           without mounting it (--offset: a volume inside a partition)
   bench                    benchmarks in QEMU with -icount (exit costs, Linux boot, Keel's boot
                            and per-VM memory): target/bench/results.json, docs/performance.md";
 
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Some("test") => setup::ensure(true).and_then(|_| test(&args[1..])),
         Some("flash") => flash::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
+        Some("datastore") => datastore::command(&args[1..]),
         Some("bench") => setup::ensure(false).and_then(|_| bench::command(&args[1..])),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");

@@ -18,11 +18,15 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("binutils", "/usr/bin/ld"),
 ];
 
-/// What the tests need on top (Bochs for the Intel VMX path).
+/// What the tests need on top: Bochs for the Intel VMX path; Linux's exFAT and FAT tools, which
+/// the datastore file-system tests (keel-datastore) check their images with (mkfs.exfat,
+/// fsck.exfat, mkfs.vfat, fsck.vfat; mtools is a build package).
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("bochs", "/usr/bin/bochs"),
     ("bochsbios", "/usr/share/bochs/BIOS-bochs-latest"),
     ("seabios", "/usr/share/seabios/vgabios-isavga.bin"),
+    ("exfatprogs", "/usr/sbin/fsck.exfat"),
+    ("dosfstools", "/usr/sbin/fsck.vfat"),
 ];
 
 fn is_root() -> bool {

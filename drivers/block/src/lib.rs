@@ -8,16 +8,23 @@
 //! - [`MemDisk`]: a disk in memory that can fail on demand and records every write and flush,
 //!   so a test can rebuild the disk as a power cut at any point would have left it.
 //!
+//! - [`FileDisk`] (feature `std`, host tools and tests only): a disk image in a host file.
+//!
 //! What it does not do: queue or reorder requests, cache, or split a request into a driver's
 //! maximum transfer (a driver splits what it must). Nothing here panics on any request: a range
 //! past the end, a buffer that is not a whole number of blocks, or a write to a read-only device
 //! is an error.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 extern crate alloc;
 
+#[cfg(feature = "std")]
+mod filedisk;
 mod memdisk;
 mod window;
+
+#[cfg(feature = "std")]
+pub use filedisk::FileDisk;
 
 pub use memdisk::{DiskEvent, MemDisk};
 pub use window::Window;

@@ -1,0 +1,144 @@
+//! Reading, writing and truncating exFAT files at any u64 offset. ValidDataLength (spec 7.6.5)
+//! makes growth cheap: truncating up allocates clusters (contiguous where the bitmap allows, so
+//! the file stays NoFatChain) without writing them, reads at or past ValidDataLength return
+//! zeros, and a write past it zeroes only the gap, with one `write_zeroes` per run. A write is
+//! ordered: clusters allocated and flushed, data written, then flushed again before the entry
+//! set that makes it part of the file is written. It does not cache file data.
+
+use alloc::vec::Vec;
+use keel_block::BlockDevice;
+
+use super::alloc::{cluster_total, Extent};
+use super::dir::Node;
+use super::{ExfatFile, ExfatVolume};
+use crate::error::{Error, Result};
+use crate::Metadata;
+
+impl ExfatFile {
+    /// Size, kind and attributes as of the last operation through this handle.
+    pub fn metadata(&self) -> Metadata {
+        match &self.node {
+            Some(node) => node.metadata(),
+            None => Metadata { is_dir: true, len: 0, read_only: false, modified: 0 },
+        }
+    }
+
+    fn file_node(&self) -> Result<&Node> {
+        match &self.node {
+            Some(node) if !node.set.is_directory() => Ok(node),
+            _ => Err(Error::IsADirectory),
+        }
+    }
+}
+
+/// The disk byte ranges `(offset, len)` holding file bytes `offset..offset + len`.
+fn runs<D: BlockDevice>(volume: &ExfatVolume<D>, extents: &[Extent], offset: u64, len: u64) -> Result<Vec<(u64, u64)>> {
+    let cs = volume.geo.cluster_size();
+    let mut out = Vec::new();
+    let (mut pos, end) = (offset, offset + len);
+    let mut base = 0u64;
+    for e in extents {
+        let e_len = u64::from(e.count) * cs;
+        if pos < base + e_len && pos < end {
+            let n = (base + e_len - pos).min(end - pos);
+            out.push((volume.geo.cluster_offset(e.first) + (pos - base), n));
+            pos += n;
+        }
+        base += e_len;
+        if pos >= end {
+            return Ok(out);
+        }
+    }
+    if pos < end {
+        return Err(Error::Corrupt("file is longer than its clusters"));
+    }
+    Ok(out)
+}
+
+impl<D: BlockDevice> ExfatVolume<D> {
+    /// Read up to `buf.len()` bytes at `offset`; returns how many (0 at or past the end).
+    pub fn read(&mut self, file: &ExfatFile, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let set = &file.file_node()?.set;
+        if offset >= set.data_length {
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(set.data_length - offset);
+        let valid = set.valid_data_length.saturating_sub(offset).min(n);
+        let mut at = 0usize;
+        for (disk, len) in runs(self, &file.extents, offset, valid)? {
+            self.disk.read(disk, &mut buf[at..at + len as usize])?;
+            at += len as usize;
+        }
+        // Spec 7.6.5: bytes past ValidDataLength read as zero.
+        buf[valid as usize..n as usize].fill(0);
+        Ok(n as usize)
+    }
+
+    /// Write all of `data` at `offset`, growing the file as needed.
+    pub fn write(&mut self, file: &mut ExfatFile, offset: u64, data: &[u8]) -> Result<()> {
+        file.file_node()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset.checked_add(data.len() as u64).ok_or(Error::FileTooLarge)?;
+        let cs = self.geo.cluster_size();
+        let ExfatFile { node: Some(node), extents } = file else { return Err(Error::IsADirectory) };
+        let before = node.set.clone();
+        let set = &mut node.set;
+        if end.div_ceil(cs) > cluster_total(extents) {
+            self.grow(extents, &mut set.no_fat_chain, end.div_ceil(cs), false)?;
+            set.first_cluster = extents[0].first;
+        }
+        self.mark_dirty()?;
+        if offset > set.valid_data_length {
+            for (disk, len) in runs(self, extents, set.valid_data_length, offset - set.valid_data_length)? {
+                self.disk.zero(disk, len)?;
+            }
+        }
+        let mut at = 0usize;
+        for (disk, len) in runs(self, extents, offset, data.len() as u64)? {
+            self.disk.write(disk, &data[at..at + len as usize])?;
+            at += len as usize;
+        }
+        set.valid_data_length = set.valid_data_length.max(end);
+        set.data_length = set.data_length.max(end);
+        if *set != before {
+            set.modified = self.timestamp;
+            // The data (and zeroed gap) is durable before the entry set claims it.
+            self.disk.flush()?;
+            self.store(node)?;
+        }
+        Ok(())
+    }
+
+    /// Set the file's length. Growing allocates without writing data (ValidDataLength stays);
+    /// shrinking writes the smaller entry set first, then frees the clusters past the end.
+    pub fn truncate(&mut self, file: &mut ExfatFile, len: u64) -> Result<()> {
+        file.file_node()?;
+        let cs = self.geo.cluster_size();
+        let ExfatFile { node: Some(node), extents } = file else { return Err(Error::IsADirectory) };
+        let old_no_fat_chain = node.set.no_fat_chain;
+        if len == node.set.data_length {
+            return Ok(());
+        }
+        if len > node.set.data_length {
+            self.grow(extents, &mut node.set.no_fat_chain, len.div_ceil(cs), false)?;
+            node.set.first_cluster = extents[0].first;
+            node.set.data_length = len;
+        } else {
+            node.set.data_length = len;
+            node.set.valid_data_length = node.set.valid_data_length.min(len);
+            if len == 0 {
+                node.set.first_cluster = 0;
+                node.set.no_fat_chain = false;
+            }
+        }
+        node.set.modified = self.timestamp;
+        self.store(node)?;
+        if len.div_ceil(cs) < cluster_total(extents) {
+            self.shrink(extents, old_no_fat_chain, len.div_ceil(cs))
+        } else {
+            self.disk.flush()
+        }
+    }
+}
