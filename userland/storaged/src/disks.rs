@@ -9,8 +9,10 @@
 
 use alloc::boxed::Box;
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::fmt::Write;
 
 use keel_block::{BlockDevice, BlockError};
@@ -38,7 +40,9 @@ struct Disk {
 
 /// Every disk the service drives.
 pub struct Disks {
-    controllers: Vec<Controller>,
+    /// Shared with the disks' block devices (the service is single-threaded: one borrow at a
+    /// time, for one request).
+    controllers: Vec<Rc<RefCell<Controller>>>,
     disks: Vec<Disk>,
     /// Controllers found but not driven, and why (for the listing).
     problems: Vec<String>,
@@ -141,14 +145,14 @@ impl Disks {
             }
         };
         let number = self.controllers.len();
-        self.controllers.push(controller);
-        let count = match &self.controllers[number] {
+        self.controllers.push(Rc::new(RefCell::new(controller)));
+        let count = match &*self.controllers[number].borrow() {
             Controller::Nvme(n) => n.namespaces().len(),
             Controller::Ahci(a) => a.disk_count(),
             Controller::Virtio(_) => 1,
         };
         for index in 0..count {
-            let model = match &mut self.controllers[number] {
+            let model = match &mut *self.controllers[number].borrow_mut() {
                 Controller::Nvme(n) => n.describe(index).map(|d| d.model).unwrap_or_default(),
                 Controller::Ahci(a) => a.describe(index).map(|d| d.model).unwrap_or_default(),
                 Controller::Virtio(v) => match v.serial() {
@@ -190,10 +194,22 @@ impl Disks {
     }
 
     /// Disk `i` as a block device.
-    pub fn device(&mut self, i: usize) -> Option<DiskDevice<'_>> {
+    pub fn device(&self, i: usize) -> Option<DiskDevice> {
         let disk = self.disks.get(i)?;
-        let (controller, index) = (disk.controller, disk.index);
-        Some(DiskDevice { controller: self.controllers.get_mut(controller)?, index })
+        Some(DiskDevice { controller: self.controllers.get(disk.controller)?.clone(), index: disk.index })
+    }
+
+    /// Disk `i`'s name (`sd0`).
+    pub fn name(&self, i: usize) -> &str {
+        self.disks.get(i).map_or("?", |d| d.name.as_str())
+    }
+
+    /// Add a line under disk `name` in the listing (its partitions and datastores).
+    pub fn annotate(&mut self, i: usize, line: &str) {
+        if let Some(disk) = self.disks.get_mut(i) {
+            disk.line.push_str("\n  ");
+            disk.line.push_str(line);
+        }
     }
 }
 
@@ -216,59 +232,60 @@ fn first_blocks(disk: &mut impl BlockDevice) -> &'static str {
 }
 
 /// One disk of a controller, as a block device.
-pub struct DiskDevice<'a> {
-    controller: &'a mut Controller,
+pub struct DiskDevice {
+    controller: Rc<RefCell<Controller>>,
     index: usize,
 }
 
-impl BlockDevice for DiskDevice<'_> {
+impl BlockDevice for DiskDevice {
     fn block_size(&self) -> u32 {
-        match &*self.controller {
+        match &*self.controller.borrow() {
             Controller::Nvme(n) => n.describe(self.index).map_or(512, |d| d.block_size),
             Controller::Ahci(a) => a.describe(self.index).map_or(512, |d| d.block_size),
             Controller::Virtio(v) => v.block_size(),
         }
     }
     fn block_count(&self) -> u64 {
-        match &*self.controller {
+        match &*self.controller.borrow() {
             Controller::Nvme(n) => n.describe(self.index).map_or(0, |d| d.block_count),
             Controller::Ahci(a) => a.describe(self.index).map_or(0, |d| d.block_count),
             Controller::Virtio(v) => v.block_count(),
         }
     }
     fn read_only(&self) -> bool {
-        match &*self.controller {
+        match &*self.controller.borrow() {
             Controller::Virtio(v) => v.read_only(),
             _ => false,
         }
     }
     fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        match &mut *self.controller {
+        match &mut *self.controller.borrow_mut() {
             Controller::Nvme(n) => n.read_blocks(self.index, lba, buf),
             Controller::Ahci(a) => a.read_blocks(self.index, lba, buf),
             Controller::Virtio(v) => v.read_blocks(lba, buf),
         }
     }
     fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), BlockError> {
-        match &mut *self.controller {
+        match &mut *self.controller.borrow_mut() {
             Controller::Nvme(n) => n.write_blocks(self.index, lba, buf),
             Controller::Ahci(a) => a.write_blocks(self.index, lba, buf),
             Controller::Virtio(v) => v.write_blocks(lba, buf),
         }
     }
     fn flush(&mut self) -> Result<(), BlockError> {
-        match &mut *self.controller {
+        match &mut *self.controller.borrow_mut() {
             Controller::Nvme(n) => n.flush(self.index),
             Controller::Ahci(a) => a.flush(self.index),
             Controller::Virtio(v) => v.flush(),
         }
     }
     fn write_zeroes(&mut self, lba: u64, blocks: u64) -> Result<(), BlockError> {
-        match &mut *self.controller {
-            Controller::Nvme(n) => n.write_zeroes(self.index, lba, blocks),
-            // SATA has no zeroing command Keel uses: write zeros.
-            Controller::Ahci(_) => keel_block::zero_by_writing(self, lba, blocks),
-            Controller::Virtio(v) => v.write_zeroes(lba, blocks),
-        }
+        let zeroed = match &mut *self.controller.borrow_mut() {
+            Controller::Nvme(n) => Some(n.write_zeroes(self.index, lba, blocks)),
+            Controller::Virtio(v) => Some(v.write_zeroes(lba, blocks)),
+            // SATA has no zeroing command Keel uses: write zeros (below, the borrow ended).
+            Controller::Ahci(_) => None,
+        };
+        zeroed.unwrap_or_else(|| keel_block::zero_by_writing(self, lba, blocks))
     }
 }

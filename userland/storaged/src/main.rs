@@ -2,15 +2,16 @@
 //! hardware handle (DEVICE), vmd's reply notification (SIGNAL), the storage channel vmd shares
 //! with it (MAP; keel-storeproto) and the notification vmd rings when it posts a request (WAIT).
 //!
-//! It brings up the disk controllers (disks.rs, over the host drivers in `drivers/`), then
-//! answers vmd's requests one at a time (serve.rs). Its unsafe code is hal.rs alone
-//! (registers, ports, DMA). What it does not do yet: partitions, datastores and files (the
-//! requests that need them answer `NoDatastore`), or channels to VM monitors.
+//! It brings up the disk controllers (disks.rs, over the host drivers in `drivers/`), finds the
+//! datastores on them (datastore.rs), then answers vmd's requests one at a time (serve.rs). Its
+//! unsafe code is hal.rs alone (registers, ports, DMA). What it does not do yet: channels to the
+//! VM monitors.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod datastore;
 mod disks;
 mod hal;
 mod serve;
@@ -42,9 +43,11 @@ fn run() -> i32 {
             return 1;
         }
     };
-    let disks = disks::Disks::probe(&mut config);
+    let mut disks = disks::Disks::probe(&mut config);
     debug(format_args!("storaged: {} disk(s)", disks.len()));
-    let mut service = serve::Service::new(disks);
+    let mut datastores = datastore::find(&mut disks);
+    let volume = if datastores.is_empty() { None } else { Some(datastores.remove(0).1) };
+    let mut service = serve::Service::new(disks, volume);
     loop {
         while let Some(request) = channel.take() {
             let reply = service.handle(channel, &request);

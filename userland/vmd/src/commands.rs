@@ -17,6 +17,8 @@ use crate::{config, BIT_CHILD};
 
 /// The configuration file read at start-up and by `reload`.
 const CONFIG_FILE: &str = "vm.conf";
+/// The configuration file on the datastore, used instead of the boot media's when it exists.
+const DATASTORE_CONFIG_FILE: &str = "/etc/vm.conf";
 
 struct Child {
     handle: Handle,
@@ -67,14 +69,10 @@ impl Vmd {
     /// Read vm.conf and show the prompt.
     pub fn start(&mut self) {
         self.start_storage_service();
-        match config::load(CONFIG_FILE) {
+        let (file, loaded) = self.load_config(None);
+        match loaded {
             Ok(c) => {
-                let _ = writeln!(
-                    self.term,
-                    "vmd: {} vm(s) and {} switch(es) in {CONFIG_FILE}",
-                    c.vms.len(),
-                    c.switches.len()
-                );
+                let _ = writeln!(self.term, "vmd: {} vm(s) and {} switch(es) in {file}", c.vms.len(), c.switches.len());
                 self.vms.apply(&c);
                 self.config = c;
             }
@@ -346,8 +344,8 @@ impl Vmd {
                 };
                 let _ = writeln!(self.term, "reset {what}: no running VMs or switches to reset");
             }
-            Command::Load(file) => self.load(&file, true),
-            Command::Reload => self.load(CONFIG_FILE, false),
+            Command::Load(file) => self.load(Some(&file), true),
+            Command::Reload => self.load(None, false),
             Command::Log { verbose } => {
                 self.log_verbose = verbose;
                 let _ = writeln!(
@@ -577,8 +575,27 @@ impl Vmd {
         self.attached = Some(i);
     }
 
-    fn load(&mut self, file: &str, merge: bool) {
-        match config::load(file) {
+    /// Read a configuration file: `file`, or the default one (`/etc/vm.conf` on the datastore
+    /// when it is there, else the boot media's `vm.conf`). Returns the name to show with it.
+    fn load_config(&mut self, file: Option<&str>) -> (String, Result<Config, String>) {
+        if let Some(storage) = self.storage.as_mut() {
+            let path = file.unwrap_or(DATASTORE_CONFIG_FILE);
+            match storage.file_size(path) {
+                Ok(Some(_)) => return (String::from(path), config::load_from_datastore(storage, path)),
+                // Not on the datastore (or none): the boot media may have it.
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = writeln!(self.term, "vmd: datastore: {e}; using the boot media");
+                }
+            }
+        }
+        let file = file.unwrap_or(CONFIG_FILE);
+        (String::from(file), config::load(file))
+    }
+
+    fn load(&mut self, file: Option<&str>, merge: bool) {
+        let (file, loaded) = self.load_config(file);
+        match loaded {
             Ok(new) => {
                 let before =
                     Config { vms: self.vms.vms.iter().map(|v| v.config.clone()).collect(), ..self.config.clone() };

@@ -1,6 +1,8 @@
-//! Reading vm.conf: the main file and every `include` come from the boot modules. A path names
-//! the module with the same last component (`include "/etc/vm.d/web.conf"` reads module
-//! `web.conf`), since the boot media has no file system that vmd could read.
+//! Reading vm.conf: from the datastore when it holds `/etc/vm.conf` (the main file and every
+//! `include` are then paths on the datastore, read through the storage service), else from the
+//! boot modules, where a path names the module with the same last component (`include
+//! "/etc/vm.d/web.conf"` reads module `web.conf`), since the boot media has no file system that
+//! vmd could read. docs/vm.conf.md says which is used when.
 
 use alloc::string::String;
 use alloc::vec;
@@ -51,8 +53,26 @@ impl Includer for ModuleIncluder {
     }
 }
 
-/// Parse the configuration file `path`. The error is one line naming file and line.
+/// Parse the configuration file `path` from the boot modules. The error is one line naming file
+/// and line.
 pub fn load(path: &str) -> Result<Config, String> {
     let text = read_module(path).map_err(|e| alloc::format!("{path}: {e}"))?;
     keel_vmconf::parse(module_name(path), &text, &mut ModuleIncluder).map_err(|e| alloc::format!("{e}"))
+}
+
+/// Files on the datastore, through the storage service.
+struct DatastoreIncluder<'a>(&'a mut crate::storage::Storage);
+
+impl Includer for DatastoreIncluder<'_> {
+    fn read(&mut self, path: &str) -> Result<String, String> {
+        let bytes = self.0.read_file(path, MAX_FILE)?;
+        String::from_utf8(bytes).map_err(|_| String::from("not UTF-8 text"))
+    }
+}
+
+/// Parse the configuration file `path` (absolute) from the datastore.
+pub fn load_from_datastore(storage: &mut crate::storage::Storage, path: &str) -> Result<Config, String> {
+    let mut includer = DatastoreIncluder(storage);
+    let text = includer.read(path).map_err(|e| alloc::format!("{path}: {e}"))?;
+    keel_vmconf::parse(path, &text, &mut includer).map_err(|e| alloc::format!("{e}"))
 }

@@ -92,6 +92,56 @@ impl Storage {
         }
     }
 
+    /// Whether `path` exists on the datastore: `Ok(None)` when it does not or there is no
+    /// datastore; `Ok(Some(size))` when it is a file.
+    pub fn file_size(&mut self, path: &str) -> Result<Option<u64>, String> {
+        let mut request = Request::new(Op::Stat);
+        request.path = String::from(path);
+        let reply = self.call(&request, &[])?;
+        match reply.status {
+            Status::Ok if reply.result2 == 0 => Ok(Some(reply.result)),
+            Status::Ok => Err(format!("{path}: is a directory")),
+            Status::NotFound | Status::NoDatastore => Ok(None),
+            status => Err(format!("{path}: {status}")),
+        }
+    }
+
+    /// The whole file `path` from the datastore, if at most `limit` bytes.
+    pub fn read_file(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, String> {
+        let mut request = Request::new(Op::Open);
+        request.path = String::from(path);
+        let opened = self.call(&request, &[])?;
+        if opened.status != Status::Ok {
+            return Err(format!("{}", opened.status));
+        }
+        let (handle, size) = (opened.result, opened.result2);
+        let result =
+            if size > limit { Err(format!("file too large ({size} bytes)")) } else { self.read_open(handle, size) };
+        let mut close = Request::new(Op::Close);
+        close.handle = handle;
+        let _ = self.call(&close, &[]);
+        result
+    }
+
+    fn read_open(&mut self, handle: u64, size: u64) -> Result<Vec<u8>, String> {
+        let mut bytes = Vec::new();
+        while (bytes.len() as u64) < size {
+            let mut request = Request::new(Op::Read);
+            request.handle = handle;
+            request.offset = bytes.len() as u64;
+            request.length = (size - bytes.len() as u64).min(keel_storeproto::DATA_MAX as u64);
+            let reply = self.call(&request, &[])?;
+            if reply.status != Status::Ok {
+                return Err(format!("{}", reply.status));
+            }
+            if reply.result == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&self.data(reply.result));
+        }
+        Ok(bytes)
+    }
+
     /// The entries of the datastore directory `path`.
     pub fn list(&mut self, path: &str) -> Result<Vec<Entry>, String> {
         let mut request = Request::new(Op::List);
