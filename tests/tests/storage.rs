@@ -58,3 +58,40 @@ fn the_storage_service_drives_virtio_nvme_and_ahci_disks() {
     m.command("ls", "ls: /: no datastore");
     m.command("version", "Keel 0.1.0 (");
 }
+
+/// Run `cargo xtask datastore ARGS...` (the host's tool for datastore images).
+fn datastore(args: &[&str]) {
+    let status = std::process::Command::new(xtask()).arg("datastore").args(args).status().unwrap();
+    assert!(status.success(), "xtask datastore {args:?} failed");
+}
+
+#[test]
+fn vm_conf_comes_from_the_datastore() {
+    // A datastore made on the host: exFAT on the whole disk, /etc/vm.conf defining a VM that
+    // none of the boot media's vm.conf files has.
+    let dir = scratch("storage-datastore");
+    let image = dir.join("datastore.img");
+    let _ = std::fs::remove_file(&image);
+    datastore(&["mkfs", image.to_str().unwrap(), "--size", "64M", "--label", "KEEL"]);
+    let conf = dir.join("vm.conf");
+    std::fs::write(&conf, "vm \"fromdisk\" {\n  memory 16M\n  boot \"hello\"\n  disable\n}\n").unwrap();
+    datastore(&["put", image.to_str().unwrap(), conf.to_str().unwrap(), "--to", "/etc"]);
+
+    let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
+    spec.disks = vec![Disk { path: image, bus: DiskBus::Virtio }];
+    let mut m = Machine::qemu("storage-datastore", &spec);
+    let t = Duration::from_secs(120);
+    m.expect_all(
+        &["storaged: sd0: exFAT 'KEEL'", "datastore, in use", "vmd: 1 vm(s) and 0 switch(es) in /etc/vm.conf"],
+        t,
+    );
+    m.expect(PROMPT, t);
+    m.command("disks", "sd0: exFAT 'KEEL'");
+    m.command("ls", "etc/");
+    m.command("ls /etc", "56  vm.conf");
+    m.command("ls /nothing", "ls: /nothing: no such file or directory");
+    m.command("show", "fromdisk");
+    m.send_line("start fromdisk");
+    m.expect("vmd: vm fromdisk stopped: the guest wrote 0 to the debug-exit port", t);
+    m.command("reload", "vmd: /etc/vm.conf: no changes");
+}
