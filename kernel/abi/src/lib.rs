@@ -18,6 +18,8 @@ pub use info::InfoKind;
 
 use core::fmt;
 
+use keel_addr::Gpa;
+
 /// A capability handle: an index into the calling process's handle table. 0 is never valid.
 pub type Handle = u32;
 
@@ -320,7 +322,7 @@ pub enum Syscall {
     VmMap {
         vm: Handle,
         shm: Handle,
-        gpa: u64,
+        gpa: Gpa,
         prot: u64,
     },
     /// A vCPU of `vm`; its state page is mapped at `state_addr` (page-aligned, free) in the caller.
@@ -341,7 +343,7 @@ pub enum Syscall {
     /// Remove the mapping `VmMap` made at `gpa`. Result: bytes unmapped.
     VmUnmap {
         vm: Handle,
-        gpa: u64,
+        gpa: Gpa,
     },
     /// Wall-clock nanoseconds since the Unix epoch (from the host's RTC at boot plus ClockNs).
     ClockRealtime,
@@ -481,11 +483,11 @@ impl Syscall {
                 grants.len,
             ],
             VmCreate => [nr::VM_CREATE, 0, 0, 0, 0, 0, 0],
-            VmMap { vm, shm, gpa, prot } => [nr::VM_MAP, h(vm), h(shm), gpa, prot, 0, 0],
+            VmMap { vm, shm, gpa, prot } => [nr::VM_MAP, h(vm), h(shm), gpa.0, prot, 0, 0],
             VcpuCreate { vm, state_addr } => [nr::VCPU_CREATE, h(vm), state_addr, 0, 0, 0, 0],
             VcpuRun { vcpu } => [nr::VCPU_RUN, h(vcpu), 0, 0, 0, 0, 0],
             VcpuPoke { vcpu } => [nr::VCPU_POKE, h(vcpu), 0, 0, 0, 0, 0],
-            VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa, 0, 0, 0, 0],
+            VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa.0, 0, 0, 0, 0],
             ClockRealtime => [nr::CLOCK_REALTIME, 0, 0, 0, 0, 0, 0],
         }
     }
@@ -544,11 +546,11 @@ impl Syscall {
                 }
             }
             nr::VM_CREATE => VmCreate,
-            nr::VM_MAP => VmMap { vm: handle(a)?, shm: handle(b)?, gpa: c, prot: d },
+            nr::VM_MAP => VmMap { vm: handle(a)?, shm: handle(b)?, gpa: Gpa(c), prot: d },
             nr::VCPU_CREATE => VcpuCreate { vm: handle(a)?, state_addr: b },
             nr::VCPU_RUN => VcpuRun { vcpu: handle(a)? },
             nr::VCPU_POKE => VcpuPoke { vcpu: handle(a)? },
-            nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: b },
+            nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: Gpa(b) },
             nr::CLOCK_REALTIME => ClockRealtime,
             _ => return Err(Error::UnknownSyscall),
         })

@@ -39,11 +39,11 @@ fn every_call() -> Vec<Syscall> {
         DebugWrite { buf: b(0x6000, 10) },
         ProcessSpawnWith { modules: HANDLE_MODULES, name: b(0x1000, 7), notify: 6, bit: 3, grants: b(0x2000, 16) },
         VmCreate,
-        VmMap { vm: 7, shm: 8, gpa: 0x10_0000, prot: vcpu::gprot::ALL },
+        VmMap { vm: 7, shm: 8, gpa: Gpa(0x10_0000), prot: vcpu::gprot::ALL },
         VcpuCreate { vm: 7, state_addr: 0x7000_0000 },
         VcpuRun { vcpu: 9 },
         VcpuPoke { vcpu: 9 },
-        VmUnmap { vm: 7, gpa: 0x10_0000 },
+        VmUnmap { vm: 7, gpa: Gpa(0x10_0000) },
         ClockRealtime,
     ]
 }

@@ -9,7 +9,7 @@ use spin::Mutex;
 
 use keel_abi::vcpu::gprot;
 use keel_abi::Error;
-use keel_mm::addr::{Gpa, Hpa};
+use keel_addr::{Gpa, Hpa};
 use keel_mm::paging::{Access, Ept, PageSize, PageTable, X86};
 use keel_mm::PAGE_SIZE;
 

@@ -16,12 +16,15 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use keel_abi::vcpu::{dirty, seg, Segment, Table, VcpuState};
+use keel_addr::Gpa;
 
-pub const LOAD_MIN: u64 = 0x10_0000;
-pub const GDT_ADDR: u64 = 0x500;
-pub const PML4_ADDR: u64 = 0x1000;
-pub const PDPT_ADDR: u64 = 0x2000;
-pub const PD_ADDR: u64 = 0x3000;
+/// The lowest address an ELF segment may load at (below: the GDT, page tables, stack, BIOS area).
+pub const LOAD_MIN: Gpa = Gpa(0x10_0000);
+pub const GDT_ADDR: Gpa = Gpa(0x500);
+pub const PML4_ADDR: Gpa = Gpa(0x1000);
+pub const PDPT_ADDR: Gpa = Gpa(0x2000);
+pub const PD_ADDR: Gpa = Gpa(0x3000);
+/// The initial RSP (a register value; the stack grows down from here in the identity map).
 pub const STACK_TOP: u64 = 0x8_0000;
 /// The smallest RAM a guest can have (page tables, stack, an image at 1 MiB).
 pub const MIN_RAM: u64 = 2 << 20;
@@ -41,7 +44,7 @@ pub enum Kind {
 /// One loadable piece: `data` goes at guest-physical `gpa`, followed by `zero` zero bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Piece<'a> {
-    pub gpa: u64,
+    pub gpa: Gpa,
     pub data: &'a [u8],
     pub zero: u64,
 }
@@ -109,7 +112,7 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
             return Err(BootError::FirmwareTooLarge);
         }
         // The firmware ends at 4 GiB; the monitor maps it there (and aliases its tail below 1 MiB).
-        let gpa = (1u64 << 32) - image.len() as u64;
+        let gpa = Gpa((1u64 << 32) - image.len() as u64);
         return Ok(Plan {
             kind: Kind::Firmware,
             entry: 0xfff0,
@@ -151,7 +154,7 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
         }
         let bad = BootError::SegmentOutsideRam { index: i as usize };
         let end = paddr.checked_add(memsz).ok_or(bad)?;
-        if filesz > memsz || paddr < LOAD_MIN || end > ram {
+        if filesz > memsz || paddr < LOAD_MIN.0 || end > ram {
             return Err(bad);
         }
         let file_end = offset.checked_add(filesz).ok_or(BootError::Truncated)?;
@@ -159,7 +162,7 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
         if (paddr..end).contains(&entry) {
             entry_ok = true;
         }
-        pieces.push(Piece { gpa: paddr, data, zero: memsz - filesz });
+        pieces.push(Piece { gpa: Gpa(paddr), data, zero: memsz - filesz });
     }
     if pieces.is_empty() {
         return Err(BootError::NoSegments);
@@ -175,12 +178,12 @@ pub fn gdt() -> [u64; 4] {
     [0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff, 0x00cf_9a00_0000_ffff]
 }
 
-/// The identity map of 0-4 GiB with 2 MiB pages: (guest-physical address, entry) pairs.
-pub fn page_table_entries() -> Vec<(u64, u64)> {
+/// The identity map of 0-4 GiB with 2 MiB pages: (where the entry goes, the entry) pairs.
+pub fn page_table_entries() -> Vec<(Gpa, u64)> {
     let mut e = Vec::with_capacity(2 + 4 + 2048);
-    e.push((PML4_ADDR, PDPT_ADDR | 0x3));
+    e.push((PML4_ADDR, PDPT_ADDR.0 | 0x3));
     for i in 0..4u64 {
-        e.push((PDPT_ADDR + 8 * i, (PD_ADDR + 0x1000 * i) | 0x3));
+        e.push((PDPT_ADDR + 8 * i, (PD_ADDR + 0x1000 * i).0 | 0x3));
     }
     for i in 0..2048u64 {
         e.push((PD_ADDR + 8 * i, (i << 21) | 0x83));
@@ -217,7 +220,7 @@ pub fn initial_state(plan: &Plan, ram: u64) -> VcpuState {
             for s in [seg::DS, seg::ES, seg::SS, seg::FS, seg::GS] {
                 st.segs[s] = segment(DATA, 0xc93);
             }
-            st.gdtr = Table { base: GDT_ADDR, limit: 4 * 8 - 1, _pad: [0; 3] };
+            st.gdtr = Table { base: GDT_ADDR.0, limit: 4 * 8 - 1, _pad: [0; 3] };
             st.idtr = Table { base: 0, limit: 0, _pad: [0; 3] };
             st.segs[seg::TR] = Segment { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0 };
             st.segs[seg::LDTR] = Segment { selector: 0, attrib: 0x82, limit: 0xffff, base: 0 };
@@ -226,7 +229,7 @@ pub fn initial_state(plan: &Plan, ram: u64) -> VcpuState {
                 st.segs[seg::CS] = segment(CODE64, 0xa9b);
                 st.cr0 = 0x8005_0033;
                 st.cr4 = 0x20;
-                st.cr3 = PML4_ADDR;
+                st.cr3 = PML4_ADDR.0;
                 st.efer = (1 << 8) | (1 << 10);
             } else {
                 st.segs[seg::CS] = segment(CODE32, 0xc9b);

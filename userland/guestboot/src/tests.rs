@@ -62,7 +62,7 @@ fn elf64_plan_and_state() {
     assert_eq!(st.gprs[7], 16 * MB);
     assert_eq!(st.gprs[4], STACK_TOP);
     assert_eq!(st.efer, 0x500);
-    assert_eq!(st.cr3, PML4_ADDR);
+    assert_eq!(st.cr3, PML4_ADDR.0);
     assert_eq!(st.segs[seg::CS].selector, CODE64);
     assert_eq!(st.segs[seg::CS].attrib & (1 << 9), 1 << 9, "L bit");
     assert_eq!(st.dirty, dirty::ALL);
@@ -80,7 +80,7 @@ fn elf32_and_firmware() {
     let fw = vec![0xf4u8; 64 * 1024];
     let p = plan(&fw, 8 * MB).unwrap();
     assert_eq!(p.kind, Kind::Firmware);
-    assert_eq!(p.pieces[0].gpa, (1 << 32) - 64 * 1024);
+    assert_eq!(p.pieces[0].gpa, Gpa((1 << 32) - 64 * 1024));
     let st = initial_state(&p, 8 * MB);
     assert_eq!((st.segs[seg::CS].selector, st.segs[seg::CS].base, st.rip), (0xf000, 0xffff_0000, 0xfff0));
 }
@@ -108,7 +108,7 @@ fn rejections() {
 #[test]
 fn page_tables_identity_map_4g() {
     let e = page_table_entries();
-    assert_eq!(e[0], (PML4_ADDR, PDPT_ADDR | 3));
+    assert_eq!(e[0], (PML4_ADDR, PDPT_ADDR.0 | 3));
     assert!(e.contains(&(PD_ADDR + 8 * 2047, (2047u64 << 21) | 0x83)));
     assert!(e.iter().all(|&(a, _)| (PML4_ADDR..PD_ADDR + 0x4000).contains(&a)));
     assert_eq!(gdt()[1] >> 53 & 1, 1, "L bit in the 64-bit code descriptor");

@@ -3,6 +3,7 @@
 //! may change the memory whenever its vCPU runs, so no Rust reference is kept into it).
 
 use keel_abi::{prot, vcpu::gprot, Handle};
+use keel_addr::Gpa;
 use keel_rt::sys;
 
 pub struct GuestRam {
@@ -15,12 +16,13 @@ impl GuestRam {
     pub fn create(vm: Handle, len: u64) -> Result<GuestRam, keel_abi::Error> {
         let shm = sys::shm_create(len)?;
         let base = sys::shm_map(shm, 0, prot::READ | prot::WRITE)?;
-        sys::vm_map(vm, shm, 0, gprot::ALL)?;
+        sys::vm_map(vm, shm, Gpa(0), gprot::ALL)?;
         Ok(GuestRam { base: base as *mut u8, len })
     }
 
     /// Copy `data` to guest-physical `gpa`; false if it does not fit in RAM.
-    pub fn write(&self, gpa: u64, data: &[u8]) -> bool {
+    pub fn write(&self, gpa: Gpa, data: &[u8]) -> bool {
+        let Gpa(gpa) = gpa;
         let Some(end) = gpa.checked_add(data.len() as u64) else { return false };
         if end > self.len {
             return false;
@@ -34,7 +36,8 @@ impl GuestRam {
     }
 
     /// Copy from guest-physical `gpa` into `out`; false if it is not all RAM.
-    pub fn read(&self, gpa: u64, out: &mut [u8]) -> bool {
+    pub fn read(&self, gpa: Gpa, out: &mut [u8]) -> bool {
+        let Gpa(gpa) = gpa;
         let Some(end) = gpa.checked_add(out.len() as u64) else { return false };
         if end > self.len {
             return false;
@@ -47,7 +50,8 @@ impl GuestRam {
     }
 
     /// Zero `len` bytes at `gpa`.
-    pub fn zero(&self, gpa: u64, len: u64) -> bool {
+    pub fn zero(&self, gpa: Gpa, len: u64) -> bool {
+        let Gpa(gpa) = gpa;
         let Some(end) = gpa.checked_add(len) else { return false };
         if end > self.len {
             return false;
@@ -62,10 +66,10 @@ impl GuestRam {
 
 /// Device models (virtio queues) reach guest memory through this, bounds-checked.
 impl keel_devices::guest_memory::GuestMemory for GuestRam {
-    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+    fn read(&self, gpa: Gpa, buf: &mut [u8]) -> bool {
         GuestRam::read(self, gpa, buf)
     }
-    fn write(&mut self, gpa: u64, data: &[u8]) -> bool {
+    fn write(&mut self, gpa: Gpa, data: &[u8]) -> bool {
         GuestRam::write(self, gpa, data)
     }
 }

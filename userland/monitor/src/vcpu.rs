@@ -8,6 +8,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use keel_abi::vcpu::{dirty, reg, seg, ExitKind, VcpuState, INJECT_INTERRUPT};
+use keel_addr::Gpa;
 use keel_rt::sys;
 use keel_vcpupage::VcpuPage;
 use keel_vmproto::{request, state, ControlArea};
@@ -98,11 +99,11 @@ fn load_firmware(vm: u32, ram: &GuestRam, image: &[u8]) -> Result<(), String> {
     unsafe {
         core::ptr::copy_nonoverlapping(image.as_ptr(), (addr + size - image.len() as u64) as *mut u8, image.len())
     };
-    let gpa = (1u64 << 32) - size;
+    let gpa = Gpa((1u64 << 32) - size);
     sys::vm_map(vm, shm, gpa, keel_abi::vcpu::gprot::READ | keel_abi::vcpu::gprot::EXEC)
         .map_err(|e| err("firmware mapping", e))?;
     let alias = image.len().min(128 * 1024);
-    if !ram.write(0x10_0000 - alias as u64, &image[image.len() - alias..]) {
+    if !ram.write(Gpa(0x10_0000 - alias as u64), &image[image.len() - alias..]) {
         return Err(String::from("firmware needs at least 1 MiB of memory"));
     }
     Ok(())

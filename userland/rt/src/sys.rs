@@ -4,6 +4,7 @@
 use core::arch::asm;
 
 use keel_abi::{Error, ExitStatus, Handle, InfoKind, Return, Rights, Syscall, UserBuf};
+use keel_addr::Gpa;
 
 fn raw(call: Syscall) -> Result<(u64, u64), Error> {
     let r = call.encode();
@@ -197,7 +198,7 @@ pub fn vm_create() -> Result<Handle, Error> {
     value(Syscall::VmCreate).map(|h| h as Handle)
 }
 
-pub fn vm_map(vm: Handle, shm: Handle, gpa: u64, prot: u64) -> Result<u64, Error> {
+pub fn vm_map(vm: Handle, shm: Handle, gpa: Gpa, prot: u64) -> Result<u64, Error> {
     value(Syscall::VmMap { vm, shm, gpa, prot })
 }
 
@@ -216,7 +217,7 @@ pub fn vcpu_poke(vcpu: Handle) -> Result<(), Error> {
     value(Syscall::VcpuPoke { vcpu }).map(|_| ())
 }
 
-pub fn vm_unmap(vm: Handle, gpa: u64) -> Result<u64, Error> {
+pub fn vm_unmap(vm: Handle, gpa: Gpa) -> Result<u64, Error> {
     value(Syscall::VmUnmap { vm, gpa })
 }
 

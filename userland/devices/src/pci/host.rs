@@ -13,6 +13,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
+use keel_addr::Gpa;
+
 use super::config::*;
 use crate::device::{port_at, ClockNs, Device, WriteEffect};
 use crate::guest_memory::GuestMemory;
@@ -286,8 +288,8 @@ impl PciHost {
     }
 
     /// The slot, BAR and offset that memory address `gpa` (an access of `len` bytes) hits.
-    pub fn mmio_claim(&self, gpa: u64, len: u64) -> Option<(usize, usize, u64)> {
-        self.claim(gpa, len, false)
+    pub fn mmio_claim(&self, gpa: Gpa, len: u64) -> Option<(usize, usize, u64)> {
+        self.claim(gpa.0, len, false)
     }
 
     /// The slot, BAR and offset that I/O port `port` (an access of `len` bytes) hits.
@@ -295,6 +297,8 @@ impl PciHost {
         self.claim(u64::from(port), len, true)
     }
 
+    /// The claim of an access at `addr` in the memory (`io` false: a guest-physical address) or
+    /// I/O space.
     pub(super) fn claim(&self, addr: u64, len: u64, io: bool) -> Option<(usize, usize, u64)> {
         if len == 0 {
             return None;
@@ -308,14 +312,14 @@ impl PciHost {
     }
 
     /// Reads MMIO at `gpa` from the function that decodes it; false (data untouched) if none does.
-    pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8], now: ClockNs) -> bool {
-        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_read(bar, off, data, now)).is_some()
+    pub fn mmio_read(&mut self, gpa: Gpa, data: &mut [u8], now: ClockNs) -> bool {
+        self.bar_access(gpa.0, data.len() as u64, false).map(|(f, bar, off)| f.bar_read(bar, off, data, now)).is_some()
     }
 
     /// Writes MMIO at `gpa` to the function that decodes it: what the write asks of the monitor,
     /// or None if no function decodes it.
-    pub fn mmio_write(&mut self, gpa: u64, data: &[u8], now: ClockNs) -> Option<WriteEffect> {
-        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_write(bar, off, data, now))
+    pub fn mmio_write(&mut self, gpa: Gpa, data: &[u8], now: ClockNs) -> Option<WriteEffect> {
+        self.bar_access(gpa.0, data.len() as u64, false).map(|(f, bar, off)| f.bar_write(bar, off, data, now))
     }
 
     /// Reads I/O port `port` from a function's I/O BAR; false if none decodes it.
@@ -363,7 +367,7 @@ impl PciHost {
     /// pin). Fails, changing nothing, if the BARs do not fit.
     pub fn assign_resources(
         &mut self,
-        mmio_base: u64,
+        mmio_base: Gpa,
         mmio_len: u64,
         io_base: u16,
         io_len: u16,
@@ -379,9 +383,10 @@ impl PciHost {
         }
         bars.sort_by_key(|b| core::cmp::Reverse(b.0));
         let mut placed = Vec::with_capacity(bars.len());
-        let mut mmio_next = mmio_base;
+        // Both windows as plain numbers: a BAR holds either kind of address.
+        let mut mmio_next = mmio_base.0;
         let mut io_next = u64::from(io_base);
-        let mmio_end = mmio_base.checked_add(mmio_len).ok_or(PciError::WindowFull)?;
+        let mmio_end = mmio_base.0.checked_add(mmio_len).ok_or(PciError::WindowFull)?;
         let io_end = u64::from(io_base) + u64::from(io_len);
         for &(size, io, slot, index) in &bars {
             let (next, end) = if io { (&mut io_next, io_end) } else { (&mut mmio_next, mmio_end) };
