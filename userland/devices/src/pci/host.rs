@@ -1,4 +1,4 @@
-//! The PCI host bridge: configuration mechanism #1 at ports 0xCF8-0xCFF (as a [`Device`]), bus 0
+//! The PCI host bridge: configuration mechanism #1 at ports 0xCF8-0xCFF (as a [`crate::Device`]), bus 0
 //! with the bridge itself at device 0 and up to 31 [`PciFunction`]s, BAR decoding for the
 //! monitor, INTx levels and firmware-style resource assignment. The module documentation of
 //! `super` (`keel_devices::pci`) describes the behaviour.
@@ -16,7 +16,7 @@ use core::fmt;
 use keel_addr::Gpa;
 
 use super::config::*;
-use crate::device::{port_at, ClockNs, Device, WriteEffect};
+use crate::device::{reset_effect, ClockNs, PortDevice, WriteEffect};
 use crate::guest_memory::GuestMemory;
 
 /// CONFIG_ADDRESS.
@@ -46,10 +46,10 @@ pub trait PciFunction {
     }
 
     /// A read of `data.len()` bytes at `offset` inside BAR `bar` (the host checked the bounds),
-    /// at time `now`: [`Device::read`] with the BAR's index.
+    /// at time `now`: [`crate::Device::read`] with the BAR's index.
     fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], now: ClockNs);
 
-    /// A write at `offset` inside BAR `bar`: [`Device::write`] with the BAR's index.
+    /// A write at `offset` inside BAR `bar`: [`crate::Device::write`] with the BAR's index.
     fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect;
 
     /// The function's INTx output (before the command register's interrupt disable).
@@ -194,51 +194,6 @@ impl PciHost {
     /// The PIC IRQ `slot` is wired to.
     pub fn slot_irq(&self, slot: usize) -> Option<u8> {
         Some(self.slots.get(slot)?.as_ref()?.irq)
-    }
-
-    /// Reads ports `port..port + data.len()` of 0xCF8-0xCFF.
-    fn read_port(&mut self, port: u16, data: &mut [u8]) {
-        match (port, data.len()) {
-            (CONFIG_ADDRESS, 4) => data.copy_from_slice(&self.address.to_le_bytes()),
-            (RESET_CONTROL, 1) => data[0] = self.reset_control,
-            (CONFIG_DATA..=0xCFF, _) => {
-                let skip = usize::from(port - CONFIG_DATA);
-                let inside = data.len().min(4 - skip);
-                let (now, past) = data.split_at_mut(inside);
-                past.fill(0xFF);
-                match self.target() {
-                    Some((slot, reg)) => self.config_read(slot, reg + skip, now),
-                    None => now.fill(0xFF),
-                }
-            }
-            _ => data.fill(0xFF),
-        }
-    }
-
-    /// Writes `data` to ports `port..` of 0xCF8-0xCFF.
-    fn write_port(&mut self, port: u16, data: &[u8]) {
-        match (port, data.len()) {
-            (CONFIG_ADDRESS, 4) => {
-                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-                // PCI 3.0 3.2.2.3.2: bits 1:0 read as 0; bits 30:24 are reserved (read 0 here).
-                self.address = value & 0x80FF_FFFC;
-            }
-            (RESET_CONTROL, 1) => {
-                // PIIX4 RC: bit 1 selects a hard reset, bit 2 starts the reset, bit 3 full reset.
-                if data[0] & 0x04 != 0 {
-                    self.reset_requested = true;
-                }
-                self.reset_control = data[0] & 0x0A;
-            }
-            (CONFIG_DATA..=0xCFF, _) => {
-                let skip = usize::from(port - CONFIG_DATA);
-                let inside = data.len().min(4 - skip);
-                if let Some((slot, reg)) = self.target() {
-                    self.config_write(slot, reg + skip, &data[..inside]);
-                }
-            }
-            _ => {}
-        }
     }
 
     /// Whether the guest asked for a reset through 0xCF9 since the last call. Clears the request.
@@ -424,22 +379,54 @@ impl PciHost {
     }
 }
 
-impl Device for PciHost {
-    /// A read at the port `offset` above [`PORT_BASE`] (0xCF8; see `read_port`).
-    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
-        match port_at(PORT_BASE, offset) {
-            Some(port) => self.read_port(port, data),
-            None => data.fill(0xFF),
+impl PortDevice for PciHost {
+    const BASE: u16 = PORT_BASE;
+
+    /// Reads ports `port..port + data.len()` of 0xCF8-0xCFF.
+    fn read_port(&mut self, port: u16, data: &mut [u8], _now: ClockNs) {
+        match (port, data.len()) {
+            (CONFIG_ADDRESS, 4) => data.copy_from_slice(&self.address.to_le_bytes()),
+            (RESET_CONTROL, 1) => data[0] = self.reset_control,
+            (CONFIG_DATA..=0xCFF, _) => {
+                let skip = usize::from(port - CONFIG_DATA);
+                let inside = data.len().min(4 - skip);
+                let (now, past) = data.split_at_mut(inside);
+                past.fill(0xFF);
+                match self.target() {
+                    Some((slot, reg)) => self.config_read(slot, reg + skip, now),
+                    None => now.fill(0xFF),
+                }
+            }
+            _ => data.fill(0xFF),
         }
     }
 
-    /// A write at the port `offset` above [`PORT_BASE`] (see `write_port`); a reset through 0xCF9
-    /// is [`WriteEffect::Reset`] (and is also kept for [`PciHost::take_reset_request`]).
-    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+    /// Writes `data` to ports `port..` of 0xCF8-0xCFF. A reset through 0xCF9 is
+    /// [`WriteEffect::Reset`] (and is also kept for [`PciHost::take_reset_request`]).
+    fn write_port(&mut self, port: u16, data: &[u8], _now: ClockNs) -> WriteEffect {
         let earlier = core::mem::take(&mut self.reset_requested);
-        if let Some(port) = port_at(PORT_BASE, offset) {
-            self.write_port(port, data);
+        match (port, data.len()) {
+            (CONFIG_ADDRESS, 4) => {
+                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                // PCI 3.0 3.2.2.3.2: bits 1:0 read as 0; bits 30:24 are reserved (read 0 here).
+                self.address = value & 0x80FF_FFFC;
+            }
+            (RESET_CONTROL, 1) => {
+                // PIIX4 RC: bit 1 selects a hard reset, bit 2 starts the reset, bit 3 full reset.
+                if data[0] & 0x04 != 0 {
+                    self.reset_requested = true;
+                }
+                self.reset_control = data[0] & 0x0A;
+            }
+            (CONFIG_DATA..=0xCFF, _) => {
+                let skip = usize::from(port - CONFIG_DATA);
+                let inside = data.len().min(4 - skip);
+                if let Some((slot, reg)) = self.target() {
+                    self.config_write(slot, reg + skip, &data[..inside]);
+                }
+            }
+            _ => {}
         }
-        crate::device::reset_effect(&mut self.reset_requested, earlier)
+        reset_effect(&mut self.reset_requested, earlier)
     }
 }
