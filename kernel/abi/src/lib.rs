@@ -34,6 +34,12 @@ pub const USER_END: u64 = 0x0000_8000_0000_0000;
 pub const MAX_NAME: u64 = 64;
 /// The most bytes one console, log or module read/write call moves.
 pub const MAX_IO: u64 = 1 << 20;
+/// The most memory one VM may have, 128 GiB: OpenBSD's `VMM_MAX_VM_MEM_SIZE` on amd64. The one
+/// definition of the limit: the shell and vm.conf accept sizes up to it (keel-vmlimits'
+/// `MAX_MEMORY` is this constant), and the kernel sizes what it lets a process have from it (a
+/// shared-memory object, a process's mappings), so a size the front ends accept is one the
+/// kernel can map when the machine has the RAM.
+pub const MAX_VM_MEMORY: u64 = 128 << 30;
 
 /// Memory protection bits for `MemMap`. Writable and executable together are refused (W^X).
 pub mod prot {

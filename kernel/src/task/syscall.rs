@@ -136,7 +136,8 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             ok(0)
         }
         ShmCreate { len } => {
-            if len == 0 || len > (1 << 32) {
+            // One object holds at most one VM's RAM (free RAM bounds it further).
+            if len == 0 || len > keel_abi::MAX_VM_MEMORY {
                 return Err(Error::InvalidArgument);
             }
             let shm = crate::objects::SharedMemory::new(len).ok_or(Error::NoMemory)?;

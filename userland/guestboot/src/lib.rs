@@ -28,6 +28,20 @@ pub const PD_ADDR: Gpa = Gpa(0x3000);
 pub const STACK_TOP: u64 = 0x8_0000;
 /// The smallest RAM a guest can have (page tables, stack, an image at 1 MiB).
 pub const MIN_RAM: u64 = 2 << 20;
+/// Where RAM below 4 GiB ends: 0xE000_0000 up to 4 GiB is the 32-bit MMIO hole (PCI BARs, the
+/// test register, the I/O APIC, the local APIC, firmware), never RAM. A VM with more memory than
+/// fits below it has the rest from [`HIGH_RAM_START`] (docs/guests.md).
+pub const LOW_RAM_END: Gpa = Gpa(0xe000_0000);
+/// Where RAM past the hole continues: 4 GiB.
+pub const HIGH_RAM_START: Gpa = Gpa(1 << 32);
+
+/// Where a VM's `memory` bytes of RAM are, as `(start, length)`: below the MMIO hole from 0, then
+/// the rest from 4 GiB (length 0 when all of it fits below). The monitor maps these, and the
+/// Linux e820 map lists them.
+pub fn ram_ranges(memory: u64) -> [(Gpa, u64); 2] {
+    let low = memory.min(LOW_RAM_END.0);
+    [(Gpa(0), low), (HIGH_RAM_START, memory - low)]
+}
 
 /// GDT selectors (docs/guests.md).
 pub const CODE64: u16 = 0x08;
@@ -77,7 +91,10 @@ impl fmt::Display for BootError {
             Self::WrongMachine => write!(f, "the ELF image is not for x86 (EM_386 or EM_X86_64)"),
             Self::NoSegments => write!(f, "the ELF image has nothing to load"),
             Self::SegmentOutsideRam { index } => {
-                write!(f, "ELF segment {index} does not fit in the VM's memory above 1 MiB")
+                write!(
+                    f,
+                    "ELF segment {index} does not fit in the VM's memory from 1 MiB up to the MMIO hole at 3.5 GiB"
+                )
             }
             Self::EntryOutsideImage => write!(f, "the ELF entry point is outside the loaded image"),
             Self::FirmwareTooLarge => write!(f, "the firmware image is larger than 16 MiB"),
@@ -102,11 +119,13 @@ fn u64_at(b: &[u8], off: u64) -> Result<u64, BootError> {
     Ok(u64::from_le_bytes(get(b, off)?))
 }
 
-/// Plan how to load `image` into a VM with `ram` bytes of memory.
+/// Plan how to load `image` into a VM with `ram` bytes of memory. ELF segments go in the RAM
+/// below the MMIO hole (the only RAM the initial page tables map).
 pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
     if ram < MIN_RAM {
         return Err(BootError::TooLittleRam { ram });
     }
+    let [(_, low_ram), _] = ram_ranges(ram);
     if image.get(0..4) != Some(b"\x7fELF") {
         if image.len() > 16 << 20 {
             return Err(BootError::FirmwareTooLarge);
@@ -154,7 +173,7 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
         }
         let bad = BootError::SegmentOutsideRam { index: i as usize };
         let end = paddr.checked_add(memsz).ok_or(bad)?;
-        if filesz > memsz || paddr < LOAD_MIN.0 || end > ram {
+        if filesz > memsz || paddr < LOAD_MIN.0 || end > low_ram {
             return Err(bad);
         }
         let file_end = offset.checked_add(filesz).ok_or(BootError::Truncated)?;
@@ -215,7 +234,9 @@ pub fn initial_state(plan: &Plan, ram: u64) -> VcpuState {
             let long = plan.kind == Kind::Elf64;
             st.rip = plan.entry;
             st.gprs[4] = STACK_TOP;
-            st.gprs[7] = if long { ram } else { ram.min(0xffff_f000) };
+            // The RAM from 0 up, below the MMIO hole (a 32-bit value: the hole starts below 4 GiB).
+            let [(_, low_ram), _] = ram_ranges(ram);
+            st.gprs[7] = low_ram;
             // Data: type 3 (read/write, accessed), S, P, D/B, G = 0xc93.
             for s in [seg::DS, seg::ES, seg::SS, seg::FS, seg::GS] {
                 st.segs[s] = segment(DATA, 0xc93);

@@ -94,7 +94,10 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     let kernel_offset = (setup_sects + 1) * 512;
     let kernel = image.get(kernel_offset..).ok_or(LinuxError::NotBzImage)?;
     let init_size = u64::from(u32_at(image, 0x260)).max(kernel.len() as u64);
-    if KERNEL_ADDR.0 + init_size > ram {
+    // The kernel and the initrd go in the RAM below the MMIO hole (the loader's 32-bit fields
+    // and the early page tables reach it); the rest of RAM is in the e820 map.
+    let [(_, low_ram), (high_start, high_ram)] = crate::ram_ranges(ram);
+    if KERNEL_ADDR.0 + init_size > low_ram {
         return Err(LinuxError::TooLarge);
     }
     if cmdline.len() >= CMDLINE_MAX {
@@ -102,7 +105,7 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     }
     // The initrd: as high as allowed (initrd_addr_max), page-aligned, above the kernel.
     let addr_max = u64::from(u32_at(image, 0x22c)).max(0x37ff_ffff);
-    let top = ram.min(addr_max + 1);
+    let top = low_ram.min(addr_max + 1);
     let initrd_addr = Gpa(top.checked_sub(initrd_len).map(|a| a & !0xfff).unwrap_or(0));
     if initrd_len > 0 && initrd_addr < KERNEL_ADDR + init_size {
         return Err(LinuxError::InitrdTooLarge);
@@ -121,12 +124,15 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     zp[0x228..0x22c].copy_from_slice(&(CMDLINE_ADDR.0 as u32).to_le_bytes()); // cmd_line_ptr
     zp[0x238..0x23c].copy_from_slice(&(cmdline.len() as u32).to_le_bytes()); // cmdline_size
                                                                              // e820 (zero-page 0x1e8 count, 0x2d0 table of 20-byte entries).
-    let e820: [(u64, u64, u32); 4] = [
+    let mut e820: Vec<(u64, u64, u32)> = alloc::vec![
         (0, 0x9_fc00, E820_RAM),
         (0x9_fc00, 0x400, E820_RESERVED),
         (BIOS_AREA.0, BIOS_AREA.1 - BIOS_AREA.0, E820_RESERVED),
-        (0x10_0000, ram - 0x10_0000, E820_RAM),
+        (0x10_0000, low_ram - 0x10_0000, E820_RAM),
     ];
+    if high_ram > 0 {
+        e820.push((high_start.0, high_ram, E820_RAM));
+    }
     zp[0x1e8] = e820.len() as u8;
     for (i, (addr, size, ty)) in e820.iter().enumerate() {
         let o = 0x2d0 + 20 * i;
@@ -198,6 +204,23 @@ mod tests {
         let st = initial_state(&p);
         assert_eq!(st.gprs[6], ZERO_PAGE.0);
         assert_eq!(st.segs[seg::CS].selector, 0x10);
+    }
+
+    /// The e820 map of a VM larger than the RAM below the MMIO hole: the rest from 4 GiB. The
+    /// initrd stays below the hole.
+    #[test]
+    fn e820_lists_the_ram_above_4g() {
+        let img = bzimage();
+        let p = plan(&img, 0x10_0000, "", 8 << 30).unwrap();
+        assert_eq!(p.zero_page[0x1e8], 5);
+        let entry = |i: usize| {
+            let e = &p.zero_page[0x2d0 + 20 * i..][..20];
+            let at = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap());
+            (at(0), at(8), u32::from_le_bytes(e[16..20].try_into().unwrap()))
+        };
+        assert_eq!(entry(3), (0x10_0000, 0xE000_0000 - 0x10_0000, E820_RAM));
+        assert_eq!(entry(4), (1 << 32, (8 << 30) - 0xE000_0000, E820_RAM));
+        assert!(p.initrd_addr.0 < 0x8000_0000, "below initrd_addr_max");
     }
 
     #[test]

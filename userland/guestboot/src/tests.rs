@@ -105,6 +105,23 @@ fn rejections() {
     assert_eq!(plan(&wrong, 16 * MB), Err(BootError::WrongMachine));
 }
 
+/// RAM below the MMIO hole first, the rest from 4 GiB; ELF guests load and learn (RDI) only the
+/// part below the hole.
+#[test]
+fn ram_around_the_mmio_hole() {
+    const GB: u64 = 1 << 30;
+    assert_eq!(ram_ranges(16 * MB), [(Gpa(0), 16 * MB), (HIGH_RAM_START, 0)]);
+    assert_eq!(ram_ranges(LOW_RAM_END.0), [(Gpa(0), LOW_RAM_END.0), (HIGH_RAM_START, 0)]);
+    assert_eq!(ram_ranges(8 * GB), [(Gpa(0), 0xE000_0000), (Gpa(4 * GB), 8 * GB - 0xE000_0000)]);
+    let [_, (start, len)] = ram_ranges(128 * GB);
+    assert_eq!(start.0 + len, 128 * GB + 0x2000_0000, "the hole's 512 MiB move above 4 GiB");
+    let img = elf64(0x10_0000, &[(0x10_0000, 0x100, 0x100)]);
+    let st = initial_state(&plan(&img, 8 * GB).unwrap(), 8 * GB);
+    assert_eq!(st.gprs[7], 0xE000_0000, "RDI: the RAM below the hole");
+    let high = elf64(0xE000_0000, &[(0xE000_0000, 0x100, 0x100)]);
+    assert_eq!(plan(&high, 8 * GB), Err(BootError::SegmentOutsideRam { index: 0 }), "in the hole");
+}
+
 #[test]
 fn page_tables_identity_map_4g() {
     let e = page_table_entries();

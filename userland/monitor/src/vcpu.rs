@@ -189,7 +189,14 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
         keel_abi::Error::NotSupported => String::from("this machine has no usable hardware virtualization"),
         e => err("cannot create the VM", e),
     })?;
-    let ram = GuestRam::create(vm, memory).map_err(|e| err("cannot allocate guest memory", e))?;
+    // Free memory before the RAM is taken: what the message compares the size with.
+    let free = sys::free_memory();
+    let ram = GuestRam::create(vm, memory).map_err(|e| match (e, free) {
+        (keel_abi::Error::NoMemory, Ok(free)) => {
+            alloc::format!("{}", keel_vmlimits::NotEnoughMemory { asked: memory, free })
+        }
+        (e, _) => err("cannot allocate guest memory", e),
+    })?;
     let initial = if keel_guestboot::linux::is_bzimage(&image) {
         load_linux(ctl, &ram, &image_name, &image, memory)?
     } else {

@@ -139,6 +139,14 @@ pub fn kernel_info(kind: InfoKind, out: &mut [u8]) -> Result<(usize, usize), Err
     raw(Syscall::KernelInfo { kind, buf: buf_mut(out) }).map(|(n, total)| (n as usize, total as usize))
 }
 
+/// The machine's free memory in bytes now (the `Memory` report's `free_bytes`).
+pub fn free_memory() -> Result<u64, Error> {
+    use keel_abi::info::{MemoryRecord, Record};
+    let mut record = [0u8; MemoryRecord::SIZE];
+    kernel_info(InfoKind::Memory, &mut record)?;
+    MemoryRecord::read(&record).map(|m| m.free_bytes).ok_or(Error::InvalidArgument)
+}
+
 pub fn reboot(system: Handle) -> Result<(), Error> {
     value(Syscall::Reboot { system }).map(|_| ())
 }
