@@ -1,7 +1,7 @@
 #!/bin/sh
 # Counts the lines of code that run in ring 0: kernel/src and every crate of this repository the
 # kernel links (its path dependencies in kernel/Cargo.toml, and theirs: boot, kernel/mm,
-# kernel/virtcaps, kernel/acpi, kernel/abi, kernel/hv, kernel/elf).
+# kernel/addr, kernel/virtcaps, kernel/acpi, kernel/abi, kernel/vcpupage, kernel/hv, kernel/elf).
 #
 # A line of code is a line that is not blank and not a comment: in Rust, lines starting with `//`
 # (`///` and `//!` too); in assembly (.S), lines inside `/* ... */`. Host-only code is not
@@ -12,7 +12,7 @@
 # Usage: sh tools/ring0-loc.sh   (from anywhere in the repository)
 set -eu
 cd "$(dirname "$0")/.."
-DIRS="kernel/src boot kernel/mm kernel/virtcaps kernel/acpi kernel/abi kernel/hv kernel/elf"
+DIRS="kernel/src boot kernel/mm kernel/addr kernel/virtcaps kernel/acpi kernel/abi kernel/vcpupage kernel/hv kernel/elf"
 total=0
 for d in $DIRS; do
     n=$(find "$d" \( -name fuzz -o -name testdata \) -prune -o -type f \( -name '*.rs' -o -name '*.S' \) \

@@ -92,6 +92,16 @@ fn vmctl_start_stop_and_console_of_a_running_guest() {
     m.command("stop myspin", "stopping vm myspin: requested to shutdown vm");
     m.expect("vmd: vm myspin stopped: stopped on request", T);
     m.command("start nosuchvm", "start vm command failed: no vm 'nosuchvm'");
+    // More memory than this 512M machine has free: refused at once with both sizes, and no VM
+    // is added. The shell goes on (the commands below).
+    let answer = m.answer("start -m 8G -b spinner huge");
+    let free = answer
+        .split("vmctl: start vm command failed: not enough memory: 8.0G asked, ")
+        .nth(1)
+        .and_then(|rest| rest.split(" free").next())
+        .unwrap_or_else(|| panic!("no 'not enough memory' message for start -m 8G:\n{answer}"));
+    assert!(free.ends_with('M') && !answer.contains("out of memory"), "free memory as show writes it: {answer}");
+    assert!(!m.answer("show").contains("huge"), "the refused VM is not in the table");
     m.send_line("start -b nosuchimage -m 8M other");
     m.expect("vmd: vm other stopped: boot image 'nosuchimage' is not on the boot media", T);
 }

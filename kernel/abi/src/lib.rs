@@ -18,6 +18,8 @@ pub use info::InfoKind;
 
 use core::fmt;
 
+use keel_addr::Gpa;
+
 /// A capability handle: an index into the calling process's handle table. 0 is never valid.
 pub type Handle = u32;
 
@@ -35,6 +37,12 @@ pub const USER_END: u64 = 0x0000_8000_0000_0000;
 pub const MAX_NAME: u64 = 64;
 /// The most bytes one console, log or module read/write call moves.
 pub const MAX_IO: u64 = 1 << 20;
+/// The most memory one VM may have, 128 GiB: OpenBSD's `VMM_MAX_VM_MEM_SIZE` on amd64. The one
+/// definition of the limit: the shell and vm.conf accept sizes up to it (keel-vmlimits'
+/// `MAX_MEMORY` is this constant), and the kernel sizes what it lets a process have from it (a
+/// shared-memory object, a process's mappings), so a size the front ends accept is one the
+/// kernel can map when the machine has the RAM.
+pub const MAX_VM_MEMORY: u64 = 128 << 30;
 
 /// Memory protection bits for `MemMap`. Writable and executable together are refused (W^X).
 pub mod prot {
@@ -364,7 +372,7 @@ pub enum Syscall {
     VmMap {
         vm: Handle,
         shm: Handle,
-        gpa: u64,
+        gpa: Gpa,
         prot: u64,
     },
     /// A vCPU of `vm`; its state page is mapped at `state_addr` (page-aligned, free) in the caller.
@@ -385,7 +393,7 @@ pub enum Syscall {
     /// Remove the mapping `VmMap` made at `gpa`. Result: bytes unmapped.
     VmUnmap {
         vm: Handle,
-        gpa: u64,
+        gpa: Gpa,
     },
     /// Wall-clock nanoseconds since the Unix epoch (from the host's RTC at boot plus ClockNs).
     ClockRealtime,
@@ -570,11 +578,11 @@ impl Syscall {
                 grants.len,
             ],
             VmCreate => [nr::VM_CREATE, 0, 0, 0, 0, 0, 0],
-            VmMap { vm, shm, gpa, prot } => [nr::VM_MAP, h(vm), h(shm), gpa, prot, 0, 0],
+            VmMap { vm, shm, gpa, prot } => [nr::VM_MAP, h(vm), h(shm), gpa.0, prot, 0, 0],
             VcpuCreate { vm, state_addr } => [nr::VCPU_CREATE, h(vm), state_addr, 0, 0, 0, 0],
             VcpuRun { vcpu } => [nr::VCPU_RUN, h(vcpu), 0, 0, 0, 0, 0],
             VcpuPoke { vcpu } => [nr::VCPU_POKE, h(vcpu), 0, 0, 0, 0, 0],
-            VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa, 0, 0, 0, 0],
+            VmUnmap { vm, gpa } => [nr::VM_UNMAP, h(vm), gpa.0, 0, 0, 0, 0],
             ClockRealtime => [nr::CLOCK_REALTIME, 0, 0, 0, 0, 0, 0],
             IoPortsCreate { hardware, base, count } => {
                 [nr::IO_PORTS_CREATE, h(hardware), u64::from(base), u64::from(count), 0, 0, 0]
@@ -643,11 +651,11 @@ impl Syscall {
                 }
             }
             nr::VM_CREATE => VmCreate,
-            nr::VM_MAP => VmMap { vm: handle(a)?, shm: handle(b)?, gpa: c, prot: d },
+            nr::VM_MAP => VmMap { vm: handle(a)?, shm: handle(b)?, gpa: Gpa(c), prot: d },
             nr::VCPU_CREATE => VcpuCreate { vm: handle(a)?, state_addr: b },
             nr::VCPU_RUN => VcpuRun { vcpu: handle(a)? },
             nr::VCPU_POKE => VcpuPoke { vcpu: handle(a)? },
-            nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: b },
+            nr::VM_UNMAP => VmUnmap { vm: handle(a)?, gpa: Gpa(b) },
             nr::CLOCK_REALTIME => ClockRealtime,
             nr::IO_PORTS_CREATE => {
                 // A range of at least one port that ends at or below 0x10000.

@@ -3,8 +3,11 @@
 //! kernel writes back only those. One page per vCPU, mapped into the monitor by `VcpuCreate`.
 //!
 //! Vendor-neutral: the monitor never sees a VMX or SVM exit code. The layout is `repr(C)` with a
-//! compile-time size check; all fields are plain integers, so any bit pattern the monitor writes
-//! is a valid value (the kernel validates what it loads).
+//! compile-time size check; all fields are plain integers (or `repr(transparent)` wrappers of
+//! one, as [`Gpa`]), so any bit pattern the monitor writes is a valid value (the kernel validates
+//! what it loads).
+
+use keel_addr::Gpa;
 
 /// A segment register as both vendors describe it (SVM's VMCB layout: attributes packed in 12
 /// bits: type 0-3, S 4, DPL 5-6, P 7, AVL 8, L 9, D/B 10, G 11).
@@ -124,7 +127,7 @@ pub struct ExitInfo {
     pub size: u8,
     pub write: u8,
     pub data: u64,
-    pub gpa: u64,
+    pub gpa: Gpa,
     pub count: u64,
     pub detail: u64,
     pub insn_len: u8,

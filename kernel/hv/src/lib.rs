@@ -14,6 +14,8 @@ pub mod svm;
 pub mod vmx;
 pub mod xsave;
 
+use keel_addr::Gpa;
+
 /// A decoded VM exit, the same for both vendors. The kernel answers some itself (CPUID, MSR,
 /// interrupts, ...) and turns the others into the vCPU page's `ExitKind` for the monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,7 @@ pub enum VmExit {
     Xsetbv,
     /// A guest-physical access the nested page tables do not allow.
     NestedPageFault {
-        gpa: u64,
+        gpa: Gpa,
         write: bool,
         fetch: bool,
     },

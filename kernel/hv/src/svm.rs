@@ -2,6 +2,7 @@
 //! The VMCB is a plain `repr(C)` structure here; the kernel allocates it page-aligned.
 
 use crate::VmExit;
+use keel_addr::Gpa;
 
 /// A segment in the VMCB save area. See: APM Vol 2 Table B-2.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -336,7 +337,9 @@ pub fn decode(exit_code: u64, info1: u64, info2: u64) -> VmExit {
             }
         }
         code::XSETBV => VmExit::Xsetbv,
-        code::NPF => VmExit::NestedPageFault { gpa: info2, write: info1 & (1 << 1) != 0, fetch: info1 & (1 << 4) != 0 },
+        code::NPF => {
+            VmExit::NestedPageFault { gpa: Gpa(info2), write: info1 & (1 << 1) != 0, fetch: info1 & (1 << 4) != 0 }
+        }
         code::SHUTDOWN => VmExit::Shutdown,
         code::VMRUN
         | code::VMMCALL
@@ -377,11 +380,11 @@ mod tests {
     fn other_exits() {
         assert_eq!(
             decode(code::NPF, 0b10, 0xfeb0_0000),
-            VmExit::NestedPageFault { gpa: 0xfeb0_0000, write: true, fetch: false }
+            VmExit::NestedPageFault { gpa: Gpa(0xfeb0_0000), write: true, fetch: false }
         );
         assert_eq!(
             decode(code::NPF, 0b1_0000, 0x1000),
-            VmExit::NestedPageFault { gpa: 0x1000, write: false, fetch: true }
+            VmExit::NestedPageFault { gpa: Gpa(0x1000), write: false, fetch: true }
         );
         assert_eq!(decode(code::MSR, 1, 0), VmExit::MsrWrite);
         assert_eq!(decode(code::MSR, 0, 0), VmExit::MsrRead);

@@ -4,6 +4,7 @@
 //! exit reasons), 25.4 (guest-state area), 25.6-25.8 (controls), 28.2.1 (exit qualifications).
 
 use crate::VmExit;
+use keel_addr::Gpa;
 
 pub mod reason {
     pub const EXCEPTION_NMI: u32 = 0;
@@ -457,7 +458,7 @@ pub fn decode(exit_reason: u32, qualification: u64, guest_physical: u64) -> VmEx
         reason::XSETBV => VmExit::Xsetbv,
         reason::EPT_VIOLATION => VmExit::NestedPageFault {
             // See: SDM Vol 3C Table 28-7.
-            gpa: guest_physical,
+            gpa: Gpa(guest_physical),
             write: qualification & (1 << 1) != 0,
             fetch: qualification & (1 << 2) != 0,
         },
@@ -502,7 +503,7 @@ mod tests {
         ));
         assert_eq!(
             decode(reason::EPT_VIOLATION, 0b010, 0xfeb0_0008),
-            VmExit::NestedPageFault { gpa: 0xfeb0_0008, write: true, fetch: false }
+            VmExit::NestedPageFault { gpa: Gpa(0xfeb0_0008), write: true, fetch: false }
         );
     }
 

@@ -3,8 +3,10 @@
 //!
 //! Supports paging off, 32-bit paging (with 4 MiB pages), PAE and 4-level long mode paging.
 //! Guest tables are read through `read_u64(gpa)` (the kernel's bounds-checked guest-memory
-//! read); a bad table gives `None`, never a panic. Access rights are not checked: the hardware
+//! read, or the monitor's RAM view); a bad table gives `None`, never a panic. Access rights are not checked: the hardware
 //! already allowed the fetch. See: SDM Vol 3A 5.3-5.5.
+
+use keel_addr::Gpa;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paging {
@@ -32,8 +34,16 @@ const P: u64 = 1;
 const PS: u64 = 1 << 7;
 const ADDR: u64 = 0x000f_ffff_ffff_f000;
 
-/// The guest-physical address of `va`, or None if it is not mapped.
-pub fn translate(mode: Paging, cr3: u64, va: u64, mut read_u64: impl FnMut(u64) -> Option<u64>) -> Option<u64> {
+/// The guest-physical address of `va`, or None if it is not mapped. `cr3` is the register's
+/// value (flag bits and all); the table addresses computed from it and from the entries are
+/// guest-physical, and read through `read_u64`.
+pub fn translate(mode: Paging, cr3: u64, va: u64, mut read_u64: impl FnMut(Gpa) -> Option<u64>) -> Option<Gpa> {
+    walk(mode, cr3, va, |a| read_u64(Gpa(a))).map(Gpa)
+}
+
+/// [`translate`] over plain numbers: entries hold addresses among flag bits, so the arithmetic is
+/// on `u64`s until the result.
+fn walk(mode: Paging, cr3: u64, va: u64, mut read_u64: impl FnMut(u64) -> Option<u64>) -> Option<u64> {
     match mode {
         Paging::Off => Some(va & 0xffff_ffff),
         Paging::Legacy32 => {
@@ -97,20 +107,20 @@ mod tests {
         mem.insert(0x3000, 0x83);
         mem.insert(0x3008, 0x4003);
         mem.insert(0x4000 + 5 * 8, 0x9_9000 | 3);
-        let read = |a: u64| mem.get(&a).copied().or(Some(0));
-        assert_eq!(translate(Paging::Long4, 0x1000, 0x12_3456, read), Some(0x12_3456));
-        assert_eq!(translate(Paging::Long4, 0x1000, 0x20_5abc, read), Some(0x9_9abc));
+        let read = |a: Gpa| mem.get(&a.0).copied().or(Some(0));
+        assert_eq!(translate(Paging::Long4, 0x1000, 0x12_3456, read), Some(Gpa(0x12_3456)));
+        assert_eq!(translate(Paging::Long4, 0x1000, 0x20_5abc, read), Some(Gpa(0x9_9abc)));
         assert_eq!(translate(Paging::Long4, 0x1000, 0x20_6000, read), None);
         assert_eq!(translate(Paging::Long4, 0x1000, 0x8000_0000_0000, read), None);
     }
 
     #[test]
     fn other_modes() {
-        assert_eq!(translate(Paging::Off, 0, 0x1_0000_1234, |_| None), Some(0x1234));
+        assert_eq!(translate(Paging::Off, 0, 0x1_0000_1234, |_| None), Some(Gpa(0x1234)));
         let mut mem = HashMap::new();
         mem.insert(0x1000 + 4, 0x40_0083u64); // 4 MiB page at 4 MiB
-        let read = |a: u64| mem.get(&a).copied().or(Some(0));
-        assert_eq!(translate(Paging::Legacy32, 0x1000, 0x41_2345, read), Some(0x41_2345));
+        let read = |a: Gpa| mem.get(&a.0).copied().or(Some(0));
+        assert_eq!(translate(Paging::Legacy32, 0x1000, 0x41_2345, read), Some(Gpa(0x41_2345)));
         assert_eq!(paging_mode(0x8000_0011, 0x20, 0x500), Paging::Long4);
         assert_eq!(paging_mode(0x8000_0011, 0x20, 0), Paging::Pae);
         assert_eq!(paging_mode(0x8000_0011, 0, 0), Paging::Legacy32);

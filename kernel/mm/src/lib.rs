@@ -6,7 +6,6 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
-pub mod addr;
 pub mod frames;
 pub mod paging;
 pub mod range;

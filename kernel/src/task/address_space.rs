@@ -27,8 +27,11 @@ pub const USER_LIMIT: u64 = USER_END - PAGE_SIZE;
 const CHOSEN_BASE: u64 = 0x0000_1000_0000_0000;
 /// A 2 MiB page.
 const LARGE: u64 = 2 << 20;
-/// The most memory one process may map (bounded anyway by free RAM).
-pub const MAX_PAGES: u64 = (4 << 30) / PAGE_SIZE;
+/// The most memory one process may map: the largest VM's RAM (a monitor maps all of it) plus
+/// 1 GiB of its own (heap, stacks, a boot image and an initrd of up to 256 MiB each). Free RAM
+/// bounds it anyway; this bounds the page tables a process can make the kernel build by mapping
+/// one shared-memory object again and again.
+pub const MAX_PAGES: u64 = (keel_abi::MAX_VM_MEMORY + (1 << 30)) / PAGE_SIZE;
 
 pub struct AddressSpace {
     table: PageTable<X86>,

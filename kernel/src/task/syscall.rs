@@ -139,7 +139,8 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
             ok(0)
         }
         ShmCreate { len } => {
-            if len == 0 || len > (1 << 32) {
+            // One object holds at most one VM's RAM (free RAM bounds it further).
+            if len == 0 || len > keel_abi::MAX_VM_MEMORY {
                 return Err(Error::InvalidArgument);
             }
             let shm = crate::objects::SharedMemory::new(len).ok_or(Error::NoMemory)?;
@@ -333,11 +334,11 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
                     caps::expect_shm(table.get_kind(shm, "shared memory", Rights::MAP)?)?,
                 )
             };
-            ok(vm.map(shm, keel_mm::addr::Gpa(gpa), prot)?)
+            ok(vm.map(shm, gpa, prot)?)
         }
         VmUnmap { vm, gpa } => {
             let vm = caps::expect_vm(p.caps.lock().get_kind(vm, "vm", Rights::MAP)?)?;
-            ok(vm.unmap(keel_mm::addr::Gpa(gpa))?)
+            ok(vm.unmap(gpa)?)
         }
         VcpuCreate { vm, state_addr } => {
             let vm = caps::expect_vm(p.caps.lock().get_kind(vm, "vm", Rights::RUN)?)?;

@@ -2,7 +2,6 @@
 //! (MMIO and string I/O exits, which the monitor decodes), and the few guest fields that needs.
 
 use keel_abi::vcpu::VcpuState;
-use keel_mm::addr::Gpa;
 use keel_mm::PAGE_SIZE;
 
 use super::Vm;
@@ -68,8 +67,7 @@ pub fn fetch_instruction(vm: &Vm, view: &CodeView, out: &mut [u8; 15]) -> u8 {
     let mut n = 0;
     while n < 15 {
         let va = base.wrapping_add(view.rip).wrapping_add(n as u64);
-        let Some(gpa) = keel_hv::walk::translate(mode, view.cr3, va, |a| vm.read_guest_u64(Gpa(a))) else { break };
-        let gpa = Gpa(gpa);
+        let Some(gpa) = keel_hv::walk::translate(mode, view.cr3, va, |a| vm.read_guest_u64(a)) else { break };
         // Up to the end of this page.
         let chunk = ((PAGE_SIZE - gpa.page_offset()) as usize).min(15 - n);
         if !vm.read_guest(gpa, &mut out[n..n + chunk]) {

@@ -4,9 +4,9 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use keel_addr::Gpa;
 use keel_hv::msr::{self, GuestMsr, MsrKind};
 use keel_hv::mtrr::Mtrrs;
-use keel_mm::addr::Gpa;
 
 use super::{guest_cpu, Vm};
 

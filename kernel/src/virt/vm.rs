@@ -9,7 +9,7 @@ use spin::Mutex;
 
 use keel_abi::vcpu::gprot;
 use keel_abi::Error;
-use keel_mm::addr::{Gpa, Hpa};
+use keel_addr::{Gpa, Hpa};
 use keel_mm::paging::{Access, Ept, PageSize, PageTable, X86};
 use keel_mm::PAGE_SIZE;
 
@@ -21,6 +21,8 @@ static NEXT_VM_ID: AtomicU32 = AtomicU32::new(1);
 
 /// The most guest-physical space a VM may map (bounded by RAM anyway).
 const MAX_GPA: u64 = 1 << 40;
+// The largest VM's RAM fits, even with all of it above the 32-bit MMIO hole (from 4 GiB).
+const _: () = assert!((4 << 30) + keel_abi::MAX_VM_MEMORY <= MAX_GPA);
 
 /// The nested page tables in the vendor's format (NPT: x86 entries with the user bit; EPT).
 pub enum NestedTable {

@@ -13,6 +13,8 @@
 
 use core::ptr::NonNull;
 
+use keel_addr::Gpa;
+
 pub use keel_abi::vcpu::{ExitInfo, Inject, Segment, Table, VcpuState};
 
 /// A handle to a shared [`VcpuState`] page. Copies name the same page.
@@ -107,7 +109,7 @@ nested! {
     exit_size = exit.size: u8;
     exit_write = exit.write: u8;
     exit_data = exit.data: u64;
-    exit_gpa = exit.gpa: u64;
+    exit_gpa = exit.gpa: Gpa;
     exit_detail = exit.detail: u64;
     exit_code_bits = exit.code_bits: u8;
     inject_pending, set_inject_pending = inject.pending: u32;

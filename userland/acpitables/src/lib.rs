@@ -40,13 +40,15 @@ pub mod madt;
 use alloc::vec::Vec;
 use core::fmt;
 
+use keel_addr::Gpa;
+
 pub use aml::AmlError;
 
 /// Where the monitor should put the blob (and so the RSDP): the start of the BIOS area.
-pub const RSDP_ADDR: u64 = 0xE_0000;
+pub const RSDP_ADDR: Gpa = Gpa(0xE_0000);
 /// The end of the area Linux scans for the RSDP (the blob must also fit below it to be found
 /// there).
-pub const BIOS_AREA_END: u64 = 0x10_0000;
+pub const BIOS_AREA_END: Gpa = Gpa(0x10_0000);
 
 /// Size of an SDT header (5.2.6).
 pub const SDT_HEADER_LEN: usize = 36;
@@ -314,7 +316,8 @@ fn align_up(len: usize, align: usize) -> usize {
 
 /// Builds the tables to be copied to guest-physical `base_gpa` (64-byte aligned; the RSDP is at
 /// the start, so `base_gpa` is the RSDP's address).
-pub fn build(base_gpa: u64, layout: &Layout) -> Result<Vec<u8>, BuildError> {
+pub fn build(base_gpa: Gpa, layout: &Layout) -> Result<Vec<u8>, BuildError> {
+    let Gpa(base_gpa) = base_gpa;
     if !base_gpa.is_multiple_of(64) {
         return Err(BuildError::Misaligned);
     }

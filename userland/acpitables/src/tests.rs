@@ -19,14 +19,14 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// The SDT at guest address `gpa` in a blob placed at `base`.
-fn table(blob: &[u8], base: u64, gpa: u64) -> &[u8] {
-    let off = (gpa - base) as usize;
+fn table(blob: &[u8], base: Gpa, gpa: u64) -> &[u8] {
+    let off = (gpa - base.0) as usize;
     let len = u32_at(blob, off + 4) as usize;
     &blob[off..off + len]
 }
 
 /// The tables Linux would see, after checking every checksum: (RSDT entries, XSDT entries).
-fn roots(blob: &[u8], base: u64) -> (Vec<u64>, Vec<u64>) {
+fn roots(blob: &[u8], base: Gpa) -> (Vec<u64>, Vec<u64>) {
     let rsdp = &blob[..RSDP_LEN];
     assert_eq!(&rsdp[..8], b"RSD PTR ");
     assert!(sums_to_zero(&rsdp[..20]), "ACPI 1.0 checksum");
@@ -48,7 +48,7 @@ fn roots(blob: &[u8], base: u64) -> (Vec<u64>, Vec<u64>) {
     (r, x)
 }
 
-fn fadt_of(blob: &[u8], base: u64) -> &[u8] {
+fn fadt_of(blob: &[u8], base: Gpa) -> &[u8] {
     let (_, x) = roots(blob, base);
     let fadt = table(blob, base, x[0]);
     assert_eq!(&fadt[..4], b"FACP");
@@ -192,7 +192,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn dsdt_terms(blob: &[u8], base: u64) -> Vec<Term> {
+fn dsdt_terms(blob: &[u8], base: Gpa) -> Vec<Term> {
     let fadt = fadt_of(blob, base);
     let dsdt = table(blob, base, u64_at(fadt, 140));
     assert_eq!(&dsdt[..4], b"DSDT");
@@ -222,7 +222,7 @@ fn default_layout_blob() {
     let facs = u64::from(u32_at(fadt, 36));
     assert_eq!(u64_at(fadt, 132), facs);
     assert_eq!(facs % 64, 0);
-    let f = &blob[(facs - RSDP_ADDR) as usize..][..64];
+    let f = &blob[(facs - RSDP_ADDR.0) as usize..][..64];
     assert_eq!(&f[..4], b"FACS");
     assert_eq!(u32_at(f, 4), 64);
     assert_eq!(u64::from(u32_at(fadt, 40)), u64_at(fadt, 140));
@@ -252,7 +252,7 @@ fn default_layout_blob() {
 fn linux_finds_the_rsdp() {
     // The legacy scan: 16-byte steps over 0xE0000-0xFFFFF, signature and 20-byte checksum.
     let blob = build(RSDP_ADDR, &Layout::default()).unwrap();
-    let mut area = alloc::vec![0u8; (BIOS_AREA_END - RSDP_ADDR) as usize];
+    let mut area = alloc::vec![0u8; (BIOS_AREA_END.0 - RSDP_ADDR.0) as usize];
     area[..blob.len()].copy_from_slice(&blob);
     let found = (0..area.len())
         .step_by(16)
@@ -334,7 +334,7 @@ fn extra_tables_are_linked() {
     let madt = sdt(b"APIC", 5, b"KEEL  ", &madt_body);
     assert!(sums_to_zero(&madt));
     let layout = Layout { extra_tables: alloc::vec![madt.clone()], ..Layout::default() };
-    let base = 0x9_0000;
+    let base = Gpa(0x9_0000);
     let blob = build(base, &layout).unwrap();
     let (r, x) = roots(&blob, base);
     assert_eq!(r.len(), 2);
@@ -345,8 +345,8 @@ fn extra_tables_are_linked() {
 fn errors() {
     let d = Layout::default();
     assert_eq!(build(RSDP_ADDR + 16, &d), Err(BuildError::Misaligned));
-    assert_eq!(build((1 << 32) - 64, &d), Err(BuildError::Above4G));
-    assert_eq!(build(!63, &d), Err(BuildError::Above4G));
+    assert_eq!(build(Gpa((1 << 32) - 64), &d), Err(BuildError::Above4G));
+    assert_eq!(build(Gpa(!63), &d), Err(BuildError::Above4G));
     let bad_slot = |slot_irqs| Layout { pci: Some(PciRoot { slot_irqs, ..d.pci.clone().unwrap() }), ..d.clone() };
     assert_eq!(build(RSDP_ADDR, &bad_slot(alloc::vec![(0, 11)])), Err(BuildError::BadPciRouting));
     assert_eq!(build(RSDP_ADDR, &bad_slot(alloc::vec![(32, 11)])), Err(BuildError::BadPciRouting));

@@ -18,7 +18,7 @@ struct BiosArea {
 
 impl BiosArea {
     fn new(blob: &[u8]) -> Self {
-        let mut area = vec![0u8; (BIOS_AREA_END - RSDP_ADDR) as usize];
+        let mut area = vec![0u8; (BIOS_AREA_END.0 - RSDP_ADDR.0) as usize];
         area[..blob.len()].copy_from_slice(blob);
         let leaked: &'static mut [u8] = Box::leak(area.into_boxed_slice());
         Self { ptr: leaked.as_mut_ptr(), len: leaked.len() }
@@ -27,7 +27,7 @@ impl BiosArea {
 
 impl AcpiHandler for BiosArea {
     unsafe fn map_physical_region<T>(&self, phys: usize, size: usize) -> PhysicalMapping<Self, T> {
-        let base = RSDP_ADDR as usize;
+        let base = RSDP_ADDR.0 as usize;
         assert!(phys >= base && phys + size <= base + self.len, "read outside the BIOS area: {phys:#x}+{size}");
         // SAFETY: the range is inside the leaked buffer (checked above).
         let at = unsafe { self.ptr.add(phys - base) };
@@ -43,7 +43,7 @@ impl AcpiHandler for BiosArea {
 fn tables(layout: &Layout) -> AcpiTables<BiosArea> {
     let blob = build(RSDP_ADDR, layout).unwrap();
     // SAFETY: the handler maps only the leaked buffer, and RSDP_ADDR is where the blob starts.
-    unsafe { AcpiTables::from_rsdp(BiosArea::new(&blob), RSDP_ADDR as usize) }.expect("valid RSDP and XSDT")
+    unsafe { AcpiTables::from_rsdp(BiosArea::new(&blob), RSDP_ADDR.0 as usize) }.expect("valid RSDP and XSDT")
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The one interface every port and MMIO device model offers the monitor ([`Device`]), what a
 //! write may ask of the monitor ([`WriteEffect`]) and the clock accesses carry ([`ClockNs`]).
+//! A port model that names its registers by absolute port implements [`PortDevice`] instead and
+//! gets its [`Device`] from the one adapter here.
 //!
 //! Offsets are relative to the device's base: the monitor's bus subtracts the base of the range
 //! it registered (see [`crate::bus::Bus::insert_at`] for devices with several windows, such as the
@@ -56,9 +58,42 @@ pub trait Device {
     fn write(&mut self, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect;
 }
 
-/// The port `offset` bytes above `base`, if it is one (an offset past the 64 KiB port space,
-/// which no bus produces, is `None` rather than a wrapped port).
-pub fn port_at(base: u16, offset: u64) -> Option<u16> {
+/// A port model whose registers are named by absolute port numbers (the PIC's 0x20 and 0x4D0, the
+/// 8042's 0x60 and 0x64): its [`Device`] is the one adapter below, which turns the bus's offset
+/// back into the port. The model's windows on the port bus must then be placed at `BASE` plus
+/// their device offset (the board's table does so).
+pub trait PortDevice {
+    /// The port at device offset 0.
+    const BASE: u16;
+
+    /// A guest read of `data.len()` bytes at `port`, at time `now` (fill all of `data`).
+    fn read_port(&mut self, port: u16, data: &mut [u8], now: ClockNs);
+
+    /// A guest write of `data` at `port`, at time `now`; what the monitor must do about it.
+    fn write_port(&mut self, port: u16, data: &[u8], now: ClockNs) -> WriteEffect;
+}
+
+/// Every [`PortDevice`] is a [`Device`]: an offset past the port space (which no bus produces)
+/// reads as all ones and ignores writes rather than wrapping to a low port.
+impl<T: PortDevice> Device for T {
+    fn read(&mut self, offset: u64, data: &mut [u8], now: ClockNs) {
+        match port_at(T::BASE, offset) {
+            Some(port) => self.read_port(port, data, now),
+            None => data.fill(0xFF),
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect {
+        match port_at(T::BASE, offset) {
+            Some(port) => self.write_port(port, data, now),
+            None => WriteEffect::None,
+        }
+    }
+}
+
+/// The port `offset` bytes above `base`, if it is one (an offset past the 64 KiB port space is
+/// `None` rather than a wrapped port).
+fn port_at(base: u16, offset: u64) -> Option<u16> {
     u16::try_from(offset).ok().and_then(|o| base.checked_add(o))
 }
 

@@ -32,9 +32,9 @@
 //! See: IBM Personal System/2 Hardware Interface Technical Reference, "Keyboard/Auxiliary Device
 //! Controller" (cited as "PS/2 8042"); IBM PC/AT Technical Reference, "Keyboard Controller".
 
-use crate::device::{port_at, ClockNs, Device, WriteEffect};
+use crate::device::{reset_effect, ClockNs, PortDevice, WriteEffect};
 
-/// The controller's base port: [`Device`] offsets are ports minus this (0 data, 4 status and
+/// The controller's base port: [`crate::Device`] offsets are ports minus this (0 data, 4 status and
 /// command; the platform maps the two windows).
 pub const BASE: u16 = DATA;
 /// The data port.
@@ -122,29 +122,6 @@ impl I8042 {
             pending: None,
             output_port: OUT_DEFAULT,
             reset_requested: false,
-        }
-    }
-
-    /// Reads `data.len()` bytes from ports `port..`: 0x60 the output buffer, 0x64 the status; any
-    /// other port reads as all ones.
-    fn read_port(&mut self, port: u16, data: &mut [u8]) {
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = match u32::from(port) + i as u32 {
-                p if p == u32::from(DATA) => self.read_data(),
-                p if p == u32::from(COMMAND) => self.status(),
-                _ => 0xFF,
-            };
-        }
-    }
-
-    /// Writes `data` to ports `port..`: 0x60 data, 0x64 commands; other ports are ignored.
-    fn write_port(&mut self, port: u16, data: &[u8]) {
-        for (i, &value) in data.iter().enumerate() {
-            match u32::from(port) + i as u32 {
-                p if p == u32::from(DATA) => self.write_data(value),
-                p if p == u32::from(COMMAND) => self.command(value),
-                _ => {}
-            }
         }
     }
 
@@ -277,23 +254,34 @@ impl I8042 {
     }
 }
 
-impl Device for I8042 {
-    /// A read at the port `offset` above [`BASE`] (see `read_port`).
-    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
-        match port_at(BASE, offset) {
-            Some(port) => self.read_port(port, data),
-            None => data.fill(0xFF),
+impl PortDevice for I8042 {
+    const BASE: u16 = BASE;
+
+    /// Reads `data.len()` bytes from ports `port..`: 0x60 the output buffer, 0x64 the status; any
+    /// other port reads as all ones.
+    fn read_port(&mut self, port: u16, data: &mut [u8], _now: ClockNs) {
+        for (i, byte) in data.iter_mut().enumerate() {
+            *byte = match u32::from(port) + i as u32 {
+                p if p == u32::from(DATA) => self.read_data(),
+                p if p == u32::from(COMMAND) => self.status(),
+                _ => 0xFF,
+            };
         }
     }
 
-    /// A write at the port `offset` above [`BASE`] (see `write_port`); a reset pulse it causes is
-    /// [`WriteEffect::Reset`] (and is also kept for [`I8042::take_reset_request`]).
-    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+    /// Writes `data` to ports `port..`: 0x60 data, 0x64 commands; other ports are ignored. A reset
+    /// pulse it causes is [`WriteEffect::Reset`] (and is also kept for
+    /// [`I8042::take_reset_request`]).
+    fn write_port(&mut self, port: u16, data: &[u8], _now: ClockNs) -> WriteEffect {
         let earlier = core::mem::take(&mut self.reset_requested);
-        if let Some(port) = port_at(BASE, offset) {
-            self.write_port(port, data);
+        for (i, &value) in data.iter().enumerate() {
+            match u32::from(port) + i as u32 {
+                p if p == u32::from(DATA) => self.write_data(value),
+                p if p == u32::from(COMMAND) => self.command(value),
+                _ => {}
+            }
         }
-        crate::device::reset_effect(&mut self.reset_requested, earlier)
+        reset_effect(&mut self.reset_requested, earlier)
     }
 }
 
@@ -301,6 +289,7 @@ impl Device for I8042 {
 mod tests {
     use super::*;
     use crate::testutil::Rng;
+    use crate::Device;
 
     /// The device offset of `port` (ports below the base wrap to offsets no port reaches).
     fn at(port: u16) -> u64 {

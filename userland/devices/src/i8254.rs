@@ -32,9 +32,9 @@ pub const PIT_HZ: u64 = 1_193_182;
 /// At most this many IRQ 0 edges are reported by one [`Pit::advance`].
 pub const MAX_EDGES_PER_ADVANCE: u32 = 1000;
 
-use crate::device::{port_at, ClockNs, Device, WriteEffect};
+use crate::device::{ClockNs, PortDevice, WriteEffect};
 
-/// The PIT's base port: [`Device`] offsets are ports minus this (0-3 the counters and the
+/// The PIT's base port: [`crate::Device`] offsets are ports minus this (0-3 the counters and the
 /// control word, 0x21 port 0x61; the platform maps the two windows).
 pub const BASE: u16 = COUNTER0;
 /// Counter 0 data port (counters 1 and 2 follow).
@@ -470,23 +470,20 @@ impl Pit {
         counter.next_edge(t).map(ns_at)
     }
 
-    /// Reads port `port` (0x40-0x43) into `data[0]`; other bytes of a wider access, the
-    /// write-only control register and other ports read as all ones.
-    fn read_port(&mut self, port: u16, now_ns: u64, data: &mut [u8]) {
-        let Some((first, rest)) = data.split_first_mut() else { return };
-        rest.fill(0xFF);
-        *first = match port.checked_sub(COUNTER0) {
+    /// Reads port `port` (0x40-0x42; the write-only control register and other ports read as all
+    /// ones).
+    fn read_counter(&mut self, port: u16, now_ns: u64) -> u8 {
+        match port.checked_sub(COUNTER0) {
             Some(index @ 0..=2) => {
                 let t = self.sync(now_ns);
                 self.counters[usize::from(index)].read(t)
             }
             _ => 0xFF,
-        };
+        }
     }
 
-    /// Writes `data[0]` to port `port` (0x40-0x43); other bytes and ports are ignored.
-    fn write_port(&mut self, port: u16, now_ns: u64, data: &[u8]) {
-        let Some(&value) = data.first() else { return };
+    /// Writes `value` to port `port` (0x40-0x43); other ports are ignored.
+    fn write_counter(&mut self, port: u16, now_ns: u64, value: u8) {
         let Some(index) = port.checked_sub(COUNTER0).filter(|&i| i <= 3) else { return };
         let t = self.sync(now_ns);
         let out0 = self.counters[0].out(t);
@@ -539,28 +536,27 @@ impl Pit {
     }
 }
 
-impl Device for Pit {
-    /// A read at the port `offset` above [`BASE`]: 0x40-0x43 (see `read_port`) or 0x61 into
-    /// `data[0]` (further bytes of a wider access, and other ports, read as all ones).
-    fn read(&mut self, offset: u64, data: &mut [u8], now: ClockNs) {
-        match port_at(BASE, offset) {
-            Some(PORT61) => {
-                let Some((first, rest)) = data.split_first_mut() else { return };
-                rest.fill(0xFF);
-                *first = self.read_port61(now);
-            }
-            Some(port) => self.read_port(port, now, data),
-            None => data.fill(0xFF),
-        }
+impl PortDevice for Pit {
+    const BASE: u16 = BASE;
+
+    /// Reads port `port` (0x40-0x43, or 0x61) into `data[0]`; further bytes of a wider access,
+    /// and other ports, read as all ones.
+    fn read_port(&mut self, port: u16, data: &mut [u8], now: ClockNs) {
+        let Some((first, rest)) = data.split_first_mut() else { return };
+        rest.fill(0xFF);
+        *first = match port {
+            PORT61 => self.read_port61(now),
+            port => self.read_counter(port, now),
+        };
     }
 
-    /// A write at the port `offset` above [`BASE`]: 0x40-0x43 (see `write_port`) or `data[0]` to
-    /// 0x61; further bytes and other ports are ignored.
-    fn write(&mut self, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect {
-        match (port_at(BASE, offset), data.first()) {
-            (Some(PORT61), Some(&value)) => self.write_port61(now, value),
-            (Some(port), _) => self.write_port(port, now, data),
-            (None, _) => {}
+    /// Writes `data[0]` to port `port` (0x40-0x43, or 0x61); further bytes and other ports are
+    /// ignored.
+    fn write_port(&mut self, port: u16, data: &[u8], now: ClockNs) -> WriteEffect {
+        match (port, data.first()) {
+            (PORT61, Some(&value)) => self.write_port61(now, value),
+            (port, Some(&value)) => self.write_counter(port, now, value),
+            (_, None) => {}
         }
         WriteEffect::None
     }

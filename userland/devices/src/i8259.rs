@@ -23,9 +23,9 @@
 //! See: Intel 8259A Programmable Interrupt Controller datasheet (order 231468-003, December 1988),
 //! cited as "8259A"; the ELCR is from the Intel 82371AB PIIX4 datasheet, 12.1.
 
-use crate::device::{port_at, ClockNs, Device, WriteEffect};
+use crate::device::{ClockNs, PortDevice, WriteEffect};
 
-/// The pair's base port: [`Device`] offsets are ports minus this (master 0-1, slave 0x80-0x81,
+/// The pair's base port: [`crate::Device`] offsets are ports minus this (master 0-1, slave 0x80-0x81,
 /// ELCR 0x4B0-0x4B1; the platform maps the three windows).
 pub const BASE: u16 = MASTER_CMD;
 /// Master command port (ICW1, OCW2, OCW3; reads IRR, ISR or the poll byte).
@@ -395,39 +395,6 @@ impl PicPair {
         Some(vector)
     }
 
-    /// A read of `port` (0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1) into `data[0]`; other bytes of a
-    /// wider access and other ports read as all ones.
-    fn read_port(&mut self, port: u16, data: &mut [u8]) {
-        let Some((first, rest)) = data.split_first_mut() else { return };
-        rest.fill(0xFF);
-        *first = match port {
-            MASTER_CMD => self.master.read_command(),
-            MASTER_DATA => self.master.imr,
-            SLAVE_CMD => self.slave.read_command(),
-            SLAVE_DATA => self.slave.imr,
-            ELCR_MASTER => self.master.elcr,
-            ELCR_SLAVE => self.slave.elcr,
-            _ => 0xFF,
-        };
-        // A poll read acknowledges a request.
-        self.update_cascade();
-    }
-
-    /// A write of `data[0]` to `port`; other bytes and other ports are ignored.
-    fn write_port(&mut self, port: u16, data: &[u8]) {
-        let Some(&value) = data.first() else { return };
-        match port {
-            MASTER_CMD => self.master.write_command(value),
-            MASTER_DATA => self.master.write_data(value),
-            SLAVE_CMD => self.slave.write_command(value),
-            SLAVE_DATA => self.slave.write_data(value),
-            ELCR_MASTER => self.master.write_elcr(value),
-            ELCR_SLAVE => self.slave.write_elcr(value),
-            _ => return,
-        }
-        self.update_cascade();
-    }
-
     /// Interrupt request registers, slave in the high byte.
     pub fn irr(&self) -> u16 {
         u16::from_le_bytes([self.master.irr, self.slave.irr])
@@ -444,20 +411,40 @@ impl PicPair {
     }
 }
 
-impl Device for PicPair {
-    /// A read at the port `offset` above [`BASE`] (see `read_port`).
-    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
-        match port_at(BASE, offset) {
-            Some(port) => self.read_port(port, data),
-            None => data.fill(0xFF),
-        }
+impl PortDevice for PicPair {
+    const BASE: u16 = BASE;
+
+    /// A read of `port` (0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1) into `data[0]`; other bytes of a
+    /// wider access and other ports read as all ones.
+    fn read_port(&mut self, port: u16, data: &mut [u8], _now: ClockNs) {
+        let Some((first, rest)) = data.split_first_mut() else { return };
+        rest.fill(0xFF);
+        *first = match port {
+            MASTER_CMD => self.master.read_command(),
+            MASTER_DATA => self.master.imr,
+            SLAVE_CMD => self.slave.read_command(),
+            SLAVE_DATA => self.slave.imr,
+            ELCR_MASTER => self.master.elcr,
+            ELCR_SLAVE => self.slave.elcr,
+            _ => 0xFF,
+        };
+        // A poll read acknowledges a request.
+        self.update_cascade();
     }
 
-    /// A write at the port `offset` above [`BASE`] (see `write_port`).
-    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
-        if let Some(port) = port_at(BASE, offset) {
-            self.write_port(port, data);
+    /// A write of `data[0]` to `port`; other bytes and other ports are ignored.
+    fn write_port(&mut self, port: u16, data: &[u8], _now: ClockNs) -> WriteEffect {
+        let Some(&value) = data.first() else { return WriteEffect::None };
+        match port {
+            MASTER_CMD => self.master.write_command(value),
+            MASTER_DATA => self.master.write_data(value),
+            SLAVE_CMD => self.slave.write_command(value),
+            SLAVE_DATA => self.slave.write_data(value),
+            ELCR_MASTER => self.master.write_elcr(value),
+            ELCR_SLAVE => self.slave.write_elcr(value),
+            _ => return WriteEffect::None,
         }
+        self.update_cascade();
         WriteEffect::None
     }
 }

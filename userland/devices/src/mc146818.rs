@@ -3,7 +3,7 @@
 //!
 //! The clock is the caller's: every access passes `now_unix_ns` (nanoseconds since 1970-01-01
 //! 00:00:00 UTC), and the guest sees that time plus an offset that changes only when the guest
-//! sets the clock. Through [`Device`], whose clock is the monitor's monotonic one, the wall time
+//! sets the clock. Through [`crate::Device`], whose clock is the monitor's monotonic one, the wall time
 //! is that clock plus the host's epoch given to [`Rtc::set_host_epoch`] (the wall-clock time at
 //! clock 0, which is how Keel's kernel keeps wall time: `ClockRealtime` is a boot-time epoch plus
 //! `ClockNs`). Registers 0-9 (seconds, alarms, day of week, date, month, year) and the century
@@ -35,9 +35,9 @@
 //! See: Motorola MC146818A Real-Time Clock Plus RAM (RTC) datasheet, cited as "MC146818A";
 //! the calendar conversion is the proleptic Gregorian algorithm described in [`days_from_civil`].
 
-use crate::device::{port_at, ClockNs, Device, WriteEffect};
+use crate::device::{ClockNs, PortDevice, WriteEffect};
 
-/// The RTC's base port: [`Device`] offsets are ports minus this (0 index, 1 data).
+/// The RTC's base port: [`crate::Device`] offsets are ports minus this (0 index, 1 data).
 pub const BASE: u16 = INDEX;
 /// The index port (write-only; bit 7 masks NMI).
 pub const INDEX: u16 = 0x70;
@@ -202,7 +202,7 @@ pub struct Rtc {
     nmi_disabled: bool,
     /// Guest time minus host time, in nanoseconds.
     offset_ns: i128,
-    /// Host wall-clock time (ns since the epoch) at [`ClockNs`] 0, for [`Device`] accesses.
+    /// Host wall-clock time (ns since the epoch) at [`ClockNs`] 0, for [`crate::Device`] accesses.
     host_epoch_ns: u64,
 }
 
@@ -222,20 +222,7 @@ impl Rtc {
         Self { cmos, index: 0, nmi_disabled: false, offset_ns: 0, host_epoch_ns: 0 }
     }
 
-    /// Reads ports `port..port + data.len()` (0x70 reads as all ones: the index register is
-    /// write-only; 0x71 reads the selected byte; any other port reads as all ones).
-    fn read_port(&mut self, port: u16, now_unix_ns: u64, data: &mut [u8]) {
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = match u32::from(port) + i as u32 {
-                p if p == u32::from(DATA) => self.read_reg(self.index, now_unix_ns),
-                _ => 0xFF,
-            };
-        }
-    }
-
-    /// Writes ports `port..port + data.len()`: 0x70 selects a byte and sets the NMI mask, 0x71
-    /// writes the selected byte (a 16-bit write to 0x70 does both). Other ports are ignored.
-    /// An RTC as [`Rtc::new`] whose [`Device`] accesses add `epoch_ns` (see
+    /// An RTC as [`Rtc::new`] whose [`crate::Device`] accesses add `epoch_ns` (see
     /// [`Rtc::set_host_epoch`]).
     pub fn with_host_epoch(epoch_ns: u64) -> Self {
         let mut rtc = Self::new();
@@ -244,22 +231,9 @@ impl Rtc {
     }
 
     /// Sets the host's wall-clock time at [`ClockNs`] 0 (`ClockRealtime - ClockNs`), which
-    /// [`Device`] accesses add to their clock.
+    /// [`crate::Device`] accesses add to their clock.
     pub fn set_host_epoch(&mut self, epoch_ns: u64) {
         self.host_epoch_ns = epoch_ns;
-    }
-
-    fn write_port(&mut self, port: u16, now_unix_ns: u64, data: &[u8]) {
-        for (i, &value) in data.iter().enumerate() {
-            match u32::from(port) + i as u32 {
-                p if p == u32::from(INDEX) => {
-                    self.index = value & 0x7F;
-                    self.nmi_disabled = value & 0x80 != 0;
-                }
-                p if p == u32::from(DATA) => self.write_reg(self.index, value, now_unix_ns),
-                _ => {}
-            }
-        }
     }
 
     /// Whether the guest masked NMI (port 0x70 bit 7).
@@ -461,20 +435,35 @@ fn decode(byte: u8, bcd: bool) -> Option<u8> {
     (hi <= 9 && lo <= 9).then_some(hi * 10 + lo)
 }
 
-impl Device for Rtc {
-    /// A read at the port `offset` above [`BASE`] (see `read_port`), at wall time `now` plus the
-    /// host epoch.
-    fn read(&mut self, offset: u64, data: &mut [u8], now: ClockNs) {
-        match port_at(BASE, offset) {
-            Some(port) => self.read_port(port, now.saturating_add(self.host_epoch_ns), data),
-            None => data.fill(0xFF),
+impl PortDevice for Rtc {
+    const BASE: u16 = BASE;
+
+    /// Reads ports `port..port + data.len()` at wall time `now` plus the host epoch (0x70 reads
+    /// as all ones: the index register is write-only; 0x71 reads the selected byte; any other
+    /// port reads as all ones).
+    fn read_port(&mut self, port: u16, data: &mut [u8], now: ClockNs) {
+        let now_unix_ns = now.saturating_add(self.host_epoch_ns);
+        for (i, byte) in data.iter_mut().enumerate() {
+            *byte = match u32::from(port) + i as u32 {
+                p if p == u32::from(DATA) => self.read_reg(self.index, now_unix_ns),
+                _ => 0xFF,
+            };
         }
     }
 
-    /// A write at the port `offset` above [`BASE`] (see `write_port`).
-    fn write(&mut self, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect {
-        if let Some(port) = port_at(BASE, offset) {
-            self.write_port(port, now.saturating_add(self.host_epoch_ns), data);
+    /// Writes ports `port..port + data.len()`: 0x70 selects a byte and sets the NMI mask, 0x71
+    /// writes the selected byte (a 16-bit write to 0x70 does both). Other ports are ignored.
+    fn write_port(&mut self, port: u16, data: &[u8], now: ClockNs) -> WriteEffect {
+        let now_unix_ns = now.saturating_add(self.host_epoch_ns);
+        for (i, &value) in data.iter().enumerate() {
+            match u32::from(port) + i as u32 {
+                p if p == u32::from(INDEX) => {
+                    self.index = value & 0x7F;
+                    self.nmi_disabled = value & 0x80 != 0;
+                }
+                p if p == u32::from(DATA) => self.write_reg(self.index, value, now_unix_ns),
+                _ => {}
+            }
         }
         WriteEffect::None
     }

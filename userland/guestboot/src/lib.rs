@@ -16,15 +16,32 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use keel_abi::vcpu::{dirty, seg, Segment, Table, VcpuState};
+use keel_addr::Gpa;
 
-pub const LOAD_MIN: u64 = 0x10_0000;
-pub const GDT_ADDR: u64 = 0x500;
-pub const PML4_ADDR: u64 = 0x1000;
-pub const PDPT_ADDR: u64 = 0x2000;
-pub const PD_ADDR: u64 = 0x3000;
+/// The lowest address an ELF segment may load at (below: the GDT, page tables, stack, BIOS area).
+pub const LOAD_MIN: Gpa = Gpa(0x10_0000);
+pub const GDT_ADDR: Gpa = Gpa(0x500);
+pub const PML4_ADDR: Gpa = Gpa(0x1000);
+pub const PDPT_ADDR: Gpa = Gpa(0x2000);
+pub const PD_ADDR: Gpa = Gpa(0x3000);
+/// The initial RSP (a register value; the stack grows down from here in the identity map).
 pub const STACK_TOP: u64 = 0x8_0000;
 /// The smallest RAM a guest can have (page tables, stack, an image at 1 MiB).
 pub const MIN_RAM: u64 = 2 << 20;
+/// Where RAM below 4 GiB ends: 0xE000_0000 up to 4 GiB is the 32-bit MMIO hole (PCI BARs, the
+/// test register, the I/O APIC, the local APIC, firmware), never RAM. A VM with more memory than
+/// fits below it has the rest from [`HIGH_RAM_START`] (docs/guests.md).
+pub const LOW_RAM_END: Gpa = Gpa(0xe000_0000);
+/// Where RAM past the hole continues: 4 GiB.
+pub const HIGH_RAM_START: Gpa = Gpa(1 << 32);
+
+/// Where a VM's `memory` bytes of RAM are, as `(start, length)`: below the MMIO hole from 0, then
+/// the rest from 4 GiB (length 0 when all of it fits below). The monitor maps these, and the
+/// Linux e820 map lists them.
+pub fn ram_ranges(memory: u64) -> [(Gpa, u64); 2] {
+    let low = memory.min(LOW_RAM_END.0);
+    [(Gpa(0), low), (HIGH_RAM_START, memory - low)]
+}
 
 /// GDT selectors (docs/guests.md).
 pub const CODE64: u16 = 0x08;
@@ -41,7 +58,7 @@ pub enum Kind {
 /// One loadable piece: `data` goes at guest-physical `gpa`, followed by `zero` zero bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Piece<'a> {
-    pub gpa: u64,
+    pub gpa: Gpa,
     pub data: &'a [u8],
     pub zero: u64,
 }
@@ -74,7 +91,10 @@ impl fmt::Display for BootError {
             Self::WrongMachine => write!(f, "the ELF image is not for x86 (EM_386 or EM_X86_64)"),
             Self::NoSegments => write!(f, "the ELF image has nothing to load"),
             Self::SegmentOutsideRam { index } => {
-                write!(f, "ELF segment {index} does not fit in the VM's memory above 1 MiB")
+                write!(
+                    f,
+                    "ELF segment {index} does not fit in the VM's memory from 1 MiB up to the MMIO hole at 3.5 GiB"
+                )
             }
             Self::EntryOutsideImage => write!(f, "the ELF entry point is outside the loaded image"),
             Self::FirmwareTooLarge => write!(f, "the firmware image is larger than 16 MiB"),
@@ -99,17 +119,19 @@ fn u64_at(b: &[u8], off: u64) -> Result<u64, BootError> {
     Ok(u64::from_le_bytes(get(b, off)?))
 }
 
-/// Plan how to load `image` into a VM with `ram` bytes of memory.
+/// Plan how to load `image` into a VM with `ram` bytes of memory. ELF segments go in the RAM
+/// below the MMIO hole (the only RAM the initial page tables map).
 pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
     if ram < MIN_RAM {
         return Err(BootError::TooLittleRam { ram });
     }
+    let [(_, low_ram), _] = ram_ranges(ram);
     if image.get(0..4) != Some(b"\x7fELF") {
         if image.len() > 16 << 20 {
             return Err(BootError::FirmwareTooLarge);
         }
         // The firmware ends at 4 GiB; the monitor maps it there (and aliases its tail below 1 MiB).
-        let gpa = (1u64 << 32) - image.len() as u64;
+        let gpa = Gpa((1u64 << 32) - image.len() as u64);
         return Ok(Plan {
             kind: Kind::Firmware,
             entry: 0xfff0,
@@ -151,7 +173,7 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
         }
         let bad = BootError::SegmentOutsideRam { index: i as usize };
         let end = paddr.checked_add(memsz).ok_or(bad)?;
-        if filesz > memsz || paddr < LOAD_MIN || end > ram {
+        if filesz > memsz || paddr < LOAD_MIN.0 || end > low_ram {
             return Err(bad);
         }
         let file_end = offset.checked_add(filesz).ok_or(BootError::Truncated)?;
@@ -159,7 +181,7 @@ pub fn plan(image: &[u8], ram: u64) -> Result<Plan<'_>, BootError> {
         if (paddr..end).contains(&entry) {
             entry_ok = true;
         }
-        pieces.push(Piece { gpa: paddr, data, zero: memsz - filesz });
+        pieces.push(Piece { gpa: Gpa(paddr), data, zero: memsz - filesz });
     }
     if pieces.is_empty() {
         return Err(BootError::NoSegments);
@@ -175,12 +197,12 @@ pub fn gdt() -> [u64; 4] {
     [0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff, 0x00cf_9a00_0000_ffff]
 }
 
-/// The identity map of 0-4 GiB with 2 MiB pages: (guest-physical address, entry) pairs.
-pub fn page_table_entries() -> Vec<(u64, u64)> {
+/// The identity map of 0-4 GiB with 2 MiB pages: (where the entry goes, the entry) pairs.
+pub fn page_table_entries() -> Vec<(Gpa, u64)> {
     let mut e = Vec::with_capacity(2 + 4 + 2048);
-    e.push((PML4_ADDR, PDPT_ADDR | 0x3));
+    e.push((PML4_ADDR, PDPT_ADDR.0 | 0x3));
     for i in 0..4u64 {
-        e.push((PDPT_ADDR + 8 * i, (PD_ADDR + 0x1000 * i) | 0x3));
+        e.push((PDPT_ADDR + 8 * i, (PD_ADDR + 0x1000 * i).0 | 0x3));
     }
     for i in 0..2048u64 {
         e.push((PD_ADDR + 8 * i, (i << 21) | 0x83));
@@ -212,12 +234,14 @@ pub fn initial_state(plan: &Plan, ram: u64) -> VcpuState {
             let long = plan.kind == Kind::Elf64;
             st.rip = plan.entry;
             st.gprs[4] = STACK_TOP;
-            st.gprs[7] = if long { ram } else { ram.min(0xffff_f000) };
+            // The RAM from 0 up, below the MMIO hole (a 32-bit value: the hole starts below 4 GiB).
+            let [(_, low_ram), _] = ram_ranges(ram);
+            st.gprs[7] = low_ram;
             // Data: type 3 (read/write, accessed), S, P, D/B, G = 0xc93.
             for s in [seg::DS, seg::ES, seg::SS, seg::FS, seg::GS] {
                 st.segs[s] = segment(DATA, 0xc93);
             }
-            st.gdtr = Table { base: GDT_ADDR, limit: 4 * 8 - 1, _pad: [0; 3] };
+            st.gdtr = Table { base: GDT_ADDR.0, limit: 4 * 8 - 1, _pad: [0; 3] };
             st.idtr = Table { base: 0, limit: 0, _pad: [0; 3] };
             st.segs[seg::TR] = Segment { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0 };
             st.segs[seg::LDTR] = Segment { selector: 0, attrib: 0x82, limit: 0xffff, base: 0 };
@@ -226,7 +250,7 @@ pub fn initial_state(plan: &Plan, ram: u64) -> VcpuState {
                 st.segs[seg::CS] = segment(CODE64, 0xa9b);
                 st.cr0 = 0x8005_0033;
                 st.cr4 = 0x20;
-                st.cr3 = PML4_ADDR;
+                st.cr3 = PML4_ADDR.0;
                 st.efer = (1 << 8) | (1 << 10);
             } else {
                 st.segs[seg::CS] = segment(CODE32, 0xc9b);

@@ -12,11 +12,12 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use keel_abi::vcpu::{dirty, seg, Segment, Table, VcpuState};
+use keel_addr::Gpa;
 
-pub const ZERO_PAGE: u64 = 0x7000;
-pub const CMDLINE_ADDR: u64 = 0x2_0000;
+pub const ZERO_PAGE: Gpa = Gpa(0x7000);
+pub const CMDLINE_ADDR: Gpa = Gpa(0x2_0000);
 pub const CMDLINE_MAX: usize = 2048;
-pub const KERNEL_ADDR: u64 = 0x100_0000;
+pub const KERNEL_ADDR: Gpa = Gpa(0x100_0000);
 /// e820 types.
 pub const E820_RAM: u32 = 1;
 pub const E820_RESERVED: u32 = 2;
@@ -54,11 +55,12 @@ impl fmt::Display for LinuxError {
 /// What to copy where, and the start state.
 pub struct LinuxPlan<'a> {
     pub kernel: &'a [u8],
-    pub kernel_addr: u64,
+    pub kernel_addr: Gpa,
     /// Bytes after the kernel image that the kernel needs zeroed (init_size - image size).
     pub zero_page: Vec<u8>,
     pub cmdline: Vec<u8>,
-    pub initrd_addr: u64,
+    pub initrd_addr: Gpa,
+    /// The 64-bit entry point (RIP).
     pub entry: u64,
 }
 
@@ -92,7 +94,10 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     let kernel_offset = (setup_sects + 1) * 512;
     let kernel = image.get(kernel_offset..).ok_or(LinuxError::NotBzImage)?;
     let init_size = u64::from(u32_at(image, 0x260)).max(kernel.len() as u64);
-    if KERNEL_ADDR + init_size > ram {
+    // The kernel and the initrd go in the RAM below the MMIO hole (the loader's 32-bit fields
+    // and the early page tables reach it); the rest of RAM is in the e820 map.
+    let [(_, low_ram), (high_start, high_ram)] = crate::ram_ranges(ram);
+    if KERNEL_ADDR.0 + init_size > low_ram {
         return Err(LinuxError::TooLarge);
     }
     if cmdline.len() >= CMDLINE_MAX {
@@ -100,8 +105,8 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     }
     // The initrd: as high as allowed (initrd_addr_max), page-aligned, above the kernel.
     let addr_max = u64::from(u32_at(image, 0x22c)).max(0x37ff_ffff);
-    let top = ram.min(addr_max + 1);
-    let initrd_addr = top.checked_sub(initrd_len).map(|a| a & !0xfff).unwrap_or(0);
+    let top = low_ram.min(addr_max + 1);
+    let initrd_addr = Gpa(top.checked_sub(initrd_len).map(|a| a & !0xfff).unwrap_or(0));
     if initrd_len > 0 && initrd_addr < KERNEL_ADDR + init_size {
         return Err(LinuxError::InitrdTooLarge);
     }
@@ -113,18 +118,21 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
     zp[0x1f1..header_end].copy_from_slice(&image[0x1f1..header_end]);
     zp[0x210] = 0xff; // type_of_loader: undefined boot loader
     zp[0x211] |= 0x01; // loadflags: LOADED_HIGH (the kernel is at 1 MiB or above)
-    zp[0x214..0x218].copy_from_slice(&(KERNEL_ADDR as u32).to_le_bytes()); // code32_start
-    zp[0x218..0x21c].copy_from_slice(&(initrd_addr as u32).to_le_bytes()); // ramdisk_image
+    zp[0x214..0x218].copy_from_slice(&(KERNEL_ADDR.0 as u32).to_le_bytes()); // code32_start
+    zp[0x218..0x21c].copy_from_slice(&(initrd_addr.0 as u32).to_le_bytes()); // ramdisk_image
     zp[0x21c..0x220].copy_from_slice(&(initrd_len as u32).to_le_bytes()); // ramdisk_size
-    zp[0x228..0x22c].copy_from_slice(&(CMDLINE_ADDR as u32).to_le_bytes()); // cmd_line_ptr
+    zp[0x228..0x22c].copy_from_slice(&(CMDLINE_ADDR.0 as u32).to_le_bytes()); // cmd_line_ptr
     zp[0x238..0x23c].copy_from_slice(&(cmdline.len() as u32).to_le_bytes()); // cmdline_size
                                                                              // e820 (zero-page 0x1e8 count, 0x2d0 table of 20-byte entries).
-    let e820: [(u64, u64, u32); 4] = [
+    let mut e820: Vec<(u64, u64, u32)> = alloc::vec![
         (0, 0x9_fc00, E820_RAM),
         (0x9_fc00, 0x400, E820_RESERVED),
         (BIOS_AREA.0, BIOS_AREA.1 - BIOS_AREA.0, E820_RESERVED),
-        (0x10_0000, ram - 0x10_0000, E820_RAM),
+        (0x10_0000, low_ram - 0x10_0000, E820_RAM),
     ];
+    if high_ram > 0 {
+        e820.push((high_start.0, high_ram, E820_RAM));
+    }
     zp[0x1e8] = e820.len() as u8;
     for (i, (addr, size, ty)) in e820.iter().enumerate() {
         let o = 0x2d0 + 20 * i;
@@ -140,7 +148,7 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
         zero_page: zp,
         cmdline: line,
         initrd_addr,
-        entry: KERNEL_ADDR + 0x200,
+        entry: (KERNEL_ADDR + 0x200).0,
     })
 }
 
@@ -149,7 +157,7 @@ pub fn plan<'a>(image: &'a [u8], initrd_len: u64, cmdline: &str, ram: u64) -> Re
 pub fn initial_state(plan: &LinuxPlan) -> VcpuState {
     let mut st = VcpuState { rflags: 2, dirty: dirty::ALL, ..Default::default() };
     st.rip = plan.entry;
-    st.gprs[6] = ZERO_PAGE; // RSI
+    st.gprs[6] = ZERO_PAGE.0; // RSI
     st.gprs[4] = crate::STACK_TOP;
     let flat = |selector, attrib| Segment { selector, attrib, limit: 0xffff_ffff, base: 0 };
     st.segs[seg::CS] = flat(0x10, 0xa9b);
@@ -158,10 +166,10 @@ pub fn initial_state(plan: &LinuxPlan) -> VcpuState {
     }
     st.segs[seg::TR] = Segment { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0 };
     st.segs[seg::LDTR] = Segment { selector: 0, attrib: 0x82, limit: 0xffff, base: 0 };
-    st.gdtr = Table { base: crate::GDT_ADDR, limit: 4 * 8 - 1, _pad: [0; 3] };
+    st.gdtr = Table { base: crate::GDT_ADDR.0, limit: 4 * 8 - 1, _pad: [0; 3] };
     st.cr0 = 0x8005_0033;
     st.cr4 = 0x20;
-    st.cr3 = crate::PML4_ADDR;
+    st.cr3 = crate::PML4_ADDR.0;
     st.efer = (1 << 8) | (1 << 10);
     st
 }
@@ -186,16 +194,33 @@ mod tests {
     fn plans_a_boot() {
         let img = bzimage();
         let p = plan(&img, 0x10_0000, "console=ttyS0", 256 << 20).unwrap();
-        assert_eq!(p.entry, KERNEL_ADDR + 0x200);
+        assert_eq!(p.entry, KERNEL_ADDR.0 + 0x200);
         assert_eq!(p.kernel.len(), 4096);
-        assert_eq!(p.initrd_addr, (256 << 20) - 0x10_0000);
+        assert_eq!(p.initrd_addr, Gpa((256 << 20) - 0x10_0000));
         assert_eq!(&p.zero_page[0x202..0x206], b"HdrS");
         assert_eq!(p.zero_page[0x210], 0xff);
         assert_eq!(p.zero_page[0x1e8], 4);
         assert_eq!(&p.cmdline, b"console=ttyS0\0");
         let st = initial_state(&p);
-        assert_eq!(st.gprs[6], ZERO_PAGE);
+        assert_eq!(st.gprs[6], ZERO_PAGE.0);
         assert_eq!(st.segs[seg::CS].selector, 0x10);
+    }
+
+    /// The e820 map of a VM larger than the RAM below the MMIO hole: the rest from 4 GiB. The
+    /// initrd stays below the hole.
+    #[test]
+    fn e820_lists_the_ram_above_4g() {
+        let img = bzimage();
+        let p = plan(&img, 0x10_0000, "", 8 << 30).unwrap();
+        assert_eq!(p.zero_page[0x1e8], 5);
+        let entry = |i: usize| {
+            let e = &p.zero_page[0x2d0 + 20 * i..][..20];
+            let at = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap());
+            (at(0), at(8), u32::from_le_bytes(e[16..20].try_into().unwrap()))
+        };
+        assert_eq!(entry(3), (0x10_0000, 0xE000_0000 - 0x10_0000, E820_RAM));
+        assert_eq!(entry(4), (1 << 32, (8 << 30) - 0xE000_0000, E820_RAM));
+        assert!(p.initrd_addr.0 < 0x8000_0000, "below initrd_addr_max");
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn elf64_plan_and_state() {
     assert_eq!(st.gprs[7], 16 * MB);
     assert_eq!(st.gprs[4], STACK_TOP);
     assert_eq!(st.efer, 0x500);
-    assert_eq!(st.cr3, PML4_ADDR);
+    assert_eq!(st.cr3, PML4_ADDR.0);
     assert_eq!(st.segs[seg::CS].selector, CODE64);
     assert_eq!(st.segs[seg::CS].attrib & (1 << 9), 1 << 9, "L bit");
     assert_eq!(st.dirty, dirty::ALL);
@@ -80,7 +80,7 @@ fn elf32_and_firmware() {
     let fw = vec![0xf4u8; 64 * 1024];
     let p = plan(&fw, 8 * MB).unwrap();
     assert_eq!(p.kind, Kind::Firmware);
-    assert_eq!(p.pieces[0].gpa, (1 << 32) - 64 * 1024);
+    assert_eq!(p.pieces[0].gpa, Gpa((1 << 32) - 64 * 1024));
     let st = initial_state(&p, 8 * MB);
     assert_eq!((st.segs[seg::CS].selector, st.segs[seg::CS].base, st.rip), (0xf000, 0xffff_0000, 0xfff0));
 }
@@ -105,10 +105,27 @@ fn rejections() {
     assert_eq!(plan(&wrong, 16 * MB), Err(BootError::WrongMachine));
 }
 
+/// RAM below the MMIO hole first, the rest from 4 GiB; ELF guests load and learn (RDI) only the
+/// part below the hole.
+#[test]
+fn ram_around_the_mmio_hole() {
+    const GB: u64 = 1 << 30;
+    assert_eq!(ram_ranges(16 * MB), [(Gpa(0), 16 * MB), (HIGH_RAM_START, 0)]);
+    assert_eq!(ram_ranges(LOW_RAM_END.0), [(Gpa(0), LOW_RAM_END.0), (HIGH_RAM_START, 0)]);
+    assert_eq!(ram_ranges(8 * GB), [(Gpa(0), 0xE000_0000), (Gpa(4 * GB), 8 * GB - 0xE000_0000)]);
+    let [_, (start, len)] = ram_ranges(128 * GB);
+    assert_eq!(start.0 + len, 128 * GB + 0x2000_0000, "the hole's 512 MiB move above 4 GiB");
+    let img = elf64(0x10_0000, &[(0x10_0000, 0x100, 0x100)]);
+    let st = initial_state(&plan(&img, 8 * GB).unwrap(), 8 * GB);
+    assert_eq!(st.gprs[7], 0xE000_0000, "RDI: the RAM below the hole");
+    let high = elf64(0xE000_0000, &[(0xE000_0000, 0x100, 0x100)]);
+    assert_eq!(plan(&high, 8 * GB), Err(BootError::SegmentOutsideRam { index: 0 }), "in the hole");
+}
+
 #[test]
 fn page_tables_identity_map_4g() {
     let e = page_table_entries();
-    assert_eq!(e[0], (PML4_ADDR, PDPT_ADDR | 3));
+    assert_eq!(e[0], (PML4_ADDR, PDPT_ADDR.0 | 3));
     assert!(e.contains(&(PD_ADDR + 8 * 2047, (2047u64 << 21) | 0x83)));
     assert!(e.iter().all(|&(a, _)| (PML4_ADDR..PD_ADDR + 0x4000).contains(&a)));
     assert_eq!(gdt()[1] >> 53 & 1, 1, "L bit in the 64-bit code descriptor");

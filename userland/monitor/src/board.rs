@@ -15,6 +15,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use keel_addr::Gpa;
 use keel_devices::acpi_pm::AcpiPm;
 use keel_devices::debug_exit::DebugExit;
 use keel_devices::i8042::I8042;
@@ -33,8 +34,9 @@ use Space::{Mmio, Port};
 
 use crate::platform::seed;
 
-/// Where firmware would put PCI memory BARs; the guest's RAM stays below (docs/guests.md).
-pub const PCI_MMIO_WINDOW: (u64, u64) = (0xe000_0000, 0x1000_0000);
+/// Where firmware would put PCI memory BARs: the start of the 32-bit MMIO hole, where RAM below
+/// 4 GiB ends (keel-guestboot's layout; docs/guests.md).
+pub const PCI_MMIO_WINDOW: (Gpa, u64) = (keel_guestboot::LOW_RAM_END, 0x1000_0000);
 /// Where PCI I/O BARs go: 0xC000-0xCEFF, below the host bridge's 0xCF8 (the platform refuses a
 /// window that a fixed device's ports fall in). No function has an I/O BAR yet.
 pub const PCI_IO_WINDOW: (u16, u16) = (0xc000, 0x0f00);

@@ -12,6 +12,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use keel_addr::Gpa;
 use keel_devices::bus::{all_ones, Bus, BusError};
 use keel_devices::{Device, WriteEffect};
 use keel_rt::io::debug;
@@ -60,6 +61,12 @@ pub struct Platform {
     logged_overflow: bool,
 }
 
+/// The key an unclaimed MMIO access is logged once under: its page, with bit 63 set so that it
+/// never equals a port's key.
+fn mmio_log_key(gpa: Gpa) -> u64 {
+    gpa.0 & !0xfff | (1 << 63)
+}
+
 /// The PCI functions' IRQs (bit n: IRQ n), for the MADT's level-triggered lines and routing.
 pub fn pci_irqs() -> u16 {
     board::PCI.iter().filter(|p| p.irq < 16).fold(0, |mask, p| mask | 1 << p.irq)
@@ -104,7 +111,7 @@ impl Platform {
         }
         // The windows where the PCI host places BARs must not hide under a fixed device (which
         // would win every access to a BAR there).
-        let pci_windows = [(&mmio, mmio_base, mmio_len), (&ports, u64::from(io_base), u64::from(io_len))];
+        let pci_windows = [(&mmio, mmio_base.0, mmio_len), (&ports, u64::from(io_base), u64::from(io_len))];
         for (bus, base, len) in pci_windows {
             let last = base.saturating_add(len.saturating_sub(1));
             if let Some((at, _, index)) = bus.iter().find(|&(b, l, _)| b <= last && l >= base) {
@@ -216,35 +223,32 @@ impl Platform {
         }
     }
 
-    pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8]) {
+    pub fn mmio_read(&mut self, gpa: Gpa, data: &mut [u8]) {
         let now = self.exit_ns;
-        if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
+        if let Some((device, offset)) = self.claim(Space::Mmio, gpa.0, data.len()) {
             device.read(offset, data, now);
         } else if self.dev.pci.mmio_read(gpa, data, now) {
             self.touched = true;
         } else {
             // Nothing claims it: no device changed.
             all_ones(data);
-            if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
-                self.log_once(
-                    gpa & !0xfff | (1 << 63),
-                    format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"),
-                );
+            if !self.logged.contains(&mmio_log_key(gpa)) {
+                self.log_once(mmio_log_key(gpa), format_args!("read from unclaimed MMIO {gpa:#x} gives all ones"));
             }
         }
     }
 
-    pub fn mmio_write(&mut self, gpa: u64, data: &[u8]) {
+    pub fn mmio_write(&mut self, gpa: Gpa, data: &[u8]) {
         let now = self.exit_ns;
-        let effect = if let Some((device, offset)) = self.claim(Space::Mmio, gpa, data.len()) {
+        let effect = if let Some((device, offset)) = self.claim(Space::Mmio, gpa.0, data.len()) {
             device.write(offset, data, now)
         } else if let Some(effect) = self.dev.pci.mmio_write(gpa, data, now) {
             self.touched = true;
             self.pci_dirty = true;
             effect
         } else {
-            if !self.logged.contains(&(gpa & !0xfff | (1 << 63))) {
-                self.log_once(gpa & !0xfff | (1 << 63), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
+            if !self.logged.contains(&mmio_log_key(gpa)) {
+                self.log_once(mmio_log_key(gpa), format_args!("write to unclaimed MMIO {gpa:#x} dropped"))
             }
             return;
         };
@@ -302,10 +306,10 @@ pub fn seed() -> [u8; 32] {
 }
 
 impl keel_x86emu::Mmio for Platform {
-    fn read(&mut self, gpa: u64, data: &mut [u8]) {
+    fn read(&mut self, gpa: Gpa, data: &mut [u8]) {
         self.mmio_read(gpa, data);
     }
-    fn write(&mut self, gpa: u64, data: &[u8]) {
+    fn write(&mut self, gpa: Gpa, data: &[u8]) {
         self.mmio_write(gpa, data);
     }
 }

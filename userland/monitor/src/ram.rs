@@ -1,60 +1,76 @@
-//! Guest RAM as the monitor sees it: a shared-memory object mapped both into the VM (at GPA 0)
-//! and into this process. Accesses are bounds-checked copies through a raw pointer (the guest
-//! may change the memory whenever its vCPU runs, so no Rust reference is kept into it).
+//! Guest RAM as the monitor sees it: shared-memory objects mapped both into the VM and into this
+//! process, one below the 32-bit MMIO hole (from GPA 0) and, for a VM larger than that, one from
+//! 4 GiB (keel-guestboot's `ram_ranges`). Accesses are bounds-checked copies through a raw pointer
+//! (the guest may change the memory whenever its vCPU runs, so no Rust reference is kept into
+//! it); an access must lie in one piece (the hole is between them).
+
+use alloc::vec::Vec;
 
 use keel_abi::{prot, vcpu::gprot, Handle};
+use keel_addr::Gpa;
 use keel_rt::sys;
 
-pub struct GuestRam {
+/// One piece of RAM: `len` bytes at guest-physical `gpa`, mapped here at `base`.
+struct Piece {
+    gpa: Gpa,
     base: *mut u8,
     len: u64,
 }
 
+pub struct GuestRam {
+    pieces: Vec<Piece>,
+}
+
 impl GuestRam {
-    /// Create `len` bytes of RAM, map it here and at GPA 0 of `vm`.
-    pub fn create(vm: Handle, len: u64) -> Result<GuestRam, keel_abi::Error> {
-        let shm = sys::shm_create(len)?;
-        let base = sys::shm_map(shm, 0, prot::READ | prot::WRITE)?;
-        sys::vm_map(vm, shm, 0, gprot::ALL)?;
-        Ok(GuestRam { base: base as *mut u8, len })
+    /// Create `memory` bytes of RAM, map it here and in `vm` where keel-guestboot's layout says.
+    pub fn create(vm: Handle, memory: u64) -> Result<GuestRam, keel_abi::Error> {
+        let mut pieces = Vec::new();
+        for (gpa, len) in keel_guestboot::ram_ranges(memory) {
+            if len == 0 {
+                continue;
+            }
+            let shm = sys::shm_create(len)?;
+            let base = sys::shm_map(shm, 0, prot::READ | prot::WRITE)?;
+            sys::vm_map(vm, shm, gpa, gprot::ALL)?;
+            pieces.push(Piece { gpa, base: base as *mut u8, len });
+        }
+        Ok(GuestRam { pieces })
+    }
+
+    /// Where `len` bytes at guest-physical `gpa` are in this process, if they all lie in one piece
+    /// of RAM (an empty access may sit at a piece's end).
+    fn at(&self, gpa: Gpa, len: u64) -> Option<*mut u8> {
+        let piece = self.pieces.iter().find(|p| gpa >= p.gpa && gpa.0 - p.gpa.0 <= p.len)?;
+        let offset = gpa.0 - piece.gpa.0;
+        if offset.checked_add(len)? > piece.len {
+            return None;
+        }
+        // SAFETY: `offset + len <= piece.len` (checked above), so the result is inside (or one past
+        // the end of) the piece's mapping, which stays mapped for the life of this process.
+        Some(unsafe { piece.base.add(offset as usize) })
     }
 
     /// Copy `data` to guest-physical `gpa`; false if it does not fit in RAM.
-    pub fn write(&self, gpa: u64, data: &[u8]) -> bool {
-        let Some(end) = gpa.checked_add(data.len() as u64) else { return false };
-        if end > self.len {
-            return false;
-        }
-        // SAFETY: `gpa..end` is inside the RAM mapping (checked above).
-        let dst = unsafe { self.base.add(gpa as usize) };
-        // SAFETY: `dst..dst + data.len()` is inside the RAM mapping, which stays mapped read-write
-        // for the life of this process; a raw copy creates no reference into it.
+    pub fn write(&self, gpa: Gpa, data: &[u8]) -> bool {
+        let Some(dst) = self.at(gpa, data.len() as u64) else { return false };
+        // SAFETY: `dst..dst + data.len()` is inside a RAM mapping (`at` checked it), which stays
+        // mapped read-write for the life of this process; a raw copy creates no reference into it.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
         true
     }
 
     /// Copy from guest-physical `gpa` into `out`; false if it is not all RAM.
-    pub fn read(&self, gpa: u64, out: &mut [u8]) -> bool {
-        let Some(end) = gpa.checked_add(out.len() as u64) else { return false };
-        if end > self.len {
-            return false;
-        }
-        // SAFETY: as in `write`: inside the mapping.
-        let src = unsafe { self.base.add(gpa as usize) };
-        // SAFETY: as in `write`: inside the mapping, a raw copy, no reference kept.
+    pub fn read(&self, gpa: Gpa, out: &mut [u8]) -> bool {
+        let Some(src) = self.at(gpa, out.len() as u64) else { return false };
+        // SAFETY: as in `write`: inside a mapping, a raw copy, no reference kept.
         unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
         true
     }
 
     /// Zero `len` bytes at `gpa`.
-    pub fn zero(&self, gpa: u64, len: u64) -> bool {
-        let Some(end) = gpa.checked_add(len) else { return false };
-        if end > self.len {
-            return false;
-        }
-        // SAFETY: as in `write`: inside the mapping.
-        let dst = unsafe { self.base.add(gpa as usize) };
-        // SAFETY: as in `write`: inside the mapping, a raw write, no reference kept.
+    pub fn zero(&self, gpa: Gpa, len: u64) -> bool {
+        let Some(dst) = self.at(gpa, len) else { return false };
+        // SAFETY: as in `write`: inside a mapping, a raw write, no reference kept.
         unsafe { core::ptr::write_bytes(dst, 0, len as usize) };
         true
     }
@@ -62,10 +78,10 @@ impl GuestRam {
 
 /// Device models (virtio queues) reach guest memory through this, bounds-checked.
 impl keel_devices::guest_memory::GuestMemory for GuestRam {
-    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+    fn read(&self, gpa: Gpa, buf: &mut [u8]) -> bool {
         GuestRam::read(self, gpa, buf)
     }
-    fn write(&mut self, gpa: u64, data: &[u8]) -> bool {
+    fn write(&mut self, gpa: Gpa, data: &[u8]) -> bool {
         GuestRam::write(self, gpa, data)
     }
 }

@@ -6,6 +6,7 @@
 //! page fault for the guest. Page-table access rights are not checked (an INS into a read-only
 //! page stores anyway).
 
+use keel_addr::Gpa;
 use keel_vcpupage::VcpuPage;
 use keel_x86emu::string_io::{LinearMemory, PageFault, Ports};
 
@@ -24,8 +25,8 @@ pub struct GuestLinear<'a> {
 }
 
 impl GuestLinear<'_> {
-    fn translate(&self, linear: u64, write: bool) -> Result<u64, PageFault> {
-        let read_u64 = |gpa: u64| {
+    fn translate(&self, linear: u64, write: bool) -> Result<Gpa, PageFault> {
+        let read_u64 = |gpa: Gpa| {
             let mut b = [0u8; 8];
             self.ram.read(gpa, &mut b).then(|| u64::from_le_bytes(b))
         };
@@ -38,11 +39,11 @@ impl GuestLinear<'_> {
         linear: u64,
         len: usize,
         write: bool,
-        mut each: impl FnMut(u64, core::ops::Range<usize>),
+        mut each: impl FnMut(Gpa, core::ops::Range<usize>),
     ) -> Result<(), PageFault> {
         // Translate every page first: a fault must leave memory untouched. An element is at
         // most 4 bytes, so it lies in at most two pages.
-        let mut pieces = [(0u64, 0usize, 0usize); 2];
+        let mut pieces = [(Gpa(0), 0usize, 0usize); 2];
         let mut count = 0;
         let mut done = 0;
         while done < len && count < pieces.len() {

@@ -8,6 +8,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use keel_abi::vcpu::{dirty, reg, seg, ExitKind, VcpuState, INJECT_INTERRUPT};
+use keel_addr::Gpa;
 use keel_rt::sys;
 use keel_vcpupage::VcpuPage;
 use keel_vmproto::{request, state, ControlArea};
@@ -98,11 +99,11 @@ fn load_firmware(vm: u32, ram: &GuestRam, image: &[u8]) -> Result<(), String> {
     unsafe {
         core::ptr::copy_nonoverlapping(image.as_ptr(), (addr + size - image.len() as u64) as *mut u8, image.len())
     };
-    let gpa = (1u64 << 32) - size;
+    let gpa = Gpa((1u64 << 32) - size);
     sys::vm_map(vm, shm, gpa, keel_abi::vcpu::gprot::READ | keel_abi::vcpu::gprot::EXEC)
         .map_err(|e| err("firmware mapping", e))?;
     let alias = image.len().min(128 * 1024);
-    if !ram.write(0x10_0000 - alias as u64, &image[image.len() - alias..]) {
+    if !ram.write(Gpa(0x10_0000 - alias as u64), &image[image.len() - alias..]) {
         return Err(String::from("firmware needs at least 1 MiB of memory"));
     }
     Ok(())
@@ -188,7 +189,14 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
         keel_abi::Error::NotSupported => String::from("this machine has no usable hardware virtualization"),
         e => err("cannot create the VM", e),
     })?;
-    let ram = GuestRam::create(vm, memory).map_err(|e| err("cannot allocate guest memory", e))?;
+    // Free memory before the RAM is taken: what the message compares the size with.
+    let free = sys::free_memory();
+    let ram = GuestRam::create(vm, memory).map_err(|e| match (e, free) {
+        (keel_abi::Error::NoMemory, Ok(free)) => {
+            alloc::format!("{}", keel_vmlimits::NotEnoughMemory { asked: memory, free })
+        }
+        (e, _) => err("cannot allocate guest memory", e),
+    })?;
     let initial = if keel_guestboot::linux::is_bzimage(&image) {
         load_linux(ctl, &ram, &image_name, &image, memory)?
     } else {

@@ -4,6 +4,7 @@
 use core::arch::asm;
 
 use keel_abi::{Error, ExitStatus, Handle, InfoKind, Return, Rights, Syscall, UserBuf};
+use keel_addr::Gpa;
 
 fn raw(call: Syscall) -> Result<(u64, u64), Error> {
     let r = call.encode();
@@ -138,6 +139,14 @@ pub fn kernel_info(kind: InfoKind, out: &mut [u8]) -> Result<(usize, usize), Err
     raw(Syscall::KernelInfo { kind, buf: buf_mut(out) }).map(|(n, total)| (n as usize, total as usize))
 }
 
+/// The machine's free memory in bytes now (the `Memory` report's `free_bytes`).
+pub fn free_memory() -> Result<u64, Error> {
+    use keel_abi::info::{MemoryRecord, Record};
+    let mut record = [0u8; MemoryRecord::SIZE];
+    kernel_info(InfoKind::Memory, &mut record)?;
+    MemoryRecord::read(&record).map(|m| m.free_bytes).ok_or(Error::InvalidArgument)
+}
+
 pub fn reboot(system: Handle) -> Result<(), Error> {
     value(Syscall::Reboot { system }).map(|_| ())
 }
@@ -197,7 +206,7 @@ pub fn vm_create() -> Result<Handle, Error> {
     value(Syscall::VmCreate).map(|h| h as Handle)
 }
 
-pub fn vm_map(vm: Handle, shm: Handle, gpa: u64, prot: u64) -> Result<u64, Error> {
+pub fn vm_map(vm: Handle, shm: Handle, gpa: Gpa, prot: u64) -> Result<u64, Error> {
     value(Syscall::VmMap { vm, shm, gpa, prot })
 }
 
@@ -216,7 +225,7 @@ pub fn vcpu_poke(vcpu: Handle) -> Result<(), Error> {
     value(Syscall::VcpuPoke { vcpu }).map(|_| ())
 }
 
-pub fn vm_unmap(vm: Handle, gpa: u64) -> Result<u64, Error> {
+pub fn vm_unmap(vm: Handle, gpa: Gpa) -> Result<u64, Error> {
     value(Syscall::VmUnmap { vm, gpa })
 }
 

@@ -40,6 +40,7 @@
 
 use alloc::vec::Vec;
 
+use keel_addr::Gpa;
 use keel_devices::guest_memory::GuestMemory;
 use keel_devices::pci::{Bar, BarKind, ConfigSpace, PciFunction};
 use keel_devices::{ClockNs, WriteEffect};
@@ -303,9 +304,9 @@ impl<D: VirtioDevice> VirtioPci<D> {
             put(common::QUEUE_MSIX_VECTOR, &NO_VECTOR.to_le_bytes());
             put(common::QUEUE_ENABLE, &u16::from(q.enabled()).to_le_bytes());
             put(common::QUEUE_NOTIFY_OFF, &self.queue_select.to_le_bytes());
-            put(common::QUEUE_DESC, &desc.to_le_bytes());
-            put(common::QUEUE_DRIVER, &driver.to_le_bytes());
-            put(common::QUEUE_DEVICE, &device.to_le_bytes());
+            put(common::QUEUE_DESC, &desc.0.to_le_bytes());
+            put(common::QUEUE_DRIVER, &driver.0.to_le_bytes());
+            put(common::QUEUE_DEVICE, &device.0.to_le_bytes());
         } else {
             // 4.1.4.3.1: a queue that does not exist has size 0.
             put(common::QUEUE_MSIX_VECTOR, &NO_VECTOR.to_le_bytes());
@@ -367,10 +368,11 @@ impl<D: VirtioDevice> VirtioPci<D> {
             common::QUEUE_DESC | common::QUEUE_DRIVER | common::QUEUE_DEVICE => {
                 if let Some(q) = self.selected_mut() {
                     let (mut desc, mut driver, mut device) = q.addresses();
+                    // The register's value becomes the area's guest-physical address.
                     match field {
-                        common::QUEUE_DESC => desc = value,
-                        common::QUEUE_DRIVER => driver = value,
-                        _ => device = value,
+                        common::QUEUE_DESC => desc = Gpa(value),
+                        common::QUEUE_DRIVER => driver = Gpa(value),
+                        _ => device = Gpa(value),
                     }
                     q.set_addresses(desc, driver, device);
                 }

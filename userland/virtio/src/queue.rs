@@ -18,6 +18,7 @@
 //!
 //! Does not: keep any pointer into guest memory, allocate, or implement event-index suppression.
 
+use keel_addr::Gpa;
 use keel_devices::guest_memory::{read_u16, GuestMemory};
 
 /// The largest queue size the split ring allows (2.7).
@@ -49,7 +50,8 @@ pub enum QueueError {
 /// One descriptor of a chain, as the device uses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Descriptor {
-    pub addr: u64,
+    /// The buffer, as the driver wrote it (not checked: see the module documentation).
+    pub addr: Gpa,
     pub len: u32,
     /// Device-writable (VIRTQ_DESC_F_WRITE); otherwise device-readable.
     pub writable: bool,
@@ -61,9 +63,9 @@ pub struct SplitQueue {
     max_size: u16,
     size: u16,
     enabled: bool,
-    desc: u64,
-    driver: u64,
-    device: u64,
+    desc: Gpa,
+    driver: Gpa,
+    device: Gpa,
     next_avail: u16,
     next_used: u16,
     /// Buffers returned since the last [`SplitQueue::take_notification`].
@@ -83,9 +85,9 @@ impl SplitQueue {
             max_size,
             size: max_size,
             enabled: false,
-            desc: 0,
-            driver: 0,
-            device: 0,
+            desc: Gpa(0),
+            driver: Gpa(0),
+            device: Gpa(0),
             next_avail: 0,
             next_used: 0,
             returned: false,
@@ -125,12 +127,12 @@ impl SplitQueue {
     }
 
     /// The descriptor table, driver (available) and device (used) areas.
-    pub fn addresses(&self) -> (u64, u64, u64) {
+    pub fn addresses(&self) -> (Gpa, Gpa, Gpa) {
         (self.desc, self.driver, self.device)
     }
 
     /// Sets the three areas' guest-physical addresses; false (nothing changes) once enabled.
-    pub fn set_addresses(&mut self, desc: u64, driver: u64, device: u64) -> bool {
+    pub fn set_addresses(&mut self, desc: Gpa, driver: Gpa, device: Gpa) -> bool {
         if self.enabled {
             return false;
         }
@@ -147,14 +149,14 @@ impl SplitQueue {
 
     fn check_alignment(&self) -> Result<(), QueueError> {
         // 2.7 Table "Virtqueue Part Alignment": descriptors 16, available ring 2, used ring 4.
-        if !self.desc.is_multiple_of(16) || !self.driver.is_multiple_of(2) || !self.device.is_multiple_of(4) {
+        if !self.desc.0.is_multiple_of(16) || !self.driver.0.is_multiple_of(2) || !self.device.0.is_multiple_of(4) {
             return Err(QueueError::Memory);
         }
         Ok(())
     }
 
-    /// `base + offset`, or a memory error if it wraps.
-    fn at(base: u64, offset: u64) -> Result<u64, QueueError> {
+    /// `base + offset`, or a memory error if it wraps (the driver chose `base`).
+    fn at(base: Gpa, offset: u64) -> Result<Gpa, QueueError> {
         base.checked_add(offset).ok_or(QueueError::Memory)
     }
 
@@ -199,7 +201,7 @@ impl SplitQueue {
             if !mem.read(Self::at(self.desc, 16 * u64::from(index))?, &mut raw) {
                 return Err(QueueError::Memory);
             }
-            let addr = u64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]);
+            let addr = Gpa(u64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]));
             let len = u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
             let flags = u16::from_le_bytes([raw[12], raw[13]]);
             let next = u16::from_le_bytes([raw[14], raw[15]]);

@@ -118,6 +118,7 @@ impl<E: Entropy> VirtioDevice for VirtioRng<E> {
 mod tests {
     use super::*;
     use crate::testdriver::{Driver, DATA};
+    use keel_addr::Gpa;
 
     /// Counts up from 1: easy to check which bytes went where.
     struct Counter(u8);
@@ -179,10 +180,10 @@ mod tests {
     #[test]
     fn a_buffer_outside_ram_is_an_error() {
         let (mut d, mut q, mut rng) = setup(8);
-        d.add_chain(&[(1 << 40, 16, true)]);
+        d.add_chain(&[(Gpa(1 << 40), 16, true)]);
         assert_eq!(rng.process_queue(0, &mut q, &mut d.mem), Err(QueueError::Memory));
         let (mut d, mut q, mut rng) = setup(8);
-        d.add_chain(&[(u64::MAX - 100, 200, true)]);
+        d.add_chain(&[(Gpa(u64::MAX - 100), 200, true)]);
         assert_eq!(rng.process_queue(0, &mut q, &mut d.mem), Err(QueueError::Memory));
     }
 

@@ -3,6 +3,7 @@
 
 use alloc::vec::Vec;
 
+use keel_addr::Gpa;
 use keel_devices::guest_memory::{read_u16, read_u32, GuestMemory, VecMemory};
 
 use crate::queue::{VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
@@ -10,16 +11,16 @@ use crate::queue::{VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_W
 /// Guest RAM for the tests: 1 MiB at GPA 0.
 pub const RAM: usize = 1 << 20;
 /// Where the rings go.
-pub const DESC: u64 = 0x1_0000;
+pub const DESC: Gpa = Gpa(0x1_0000);
 /// Data buffers are handed out from here.
-pub const DATA: u64 = 0x8_0000;
+pub const DATA: Gpa = Gpa(0x8_0000);
 
 pub struct Driver {
     pub mem: VecMemory,
     pub size: u16,
-    pub desc: u64,
-    pub avail: u64,
-    pub used: u64,
+    pub desc: Gpa,
+    pub avail: Gpa,
+    pub used: Gpa,
     avail_idx: u16,
     next_desc: u16,
     seen_used: u16,
@@ -29,13 +30,13 @@ impl Driver {
     pub fn new(size: u16) -> Self {
         let desc = DESC;
         let avail = desc + 16 * u64::from(size);
-        let used = (avail + 6 + 2 * u64::from(size) + 3) & !3;
-        Self { mem: VecMemory::new(0, RAM), size, desc, avail, used, avail_idx: 0, next_desc: 0, seen_used: 0 }
+        let used = Gpa(((avail + 6 + 2 * u64::from(size)).0 + 3) & !3);
+        Self { mem: VecMemory::new(Gpa(0), RAM), size, desc, avail, used, avail_idx: 0, next_desc: 0, seen_used: 0 }
     }
 
-    pub fn write_desc(&mut self, index: u16, addr: u64, len: u32, flags: u16, next: u16) {
+    pub fn write_desc(&mut self, index: u16, addr: Gpa, len: u32, flags: u16, next: u16) {
         let mut raw = [0u8; 16];
-        raw[..8].copy_from_slice(&addr.to_le_bytes());
+        raw[..8].copy_from_slice(&addr.0.to_le_bytes());
         raw[8..12].copy_from_slice(&len.to_le_bytes());
         raw[12..14].copy_from_slice(&flags.to_le_bytes());
         raw[14..].copy_from_slice(&next.to_le_bytes());
@@ -58,7 +59,7 @@ impl Driver {
 
     /// Adds a chain of buffers `(addr, len, writable)` at the next free descriptors (wrapping
     /// round the table) and publishes it; returns the head.
-    pub fn add_chain(&mut self, bufs: &[(u64, u32, bool)]) -> u16 {
+    pub fn add_chain(&mut self, bufs: &[(Gpa, u32, bool)]) -> u16 {
         let head = self.next_desc;
         for (i, &(addr, len, writable)) in bufs.iter().enumerate() {
             let index = self.next_desc;
@@ -93,7 +94,7 @@ impl Driver {
         out
     }
 
-    pub fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
+    pub fn bytes(&self, addr: Gpa, len: usize) -> Vec<u8> {
         let mut v = alloc::vec![0u8; len];
         assert!(self.mem.read(addr, &mut v));
         v

@@ -453,8 +453,16 @@ impl Vmd {
             }
         };
         let name = describe(&args.name);
-        let index = match self.vms.find(&args.name) {
-            Some(i) => i,
+        // Everything is checked before the table changes: a refused start leaves no new VM behind
+        // and no changed image or memory size.
+        let existing = self.vms.find(&args.name);
+        match existing {
+            Some(i) if self.vms.vms[i].running.is_some() => {
+                let vm_name = &self.vms.vms[i].config.name;
+                let _ = writeln!(self.term, "vmctl: start vm command failed: vm {vm_name} is already running");
+                return;
+            }
+            Some(_) => {}
             None => {
                 let (Target::Name(new_name), Some(_)) = (&args.name, &args.boot) else {
                     let _ = writeln!(
@@ -470,29 +478,44 @@ impl Vmd {
                     let _ = writeln!(self.term, "vmctl: start vm command failed: {}", e.message("VM name", &shown));
                     return;
                 }
+            }
+        }
+        let configured = existing.map(|i| &self.vms.vms[i].config);
+        if args.boot.is_none() && configured.is_none_or(|c| c.boot.is_none()) {
+            let vm_name = configured.map_or(name.as_str(), |c| c.name.as_str());
+            let _ = writeln!(
+                self.term,
+                "vmctl: start vm command failed: vm {vm_name} has no boot image (boot in vm.conf, or start -b)"
+            );
+            return;
+        }
+        // Its RAM must fit in what is free now: said here, rather than by a monitor that fails.
+        let asked = memory.or(configured.and_then(|c| c.memory)).unwrap_or(keel_vmlimits::DEFAULT_MEMORY);
+        if let Ok(free) = sys::free_memory() {
+            if asked > free {
+                let short = keel_vmlimits::NotEnoughMemory { asked, free };
+                let _ = writeln!(self.term, "vmctl: start vm command failed: {short}");
+                return;
+            }
+        }
+        let index = match existing {
+            Some(i) => i,
+            // A new VM is `start -b ... name` (checked above).
+            None => {
+                let Target::Name(new_name) = &args.name else { return };
                 let config = keel_vmconf::VmConfig { name: new_name.clone(), ..Default::default() };
                 self.vms.add(config)
             }
         };
         let vm = &mut self.vms.vms[index];
-        if vm.running.is_some() {
-            let _ = writeln!(self.term, "vmctl: start vm command failed: vm {} is already running", vm.config.name);
-            return;
-        }
         if let Some(b) = &args.boot {
             vm.config.boot = Some(b.clone());
         }
         if let Some(m) = memory {
             vm.config.memory = Some(m);
         }
-        let Some(boot) = vm.config.boot.clone() else {
-            let _ = writeln!(
-                self.term,
-                "vmctl: start vm command failed: vm {} has no boot image (boot in vm.conf, or start -b)",
-                vm.config.name
-            );
-            return;
-        };
+        // Checked above: -b, or the configuration's.
+        let Some(boot) = vm.config.boot.clone() else { return };
         let spec = crate::running::Boot {
             image: String::from(config::module_name(&boot)),
             initrd: vm.config.initrd.as_deref().map(config::module_name).unwrap_or("").into(),

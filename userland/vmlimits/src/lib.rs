@@ -4,7 +4,8 @@
 //!
 //! - [`name`]: VM and switch names ([`check_vm_name`], [`check_switch_name`]);
 //! - [`scaled`]: sizes as text, fmt_scaled(3) and scan_scaled(3) ([`fmt_scaled`], [`scan_scaled`]);
-//! - [`memory`]: a VM's memory size, its bounds and default ([`parse_memory`], [`check_memory`]);
+//! - [`memory`]: a VM's memory size, its bounds and default ([`parse_memory`], [`check_memory`]),
+//!   and the message when it does not fit ([`NotEnoughMemory`]);
 //! - [`path`]: paths to images, their length ([`check_path`]);
 //! - the counts below.
 //!
@@ -25,7 +26,7 @@ pub mod name;
 pub mod path;
 pub mod scaled;
 
-pub use memory::{check_memory, parse_memory, MemoryError, DEFAULT_MEMORY, MAX_MEMORY, MIN_MEMORY};
+pub use memory::{check_memory, parse_memory, MemoryError, NotEnoughMemory, DEFAULT_MEMORY, MAX_MEMORY, MIN_MEMORY};
 pub use name::{check_switch_name, check_vm_name, NameError, SWITCH_NAME_MAX, VM_NAME_MAX};
 pub use path::{check_path, PATH_MAX};
 pub use scaled::{fmt_scaled, scan_scaled, ScanError};

@@ -5,21 +5,24 @@
 //! lies in [`MIN_MEMORY`]..=[`MAX_MEMORY`] and rounds it down to a whole MiB, as vmd's and
 //! vmctl's `parse_size` do. Errors say what is wrong and, for a bound, what the bound is.
 //!
-//! What it does not do: know how much RAM the machine has free (that is for vmd and the
-//! kernel to say when the VM starts), or warn about the rounding.
+//! Also the one message for a VM that does not fit in the free memory ([`NotEnoughMemory`]).
+//!
+//! What it does not do: know how much RAM the machine has free (vmd and the monitor ask the
+//! kernel when the VM starts), or warn about the rounding.
 
 use alloc::format;
 use alloc::string::String;
 use core::fmt;
 
-use crate::scaled::{scan_scaled, ScanError};
+use crate::scaled::{fmt_scaled, scan_scaled, ScanError};
 
 /// The smallest memory size, 1 MiB (vmd's and vmctl's `parse_size`).
 pub const MIN_MEMORY: u64 = 1 << 20;
 /// The largest memory size, 128 GiB: OpenBSD's `VMM_MAX_VM_MEM_SIZE` on amd64, so that a
-/// vm.conf or a `start -m` that Keel accepts is one OpenBSD accepts too (and the reverse).
-/// Well under the kernel's own bound on guest-physical space (1 TiB).
-pub const MAX_MEMORY: u64 = 128 << 30;
+/// vm.conf or a `start -m` that Keel accepts is one OpenBSD accepts too (and the reverse). It is
+/// keel-abi's `MAX_VM_MEMORY`, the limit the kernel sizes its own from, so that what the front
+/// ends accept the kernel can map.
+pub use keel_abi::MAX_VM_MEMORY as MAX_MEMORY;
 /// The memory of a VM whose configuration gives none (vm.conf(5): 512M).
 pub const DEFAULT_MEMORY: u64 = 512 << 20;
 
@@ -90,6 +93,28 @@ pub fn check_memory(bytes: u64) -> Result<u64, MemoryError> {
     Ok(bytes & !(MIN_MEMORY - 1))
 }
 
+/// Why a VM did not start: the machine has too little memory free for it. `Display` is the
+/// reason with both sizes as `show` writes them: `not enough memory: 8.0G asked, 410M free`.
+/// vmd says so before it starts a monitor (when `asked > free`); a monitor that still cannot
+/// get its RAM (what is free must also hold the monitor and its page tables) says so too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotEnoughMemory {
+    /// The VM's memory size in bytes.
+    pub asked: u64,
+    /// The machine's free memory in bytes when the VM was to start.
+    pub free: u64,
+}
+
+impl fmt::Display for NotEnoughMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not enough memory: {} asked, {} free", fmt_scaled(self.asked), fmt_scaled(self.free))?;
+        if self.asked <= self.free {
+            f.write_str(" (the VM's monitor and page tables need some of it too)")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +151,12 @@ mod tests {
         assert_eq!(MemoryError::TooLarge.message("'200G'"), "memory size too large (limit is 128G)");
         assert_eq!(Limit(3 << 20).to_string(), "3M");
         assert_eq!(Limit(1536).to_string(), "1536B");
+        let short = NotEnoughMemory { asked: 8 << 30, free: 410 << 20 };
+        assert_eq!(short.to_string(), "not enough memory: 8.0G asked, 410M free");
+        let tight = NotEnoughMemory { asked: 400 << 20, free: 405 << 20 };
+        assert_eq!(
+            tight.to_string(),
+            "not enough memory: 400M asked, 405M free (the VM's monitor and page tables need some of it too)"
+        );
     }
 }

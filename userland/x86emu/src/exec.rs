@@ -8,6 +8,7 @@ use crate::flags::{alu, AluOp, DF, STATUS};
 use crate::regs::{index, mask, Gpr};
 use crate::{Access, EmuError, Mmio, Mode, Regs};
 use iced_x86::{Instruction, MemorySize, Mnemonic, OpKind};
+use keel_addr::Gpa;
 
 /// The operand that is not the memory operand.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +41,7 @@ struct Form {
 pub(crate) fn execute(
     mode: Mode,
     insn: &Instruction,
-    gpa: u64,
+    gpa: Gpa,
     regs: &mut Regs,
     mmio: &mut dyn Mmio,
 ) -> Result<Access, EmuError> {
@@ -140,13 +141,13 @@ fn form(insn: &Instruction) -> Result<Form, EmuError> {
     Ok(Form { mem_is_dest, other })
 }
 
-pub(crate) fn read(mmio: &mut dyn Mmio, gpa: u64, size: u8) -> u64 {
+pub(crate) fn read(mmio: &mut dyn Mmio, gpa: Gpa, size: u8) -> u64 {
     let mut data = [0u8; 8];
     mmio.read(gpa, &mut data[..usize::from(size)]);
     u64::from_le_bytes(data)
 }
 
-pub(crate) fn write(mmio: &mut dyn Mmio, gpa: u64, size: u8, value: u64) -> Access {
+pub(crate) fn write(mmio: &mut dyn Mmio, gpa: Gpa, size: u8, value: u64) -> Access {
     let value = value & mask(size);
     mmio.write(gpa, &value.to_le_bytes()[..usize::from(size)]);
     Access { gpa, size, write: true, value }
@@ -161,7 +162,7 @@ fn same_size(reg: Gpr, size: u8) -> Result<(), EmuError> {
 }
 
 /// MOV r/m, reg | imm and MOV reg, r/m (including the moffs forms), MOVNTI.
-fn mov(form: Form, gpa: u64, size: u8, regs: &mut Regs, mmio: &mut dyn Mmio) -> Result<Access, EmuError> {
+fn mov(form: Form, gpa: Gpa, size: u8, regs: &mut Regs, mmio: &mut dyn Mmio) -> Result<Access, EmuError> {
     match (form.mem_is_dest, form.other) {
         (true, Other::Reg(reg)) => {
             same_size(reg, size)?;
@@ -183,7 +184,7 @@ fn mov(form: Form, gpa: u64, size: u8, regs: &mut Regs, mmio: &mut dyn Mmio) -> 
 fn load_extend(
     insn: &Instruction,
     sign: bool,
-    gpa: u64,
+    gpa: Gpa,
     size: u8,
     regs: &mut Regs,
     mmio: &mut dyn Mmio,
@@ -209,7 +210,7 @@ fn sign_extend(value: u64, size: u8) -> u64 {
 }
 
 /// XCHG r/m, reg: the memory operand gets the register and the register the old memory value.
-fn xchg(form: Form, gpa: u64, size: u8, regs: &mut Regs, mmio: &mut dyn Mmio) -> Result<Access, EmuError> {
+fn xchg(form: Form, gpa: Gpa, size: u8, regs: &mut Regs, mmio: &mut dyn Mmio) -> Result<Access, EmuError> {
     let Other::Reg(reg) = form.other else { return Err(EmuError::Unsupported("operand form")) };
     same_size(reg, size)?;
     let old = read(mmio, gpa, size);
@@ -224,7 +225,7 @@ fn arith(
     form: Form,
     op: AluOp,
     store: bool,
-    gpa: u64,
+    gpa: Gpa,
     size: u8,
     regs: &mut Regs,
     mmio: &mut dyn Mmio,
@@ -260,7 +261,7 @@ fn arith(
 /// instruction until it reaches zero, as when the CPU is interrupted between iterations.
 fn stos(
     insn: &Instruction,
-    gpa: u64,
+    gpa: Gpa,
     size: u8,
     next_rip: u64,
     regs: &mut Regs,

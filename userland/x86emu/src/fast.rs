@@ -27,6 +27,7 @@
 use crate::exec::{next_ip, read, write};
 use crate::regs::Gpr;
 use crate::{Access, Mmio, Mode, Regs, MAX_INSN_LEN};
+use keel_addr::Gpa;
 
 /// What the instruction does with its memory operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +150,7 @@ pub(crate) fn decode(mode: Mode, bytes: &[u8]) -> Option<Insn> {
 }
 
 /// Performs a decoded instruction's access at `gpa` and updates the registers and RIP.
-pub(crate) fn execute(mode: Mode, insn: Insn, gpa: u64, regs: &mut Regs, mmio: &mut dyn Mmio) -> Access {
+pub(crate) fn execute(mode: Mode, insn: Insn, gpa: Gpa, regs: &mut Regs, mmio: &mut dyn Mmio) -> Access {
     let size = insn.size;
     let access = match insn.op {
         Op::Store(reg) => write(mmio, gpa, size, reg.read(regs)),
@@ -165,7 +166,7 @@ pub(crate) fn execute(mode: Mode, insn: Insn, gpa: u64, regs: &mut Regs, mmio: &
 }
 
 /// Emulates the instruction if it is a fast-path form; `None` (nothing touched) otherwise.
-pub(crate) fn emulate(mode: Mode, bytes: &[u8], gpa: u64, regs: &mut Regs, mmio: &mut dyn Mmio) -> Option<Access> {
+pub(crate) fn emulate(mode: Mode, bytes: &[u8], gpa: Gpa, regs: &mut Regs, mmio: &mut dyn Mmio) -> Option<Access> {
     let insn = decode(mode, bytes)?;
     Some(execute(mode, insn, gpa, regs, mmio))
 }

@@ -45,6 +45,7 @@ mod tests;
 
 use core::fmt;
 use iced_x86::{Decoder, DecoderError, DecoderOptions};
+use keel_addr::Gpa;
 
 pub use regs::index;
 
@@ -96,8 +97,8 @@ pub struct Regs {
 /// Guest-physical MMIO as the monitor dispatches it. Values are little-endian; `data.len()` is
 /// the access size (1, 2, 4 or 8).
 pub trait Mmio {
-    fn read(&mut self, gpa: u64, data: &mut [u8]);
-    fn write(&mut self, gpa: u64, data: &[u8]);
+    fn read(&mut self, gpa: Gpa, data: &mut [u8]);
+    fn write(&mut self, gpa: Gpa, data: &[u8]);
 }
 
 /// What the instruction did on the bus (for logging and tests). For a read-modify-write
@@ -106,7 +107,7 @@ pub trait Mmio {
 /// touches no memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
-    pub gpa: u64,
+    pub gpa: Gpa,
     pub size: u8,
     pub write: bool,
     /// The value read or written, zero-extended.
@@ -144,7 +145,7 @@ impl fmt::Display for EmuError {
 /// was accessed and `regs` is unchanged.
 ///
 /// Tries the hand-written fast path first and falls back to the iced-x86 decoder.
-pub fn emulate(mode: Mode, bytes: &[u8], gpa: u64, regs: &mut Regs, mmio: &mut dyn Mmio) -> Result<Access, EmuError> {
+pub fn emulate(mode: Mode, bytes: &[u8], gpa: Gpa, regs: &mut Regs, mmio: &mut dyn Mmio) -> Result<Access, EmuError> {
     match fast::emulate(mode, bytes, gpa, regs, mmio) {
         Some(access) => Ok(access),
         None => emulate_iced(mode, bytes, gpa, regs, mmio),
@@ -154,7 +155,7 @@ pub fn emulate(mode: Mode, bytes: &[u8], gpa: u64, regs: &mut Regs, mmio: &mut d
 /// The fast path alone: `Some` exactly when it handled the instruction (with the same effects
 /// [`emulate`] has), `None` with nothing touched otherwise. For differential tests and fuzzing.
 #[doc(hidden)]
-pub fn emulate_fast(mode: Mode, bytes: &[u8], gpa: u64, regs: &mut Regs, mmio: &mut dyn Mmio) -> Option<Access> {
+pub fn emulate_fast(mode: Mode, bytes: &[u8], gpa: Gpa, regs: &mut Regs, mmio: &mut dyn Mmio) -> Option<Access> {
     fast::emulate(mode, bytes, gpa, regs, mmio)
 }
 
@@ -164,7 +165,7 @@ pub fn emulate_fast(mode: Mode, bytes: &[u8], gpa: u64, regs: &mut Regs, mmio: &
 pub fn emulate_iced(
     mode: Mode,
     bytes: &[u8],
-    gpa: u64,
+    gpa: Gpa,
     regs: &mut Regs,
     mmio: &mut dyn Mmio,
 ) -> Result<Access, EmuError> {

@@ -12,7 +12,7 @@ impl VmxVcpu {
         if cr0 & hv::CR0_PG != 0 && cr4 & CR4_PAE != 0 && efer & EFER_LMA == 0 {
             let base = read(field::GUEST_CR3) & 0xffff_ffe0;
             for i in 0..4u32 {
-                let entry = vm.read_guest_u64(keel_mm::addr::Gpa(base + 8 * u64::from(i))).unwrap_or(0);
+                let entry = vm.read_guest_u64(keel_addr::Gpa(base + 8 * u64::from(i))).unwrap_or(0);
                 write(field::GUEST_PDPTE0 + 2 * i, entry);
             }
         }

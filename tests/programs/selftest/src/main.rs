@@ -13,6 +13,7 @@ extern crate alloc;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use keel_abi::{prot, Error, HANDLE_CONSOLE};
+use keel_addr::Gpa;
 use keel_rt::io::debug;
 use keel_rt::sys;
 
@@ -153,19 +154,22 @@ fn keel_main() -> i32 {
     match sys::vm_create() {
         Ok(vm) => {
             let ram = sys::shm_create(4 << 20).unwrap_or(0);
-            c.check("vm_map 4 MiB at 0", sys::vm_map(vm, ram, 0, keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
+            c.check("vm_map 4 MiB at 0", sys::vm_map(vm, ram, Gpa(0), keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
             c.check(
                 "vm_map overlap refused",
-                sys::vm_map(vm, ram, 2 << 20, keel_abi::vcpu::gprot::ALL) == Err(Error::Exists),
+                sys::vm_map(vm, ram, Gpa(2 << 20), keel_abi::vcpu::gprot::ALL) == Err(Error::Exists),
             );
             c.check(
                 "vm_map W without R refused",
-                sys::vm_map(vm, ram, 8 << 20, keel_abi::vcpu::gprot::WRITE) == Err(Error::InvalidArgument),
+                sys::vm_map(vm, ram, Gpa(8 << 20), keel_abi::vcpu::gprot::WRITE) == Err(Error::InvalidArgument),
             );
-            c.check("vm_unmap", sys::vm_unmap(vm, 0) == Ok(4 << 20));
-            c.check("vm_unmap twice", sys::vm_unmap(vm, 0) == Err(Error::NotFound));
-            c.check("vm_map again after unmap", sys::vm_map(vm, ram, 0, keel_abi::vcpu::gprot::ALL) == Ok(4 << 20));
-            c.check("a notification is not a VM", sys::vm_map(n, ram, 0, 1) == Err(Error::WrongType));
+            c.check("vm_unmap", sys::vm_unmap(vm, Gpa(0)) == Ok(4 << 20));
+            c.check("vm_unmap twice", sys::vm_unmap(vm, Gpa(0)) == Err(Error::NotFound));
+            c.check(
+                "vm_map again after unmap",
+                sys::vm_map(vm, ram, Gpa(0), keel_abi::vcpu::gprot::ALL) == Ok(4 << 20),
+            );
+            c.check("a notification is not a VM", sys::vm_map(n, ram, Gpa(0), 1) == Err(Error::WrongType));
         }
         Err(e) => debug(format_args!("selftest: no VM checks ({e})")),
     }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::testutil::Rng;
+use crate::Device;
 
 /// The device offset of `port` (ports below the base wrap to offsets no port reaches).
 fn at(port: u16) -> u64 {

@@ -1,4 +1,4 @@
-//! The PCI host bridge: configuration mechanism #1 at ports 0xCF8-0xCFF (as a [`Device`]), bus 0
+//! The PCI host bridge: configuration mechanism #1 at ports 0xCF8-0xCFF (as a [`crate::Device`]), bus 0
 //! with the bridge itself at device 0 and up to 31 [`PciFunction`]s, BAR decoding for the
 //! monitor, INTx levels and firmware-style resource assignment. The module documentation of
 //! `super` (`keel_devices::pci`) describes the behaviour.
@@ -13,8 +13,10 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
+use keel_addr::Gpa;
+
 use super::config::*;
-use crate::device::{port_at, ClockNs, Device, WriteEffect};
+use crate::device::{reset_effect, ClockNs, PortDevice, WriteEffect};
 use crate::guest_memory::GuestMemory;
 
 /// CONFIG_ADDRESS.
@@ -44,10 +46,10 @@ pub trait PciFunction {
     }
 
     /// A read of `data.len()` bytes at `offset` inside BAR `bar` (the host checked the bounds),
-    /// at time `now`: [`Device::read`] with the BAR's index.
+    /// at time `now`: [`crate::Device::read`] with the BAR's index.
     fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], now: ClockNs);
 
-    /// A write at `offset` inside BAR `bar`: [`Device::write`] with the BAR's index.
+    /// A write at `offset` inside BAR `bar`: [`crate::Device::write`] with the BAR's index.
     fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], now: ClockNs) -> WriteEffect;
 
     /// The function's INTx output (before the command register's interrupt disable).
@@ -194,51 +196,6 @@ impl PciHost {
         Some(self.slots.get(slot)?.as_ref()?.irq)
     }
 
-    /// Reads ports `port..port + data.len()` of 0xCF8-0xCFF.
-    fn read_port(&mut self, port: u16, data: &mut [u8]) {
-        match (port, data.len()) {
-            (CONFIG_ADDRESS, 4) => data.copy_from_slice(&self.address.to_le_bytes()),
-            (RESET_CONTROL, 1) => data[0] = self.reset_control,
-            (CONFIG_DATA..=0xCFF, _) => {
-                let skip = usize::from(port - CONFIG_DATA);
-                let inside = data.len().min(4 - skip);
-                let (now, past) = data.split_at_mut(inside);
-                past.fill(0xFF);
-                match self.target() {
-                    Some((slot, reg)) => self.config_read(slot, reg + skip, now),
-                    None => now.fill(0xFF),
-                }
-            }
-            _ => data.fill(0xFF),
-        }
-    }
-
-    /// Writes `data` to ports `port..` of 0xCF8-0xCFF.
-    fn write_port(&mut self, port: u16, data: &[u8]) {
-        match (port, data.len()) {
-            (CONFIG_ADDRESS, 4) => {
-                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-                // PCI 3.0 3.2.2.3.2: bits 1:0 read as 0; bits 30:24 are reserved (read 0 here).
-                self.address = value & 0x80FF_FFFC;
-            }
-            (RESET_CONTROL, 1) => {
-                // PIIX4 RC: bit 1 selects a hard reset, bit 2 starts the reset, bit 3 full reset.
-                if data[0] & 0x04 != 0 {
-                    self.reset_requested = true;
-                }
-                self.reset_control = data[0] & 0x0A;
-            }
-            (CONFIG_DATA..=0xCFF, _) => {
-                let skip = usize::from(port - CONFIG_DATA);
-                let inside = data.len().min(4 - skip);
-                if let Some((slot, reg)) = self.target() {
-                    self.config_write(slot, reg + skip, &data[..inside]);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Whether the guest asked for a reset through 0xCF9 since the last call. Clears the request.
     pub fn take_reset_request(&mut self) -> bool {
         core::mem::take(&mut self.reset_requested)
@@ -286,8 +243,8 @@ impl PciHost {
     }
 
     /// The slot, BAR and offset that memory address `gpa` (an access of `len` bytes) hits.
-    pub fn mmio_claim(&self, gpa: u64, len: u64) -> Option<(usize, usize, u64)> {
-        self.claim(gpa, len, false)
+    pub fn mmio_claim(&self, gpa: Gpa, len: u64) -> Option<(usize, usize, u64)> {
+        self.claim(gpa.0, len, false)
     }
 
     /// The slot, BAR and offset that I/O port `port` (an access of `len` bytes) hits.
@@ -295,6 +252,8 @@ impl PciHost {
         self.claim(u64::from(port), len, true)
     }
 
+    /// The claim of an access at `addr` in the memory (`io` false: a guest-physical address) or
+    /// I/O space.
     pub(super) fn claim(&self, addr: u64, len: u64, io: bool) -> Option<(usize, usize, u64)> {
         if len == 0 {
             return None;
@@ -308,14 +267,14 @@ impl PciHost {
     }
 
     /// Reads MMIO at `gpa` from the function that decodes it; false (data untouched) if none does.
-    pub fn mmio_read(&mut self, gpa: u64, data: &mut [u8], now: ClockNs) -> bool {
-        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_read(bar, off, data, now)).is_some()
+    pub fn mmio_read(&mut self, gpa: Gpa, data: &mut [u8], now: ClockNs) -> bool {
+        self.bar_access(gpa.0, data.len() as u64, false).map(|(f, bar, off)| f.bar_read(bar, off, data, now)).is_some()
     }
 
     /// Writes MMIO at `gpa` to the function that decodes it: what the write asks of the monitor,
     /// or None if no function decodes it.
-    pub fn mmio_write(&mut self, gpa: u64, data: &[u8], now: ClockNs) -> Option<WriteEffect> {
-        self.bar_access(gpa, data.len() as u64, false).map(|(f, bar, off)| f.bar_write(bar, off, data, now))
+    pub fn mmio_write(&mut self, gpa: Gpa, data: &[u8], now: ClockNs) -> Option<WriteEffect> {
+        self.bar_access(gpa.0, data.len() as u64, false).map(|(f, bar, off)| f.bar_write(bar, off, data, now))
     }
 
     /// Reads I/O port `port` from a function's I/O BAR; false if none decodes it.
@@ -363,7 +322,7 @@ impl PciHost {
     /// pin). Fails, changing nothing, if the BARs do not fit.
     pub fn assign_resources(
         &mut self,
-        mmio_base: u64,
+        mmio_base: Gpa,
         mmio_len: u64,
         io_base: u16,
         io_len: u16,
@@ -379,9 +338,10 @@ impl PciHost {
         }
         bars.sort_by_key(|b| core::cmp::Reverse(b.0));
         let mut placed = Vec::with_capacity(bars.len());
-        let mut mmio_next = mmio_base;
+        // Both windows as plain numbers: a BAR holds either kind of address.
+        let mut mmio_next = mmio_base.0;
         let mut io_next = u64::from(io_base);
-        let mmio_end = mmio_base.checked_add(mmio_len).ok_or(PciError::WindowFull)?;
+        let mmio_end = mmio_base.0.checked_add(mmio_len).ok_or(PciError::WindowFull)?;
         let io_end = u64::from(io_base) + u64::from(io_len);
         for &(size, io, slot, index) in &bars {
             let (next, end) = if io { (&mut io_next, io_end) } else { (&mut mmio_next, mmio_end) };
@@ -419,22 +379,54 @@ impl PciHost {
     }
 }
 
-impl Device for PciHost {
-    /// A read at the port `offset` above [`PORT_BASE`] (0xCF8; see `read_port`).
-    fn read(&mut self, offset: u64, data: &mut [u8], _now: ClockNs) {
-        match port_at(PORT_BASE, offset) {
-            Some(port) => self.read_port(port, data),
-            None => data.fill(0xFF),
+impl PortDevice for PciHost {
+    const BASE: u16 = PORT_BASE;
+
+    /// Reads ports `port..port + data.len()` of 0xCF8-0xCFF.
+    fn read_port(&mut self, port: u16, data: &mut [u8], _now: ClockNs) {
+        match (port, data.len()) {
+            (CONFIG_ADDRESS, 4) => data.copy_from_slice(&self.address.to_le_bytes()),
+            (RESET_CONTROL, 1) => data[0] = self.reset_control,
+            (CONFIG_DATA..=0xCFF, _) => {
+                let skip = usize::from(port - CONFIG_DATA);
+                let inside = data.len().min(4 - skip);
+                let (now, past) = data.split_at_mut(inside);
+                past.fill(0xFF);
+                match self.target() {
+                    Some((slot, reg)) => self.config_read(slot, reg + skip, now),
+                    None => now.fill(0xFF),
+                }
+            }
+            _ => data.fill(0xFF),
         }
     }
 
-    /// A write at the port `offset` above [`PORT_BASE`] (see `write_port`); a reset through 0xCF9
-    /// is [`WriteEffect::Reset`] (and is also kept for [`PciHost::take_reset_request`]).
-    fn write(&mut self, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
+    /// Writes `data` to ports `port..` of 0xCF8-0xCFF. A reset through 0xCF9 is
+    /// [`WriteEffect::Reset`] (and is also kept for [`PciHost::take_reset_request`]).
+    fn write_port(&mut self, port: u16, data: &[u8], _now: ClockNs) -> WriteEffect {
         let earlier = core::mem::take(&mut self.reset_requested);
-        if let Some(port) = port_at(PORT_BASE, offset) {
-            self.write_port(port, data);
+        match (port, data.len()) {
+            (CONFIG_ADDRESS, 4) => {
+                let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                // PCI 3.0 3.2.2.3.2: bits 1:0 read as 0; bits 30:24 are reserved (read 0 here).
+                self.address = value & 0x80FF_FFFC;
+            }
+            (RESET_CONTROL, 1) => {
+                // PIIX4 RC: bit 1 selects a hard reset, bit 2 starts the reset, bit 3 full reset.
+                if data[0] & 0x04 != 0 {
+                    self.reset_requested = true;
+                }
+                self.reset_control = data[0] & 0x0A;
+            }
+            (CONFIG_DATA..=0xCFF, _) => {
+                let skip = usize::from(port - CONFIG_DATA);
+                let inside = data.len().min(4 - skip);
+                if let Some((slot, reg)) = self.target() {
+                    self.config_write(slot, reg + skip, &data[..inside]);
+                }
+            }
+            _ => {}
         }
-        crate::device::reset_effect(&mut self.reset_requested, earlier)
+        reset_effect(&mut self.reset_requested, earlier)
     }
 }

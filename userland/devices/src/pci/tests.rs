@@ -6,6 +6,7 @@ use super::*;
 use crate::device::{ClockNs, Device, WriteEffect};
 use crate::guest_memory::{GuestMemory, VecMemory};
 use crate::testutil::Rng;
+use keel_addr::Gpa;
 
 /// The device offset of `port` (ports below the base wrap to offsets no port reaches).
 fn at(port: u16) -> u64 {
@@ -196,16 +197,16 @@ fn bar_sizing_and_decoding() {
     cfg_write(&mut host, 3, 0x1C, 4, 0x1);
     cfg_write(&mut host, 3, 0x20, 4, 0xC040);
     let mut b = [0u8; 4];
-    assert!(host.mmio_claim(0xE000_1000, 4).is_none(), "memory decoding is off");
-    assert!(host.mmio_write(0xE000_1000, &[1, 2, 3, 4], 0).is_none());
+    assert!(host.mmio_claim(Gpa(0xE000_1000), 4).is_none(), "memory decoding is off");
+    assert!(host.mmio_write(Gpa(0xE000_1000), &[1, 2, 3, 4], 0).is_none());
     cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_MEMORY));
-    assert_eq!(host.mmio_claim(0xE000_1000, 4), Some((3, 0, 0)));
-    assert_eq!(host.mmio_claim(0xE000_1FFC, 4), Some((3, 0, 0xFFC)));
-    assert_eq!(host.mmio_claim(0xE000_1FFE, 4), None, "straddles the end");
-    assert_eq!(host.mmio_claim(0xE000_0FFF, 1), None);
-    assert_eq!(host.mmio_claim(0x1_0010_0008, 8), Some((3, 2, 8)), "64-bit BAR above 4 GiB");
-    assert!(host.mmio_write(0xE000_1010, &[1, 2, 3, 4], 0).is_some());
-    assert!(host.mmio_read(0xE000_1010, &mut b, 0));
+    assert_eq!(host.mmio_claim(Gpa(0xE000_1000), 4), Some((3, 0, 0)));
+    assert_eq!(host.mmio_claim(Gpa(0xE000_1FFC), 4), Some((3, 0, 0xFFC)));
+    assert_eq!(host.mmio_claim(Gpa(0xE000_1FFE), 4), None, "straddles the end");
+    assert_eq!(host.mmio_claim(Gpa(0xE000_0FFF), 1), None);
+    assert_eq!(host.mmio_claim(Gpa(0x1_0010_0008), 8), Some((3, 2, 8)), "64-bit BAR above 4 GiB");
+    assert!(host.mmio_write(Gpa(0xE000_1010), &[1, 2, 3, 4], 0).is_some());
+    assert!(host.mmio_read(Gpa(0xE000_1010), &mut b, 0));
     assert_eq!(b, [1, 2, 3, 4]);
     assert!(host.io_write(0xC040, &[5], 0).is_none(), "I/O decoding is off");
     cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_MEMORY | CMD_IO));
@@ -216,10 +217,10 @@ fn bar_sizing_and_decoding() {
     assert_eq!(host.io_claim(0xC040, 2), Some((3, 4, 0)));
     // Base 0 is unassigned: never decoded.
     cfg_write(&mut host, 3, 0x10, 4, 0);
-    assert!(host.mmio_claim(0, 4).is_none());
-    assert!(host.mmio_claim(0x10, 4).is_none());
-    assert!(host.mmio_claim(u64::MAX, 4).is_none());
-    assert!(host.mmio_claim(0xE000_1000, 0).is_none());
+    assert!(host.mmio_claim(Gpa(0), 4).is_none());
+    assert!(host.mmio_claim(Gpa(0x10), 4).is_none());
+    assert!(host.mmio_claim(Gpa(u64::MAX), 4).is_none());
+    assert!(host.mmio_claim(Gpa(0xE000_1000), 0).is_none());
 }
 
 #[test]
@@ -265,7 +266,7 @@ fn insert_errors_and_process() {
     assert!(host.function(1).is_some());
     assert!(host.function(2).is_none());
     assert!(host.function(99).is_none());
-    let mut mem = VecMemory::new(0, 16);
+    let mut mem = VecMemory::new(Gpa(0), 16);
     host.process(&mut mem);
     host.process(&mut mem);
     assert!(format!("{host:?}").contains("[1]"));
@@ -277,7 +278,7 @@ fn firmware_assignment() {
     let mut host = PciHost::new();
     host.insert(1, 11, Box::new(Dummy::new())).unwrap();
     host.insert(2, 10, Box::new(Dummy::new())).unwrap();
-    host.assign_resources(0xE000_0000, 0x1000_0000, 0xC000, 0x4000).unwrap();
+    host.assign_resources(Gpa(0xE000_0000), 0x1000_0000, 0xC000, 0x4000).unwrap();
     let mut seen = Vec::new();
     for slot in [1usize, 2] {
         let cs = host.function(slot).unwrap().config();
@@ -302,13 +303,13 @@ fn firmware_assignment() {
     }
     // The two 1 MiB BARs come first, then the pages.
     assert_eq!(host.function(1).unwrap().config().bar_address(2), Some(0xE000_0000));
-    assert_eq!(host.mmio_claim(0xE020_0000, 4), Some((1, 0, 0)));
+    assert_eq!(host.mmio_claim(Gpa(0xE020_0000), 4), Some((1, 0, 0)));
     // Too small a window fails and changes nothing.
     let mut host = PciHost::new();
     host.insert(1, 11, Box::new(Dummy::new())).unwrap();
-    assert_eq!(host.assign_resources(0xE000_0000, 0x10_0000, 0xC000, 0x100), Err(PciError::WindowFull));
+    assert_eq!(host.assign_resources(Gpa(0xE000_0000), 0x10_0000, 0xC000, 0x100), Err(PciError::WindowFull));
     assert_eq!(host.function(1).unwrap().config().bar_address(0), Some(0));
-    assert_eq!(host.assign_resources(u64::MAX - 0xFFF, 0x1000, 0xC000, 0x100), Err(PciError::WindowFull));
+    assert_eq!(host.assign_resources(Gpa(u64::MAX - 0xFFF), 0x1000, 0xC000, 0x100), Err(PciError::WindowFull));
 }
 
 #[test]
@@ -400,8 +401,8 @@ fn random_port_stream() {
         let gpa = rng.next_u64() >> rng.below(64);
         let mut m = [0u8; 8];
         let len = rng.below(9) as usize;
-        let _ = host.mmio_read(gpa, &mut m[..len], 0);
-        let _ = host.mmio_write(gpa, &m[..len], 0);
+        let _ = host.mmio_read(Gpa(gpa), &mut m[..len], 0);
+        let _ = host.mmio_write(Gpa(gpa), &m[..len], 0);
         let _ = host.io_read(gpa as u16, &mut m[..len], 0);
         let _ = host.irq_levels();
         let _ = host.take_reset_request();
@@ -423,7 +424,7 @@ fn walk(host: &PciHost, addr: u64, len: u64, io: bool) -> Option<(usize, usize, 
 fn the_decoder_cache_matches_a_walk_of_the_bars() {
     let mut rng = Rng::new(0xBA5E);
     let mut host = host_with_dummy();
-    host.assign_resources(0xE000_0000, 0x1000_0000, 0xC000, 0x1000).unwrap();
+    host.assign_resources(Gpa(0xE000_0000), 0x1000_0000, 0xC000, 0x1000).unwrap();
     for _ in 0..20_000 {
         // Rewrite a BAR or the command register of the dummy (slot 3), sometimes sizing a BAR.
         let reg = [0x04, 0x10, 0x14, 0x18, 0x1C, 0x20, 0x24][rng.below(7) as usize];

@@ -6,6 +6,7 @@
 //! a 0xCF9 write.
 #![no_main]
 
+use keel_addr::Gpa;
 use keel_devices::guest_memory::{GuestMemory, VecMemory};
 use keel_devices::pci::{PciHost, CONFIG_ADDRESS, CONFIG_DATA, PORT_BASE, RESET_CONTROL};
 use keel_devices::Device;
@@ -39,7 +40,7 @@ fn bar0(host: &PciHost) -> u64 {
 
 fn mmio_write(host: &mut PciHost, offset: u64, size: usize, value: u64) {
     let base = bar0(host);
-    host.mmio_write(base.wrapping_add(offset), &value.to_le_bytes()[..size], 0);
+    host.mmio_write(Gpa(base.wrapping_add(offset)), &value.to_le_bytes()[..size], 0);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -47,8 +48,8 @@ fuzz_target!(|data: &[u8]| {
     let mut host = PciHost::new();
     let rng = VirtioPci::new(VirtioRng::new(ChaCha20Rng::from_seed([7; 32])));
     host.insert(1, 11, Box::new(rng)).unwrap();
-    host.assign_resources(0xE000_0000, 0x1000_0000, 0xC000, 0x1000).unwrap();
-    let mut mem = VecMemory::new(0, RAM);
+    host.assign_resources(Gpa(0xE000_0000), 0x1000_0000, 0xC000, 0x1000).unwrap();
+    let mut mem = VecMemory::new(Gpa(0), RAM);
     let mut avail_idx = 0u16;
     let mut ops = 0;
     while let Some(op) = input.byte() {
@@ -73,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
             3 => {
                 let off = input.u64(2) & 0x3FFF;
                 let base = bar0(&host);
-                host.mmio_read(base.wrapping_add(off), &mut buf[..size], 0);
+                host.mmio_read(Gpa(base.wrapping_add(off)), &mut buf[..size], 0);
             }
             4 => {
                 let off = input.u64(2) & 0x3FFF;
@@ -84,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
             6 => {
                 let at = input.u64(3) % RAM as u64;
                 let v = input.u64(8);
-                mem.write(at, &v.to_le_bytes()[..size]);
+                mem.write(Gpa(at), &v.to_le_bytes()[..size]);
             }
             7 => {
                 // A correct driver: reset, features, queue 0 of 16, DRIVER_OK.
@@ -102,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
                 mmio_write(&mut host, COMMON + common::QUEUE_ENABLE, 2, 1);
                 s(&mut host, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK);
                 avail_idx = 0;
-                mem.write(AVAIL + 2, &[0, 0]);
+                mem.write(Gpa(AVAIL + 2), &[0, 0]);
             }
             8 => {
                 // A request: descriptor `d` (input-chosen) made available and notified.
@@ -112,10 +113,10 @@ fuzz_target!(|data: &[u8]| {
                 raw[..8].copy_from_slice(&(DATA + d * 0x1000).to_le_bytes());
                 raw[8..12].copy_from_slice(&len.to_le_bytes());
                 raw[12..14].copy_from_slice(&2u16.to_le_bytes());
-                mem.write(DESC + 16 * d, &raw);
-                mem.write(AVAIL + 4 + 2 * u64::from(avail_idx % 16), &(d as u16).to_le_bytes());
+                mem.write(Gpa(DESC + 16 * d), &raw);
+                mem.write(Gpa(AVAIL + 4 + 2 * u64::from(avail_idx % 16)), &(d as u16).to_le_bytes());
                 avail_idx = avail_idx.wrapping_add(1);
-                mem.write(AVAIL + 2, &avail_idx.to_le_bytes());
+                mem.write(Gpa(AVAIL + 2), &avail_idx.to_le_bytes());
                 mmio_write(&mut host, NOTIFY, 2, 0);
             }
             9 => {
@@ -128,11 +129,11 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             10 => {
-                let _ = host.assign_resources(input.u64(4), input.u64(4), input.u64(2) as u16, input.u64(2) as u16);
+                let _ = host.assign_resources(Gpa(input.u64(4)), input.u64(4), input.u64(2) as u16, input.u64(2) as u16);
             }
             _ => {
                 let gpa = input.u64(8);
-                host.mmio_read(gpa, &mut buf[..size], 0);
+                host.mmio_read(Gpa(gpa), &mut buf[..size], 0);
             }
         }
         assert_eq!(host.irq_levels() & !(1 << 11), 0);

@@ -22,6 +22,7 @@
 //! whatever the driver asked for), or drive the PCI host's configuration space (`pci_stream`).
 #![no_main]
 
+use keel_addr::Gpa;
 use keel_devices::guest_memory::{read_u16, GuestMemory, VecMemory};
 use keel_devices::pci::PciFunction;
 use keel_virtio::pci::{common, COMMON, ISR, ISR_CONFIG, ISR_QUEUE, NOTIFY, NOTIFY_OFF_MULTIPLIER};
@@ -144,16 +145,16 @@ fuzz_target!(|data: &[u8]| {
     let Some((header, image)) = data.split_first_chunk::<HEADER>() else { return };
     let [shape, layout, negotiation, p0, p1, rounds @ ..] = *header;
     let setup = Setup { shape, layout, negotiation, placement: u64::from(u16::from_le_bytes([p0, p1])) };
-    let mut mem = VecMemory::new(0, RAM);
+    let mut mem = VecMemory::new(Gpa(0), RAM);
     let take = image.len().min(RAM - RINGS as usize);
-    mem.write(RINGS, &image[..take]);
+    mem.write(Gpa(RINGS), &image[..take]);
 
     let mut dev = VirtioPci::new(VirtioRng::new(ChaCha20Rng::from_seed([0x42; 32])));
     let Some((mut size, desc, mut avail, mut used)) = set_up(&mut dev, setup) else { return };
 
     // The walk alone, on a queue of the same shape: never more descriptors than the queue has.
     let mut q = SplitQueue::new(QUEUE_SIZE);
-    if q.set_size(size) && q.set_addresses(desc, avail, used) {
+    if q.set_size(size) && q.set_addresses(Gpa(desc), Gpa(avail), Gpa(used)) {
         q.enable();
         for head in [0, u16::from(layout), size.wrapping_sub(1)] {
             let mut count = 0u32;
@@ -198,11 +199,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(mem.bytes() == &before[..], "RAM changed without a pass over the queue");
             assert_eq!(next_used, used_before);
         } else {
-            if let Some(idx) = read_u16(&mem, used + 2) {
+            if let Some(idx) = read_u16(&mem, Gpa(used + 2)) {
                 assert_eq!(idx, next_used, "the used index in RAM is the device's");
             }
             assert!(next_used.wrapping_sub(used_before) <= size, "at most a queue's worth per pass");
-            let no_interrupt = read_u16(&mem, avail).is_some_and(|f| f & VIRTQ_AVAIL_F_NO_INTERRUPT != 0);
+            let no_interrupt = read_u16(&mem, Gpa(avail)).is_some_and(|f| f & VIRTQ_AVAIL_F_NO_INTERRUPT != 0);
             if next_used != used_before && !no_interrupt {
                 assert_ne!(dev.isr() & ISR_QUEUE, 0, "returned buffers raise the queue interrupt");
             }
@@ -221,8 +222,8 @@ fuzz_target!(|data: &[u8]| {
         }
         // More buffers "made available": the available index moves by an input-chosen amount
         // (wrap-around and "too far ahead" included).
-        if let Some(idx) = read_u16(&mem, avail + 2) {
-            mem.write(avail + 2, &idx.wrapping_add(u16::from(op >> 3)).to_le_bytes());
+        if let Some(idx) = read_u16(&mem, Gpa(avail + 2)) {
+            mem.write(Gpa(avail + 2), &idx.wrapping_add(u16::from(op >> 3)).to_le_bytes());
         }
     }
     let rng = dev.device();

@@ -16,7 +16,7 @@ use crate::testdriver::{Driver, DATA};
 
 const SLOT: u32 = 1;
 const IRQ: u8 = 11;
-const WINDOW: u64 = 0xE000_0000;
+const WINDOW: Gpa = Gpa(0xE000_0000);
 
 fn cfg_read(host: &mut PciHost, reg: u32, size: usize) -> u32 {
     host.write(u64::from(CONFIG_ADDRESS - PORT_BASE), &(0x8000_0000 | SLOT << 11 | (reg & !3)).to_le_bytes(), 0);
@@ -57,7 +57,7 @@ fn capabilities(host: &mut PciHost) -> Vec<(u8, u8, u32, u32, u32)> {
 }
 
 struct Bar0 {
-    base: u64,
+    base: Gpa,
 }
 
 impl Bar0 {
@@ -95,7 +95,7 @@ fn linux_setup(host: &mut PciHost, size: u16) -> (Bar0, Driver) {
     assert_eq!(cfg_read(host, 0x3C, 1), u32::from(IRQ), "routed by assign_resources");
     let bar_reg = cfg_read(host, 0x10, 4);
     assert_eq!(bar_reg & 0xF, 0, "32-bit memory BAR");
-    let base = u64::from(bar_reg & !0xF);
+    let base = Gpa(u64::from(bar_reg & !0xF));
     assert!(base >= WINDOW);
     let caps = capabilities(host);
     for (cfg_type, min) in [(CAP_COMMON_CFG, common::LEN as u32), (CAP_ISR_CFG, 1), (CAP_NOTIFY_CFG, 2)] {
@@ -133,11 +133,11 @@ fn linux_setup(host: &mut PciHost, size: u16) -> (Bar0, Driver) {
     assert_eq!(bar.r(host, COMMON + common::QUEUE_ENABLE, 2), 0);
     let d = Driver::new(size);
     bar.w(host, COMMON + common::QUEUE_SIZE, 2, u64::from(size));
-    bar.w64(host, COMMON + common::QUEUE_DESC, d.desc);
-    bar.w64(host, COMMON + common::QUEUE_DRIVER, d.avail);
-    bar.w64(host, COMMON + common::QUEUE_DEVICE, d.used);
+    bar.w64(host, COMMON + common::QUEUE_DESC, d.desc.0);
+    bar.w64(host, COMMON + common::QUEUE_DRIVER, d.avail.0);
+    bar.w64(host, COMMON + common::QUEUE_DEVICE, d.used.0);
     assert_eq!(bar.r(host, COMMON + common::QUEUE_SIZE, 2), u64::from(size));
-    assert_eq!(bar.r(host, COMMON + common::QUEUE_DESC, 8), d.desc);
+    assert_eq!(bar.r(host, COMMON + common::QUEUE_DESC, 8), d.desc.0);
     assert_eq!(bar.r(host, COMMON + common::QUEUE_NOTIFY_OFF, 2), 0);
     assert_eq!(bar.r(host, COMMON + common::QUEUE_MSIX_VECTOR, 2), u64::from(NO_VECTOR));
     bar.w(host, COMMON + common::QUEUE_ENABLE, 2, 1);
@@ -192,10 +192,10 @@ fn linux_virtio_rng_round_trip() {
 fn nothing_before_driver_ok() {
     let mut host = host();
     let mut d = Driver::new(8);
-    let bar = Bar0 { base: u64::from(cfg_read(&mut host, 0x10, 4) & !0xF) };
-    bar.w64(&mut host, COMMON + common::QUEUE_DESC, d.desc);
-    bar.w64(&mut host, COMMON + common::QUEUE_DRIVER, d.avail);
-    bar.w64(&mut host, COMMON + common::QUEUE_DEVICE, d.used);
+    let bar = Bar0 { base: Gpa(u64::from(cfg_read(&mut host, 0x10, 4) & !0xF)) };
+    bar.w64(&mut host, COMMON + common::QUEUE_DESC, d.desc.0);
+    bar.w64(&mut host, COMMON + common::QUEUE_DRIVER, d.avail.0);
+    bar.w64(&mut host, COMMON + common::QUEUE_DEVICE, d.used.0);
     bar.w(&mut host, COMMON + common::QUEUE_SIZE, 2, 8);
     bar.w(&mut host, COMMON + common::QUEUE_ENABLE, 2, 1);
     d.add_chain(&[(DATA, 8, true)]);
@@ -217,7 +217,7 @@ fn nothing_before_driver_ok() {
 #[test]
 fn feature_negotiation() {
     let mut host = host();
-    let bar = Bar0 { base: u64::from(cfg_read(&mut host, 0x10, 4) & !0xF) };
+    let bar = Bar0 { base: Gpa(u64::from(cfg_read(&mut host, 0x10, 4) & !0xF)) };
     let s = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
     // Without VERSION_1: refused.
     bar.set_status(&mut host, status::ACKNOWLEDGE | status::DRIVER);
@@ -256,7 +256,7 @@ fn feature_negotiation() {
 #[test]
 fn queue_registers() {
     let mut host = host();
-    let bar = Bar0 { base: u64::from(cfg_read(&mut host, 0x10, 4) & !0xF) };
+    let bar = Bar0 { base: Gpa(u64::from(cfg_read(&mut host, 0x10, 4) & !0xF)) };
     bar.w(&mut host, COMMON + common::QUEUE_SIZE, 2, 100);
     assert_eq!(bar.r(&mut host, COMMON + common::QUEUE_SIZE, 2), 256, "not a power of two");
     bar.w(&mut host, COMMON + common::QUEUE_SIZE, 2, 1024);
@@ -336,7 +336,7 @@ fn a_buffer_over_the_used_index_then_a_failing_chain() {
     let mut host = host();
     let (bar, mut d) = linux_setup(&mut host, 8);
     let ok = d.add_chain(&[(DATA, 8, true)]);
-    d.add_chain(&[(d.used + 2, 2, true), (1 << 40, 16, true)]);
+    d.add_chain(&[(d.used + 2, 2, true), (Gpa(1 << 40), 16, true)]);
     notify(&bar, &mut host, 0);
     host.process(&mut d.mem);
     assert_ne!(bar.status(&mut host) & status::DEVICE_NEEDS_RESET, 0);
@@ -421,15 +421,15 @@ fn random_stream() {
         seed
     };
     let mut host = host();
-    let base = u64::from(cfg_read(&mut host, 0x10, 4) & !0xF);
-    let mut mem = VecMemory::new(0, 64 * 1024);
+    let base = Gpa(u64::from(cfg_read(&mut host, 0x10, 4) & !0xF));
+    let mut mem = VecMemory::new(Gpa(0), 64 * 1024);
     for _ in 0..200_000 {
         let r = next();
         match r % 8 {
             0 => {
                 // Scribble on guest memory where the rings might be.
                 let at = next() % (64 * 1024 - 8);
-                mem.write(at, &next().to_le_bytes());
+                mem.write(Gpa(at), &next().to_le_bytes());
             }
             1 => host.process(&mut mem),
             _ => {

@@ -38,9 +38,9 @@ fn sizes() {
     assert!(q.set_size(64));
     q.enable();
     assert!(!q.set_size(32), "fixed once enabled");
-    assert!(!q.set_addresses(1, 2, 3));
+    assert!(!q.set_addresses(Gpa(1), Gpa(2), Gpa(3)));
     q.reset();
-    assert_eq!((q.size(), q.enabled(), q.addresses(), q.indices()), (256, false, (0, 0, 0), (0, 0)));
+    assert_eq!((q.size(), q.enabled(), q.addresses(), q.indices()), (256, false, (Gpa(0), Gpa(0), Gpa(0)), (0, 0)));
 }
 
 #[test]
@@ -159,11 +159,11 @@ fn callback_errors_stop_the_walk() {
 fn rings_outside_memory_or_misaligned() {
     let d = Driver::new(8);
     let mut q = SplitQueue::new(8);
-    q.set_addresses(d.desc, 1 << 40, d.used);
+    q.set_addresses(d.desc, Gpa(1 << 40), d.used);
     q.enable();
     assert_eq!(q.pop(&d.mem), Err(QueueError::Memory));
     let mut q = SplitQueue::new(8);
-    q.set_addresses(d.desc, u64::MAX - 1, d.used);
+    q.set_addresses(d.desc, Gpa(u64::MAX - 1), d.used);
     q.enable();
     assert_eq!(q.pop(&d.mem), Err(QueueError::Memory), "wraps");
     let mut q = SplitQueue::new(8);
@@ -176,7 +176,7 @@ fn rings_outside_memory_or_misaligned() {
     let mut mem = d.mem.clone();
     assert_eq!(q.push_used(&mut mem, 0, 0), Err(QueueError::Memory), "used ring misaligned");
     let mut q = SplitQueue::new(8);
-    q.set_addresses(!15, d.avail, !3);
+    q.set_addresses(Gpa(!15), d.avail, Gpa(!3));
     q.enable();
     assert_eq!(q.push_used(&mut mem, 0, 0), Err(QueueError::Memory));
     assert_eq!(q.for_each_desc(&mut mem, 1, |_, _| Ok(())), Err(QueueError::Memory));
@@ -185,7 +185,7 @@ fn rings_outside_memory_or_misaligned() {
     assert_eq!(q.pop(&d.mem), Ok(None));
     // The flags word unreadable: an interrupt is sent.
     let mut q = SplitQueue::new(8);
-    q.set_addresses(d.desc, 1 << 40, d.used);
+    q.set_addresses(d.desc, Gpa(1 << 40), d.used);
     q.enable();
     q.push_used(&mut mem, 0, 0).unwrap();
     assert!(q.take_notification(&mem));
@@ -211,7 +211,7 @@ fn publish_used_restores_the_index() {
     disabled.publish_used(&mut d.mem).unwrap();
     assert_eq!(read_u16(&d.mem, d.used + 2), Some(7), "a disabled queue writes nothing");
     let mut outside = SplitQueue::new(8);
-    outside.set_addresses(d.desc, d.avail, 1 << 40);
+    outside.set_addresses(d.desc, d.avail, Gpa(1 << 40));
     outside.enable();
     assert_eq!(outside.publish_used(&mut d.mem), Err(QueueError::Memory));
     let mut misaligned = SplitQueue::new(8);

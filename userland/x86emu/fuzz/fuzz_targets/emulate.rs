@@ -6,10 +6,11 @@
 //! same result, registers and MMIO calls.
 #![no_main]
 
+use keel_addr::Gpa;
 use keel_x86emu::{emulate, emulate_fast, emulate_iced, Access, EmuError, Mmio, Mode, Regs};
 use libfuzzer_sys::fuzz_target;
 
-const GPA: u64 = 0xFEB0_0000;
+const GPA: Gpa = Gpa(0xFEB0_0000);
 
 /// Reads return a pattern from the address; every access is recorded with its value.
 #[derive(Default, PartialEq, Eq, Debug)]
@@ -18,15 +19,15 @@ struct Mock {
 }
 
 impl Mmio for Mock {
-    fn read(&mut self, gpa: u64, data: &mut [u8]) {
+    fn read(&mut self, gpa: Gpa, data: &mut [u8]) {
         assert!(matches!(data.len(), 1 | 2 | 4 | 8));
         for (i, b) in data.iter_mut().enumerate() {
-            *b = (gpa as u8).wrapping_add(i as u8) ^ 0xA5;
+            *b = (gpa.0 as u8).wrapping_add(i as u8) ^ 0xA5;
         }
         self.log.push(Access { gpa, size: data.len() as u8, write: false, value: value(data) });
     }
 
-    fn write(&mut self, gpa: u64, data: &[u8]) {
+    fn write(&mut self, gpa: Gpa, data: &[u8]) {
         assert!(matches!(data.len(), 1 | 2 | 4 | 8));
         self.log.push(Access { gpa, size: data.len() as u8, write: true, value: value(data) });
     }

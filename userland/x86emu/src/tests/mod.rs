@@ -11,10 +11,11 @@ mod stos;
 use crate::{emulate, Access, EmuError, Mmio, Mode, Regs};
 use iced_x86::code_asm::CodeAssembler;
 use iced_x86::IcedError;
+use keel_addr::Gpa;
 use std::collections::HashMap;
 
 /// The fault address used by most tests.
-pub const GPA: u64 = 0xFEB0_0010;
+pub const GPA: Gpa = Gpa(0xFEB0_0010);
 
 /// Bytes nobody wrote read as a pattern derived from the address, so a wrong size shows.
 pub fn pattern(addr: u64) -> u8 {
@@ -28,18 +29,18 @@ pub struct Mock {
 }
 
 impl Mock {
-    pub fn with(gpa: u64, bytes: &[u8]) -> Self {
+    pub fn with(gpa: Gpa, bytes: &[u8]) -> Self {
         let mut mock = Self::default();
         for (i, &b) in bytes.iter().enumerate() {
-            mock.mem.insert(gpa + i as u64, b);
+            mock.mem.insert(gpa.0 + i as u64, b);
         }
         mock
     }
 
-    pub fn get(&self, gpa: u64, size: usize) -> u64 {
+    pub fn get(&self, gpa: Gpa, size: usize) -> u64 {
         let mut data = [0u8; 8];
         for (i, b) in data[..size].iter_mut().enumerate() {
-            let addr = gpa.wrapping_add(i as u64);
+            let addr = gpa.0.wrapping_add(i as u64);
             *b = self.mem.get(&addr).copied().unwrap_or(pattern(addr));
         }
         u64::from_le_bytes(data)
@@ -47,19 +48,19 @@ impl Mock {
 }
 
 impl Mmio for Mock {
-    fn read(&mut self, gpa: u64, data: &mut [u8]) {
+    fn read(&mut self, gpa: Gpa, data: &mut [u8]) {
         assert!(matches!(data.len(), 1 | 2 | 4 | 8), "access size {}", data.len());
         let value = self.get(gpa, data.len());
         data.copy_from_slice(&value.to_le_bytes()[..data.len()]);
         self.log.push(Access { gpa, size: data.len() as u8, write: false, value });
     }
 
-    fn write(&mut self, gpa: u64, data: &[u8]) {
+    fn write(&mut self, gpa: Gpa, data: &[u8]) {
         assert!(matches!(data.len(), 1 | 2 | 4 | 8), "access size {}", data.len());
         let mut value = [0u8; 8];
         value[..data.len()].copy_from_slice(data);
         for (i, &b) in data.iter().enumerate() {
-            self.mem.insert(gpa.wrapping_add(i as u64), b);
+            self.mem.insert(gpa.0.wrapping_add(i as u64), b);
         }
         self.log.push(Access { gpa, size: data.len() as u8, write: true, value: u64::from_le_bytes(value) });
     }

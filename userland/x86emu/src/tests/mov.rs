@@ -128,12 +128,12 @@ fn moffs_forms() {
     let mut regs = regs();
     let mut mock = Mock::with(GPA, &mem.to_le_bytes());
     let mut bytes = vec![0xA1];
-    bytes.extend_from_slice(&GPA.to_le_bytes());
+    bytes.extend_from_slice(&GPA.0.to_le_bytes());
     assert_eq!(run_one(Mode::Long64, &bytes, &mut regs, &mut mock), read(4, 0x5566_7788));
     assert_eq!(regs.gpr[RAX], 0x5566_7788);
     // REX.W A3: MOV [moffs64], RAX.
     let mut bytes = vec![0x48, 0xA3];
-    bytes.extend_from_slice(&GPA.to_le_bytes());
+    bytes.extend_from_slice(&GPA.0.to_le_bytes());
     assert_eq!(run_one(Mode::Long64, &bytes, &mut regs, &mut mock), write(8, 0x5566_7788));
     // 67 A0: MOV AL, [moffs32] with a 32-bit address in 64-bit mode (6 bytes).
     let mut regs = super::regs();
