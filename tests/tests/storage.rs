@@ -95,3 +95,92 @@ fn vm_conf_comes_from_the_datastore() {
     m.expect("vmd: vm fromdisk stopped: the guest wrote 0 to the debug-exit port", t);
     m.command("reload", "vmd: /etc/vm.conf: no changes");
 }
+
+/// `fsck.exfat -n` on `image`: its verdict and what it printed.
+fn fsck_exfat(image: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new("fsck.exfat").arg("-n").arg(image).output().expect("fsck.exfat (exfatprogs)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// `cargo xtask datastore get IMAGE PATH` into a host file; its bytes.
+fn datastore_get(dir: &std::path::Path, image: &std::path::Path, path: &str) -> Vec<u8> {
+    let out = dir.join("got");
+    let _ = std::fs::remove_file(&out);
+    datastore(&["get", image.to_str().unwrap(), path, out.to_str().unwrap()]);
+    std::fs::read(&out).unwrap()
+}
+
+#[test]
+fn a_program_writes_renames_truncates_and_removes_files_through_the_storage_service() {
+    // On NVMe, a 6 GiB datastore (sparse on the host), so a file can reach past 4 GiB.
+    let dir = scratch("storage-files");
+    let image = dir.join("datastore.img");
+    let _ = std::fs::remove_file(&image);
+    datastore(&["mkfs", image.to_str().unwrap(), "--size", "6G", "--label", "FILES"]);
+    let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
+    spec.disks = vec![Disk { path: image.clone(), bus: DiskBus::Nvme }];
+    let mut m = Machine::qemu("storage-files", &spec);
+    let t = Duration::from_secs(300);
+    m.expect("datastore, in use", t);
+    m.expect(PROMPT, t);
+    m.send_line("spawn -s storetest");
+    m.expect("storetest: all", t);
+    m.expect("vmd: process", t);
+    drop(m);
+
+    let (clean, text) = fsck_exfat(&image);
+    assert!(clean, "fsck.exfat -n failed after storetest:\n{text}");
+    let expected: Vec<u8> = (0..300_000u64).map(|i| (i % 251) as u8).collect();
+    assert!(datastore_get(&dir, &image, "/t/b.bin") == expected, "/t/b.bin is not the pattern's first 300000 bytes");
+    let out =
+        std::process::Command::new(xtask()).args(["datastore", "ls", image.to_str().unwrap(), "/t"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains(&format!("{}  big.bin", (5u64 << 30) + 65536)), "ls /t:\n{listing}");
+    assert!(!listing.contains("gone.bin") && !listing.contains("a.bin"), "ls /t:\n{listing}");
+}
+
+#[test]
+fn flushed_records_survive_a_power_cut() {
+    // On AHCI: a program appends records and flushes each; the machine is killed mid-stream.
+    let dir = scratch("storage-power-cut");
+    let image = dir.join("datastore.img");
+    let _ = std::fs::remove_file(&image);
+    datastore(&["mkfs", image.to_str().unwrap(), "--size", "64M", "--label", "CUT"]);
+    let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
+    spec.disks = vec![Disk { path: image.clone(), bus: DiskBus::Ahci }];
+    let t = Duration::from_secs(300);
+    let mut m = Machine::qemu("storage-power-cut", &spec);
+    m.expect("datastore, in use", t);
+    m.expect(PROMPT, t);
+    m.send_line("spawn -s recordwriter");
+    m.expect("recordwriter: record 40 flushed", t);
+    // The power cut: QEMU killed while records are being written. Every record it reported
+    // flushed before that must be on the disk.
+    let seen = m.output();
+    drop(m);
+    let last = seen
+        .lines()
+        .filter_map(|l| l.split("recordwriter: record ").nth(1)?.strip_suffix(" flushed")?.trim().parse::<u64>().ok())
+        .max()
+        .unwrap();
+    eprintln!("power cut after record {last} was reported flushed");
+
+    let (clean, text) = fsck_exfat(&image);
+    assert!(clean, "fsck.exfat -n failed after the power cut:\n{text}");
+    // Keel mounts the volume again and finds the file.
+    let mut m = Machine::qemu("storage-power-cut-again", &spec);
+    m.expect("datastore, in use", t);
+    m.expect(PROMPT, t);
+    m.command("ls", "records.log");
+    drop(m);
+    let records = datastore_get(&dir, &image, "/records.log");
+    for n in 0..=last {
+        let at = (n * 32) as usize;
+        let want = format!("record {n:010}");
+        assert!(
+            records.get(at..at + 17) == Some(want.as_bytes()),
+            "record {n} was reported flushed but is not in /records.log"
+        );
+    }
+}

@@ -11,9 +11,12 @@
 //! is soft-float, so the kernel need not save FPU state for user threads).
 #![no_std]
 
+extern crate alloc;
+
 pub mod cpu;
 pub mod io;
 pub mod shared;
+pub mod storage;
 pub mod sys;
 
 /// Defines the program's entry, `keel_main`, calling `$main` (a `fn() -> i32`): the one

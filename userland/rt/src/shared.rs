@@ -44,3 +44,31 @@ pub fn store_channel_map(handle: Handle) -> Result<&'static Channel, Error> {
     // bytes (zero included), shared by design, and fits in CHANNEL_PAGES (its size rounded up).
     Ok(unsafe { &*(addr as *const Channel) })
 }
+
+/// A storage channel mapped until this value is dropped (the service's view of a client that
+/// may go away): it derefs to the channel, and unmaps it on drop.
+pub struct ChannelMapping {
+    addr: u64,
+}
+
+impl ChannelMapping {
+    /// Map the storage channel `handle` names read-write.
+    pub fn map(handle: Handle) -> Result<ChannelMapping, Error> {
+        Ok(ChannelMapping { addr: sys::shm_map(handle, 0, prot::READ | prot::WRITE)? })
+    }
+}
+
+impl core::ops::Deref for ChannelMapping {
+    type Target = Channel;
+    fn deref(&self) -> &Channel {
+        // SAFETY: as in store_channel_map: the channel's pages are mapped read-write at `addr`
+        // until Drop, which cannot run while this borrow lives; Channel is all atomics.
+        unsafe { &*(self.addr as *const Channel) }
+    }
+}
+
+impl Drop for ChannelMapping {
+    fn drop(&mut self) {
+        let _ = sys::mem_unmap(self.addr, CHANNEL_PAGES * 4096);
+    }
+}

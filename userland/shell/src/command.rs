@@ -150,8 +150,12 @@ pub enum Command {
     Disks,
     /// `ls [path]`: a directory of the datastore.
     Ls(Option<String>),
-    /// `spawn PROGRAM` (debugging): start a boot-module program as a process.
-    Spawn(String),
+    /// `spawn [-s] PROGRAM` (debugging): start a boot-module program as a process; with `-s`,
+    /// give it a channel to the storage service (every file of the datastore).
+    Spawn {
+        program: String,
+        storage: bool,
+    },
     /// `kill PID` (debugging).
     Kill(u32),
 }
@@ -300,7 +304,11 @@ fn parse_verb(verb: &'static Verb, args: &[String]) -> Result<Command, ParseErro
                 },
             }
         }
-        "spawn" => Command::Spawn(one_operand(name, args, "missing program name")?),
+        "spawn" => {
+            let ops = Options::parse(name, args, "s")?;
+            let program = String::from(ops.one("missing program name")?);
+            Command::Spawn { program, storage: ops.flags.iter().any(|(c, _)| *c == 's') }
+        }
         "ls" => {
             let ops = Options::parse(name, args, "")?;
             ops.at_most(1)?;
@@ -857,9 +865,11 @@ mod tests {
 
     #[test]
     fn spawn_and_kill() {
-        assert_eq!(p("spawn vmm-monitor"), Command::Spawn("vmm-monitor".into()));
-        assert_eq!(e("spawn"), "spawn: missing program name\nusage: spawn program");
-        assert_eq!(e("spawn a b"), "spawn: too many arguments\nusage: spawn program");
+        assert_eq!(p("spawn vmm-monitor"), Command::Spawn { program: "vmm-monitor".into(), storage: false });
+        assert_eq!(p("spawn -s storetest"), Command::Spawn { program: "storetest".into(), storage: true });
+        assert!(parse("spawn -x storetest").is_err());
+        assert_eq!(e("spawn"), "spawn: missing program name\nusage: spawn [-s] program");
+        assert_eq!(e("spawn a b"), "spawn: too many arguments\nusage: spawn [-s] program");
         assert_eq!(p("kill 12"), Command::Kill(12));
         assert_eq!(e("kill"), "kill: missing process id\nusage: kill pid");
         assert_eq!(e("kill x1"), "kill: invalid pid: x1\nusage: kill pid");

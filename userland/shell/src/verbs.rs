@@ -118,7 +118,13 @@ pub(crate) static VERBS: &[Verb] = &[
          datastore file system on each (format, label, free space).",
     ),
     verb("ls", Keel, "usage: ls [path]", "List a directory of the datastore (the root by default)."),
-    verb("spawn", Keel, "usage: spawn program", "Debugging: start a boot-module program as a process."),
+    verb(
+        "spawn",
+        Keel,
+        "usage: spawn [-s] program",
+        "Debugging: start a boot-module program as a process; with -s, give it a\n\
+         channel to the storage service (it may use every file of the datastore).",
+    ),
     verb("kill", Keel, "usage: kill pid", "Debugging: kill a spawned process or a VM's monitor (PID in show)."),
 ];
 
@@ -165,7 +171,7 @@ storage:
   disks                        the disks, their partitions and datastores
   ls [path]                    list a directory of the datastore
 debugging:
-  spawn program                start a boot-module program as a process
+  spawn [-s] program           start a program (-s: with the datastore)
   kill pid                     kill a process or a VM's monitor
 an id is a VM's number or its name";
 

@@ -3,9 +3,10 @@
 //! with it (MAP; keel-storeproto) and the notification vmd rings when it posts a request (WAIT).
 //!
 //! It brings up the disk controllers (disks.rs, over the host drivers in `drivers/`), finds the
-//! datastores on them (datastore.rs), then answers vmd's requests one at a time (serve.rs). Its
-//! unsafe code is hal.rs alone (registers, ports, DMA). What it does not do yet: channels to the
-//! VM monitors.
+//! datastores on them (datastore.rs), then answers requests one at a time (serve.rs): vmd's, and
+//! those of the clients vmd attaches (a VM's monitor, a test program), each limited to the files
+//! vmd granted it. Any client rings the same request notification; every channel is checked on
+//! each wake. Its unsafe code is hal.rs alone (registers, ports, DMA).
 #![no_std]
 #![no_main]
 
@@ -47,13 +48,9 @@ fn run() -> i32 {
     debug(format_args!("storaged: {} disk(s)", disks.len()));
     let mut datastores = datastore::find(&mut disks);
     let volume = if datastores.is_empty() { None } else { Some(datastores.remove(0).1) };
-    let mut service = serve::Service::new(disks, volume);
+    let mut service = serve::Service::new(disks, volume, channel, REPLIES);
     loop {
-        while let Some(request) = channel.take() {
-            let reply = service.handle(channel, &request);
-            channel.answer(reply);
-            let _ = sys::notify_signal(REPLIES, 1);
-        }
+        service.serve_all();
         // A request posted before the wait has set the bit: the wait returns at once.
         let _ = sys::notify_wait(REQUESTS, None);
     }

@@ -1,26 +1,61 @@
-//! The storage requests (keel-storeproto) and their answers, over the disks and the datastore in
-//! use. Every request is hostile input: paths are checked by the file system, handles against
-//! this table, lengths were clamped by the channel.
+//! The storage requests (keel-storeproto) of every client and their answers, over the disks and
+//! the datastore in use. Client 0 is vmd, which may do anything and attach the others (a VM's
+//! monitor, a test program), each limited to its grants. Every request is hostile input: paths
+//! are checked against the client's grants and by the file system, handles against the client's
+//! own table, lengths were clamped by the channel.
 //!
-//! What it does not do: more than one channel (vmd's), per-client file permissions (the
-//! monitors' channels will carry only the files their VM may use), or caching.
+//! What it does not do: caching, or serving two requests at once.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
+use keel_abi::Handle;
 use keel_datastore::{Error, File};
-use keel_storeproto::{encode_entries, open, Channel, Entry, Op, Reply, Request, Status, DATA_MAX};
+use keel_rt::shared::ChannelMapping;
+use keel_rt::sys;
+use keel_storeproto::{
+    decode_grants, encode_entries, open, Channel, Entry, Grants, Op, Reply, Request, Status, DATA_MAX,
+};
 
 use crate::datastore::DatastoreVolume;
 use crate::disks::Disks;
 
-/// The most files open at once on a channel.
+/// The most files open at once per client.
 const MAX_OPEN: usize = 64;
+/// The most clients at once (vmd included).
+const MAX_CLIENTS: usize = 64;
+
+/// Where a client's channel lives.
+enum Area {
+    /// vmd's, mapped for the service's life.
+    Fixed(&'static Channel),
+    /// An attached client's, unmapped when it detaches.
+    Attached { mapping: ChannelMapping, handle: Handle },
+}
+
+struct Client {
+    area: Area,
+    /// Rung when a reply is ready.
+    reply: Handle,
+    grants: Grants,
+    /// Open files, and whether each was opened for writing.
+    files: Vec<Option<(File, bool)>>,
+}
+
+impl Client {
+    fn channel(&self) -> &Channel {
+        match &self.area {
+            Area::Fixed(c) => c,
+            Area::Attached { mapping, .. } => mapping,
+        }
+    }
+}
 
 pub struct Service {
     disks: Disks,
     /// The datastore paths name (the first found), if any.
     volume: Option<DatastoreVolume>,
-    files: Vec<Option<File>>,
+    clients: Vec<Option<Client>>,
 }
 
 fn reply(status: Status, result: u64) -> Reply {
@@ -44,40 +79,169 @@ fn status_of(e: Error) -> Status {
 }
 
 impl Service {
-    pub fn new(disks: Disks, volume: Option<DatastoreVolume>) -> Service {
-        Service { disks, volume, files: Vec::new() }
+    /// The service, with vmd as client 0 over `channel`, answered through `reply`.
+    pub fn new(disks: Disks, volume: Option<DatastoreVolume>, channel: &'static Channel, reply: Handle) -> Service {
+        let vmd = Client { area: Area::Fixed(channel), reply, grants: Grants::All, files: Vec::new() };
+        Service { disks, volume, clients: alloc::vec![Some(vmd)] }
     }
 
-    pub fn handle(&mut self, channel: &Channel, request: &Request) -> Reply {
-        if request.op == Op::Disks {
-            let text = self.disks.text();
-            let n = channel.put_data(0, text.as_bytes());
-            return reply(Status::Ok, n as u64);
-        }
-        match self.file_request(channel, request) {
-            Ok(reply) => reply,
-            Err(status) => reply(status, 0),
+    /// Answer every request waiting on any channel.
+    pub fn serve_all(&mut self) {
+        for index in 0..self.clients.len() {
+            while let Some(client) = self.clients.get(index).and_then(Option::as_ref) {
+                let Some(request) = client.channel().take() else { break };
+                let answer = self.handle(index, &request);
+                if let Some(client) = self.clients.get(index).and_then(Option::as_ref) {
+                    client.channel().answer(answer);
+                    let _ = sys::notify_signal(client.reply, 1);
+                }
+            }
         }
     }
 
-    /// The open file behind a request's handle.
-    fn file(&mut self, handle: u64) -> Result<&mut File, Status> {
+    fn handle(&mut self, index: usize, request: &Request) -> Reply {
+        let result = match request.op {
+            Op::Attach | Op::Detach if index != 0 => Err(Status::Denied),
+            Op::Attach => self.attach(request),
+            Op::Detach => self.detach(request.handle),
+            Op::Disks => {
+                let text = self.disks.text();
+                Ok(reply(Status::Ok, self.channel(index).put_data(0, text.as_bytes()) as u64))
+            }
+            _ => self.file_request(index, request),
+        };
+        result.unwrap_or_else(|status| reply(status, 0))
+    }
+
+    fn channel(&self, index: usize) -> &Channel {
+        self.clients[index].as_ref().map(Client::channel).expect("the client making a request exists")
+    }
+
+    fn client(&mut self, index: usize) -> &mut Client {
+        self.clients[index].as_mut().expect("the client making a request exists")
+    }
+
+    /// vmd attaches a client: map its channel, take its grants from vmd's data window.
+    fn attach(&mut self, request: &Request) -> Result<Reply, Status> {
+        let (Ok(handle), Ok(reply_handle)) = (Handle::try_from(request.handle), Handle::try_from(request.offset))
+        else {
+            return Err(Status::BadRequest);
+        };
+        let mut text = alloc::vec![0u8; request.length as usize];
+        self.channel(0).get_data(0, &mut text);
+        let grants = decode_grants(&String::from_utf8_lossy(&text));
+        let slot = match self.clients.iter().position(Option::is_none) {
+            Some(free) => free,
+            None if self.clients.len() < MAX_CLIENTS => {
+                self.clients.push(None);
+                self.clients.len() - 1
+            }
+            None => return Err(Status::TooMany),
+        };
+        let mapping = ChannelMapping::map(handle).map_err(|_| Status::BadRequest)?;
+        let area = Area::Attached { mapping, handle };
+        self.clients[slot] = Some(Client { area, reply: reply_handle, grants, files: Vec::new() });
+        Ok(reply(Status::Ok, slot as u64))
+    }
+
+    /// vmd detaches a client: its files close, its channel is unmapped and its handles closed.
+    fn detach(&mut self, number: u64) -> Result<Reply, Status> {
+        let slot = usize::try_from(number).ok().filter(|&n| n != 0).ok_or(Status::BadHandle)?;
+        let client = self.clients.get_mut(slot).and_then(Option::take).ok_or(Status::BadHandle)?;
+        let _ = sys::handle_close(client.reply);
+        if let Area::Attached { mapping, handle } = client.area {
+            drop(mapping);
+            let _ = sys::handle_close(handle);
+        }
+        Ok(reply(Status::Ok, 0))
+    }
+
+    /// The open file behind a request's handle, and whether it may be written.
+    fn file(&mut self, index: usize, handle: u64) -> Result<&mut (File, bool), Status> {
         let slot = usize::try_from(handle).ok().and_then(|h| h.checked_sub(1)).ok_or(Status::BadHandle)?;
-        self.files.get_mut(slot).and_then(Option::as_mut).ok_or(Status::BadHandle)
+        self.client(index).files.get_mut(slot).and_then(Option::as_mut).ok_or(Status::BadHandle)
     }
 
-    fn file_request(&mut self, channel: &Channel, request: &Request) -> Result<Reply, Status> {
+    fn file_request(&mut self, index: usize, request: &Request) -> Result<Reply, Status> {
         let path = request.path.as_str();
+        let grants = &self.client(index).grants;
+        let everything = *grants == Grants::All;
         match request.op {
+            Op::Stat if !grants.may_read(path) => return Err(Status::Denied),
+            Op::Open if !grants.may_read(path) => return Err(Status::Denied),
+            Op::Open if request.offset & (open::CREATE | open::WRITE) != 0 && !grants.may_write(path) => {
+                return Err(Status::Denied)
+            }
+            Op::List | Op::Rename | Op::Remove | Op::Mkdir if !everything => return Err(Status::Denied),
             Op::Close => {
-                self.file(request.handle)?;
-                self.files[request.handle as usize - 1] = None;
+                self.file(index, request.handle)?;
+                self.client(index).files[request.handle as usize - 1] = None;
                 return Ok(reply(Status::Ok, 0));
             }
-            Op::Disks => return Ok(reply(Status::Ok, 0)),
             _ => {}
         }
-        let Some(volume) = self.volume.as_mut() else { return Err(Status::NoDatastore) };
+        if self.volume.is_none() {
+            return Err(Status::NoDatastore);
+        }
+        match request.op {
+            Op::Read => {
+                let mut buf = alloc::vec![0u8; request.length as usize];
+                let (file, _) = self.file(index, request.handle)?.clone();
+                let n = self.volume()?.read(&file, request.offset, &mut buf).map_err(status_of)?;
+                Ok(reply(Status::Ok, self.channel(index).put_data(0, &buf[..n]) as u64))
+            }
+            Op::Write | Op::Truncate => {
+                let (mut file, writable) = self.file(index, request.handle)?.clone();
+                if !writable {
+                    return Err(Status::Denied);
+                }
+                let result = if request.op == Op::Write {
+                    let mut data = alloc::vec![0u8; request.length as usize];
+                    self.channel(index).get_data(0, &mut data);
+                    self.volume()?.write(&mut file, request.offset, &data).map(|()| data.len() as u64)
+                } else {
+                    self.volume()?.truncate(&mut file, request.offset).map(|()| 0)
+                };
+                // The handle's view (size, first cluster) follows what was done, even on error.
+                self.file(index, request.handle)?.0 = file;
+                Ok(reply(Status::Ok, result.map_err(status_of)?))
+            }
+            Op::Open => self.open(index, request),
+            _ => self.path_request(index, request),
+        }
+    }
+
+    fn volume(&mut self) -> Result<&mut DatastoreVolume, Status> {
+        self.volume.as_mut().ok_or(Status::NoDatastore)
+    }
+
+    fn open(&mut self, index: usize, request: &Request) -> Result<Reply, Status> {
+        let path = request.path.as_str();
+        let volume = self.volume()?;
+        let file = match volume.open(path) {
+            Err(Error::NotFound) if request.offset & open::CREATE != 0 => volume.create(path),
+            other => other,
+        }
+        .map_err(status_of)?;
+        let writable = request.offset & open::WRITE != 0;
+        let files = &mut self.client(index).files;
+        let slot = match files.iter().position(Option::is_none) {
+            Some(free) => free,
+            None if files.len() < MAX_OPEN => {
+                files.push(None);
+                files.len() - 1
+            }
+            None => return Err(Status::TooMany),
+        };
+        let size = file.metadata().len;
+        files[slot] = Some((file, writable));
+        Ok(Reply { status: Status::Ok, result: slot as u64 + 1, result2: size })
+    }
+
+    /// The requests that name paths only (access already checked).
+    fn path_request(&mut self, index: usize, request: &Request) -> Result<Reply, Status> {
+        let path = request.path.as_str();
+        let volume = self.volume()?;
         match request.op {
             Op::Stat => {
                 let meta = volume.stat(path).map_err(status_of)?;
@@ -94,66 +258,13 @@ impl Service {
                 if bytes.len() > DATA_MAX {
                     return Err(Status::TooMany);
                 }
-                Ok(reply(Status::Ok, channel.put_data(0, &bytes) as u64))
+                Ok(reply(Status::Ok, self.channel(index).put_data(0, &bytes) as u64))
             }
-            Op::Open => {
-                let file = match volume.open(path) {
-                    Err(Error::NotFound) if request.offset & open::CREATE != 0 => volume.create(path),
-                    other => other,
-                }
-                .map_err(status_of)?;
-                let slot = match self.files.iter().position(Option::is_none) {
-                    Some(free) => free,
-                    None if self.files.len() < MAX_OPEN => {
-                        self.files.push(None);
-                        self.files.len() - 1
-                    }
-                    None => return Err(Status::TooMany),
-                };
-                let size = file.metadata().len;
-                self.files[slot] = Some(file);
-                Ok(Reply { status: Status::Ok, result: slot as u64 + 1, result2: size })
-            }
-            Op::Read => {
-                let mut buf = alloc::vec![0u8; request.length as usize];
-                let file = self.file(request.handle)?.clone();
-                let volume = self.volume.as_mut().ok_or(Status::NoDatastore)?;
-                let n = volume.read(&file, request.offset, &mut buf).map_err(status_of)?;
-                Ok(reply(Status::Ok, channel.put_data(0, &buf[..n]) as u64))
-            }
-            Op::Write => {
-                let mut data = alloc::vec![0u8; request.length as usize];
-                channel.get_data(0, &mut data);
-                let mut file = self.file(request.handle)?.clone();
-                let volume = self.volume.as_mut().ok_or(Status::NoDatastore)?;
-                volume.write(&mut file, request.offset, &data).map_err(status_of)?;
-                *self.file(request.handle)? = file;
-                Ok(reply(Status::Ok, data.len() as u64))
-            }
-            Op::Truncate => {
-                let mut file = self.file(request.handle)?.clone();
-                let volume = self.volume.as_mut().ok_or(Status::NoDatastore)?;
-                volume.truncate(&mut file, request.offset).map_err(status_of)?;
-                *self.file(request.handle)? = file;
-                Ok(reply(Status::Ok, 0))
-            }
-            Op::Flush => {
-                volume.flush().map_err(status_of)?;
-                Ok(reply(Status::Ok, 0))
-            }
-            Op::Rename => {
-                volume.rename(path, &request.path2).map_err(status_of)?;
-                Ok(reply(Status::Ok, 0))
-            }
-            Op::Remove => {
-                volume.remove(path).map_err(status_of)?;
-                Ok(reply(Status::Ok, 0))
-            }
-            Op::Mkdir => {
-                volume.mkdir(path).map_err(status_of)?;
-                Ok(reply(Status::Ok, 0))
-            }
-            Op::Close | Op::Disks => Ok(reply(Status::Ok, 0)),
+            Op::Flush => volume.flush().map(|()| reply(Status::Ok, 0)).map_err(status_of),
+            Op::Rename => volume.rename(path, &request.path2).map(|()| reply(Status::Ok, 0)).map_err(status_of),
+            Op::Remove => volume.remove(path).map(|()| reply(Status::Ok, 0)).map_err(status_of),
+            Op::Mkdir => volume.mkdir(path).map(|()| reply(Status::Ok, 0)).map_err(status_of),
+            _ => Err(Status::BadRequest),
         }
     }
 }

@@ -51,10 +51,17 @@ pub enum Op {
     Rename = 10,
     Remove = 11,
     Mkdir = 12,
+    /// vmd only: serve another client. `handle`: the client's channel (a shared-memory handle
+    /// vmd granted into the service's table); `offset`: the client's reply notification (also
+    /// granted); the data window: what the client may use ([`encode_grants`], `length` bytes).
+    /// Result: the client's number.
+    Attach = 13,
+    /// vmd only: stop serving client `handle` (its files are closed).
+    Detach = 14,
 }
 
 impl Op {
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 14] = [
         Op::Disks,
         Op::Stat,
         Op::List,
@@ -67,6 +74,8 @@ impl Op {
         Op::Rename,
         Op::Remove,
         Op::Mkdir,
+        Op::Attach,
+        Op::Detach,
     ];
 
     pub fn from_u32(v: u32) -> Option<Op> {
@@ -99,10 +108,13 @@ pub enum Status {
     NoDatastore = 12,
     NotEmpty = 13,
     TooMany = 14,
+    /// The client may not do that (a path outside its grants, a write to a file it may only
+    /// read, a request only vmd may make).
+    Denied = 15,
 }
 
 impl Status {
-    pub const ALL: [Status; 15] = [
+    pub const ALL: [Status; 16] = [
         Status::Ok,
         Status::NotFound,
         Status::Exists,
@@ -118,6 +130,7 @@ impl Status {
         Status::NoDatastore,
         Status::NotEmpty,
         Status::TooMany,
+        Status::Denied,
     ];
 
     /// An unknown code reads as `BadRequest` (the peer is not trusted).
@@ -144,6 +157,7 @@ impl core::fmt::Display for Status {
             Status::NoDatastore => "no datastore",
             Status::NotEmpty => "directory not empty",
             Status::TooMany => "too many open files",
+            Status::Denied => "permission denied",
         })
     }
 }
@@ -332,6 +346,90 @@ impl Channel {
     }
 }
 
+/// What a client may use: everything (vmd, a program the console user started with a channel),
+/// or a list of files, each readable and perhaps writable (a VM's monitor: its VM's images).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grants {
+    All,
+    Files(Vec<(String, bool)>),
+}
+
+/// A path in one spelling: `/` then its names joined by `/` (repeated and trailing slashes
+/// dropped), so that a grant and a request compare equal however either was written. `None`
+/// for a path with `.` or `..` (never resolved) or not starting with `/`.
+pub fn canonical_path(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let mut out = String::new();
+    for name in path.split('/').filter(|n| !n.is_empty()) {
+        if name == "." || name == ".." {
+            return None;
+        }
+        out.push('/');
+        out.push_str(name);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+impl Grants {
+    /// May the client read `path`?
+    pub fn may_read(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
+    /// May the client write (or create) `path`?
+    pub fn may_write(&self, path: &str) -> bool {
+        self.find(path) == Some(true)
+    }
+
+    /// Whether `path` is granted, and writable.
+    fn find(&self, path: &str) -> Option<bool> {
+        match self {
+            Grants::All => Some(true),
+            Grants::Files(files) => {
+                let path = canonical_path(path)?;
+                files.iter().find(|(p, _)| canonical_path(p).as_deref() == Some(&path)).map(|(_, w)| *w)
+            }
+        }
+    }
+}
+
+/// Grants as text: `*` for all, else a line per file, `r PATH` or `w PATH`.
+pub fn encode_grants(grants: &Grants) -> String {
+    match grants {
+        Grants::All => String::from("*"),
+        Grants::Files(files) => {
+            let mut out = String::new();
+            for (path, writable) in files {
+                out.push_str(if *writable { "w " } else { "r " });
+                out.push_str(path);
+                out.push('\n');
+            }
+            out
+        }
+    }
+}
+
+/// The grants in `text`; a malformed line grants nothing.
+pub fn decode_grants(text: &str) -> Grants {
+    if text == "*" {
+        return Grants::All;
+    }
+    let files = text
+        .lines()
+        .filter_map(|line| match line.split_at_checked(2) {
+            Some(("r ", path)) => Some((String::from(path), false)),
+            Some(("w ", path)) => Some((String::from(path), true)),
+            _ => None,
+        })
+        .collect();
+    Grants::Files(files)
+}
+
 /// One directory entry in a `List` reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -420,6 +518,25 @@ mod tests {
         channel.post(&request);
         assert_eq!(channel.take().map(|r| r.length), Some(DATA_MAX as u64));
         assert_eq!(Status::from_u32(12345), Status::BadRequest);
+    }
+
+    #[test]
+    fn grants_name_files_in_any_spelling_and_nothing_else() {
+        let grants = Grants::Files(vec![("/vm/disk.img".into(), true), ("/iso/install.iso".into(), false)]);
+        let decoded = decode_grants(&encode_grants(&grants));
+        assert_eq!(decoded, grants);
+        assert!(decoded.may_write("/vm/disk.img"));
+        assert!(decoded.may_write("//vm///disk.img/"));
+        assert!(decoded.may_read("/iso/install.iso"));
+        assert!(!decoded.may_write("/iso/install.iso"));
+        assert!(!decoded.may_read("/vm/../iso/install.iso"));
+        assert!(!decoded.may_read("/etc/vm.conf"));
+        assert!(!decoded.may_read("vm/disk.img"));
+        assert!(!decoded.may_read("/"));
+        assert!(decode_grants("*").may_write("/anything"));
+        assert_eq!(decode_grants("x /a\nw\n"), Grants::Files(vec![]));
+        assert_eq!(canonical_path("/"), Some("/".into()));
+        assert_eq!(canonical_path("/a/./b"), None);
     }
 
     #[test]

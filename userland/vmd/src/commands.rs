@@ -24,6 +24,8 @@ struct Child {
     handle: Handle,
     pid: u64,
     name: String,
+    /// Its number as a client of the storage service, to detach it when it ends.
+    storage_client: Option<u64>,
 }
 
 pub struct Vmd {
@@ -102,10 +104,58 @@ impl Vmd {
         match crate::storage::Storage::start(self.notify, BIT_CHILD) {
             Ok((storage, handle, pid)) => {
                 self.storage = Some(storage);
-                self.children.push(Child { handle, pid, name: String::from(crate::storage::PROGRAM) });
+                self.children.push(Child {
+                    handle,
+                    pid,
+                    name: String::from(crate::storage::PROGRAM),
+                    storage_client: None,
+                });
             }
             Err(e) => {
                 let _ = writeln!(self.term, "vmd: cannot start the storage service: {e}");
+            }
+        }
+    }
+
+    /// `spawn [-s] program`: start a boot-module program; with `storage`, its handles 1 to 3 are
+    /// a channel to the storage service with every file (keel_rt::storage::StorageClient).
+    fn spawn(&mut self, program: String, storage: bool) {
+        let client = match (storage, self.storage.as_mut()) {
+            (false, _) => None,
+            (true, Some(s)) => match s.attach(&keel_storeproto::Grants::All) {
+                Ok(handles) => Some(handles),
+                Err(e) => {
+                    let _ = writeln!(self.term, "spawn: {program}: {e}");
+                    return;
+                }
+            },
+            (true, None) => {
+                let _ = writeln!(self.term, "spawn: {program}: no storage service");
+                return;
+            }
+        };
+        let grants = client.as_ref().map(|c| c.grants());
+        let started = sys::process_spawn_with(
+            HANDLE_MODULES,
+            &program,
+            self.notify,
+            BIT_CHILD,
+            grants.as_ref().map_or(&[], |g| g),
+        );
+        if let Some(c) = &client {
+            c.close();
+        }
+        match started {
+            Ok((handle, pid)) => {
+                let _ = writeln!(self.term, "vmd: started process {pid} ({program})");
+                let storage_client = client.map(|c| c.number);
+                self.children.push(Child { handle, pid, name: program, storage_client });
+            }
+            Err(e) => {
+                if let (Some(c), Some(s)) = (client, self.storage.as_mut()) {
+                    s.detach(c.number);
+                }
+                let _ = writeln!(self.term, "spawn: {program}: {e}");
             }
         }
     }
@@ -282,6 +332,9 @@ impl Vmd {
                     };
                     let _ = writeln!(report, "vmd: process {} ({}) {how}", c.pid, c.name);
                     let _ = sys::handle_close(c.handle);
+                    if let (Some(number), Some(storage)) = (c.storage_client, self.storage.as_mut()) {
+                        storage.detach(number);
+                    }
                 }
                 Err(_) => i += 1,
             }
@@ -306,7 +359,7 @@ impl Vmd {
             Command::Cpus => self.info(InfoKind::Cpus),
             Command::Mem => self.info(InfoKind::Memory),
             Command::Stats => self.stats(),
-            Command::Disks => match self.storage.as_mut().map(|s| s.disks()) {
+            Command::Disks => match self.storage.as_mut().map(|s| s.client.disks()) {
                 Some(Ok(text)) => self.term.text(&text),
                 Some(Err(e)) => {
                     let _ = writeln!(self.term, "disks: {e}");
@@ -315,7 +368,7 @@ impl Vmd {
             },
             Command::Ls(path) => {
                 let path = path.unwrap_or_else(|| String::from("/"));
-                match self.storage.as_mut().map(|s| s.list(&path)) {
+                match self.storage.as_mut().map(|s| s.client.list(&path)) {
                     Some(Ok(entries)) => self.term.text(&crate::storage::format_entries(&entries)),
                     Some(Err(e)) => {
                         let _ = writeln!(self.term, "ls: {e}");
@@ -355,15 +408,7 @@ impl Vmd {
                 );
             }
             Command::Dmesg => self.dmesg(),
-            Command::Spawn(program) => match sys::process_spawn(HANDLE_MODULES, &program, self.notify, BIT_CHILD) {
-                Ok((handle, pid)) => {
-                    let _ = writeln!(self.term, "vmd: started process {pid} ({program})");
-                    self.children.push(Child { handle, pid, name: program });
-                }
-                Err(e) => {
-                    let _ = writeln!(self.term, "spawn: {program}: {e}");
-                }
-            },
+            Command::Spawn { program, storage } => self.spawn(program, storage),
             Command::Kill(pid) => match self.children.iter().find(|c| c.pid == u64::from(pid)) {
                 Some(c) => {
                     if let Err(e) = sys::process_kill(c.handle) {
@@ -601,7 +646,7 @@ impl Vmd {
     /// Read a configuration file: `file`, or the default one (`/etc/vm.conf` on the datastore
     /// when it is there, else the boot media's `vm.conf`). Returns the name to show with it.
     fn load_config(&mut self, file: Option<&str>) -> (String, Result<Config, String>) {
-        if let Some(storage) = self.storage.as_mut() {
+        if let Some(storage) = self.storage.as_mut().map(|s| &mut s.client) {
             let path = file.unwrap_or(DATASTORE_CONFIG_FILE);
             match storage.file_size(path) {
                 Ok(Some(_)) => return (String::from(path), config::load_from_datastore(storage, path)),

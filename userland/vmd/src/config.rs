@@ -61,7 +61,7 @@ pub fn load(path: &str) -> Result<Config, String> {
 }
 
 /// Files on the datastore, through the storage service.
-struct DatastoreIncluder<'a>(&'a mut crate::storage::Storage);
+struct DatastoreIncluder<'a>(&'a mut keel_rt::storage::StorageClient);
 
 impl Includer for DatastoreIncluder<'_> {
     fn read(&mut self, path: &str) -> Result<String, String> {
@@ -71,7 +71,7 @@ impl Includer for DatastoreIncluder<'_> {
 }
 
 /// Parse the configuration file `path` (absolute) from the datastore.
-pub fn load_from_datastore(storage: &mut crate::storage::Storage, path: &str) -> Result<Config, String> {
+pub fn load_from_datastore(storage: &mut keel_rt::storage::StorageClient, path: &str) -> Result<Config, String> {
     let mut includer = DatastoreIncluder(storage);
     let text = includer.read(path).map_err(|e| alloc::format!("{path}: {e}"))?;
     keel_vmconf::parse(path, &text, &mut includer).map_err(|e| alloc::format!("{e}"))

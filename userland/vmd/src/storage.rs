@@ -1,34 +1,51 @@
-//! vmd's side of the storage service: start storaged with the hardware handle and a storage
-//! channel (keel-storeproto), ask it one request at a time with a timeout, and turn its answers
-//! into the shell's `disks` and `ls` output.
+//! vmd's side of the storage service: start storaged with the hardware handle and vmd's own
+//! storage channel, ask it through keel-rt's `StorageClient` (a timeout on every request, so a
+//! stuck disk never hangs the shell), attach other clients (a spawned program, later each VM's
+//! monitor) with only the files they may use, and format the shell's `ls` output.
 //!
-//! A storage service that is missing, dead or stuck gives the caller a clear error after at most
-//! `TIMEOUT_NS`, never a hang of the shell. What it does not do: decide anything about disks or
-//! files (storaged does), or talk for the VM monitors (they will get channels of their own).
+//! What it does not do: decide anything about disks or files (storaged does).
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt::Write;
 
 use keel_abi::{Handle, Rights, HANDLE_HARDWARE, HANDLE_MODULES};
+use keel_rt::storage::StorageClient;
 use keel_rt::sys;
-use keel_storeproto::{decode_entries, Channel, Entry, Op, Reply, Request, Status};
+use keel_storeproto::{encode_grants, Entry, Grants, Op, Request, Status};
 
 /// The program's boot-module name.
 pub const PROGRAM: &str = "storaged";
-/// How long one request may take before vmd gives up on it (a disk can be slow; a hung one
-/// must not hang the shell).
-const TIMEOUT_NS: u64 = 30_000_000_000;
 
 pub struct Storage {
-    channel: &'static Channel,
-    /// Rung by vmd when it posts a request.
+    pub client: StorageClient,
+    /// The service's process (GRANT: vmd hands it the channels of other clients).
+    process: Handle,
+    /// The service's request notification (vmd holds it with every right; clients get SIGNAL).
     to_service: Handle,
-    /// Rung by storaged when it answers.
-    replies: Handle,
-    /// A request timed out and may still be answered: drop that answer before the next.
-    stale: bool,
+}
+
+/// What a new client needs, as handles in vmd's table to grant at its spawn: its channel (MAP),
+/// the service's request notification (SIGNAL), its reply notification (WAIT). `number` is the
+/// service's name for it (for `detach`).
+pub struct ClientHandles {
+    pub channel: Handle,
+    pub to_service: Handle,
+    pub replies: Handle,
+    pub number: u64,
+}
+
+impl ClientHandles {
+    /// The grants for `process_spawn_with`, in the order the client expects them.
+    pub fn grants(&self) -> [(Handle, Rights); 3] {
+        [(self.channel, Rights::MAP), (self.to_service, Rights::SIGNAL), (self.replies, Rights::WAIT)]
+    }
+
+    /// Close vmd's copies once the client has its own.
+    pub fn close(&self) {
+        let _ = sys::handle_close(self.channel);
+        let _ = sys::handle_close(self.replies);
+    }
 }
 
 impl Storage {
@@ -48,109 +65,39 @@ impl Storage {
         let (process, pid) =
             sys::process_spawn_with(HANDLE_MODULES, PROGRAM, notify, bit, &grants).map_err(|x| e("spawn", x))?;
         let _ = sys::handle_close(shm);
-        Ok((Storage { channel, to_service, replies, stale: false }, process, pid))
+        let client = StorageClient::new(channel, to_service, replies);
+        Ok((Storage { client, process, to_service }, process, pid))
     }
 
-    /// Post `request` (with `data` in the window for a write), wait for the answer.
-    fn call(&mut self, request: &Request, data: &[u8]) -> Result<Reply, String> {
-        if self.stale {
-            // The late answer to a request that timed out, if it came, is not this one's.
-            self.channel.reply();
-            self.stale = false;
+    /// A channel for another client, limited to `grants`: the service is told of it now; the
+    /// caller grants the returned handles to the client.
+    pub fn attach(&mut self, grants: &Grants) -> Result<ClientHandles, String> {
+        let e = |what: &str, x: keel_abi::Error| format!("{what}: {x}");
+        let (channel, _) = keel_rt::shared::store_channel_create().map_err(|x| e("storage channel", x))?;
+        let replies = sys::notify_create().map_err(|x| e("notification", x))?;
+        let in_service = |h, rights| sys::handle_grant(self.process, h, rights).map_err(|x| e("grant", x));
+        let (service_channel, service_replies) =
+            match (in_service(channel, Rights::MAP), in_service(replies, Rights::SIGNAL)) {
+                (Ok(c), Ok(r)) => (c, r),
+                (Err(x), _) | (_, Err(x)) => return Err(x),
+            };
+        let text = encode_grants(grants);
+        let mut request = Request::new(Op::Attach);
+        request.handle = u64::from(service_channel);
+        request.offset = u64::from(service_replies);
+        request.length = text.len() as u64;
+        let reply = self.client.call(&request, text.as_bytes())?;
+        if reply.status != Status::Ok {
+            return Err(format!("attach: {}", reply.status));
         }
-        self.channel.put_data(0, data);
-        self.channel.post(request);
-        let _ = sys::notify_signal(self.to_service, 1);
-        let deadline = sys::clock_ns().saturating_add(TIMEOUT_NS);
-        loop {
-            if let Some(reply) = self.channel.reply() {
-                return Ok(reply);
-            }
-            let now = sys::clock_ns();
-            if now >= deadline {
-                self.stale = true;
-                return Err(String::from("the storage service did not answer in 30 seconds"));
-            }
-            let _ = sys::notify_wait(self.replies, Some(deadline - now));
-        }
+        Ok(ClientHandles { channel, to_service: self.to_service, replies, number: reply.result })
     }
 
-    /// The bytes of the data window after a reply that says how many there are.
-    fn data(&self, len: u64) -> Vec<u8> {
-        let mut out = alloc::vec![0u8; (len as usize).min(keel_storeproto::DATA_MAX)];
-        let n = self.channel.get_data(0, &mut out);
-        out.truncate(n);
-        out
-    }
-
-    /// The `disks` listing, as the service words it.
-    pub fn disks(&mut self) -> Result<String, String> {
-        let reply = self.call(&Request::new(Op::Disks), &[])?;
-        match reply.status {
-            Status::Ok => Ok(String::from_utf8_lossy(&self.data(reply.result)).into()),
-            status => Err(format!("{status}")),
-        }
-    }
-
-    /// Whether `path` exists on the datastore: `Ok(None)` when it does not or there is no
-    /// datastore; `Ok(Some(size))` when it is a file.
-    pub fn file_size(&mut self, path: &str) -> Result<Option<u64>, String> {
-        let mut request = Request::new(Op::Stat);
-        request.path = String::from(path);
-        let reply = self.call(&request, &[])?;
-        match reply.status {
-            Status::Ok if reply.result2 == 0 => Ok(Some(reply.result)),
-            Status::Ok => Err(format!("{path}: is a directory")),
-            Status::NotFound | Status::NoDatastore => Ok(None),
-            status => Err(format!("{path}: {status}")),
-        }
-    }
-
-    /// The whole file `path` from the datastore, if at most `limit` bytes.
-    pub fn read_file(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, String> {
-        let mut request = Request::new(Op::Open);
-        request.path = String::from(path);
-        let opened = self.call(&request, &[])?;
-        if opened.status != Status::Ok {
-            return Err(format!("{}", opened.status));
-        }
-        let (handle, size) = (opened.result, opened.result2);
-        let result =
-            if size > limit { Err(format!("file too large ({size} bytes)")) } else { self.read_open(handle, size) };
-        let mut close = Request::new(Op::Close);
-        close.handle = handle;
-        let _ = self.call(&close, &[]);
-        result
-    }
-
-    fn read_open(&mut self, handle: u64, size: u64) -> Result<Vec<u8>, String> {
-        let mut bytes = Vec::new();
-        while (bytes.len() as u64) < size {
-            let mut request = Request::new(Op::Read);
-            request.handle = handle;
-            request.offset = bytes.len() as u64;
-            request.length = (size - bytes.len() as u64).min(keel_storeproto::DATA_MAX as u64);
-            let reply = self.call(&request, &[])?;
-            if reply.status != Status::Ok {
-                return Err(format!("{}", reply.status));
-            }
-            if reply.result == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&self.data(reply.result));
-        }
-        Ok(bytes)
-    }
-
-    /// The entries of the datastore directory `path`.
-    pub fn list(&mut self, path: &str) -> Result<Vec<Entry>, String> {
-        let mut request = Request::new(Op::List);
-        request.path = String::from(path);
-        let reply = self.call(&request, &[])?;
-        match reply.status {
-            Status::Ok => Ok(decode_entries(&self.data(reply.result))),
-            status => Err(format!("{path}: {status}")),
-        }
+    /// The service stops serving client `number` (its process is gone).
+    pub fn detach(&mut self, number: u64) {
+        let mut request = Request::new(Op::Detach);
+        request.handle = number;
+        let _ = self.client.call(&request, &[]);
     }
 }
 
