@@ -30,6 +30,11 @@ pub const H_MODULES: u32 = 1;
 pub const H_VMD: u32 = 2;
 pub const H_CONTROL: u32 = 3;
 pub const H_FROM_VMD: u32 = 4;
+/// When the VM's files are on the datastore: its storage channel (MAP), the storage service's
+/// request notification (SIGNAL) and the monitor's reply notification (WAIT).
+pub const H_STORAGE_CHANNEL: u32 = 5;
+pub const H_STORAGE_REQUESTS: u32 = 6;
+pub const H_STORAGE_REPLIES: u32 = 7;
 /// vmd's notification bit for "some VM has news".
 pub const VMD_BIT_VM: u64 = 1 << 3;
 

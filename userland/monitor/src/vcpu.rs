@@ -64,12 +64,40 @@ impl Drop for FileBuf {
     }
 }
 
+/// The largest boot image or initrd read.
+const IMAGE_LIMIT: u64 = 256 << 20;
+
+/// A boot file: a path on the datastore (starting with `/`, read through the storage channel
+/// vmd granted, which allows exactly this VM's files) or a boot module's name.
 fn read_image(name: &str) -> Result<FileBuf, String> {
+    if name.starts_with('/') {
+        return read_datastore_image(name);
+    }
+    read_module_image(name)
+}
+
+fn read_datastore_image(path: &str) -> Result<FileBuf, String> {
+    use crate::{H_STORAGE_CHANNEL, H_STORAGE_REPLIES, H_STORAGE_REQUESTS};
+    let mut storage =
+        keel_rt::storage::StorageClient::from_handles(H_STORAGE_CHANNEL, H_STORAGE_REQUESTS, H_STORAGE_REPLIES)?;
+    let size = storage.file_size(path)?.ok_or_else(|| alloc::format!("boot image '{path}' is not on the datastore"))?;
+    if size > IMAGE_LIMIT {
+        return Err(alloc::format!("boot image '{path}' is too large ({size} bytes)"));
+    }
+    let mut buf = FileBuf::new(size as usize)?;
+    let n = storage.read_file_into(path, IMAGE_LIMIT, buf.as_mut_slice())?;
+    if n as u64 != size {
+        return Err(alloc::format!("boot image '{path}': read {n} of {size} bytes"));
+    }
+    Ok(buf)
+}
+
+fn read_module_image(name: &str) -> Result<FileBuf, String> {
     let size = sys::module_size(H_MODULES, name).map_err(|e| match e {
         keel_abi::Error::NotFound => alloc::format!("boot image '{name}' is not on the boot media"),
         e => err("boot image", e),
     })?;
-    if size > 256 << 20 {
+    if size > IMAGE_LIMIT {
         return Err(alloc::format!("boot image '{name}' is too large ({size} bytes)"));
     }
     let mut buf = FileBuf::new(size as usize)?;

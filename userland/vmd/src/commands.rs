@@ -117,6 +117,23 @@ impl Vmd {
         }
     }
 
+    /// Where a VM's file is: on the datastore (the path, made absolute), else a boot module of
+    /// the same last component (its name). Neither: why, for `start`'s message.
+    fn locate(&mut self, path: &str) -> Result<String, String> {
+        if let Some(storage) = self.storage.as_mut() {
+            let absolute = if path.starts_with('/') { String::from(path) } else { alloc::format!("/{path}") };
+            if storage.client.file_size(&absolute)?.is_some() {
+                return Ok(absolute);
+            }
+        }
+        let name = config::module_name(path);
+        if !name.is_empty() && sys::module_size(HANDLE_MODULES, name).is_ok() {
+            return Ok(String::from(name));
+        }
+        let on = if self.storage.is_some() { "the datastore or the boot media" } else { "the boot media" };
+        Err(alloc::format!("{path}: no such file on {on}"))
+    }
+
     /// `spawn [-s] program`: start a boot-module program; with `storage`, its handles 1 to 3 are
     /// a channel to the storage service with every file (keel_rt::storage::StorageClient).
     fn spawn(&mut self, program: String, storage: bool) {
@@ -284,6 +301,9 @@ impl Vmd {
             let r = self.vms.vms[i].running.take().expect("checked");
             let _ = sys::handle_close(r.process);
             let _ = sys::handle_close(r.to_monitor);
+            if let (Some(number), Some(storage)) = (r.storage_client, self.storage.as_mut()) {
+                storage.detach(number);
+            }
             let attached = self.attached == Some(i);
             let vm = &mut self.vms.vms[i];
             if attached {
@@ -543,6 +563,20 @@ impl Vmd {
                 return;
             }
         }
+        // So must every file it needs.
+        let boot_path = args.boot.clone().or_else(|| configured.and_then(|c| c.boot.clone())).unwrap_or_default();
+        let initrd_path = configured.and_then(|c| c.initrd.clone());
+        let files = self.locate(&boot_path).and_then(|image| {
+            let initrd = initrd_path.as_deref().map(|p| self.locate(p)).transpose()?;
+            Ok((image, initrd.unwrap_or_default()))
+        });
+        let (image, initrd) = match files {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = writeln!(self.term, "vmctl: start vm command failed: {e}");
+                return;
+            }
+        };
         let index = match existing {
             Some(i) => i,
             // A new VM is `start -b ... name` (checked above).
@@ -559,14 +593,44 @@ impl Vmd {
         if let Some(m) = memory {
             vm.config.memory = Some(m);
         }
-        // Checked above: -b, or the configuration's.
-        let Some(boot) = vm.config.boot.clone() else { return };
-        let spec = crate::running::Boot {
-            image: String::from(config::module_name(&boot)),
-            initrd: vm.config.initrd.as_deref().map(config::module_name).unwrap_or("").into(),
-            cmdline: vm.config.cmdline.clone().unwrap_or_else(|| String::from("console=ttyS0")),
+        let cmdline = vm.config.cmdline.clone().unwrap_or_else(|| String::from("console=ttyS0"));
+        let spec = crate::running::Boot { image, initrd, cmdline };
+        // A monitor whose files are on the datastore reads them through a channel of its own,
+        // limited to those files, read-only.
+        let on_datastore: Vec<(String, bool)> = [&spec.image, &spec.initrd]
+            .into_iter()
+            .filter(|f| f.starts_with('/'))
+            .map(|f| (f.clone(), false))
+            .collect();
+        let client = match (on_datastore.is_empty(), self.storage.as_mut()) {
+            (false, Some(s)) => match s.attach(&keel_storeproto::Grants::Files(on_datastore)) {
+                Ok(handles) => Some(handles),
+                Err(e) => {
+                    let _ = writeln!(self.term, "vmctl: start vm command failed: {e}");
+                    return;
+                }
+            },
+            _ => None,
         };
-        match crate::running::Running::start(self.notify, vm.id, &vm.config.name.clone(), &spec, vm.memory()) {
+        let vm = &mut self.vms.vms[index];
+        let started = crate::running::Running::start(
+            self.notify,
+            vm.id,
+            &vm.config.name.clone(),
+            &spec,
+            vm.memory(),
+            client.as_ref(),
+        );
+        if let Some(c) = &client {
+            c.close();
+            if started.is_err() {
+                if let Some(s) = self.storage.as_mut() {
+                    s.detach(c.number);
+                }
+            }
+        }
+        let vm = &mut self.vms.vms[index];
+        match started {
             Ok(r) => {
                 vm.running = Some(r);
                 vm.last_stop = None;

@@ -10,7 +10,8 @@ use keel_vmproto::ControlArea;
 
 use crate::BIT_CHILD;
 
-/// What to boot: an image (boot module name), and for Linux an initrd and a command line.
+/// What to boot: an image, and for Linux an initrd and a command line. Each file is a boot
+/// module's name or, starting with `/`, a path on the datastore (`Vmd::locate` decided which).
 pub struct Boot {
     pub image: String,
     pub initrd: String,
@@ -24,21 +25,39 @@ pub struct Running {
     /// Our notification for this monitor (it waits on it).
     pub to_monitor: Handle,
     pub memory: u64,
+    /// The monitor's number as a client of the storage service, when it reads files there.
+    pub storage_client: Option<u64>,
 }
 
 impl Running {
     /// Start `image` with `memory` bytes for VM `id`/`name`. `notify` is vmd's own notification.
-    pub fn start(notify: Handle, id: u32, name: &str, boot: &Boot, memory: u64) -> Result<Running, String> {
+    /// `storage`: the handles of the monitor's storage channel (its handles 5 to 7), when its
+    /// files are on the datastore.
+    pub fn start(
+        notify: Handle,
+        id: u32,
+        name: &str,
+        boot: &Boot,
+        memory: u64,
+        storage: Option<&crate::storage::ClientHandles>,
+    ) -> Result<Running, String> {
         let e = |what: &str, e: keel_abi::Error| alloc::format!("{what}: {e}");
         let (shm, control) = keel_rt::shared::control_area_create().map_err(|x| e("control area", x))?;
         control.configure_linux(id, name, &boot.image, memory, &boot.initrd, &boot.cmdline);
         let to_monitor = sys::notify_create().map_err(|x| e("notification", x))?;
-        let grants =
-            [(HANDLE_MODULES, Rights::READ), (notify, Rights::SIGNAL), (shm, Rights::MAP), (to_monitor, Rights::WAIT)];
-        let (process, pid) = sys::process_spawn_with(HANDLE_MODULES, "monitor", notify, BIT_CHILD, &grants)
-            .map_err(|x| e("cannot start the monitor", x))?;
+        let mut grants = alloc::vec![
+            (HANDLE_MODULES, Rights::READ),
+            (notify, Rights::SIGNAL),
+            (shm, Rights::MAP),
+            (to_monitor, Rights::WAIT)
+        ];
+        if let Some(client) = storage {
+            grants.extend(client.grants());
+        }
+        let started = sys::process_spawn_with(HANDLE_MODULES, "monitor", notify, BIT_CHILD, &grants);
         let _ = sys::handle_close(shm);
-        Ok(Running { control, process, pid, to_monitor, memory })
+        let (process, pid) = started.map_err(|x| e("cannot start the monitor", x))?;
+        Ok(Running { control, process, pid, to_monitor, memory, storage_client: storage.map(|c| c.number) })
     }
 
     pub fn ask(&self, bits: u32) {

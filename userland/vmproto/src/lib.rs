@@ -18,6 +18,8 @@ pub const CONTROL_PAGES: u64 = 8;
 pub const OUT_RING: usize = 16 * 1024;
 pub const IN_RING: usize = 4 * 1024;
 pub const NAME_MAX: usize = 64;
+/// The longest image path (keel-vmlimits' rule for paths).
+pub const IMAGE_PATH_MAX: usize = keel_vmlimits::PATH_MAX;
 pub const CMDLINE_MAX: usize = 2048;
 /// The monitor's exit code (and `exit_code`) when the guest asked for a reset: vmd starts the
 /// VM again.
@@ -155,9 +157,11 @@ pub struct ControlArea {
     pub vcpus: AtomicU32,
     pub memory: AtomicU64,
     pub name: Text<NAME_MAX>,
-    pub image: Text<NAME_MAX>,
-    /// For a Linux kernel: the initrd's name (empty: none) and the command line.
-    pub initrd: Text<NAME_MAX>,
+    /// The boot image: a boot module's name, or (starting with `/`) a path on the datastore,
+    /// which the monitor reads through the storage channel vmd granted it.
+    pub image: Text<IMAGE_PATH_MAX>,
+    /// For a Linux kernel: the initrd (named as the image; empty: none) and the command line.
+    pub initrd: Text<IMAGE_PATH_MAX>,
     pub cmdline: Text<CMDLINE_MAX>,
     // Status, written by the monitor.
     pub state: AtomicU32,
@@ -280,7 +284,7 @@ mod tests {
         assert!(!c.is_configured());
         c.configure(3, "web", "hello", 16 << 20);
         assert!(c.is_configured());
-        let mut buf = [0u8; NAME_MAX];
+        let mut buf = [0u8; IMAGE_PATH_MAX];
         let n = c.image.get(&mut buf);
         assert_eq!(&buf[..n], b"hello");
         c.reason.set(&"é".repeat(200));
