@@ -23,8 +23,11 @@ commands:
   image [--add PATH...]    build the hybrid BIOS/UEFI, CD/USB image: target/keel.iso, with
                            userland/vmd/vm.conf (--add puts your own files on it: guest images
                            for vm.conf's boot)
-  run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS] [--add PATH...]
-                           boot the image in QEMU, serial console on this terminal (Ctrl-A X quits)
+  run [--uefi] [--usb] [--cpu MODEL] [--cmdline ARGS] [--add PATH...] [--disk IMAGE]...
+      [--disk-bus virtio|ahci|nvme]
+                           boot the image in QEMU, serial console on this terminal (Ctrl-A X quits),
+                           with the datastore disk target/run/datastore.img (made on first use,
+                           kept between runs) and any --disk images, on virtio-blk by default
   lint                     cargo fmt --check and cargo clippy -D warnings (host crates, kernel,
                            user programs and guests), with the workspace's unsafe lints
   test [FILTER...]         lint, host unit tests, a fuzz smoke pass, then the system tests in QEMU
@@ -117,9 +120,16 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut cpu = "max".to_string();
     let mut cmdline = kernel::DEFAULT_CMDLINE.to_string();
     let mut extra = Vec::new();
+    let mut disks = Vec::new();
+    let mut bus = qemu::DiskBus::Virtio;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--disk" => disks.push(std::path::PathBuf::from(it.next().ok_or("--disk needs an image path")?)),
+            "--disk-bus" => {
+                let name = it.next().ok_or("--disk-bus needs virtio, ahci or nvme")?;
+                bus = qemu::DiskBus::parse(name).ok_or(format!("--disk-bus: '{name}' is not virtio, ahci or nvme"))?;
+            }
             "--uefi" => uefi = true,
             "--usb" => usb = true,
             "--cpu" => cpu = it.next().ok_or("--cpu needs a model (max, qemu64, EPYC, ...)")?.clone(),
@@ -143,6 +153,16 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut spec = QemuSpec::new(firmware, media);
     spec.cpu = cpu;
     spec.serial = "mon:stdio".into();
+    // The datastore disk: made and formatted on first use, kept between runs, so what a user
+    // creates in one run is there in the next. Then the disks asked for, in order.
+    let datastore = out.join("datastore.img");
+    if !datastore.exists() {
+        eprintln!("run: making the datastore disk {} (exFAT, 4 GiB, sparse)", datastore.display());
+        let path = datastore.display().to_string();
+        datastore::command(&["mkfs".into(), path, "--size".into(), "4G".into(), "--label".into(), "KEEL".into()])?;
+    }
+    spec.disks.push(qemu::Disk { path: datastore, bus });
+    spec.disks.extend(disks.into_iter().map(|path| qemu::Disk { path, bus }));
     eprintln!(
         "run: booting Keel in QEMU (-cpu {} -smp 2); Ctrl-A X quits, Ctrl-A C toggles the QEMU monitor",
         spec.cpu
