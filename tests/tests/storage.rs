@@ -225,3 +225,50 @@ fn linux_boots_from_datastore_files_on_each_controller() {
         eprintln!("[storage-linux-{tag}] Linux booted from the datastore on {tag}");
     }
 }
+
+#[test]
+fn newfs_makes_a_blank_disk_a_datastore_and_refuses_one_that_holds_something() {
+    let dir = scratch("storage-newfs");
+    // sd0: virtio-blk with something on it (not a table, not a file system); sd1: a blank NVMe.
+    let used = dir.join("used.img");
+    std::fs::write(&used, vec![0x5a; 1 << 20]).unwrap();
+    let blank = disk_image(&dir, "blank.img", 32, false);
+    let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
+    spec.disks = vec![Disk { path: used, bus: DiskBus::Virtio }, Disk { path: blank.clone(), bus: DiskBus::Nvme }];
+    let mut m = Machine::qemu("storage-newfs", &spec);
+    let t = Duration::from_secs(120);
+    m.expect("storaged: 2 disk(s)", t);
+    m.expect(PROMPT, t);
+    m.command("ls", "ls: /: no datastore");
+    m.command("newfs sd0", "newfs: make sd0 a datastore? Everything on it is lost. [y/N]");
+    m.command("y", "newfs: sd0: not empty (Unrecognized); newfs -f sd0 formats it anyway");
+    m.command("newfs sd1", "[y/N]");
+    m.command("n", "newfs: nothing done");
+    m.command("newfs sd1", "[y/N]");
+    m.command("y", "newfs: sd1p1: exFAT 'KEEL' ");
+    assert!(m.output().contains("a datastore (newfs), in use"), "the new datastore is the one in use");
+    m.command("disks", "sd1p1: exFAT 'KEEL'");
+    m.send_line("newfs -f sd1");
+    m.command("y", "newfs: sd1: holds the datastore in use");
+    m.send_line("spawn -s storetest");
+    m.expect("storetest: FAILED: write 64 KiB at 5 GiB", t); // a 32M disk has no room for 5 GiB
+    m.expect("vmd: process", t);
+    m.command("ls /t", "300000  b.bin");
+    drop(m);
+
+    // The GPT as sfdisk reads it, and the partition's exFAT as fsck.exfat does.
+    let dump = std::process::Command::new("sfdisk").arg("--dump").arg(&blank).output().expect("sfdisk (fdisk)");
+    let dump = String::from_utf8_lossy(&dump.stdout).to_string();
+    assert!(dump.contains("label: gpt"), "sfdisk --dump:\n{dump}");
+    let field = |name: &str| -> u64 {
+        let line = dump.lines().find(|l| l.contains("start=")).unwrap();
+        let value = line.split(name).nth(1).unwrap().trim_start_matches(['=', ' ']);
+        value.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    let (start, size) = (field("start"), field("size"));
+    let bytes = std::fs::read(&blank).unwrap();
+    let partition = dir.join("partition.img");
+    std::fs::write(&partition, &bytes[(start * 512) as usize..((start + size) * 512) as usize]).unwrap();
+    let (clean, text) = fsck_exfat(&partition);
+    assert!(clean, "fsck.exfat -n on the new datastore failed:\n{text}");
+}

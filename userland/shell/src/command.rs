@@ -150,6 +150,11 @@ pub enum Command {
     Disks,
     /// `ls [path]`: a directory of the datastore.
     Ls(Option<String>),
+    /// `newfs [-f] disk`: make a disk or partition a datastore (after a confirmation).
+    Newfs {
+        disk: String,
+        force: bool,
+    },
     /// `spawn [-s] PROGRAM` (debugging): start a boot-module program as a process; with `-s`,
     /// give it a channel to the storage service (every file of the datastore).
     Spawn {
@@ -308,6 +313,11 @@ fn parse_verb(verb: &'static Verb, args: &[String]) -> Result<Command, ParseErro
             let ops = Options::parse(name, args, "s")?;
             let program = String::from(ops.one("missing program name")?);
             Command::Spawn { program, storage: ops.flags.iter().any(|(c, _)| *c == 's') }
+        }
+        "newfs" => {
+            let ops = Options::parse(name, args, "f")?;
+            let disk = String::from(ops.one("missing disk (see disks)")?);
+            Command::Newfs { disk, force: ops.flags.iter().any(|(c, _)| *c == 'f') }
         }
         "ls" => {
             let ops = Options::parse(name, args, "")?;
@@ -854,6 +864,9 @@ mod tests {
         assert_eq!(p("reboot"), Command::Reboot);
         assert_eq!(p("dmesg"), Command::Dmesg);
         assert_eq!(p("disks"), Command::Disks);
+        assert_eq!(p("newfs sd1"), Command::Newfs { disk: "sd1".into(), force: false });
+        assert_eq!(p("newfs -f sd1p2"), Command::Newfs { disk: "sd1p2".into(), force: true });
+        assert!(parse("newfs").is_err());
         assert_eq!(p("ls"), Command::Ls(None));
         assert_eq!(p("ls /etc"), Command::Ls(Some("/etc".into())));
         assert!(parse("ls /a /b").is_err());

@@ -119,6 +119,14 @@ pub(crate) static VERBS: &[Verb] = &[
     ),
     verb("ls", Keel, "usage: ls [path]", "List a directory of the datastore (the root by default)."),
     verb(
+        "newfs",
+        Keel,
+        "usage: newfs [-f] disk",
+        "Make a disk (sd1: a GPT with one exFAT partition) or a partition (sd1p2: exFAT\n\
+         in place) a datastore, after asking. A disk or partition that holds anything\n\
+         is refused unless -f is given; the datastore in use never is formatted.",
+    ),
+    verb(
         "spawn",
         Keel,
         "usage: spawn [-s] program",
@@ -170,6 +178,7 @@ machine:
 storage:
   disks                        the disks, their partitions and datastores
   ls [path]                    list a directory of the datastore
+  newfs [-f] disk              make a disk or partition a datastore (asks first)
 debugging:
   spawn [-s] program           start a program (-s: with the datastore)
   kill pid                     kill a process or a VM's monitor

@@ -47,7 +47,7 @@ fn run() -> i32 {
     let mut disks = disks::Disks::probe(&mut config);
     debug(format_args!("storaged: {} disk(s)", disks.len()));
     let mut datastores = datastore::find(&mut disks);
-    let volume = if datastores.is_empty() { None } else { Some(datastores.remove(0).1) };
+    let volume = if datastores.is_empty() { None } else { Some(datastores.remove(0)) };
     let mut service = serve::Service::new(disks, volume, channel, REPLIES);
     loop {
         service.serve_all();

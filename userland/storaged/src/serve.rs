@@ -53,8 +53,10 @@ impl Client {
 
 pub struct Service {
     disks: Disks,
-    /// The datastore paths name (the first found), if any.
+    /// The datastore paths name (the first found, or the first made by `newfs`), if any.
     volume: Option<DatastoreVolume>,
+    /// Its disk or partition name (`sd0p1`).
+    volume_name: Option<String>,
     clients: Vec<Option<Client>>,
 }
 
@@ -80,9 +82,15 @@ fn status_of(e: Error) -> Status {
 
 impl Service {
     /// The service, with vmd as client 0 over `channel`, answered through `reply`.
-    pub fn new(disks: Disks, volume: Option<DatastoreVolume>, channel: &'static Channel, reply: Handle) -> Service {
+    pub fn new(
+        disks: Disks,
+        volume: Option<(String, DatastoreVolume)>,
+        channel: &'static Channel,
+        reply: Handle,
+    ) -> Service {
         let vmd = Client { area: Area::Fixed(channel), reply, grants: Grants::All, files: Vec::new() };
-        Service { disks, volume, clients: alloc::vec![Some(vmd)] }
+        let (volume_name, volume) = volume.map_or((None, None), |(name, v)| (Some(name), Some(v)));
+        Service { disks, volume, volume_name, clients: alloc::vec![Some(vmd)] }
     }
 
     /// Answer every request waiting on any channel.
@@ -101,7 +109,8 @@ impl Service {
 
     fn handle(&mut self, index: usize, request: &Request) -> Reply {
         let result = match request.op {
-            Op::Attach | Op::Detach if index != 0 => Err(Status::Denied),
+            Op::Attach | Op::Detach | Op::Format if index != 0 => Err(Status::Denied),
+            Op::Format => Ok(self.format(request)),
             Op::Attach => self.attach(request),
             Op::Detach => self.detach(request.handle),
             Op::Disks => {
@@ -119,6 +128,28 @@ impl Service {
 
     fn client(&mut self, index: usize) -> &mut Client {
         self.clients[index].as_mut().expect("the client making a request exists")
+    }
+
+    /// `newfs`: format, then use the new datastore if none is in use. The data window says what
+    /// happened either way.
+    fn format(&mut self, request: &Request) -> Reply {
+        let force = request.offset & 1 != 0;
+        let outcome = crate::datastore::format(&mut self.disks, &request.path, force, self.volume_name.as_deref());
+        let (status, text) = match outcome {
+            Ok((text, (name, volume))) => {
+                let mut text = text;
+                if self.volume.is_none() {
+                    text.push_str(", in use");
+                    self.volume = Some(volume);
+                    self.volume_name = Some(name);
+                }
+                (Status::Ok, text)
+            }
+            Err(text) => (Status::Denied, text),
+        };
+        keel_rt::io::debug(format_args!("storaged: newfs {}: {text}", request.path));
+        let n = self.channel(0).put_data(0, text.as_bytes());
+        reply(status, n as u64)
     }
 
     /// vmd attaches a client: map its channel, take its grants from vmd's data window.

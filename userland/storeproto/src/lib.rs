@@ -58,10 +58,15 @@ pub enum Op {
     Attach = 13,
     /// vmd only: stop serving client `handle` (its files are closed).
     Detach = 14,
+    /// vmd only: make disk or partition `path` (`sd1`, `sd1p2`) a datastore: a whole disk gets a
+    /// GPT with one partition, formatted exFAT; a partition is formatted in place. `offset` bit
+    /// 0: even if it holds something (never the datastore in use). Whatever the status, the data
+    /// window holds a line saying what was done or why not (`result` bytes).
+    Format = 15,
 }
 
 impl Op {
-    pub const ALL: [Op; 14] = [
+    pub const ALL: [Op; 15] = [
         Op::Disks,
         Op::Stat,
         Op::List,
@@ -76,6 +81,7 @@ impl Op {
         Op::Mkdir,
         Op::Attach,
         Op::Detach,
+        Op::Format,
     ];
 
     pub fn from_u32(v: u32) -> Option<Op> {

@@ -41,6 +41,8 @@ pub struct Vmd {
     children: Vec<Child>,
     /// The storage service, once started.
     storage: Option<crate::storage::Storage>,
+    /// A `newfs` waiting for its confirmation (the next line typed): disk, force.
+    pending_newfs: Option<(String, bool)>,
     /// The TSC when the first prompt was written (for `stats`).
     prompt_tsc: u64,
 }
@@ -64,6 +66,7 @@ impl Vmd {
             log_verbose: false,
             children: Vec::new(),
             storage: None,
+            pending_newfs: None,
             prompt_tsc: 0,
         }
     }
@@ -113,6 +116,27 @@ impl Vmd {
             }
             Err(e) => {
                 let _ = writeln!(self.term, "vmd: cannot start the storage service: {e}");
+            }
+        }
+    }
+
+    /// The answer to `newfs`'s question: anything but y or yes leaves the disk alone.
+    fn newfs_confirmed(&mut self, disk: &str, force: bool, answer: &str) {
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            self.term.line("newfs: nothing done");
+            return;
+        }
+        let Some(storage) = self.storage.as_mut() else { return };
+        let mut request = keel_storeproto::Request::new(keel_storeproto::Op::Format);
+        request.path = String::from(disk);
+        request.offset = u64::from(force);
+        match storage.client.call(&request, &[]) {
+            Ok(reply) => {
+                let text = storage.client.data(reply.result);
+                let _ = writeln!(self.term, "newfs: {}", String::from_utf8_lossy(&text));
+            }
+            Err(e) => {
+                let _ = writeln!(self.term, "newfs: {e}");
             }
         }
     }
@@ -186,6 +210,13 @@ impl Vmd {
         let event = self.editor.feed(byte, self.term.raw_buf());
         match event {
             Some(EditorEvent::Line(line)) => {
+                if let Some((disk, force)) = self.pending_newfs.take() {
+                    self.newfs_confirmed(&disk, force, &line);
+                    if self.attached.is_none() {
+                        self.term.text(PROMPT);
+                    }
+                    return;
+                }
                 match parse(&line) {
                     Ok(command) => self.execute(command),
                     Err(e) => {
@@ -386,6 +417,14 @@ impl Vmd {
                 }
                 None => self.term.line("disks: no storage service"),
             },
+            Command::Newfs { disk, force } => {
+                if self.storage.is_none() {
+                    self.term.line("newfs: no storage service");
+                } else {
+                    let _ = writeln!(self.term, "newfs: make {disk} a datastore? Everything on it is lost. [y/N]");
+                    self.pending_newfs = Some((disk, force));
+                }
+            }
             Command::Ls(path) => {
                 let path = path.unwrap_or_else(|| String::from("/"));
                 match self.storage.as_mut().map(|s| s.client.list(&path)) {
