@@ -20,13 +20,16 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
 
 /// What the tests need on top: Bochs for the Intel VMX path; Linux's exFAT and FAT tools, which
 /// the datastore file-system tests (keel-datastore) check their images with (mkfs.exfat,
-/// fsck.exfat, mkfs.vfat, fsck.vfat; mtools is a build package).
+/// fsck.exfat, mkfs.vfat, fsck.vfat; mtools is a build package); the partition tools the
+/// partition readers and `newfs` are checked against (sfdisk, sgdisk).
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("bochs", "/usr/bin/bochs"),
     ("bochsbios", "/usr/share/bochs/BIOS-bochs-latest"),
     ("seabios", "/usr/share/seabios/vgabios-isavga.bin"),
     ("exfatprogs", "/usr/sbin/fsck.exfat"),
     ("dosfstools", "/usr/sbin/fsck.vfat"),
+    ("fdisk", "/usr/sbin/sfdisk"),
+    ("gdisk", "/usr/sbin/sgdisk"),
 ];
 
 fn is_root() -> bool {
