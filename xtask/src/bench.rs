@@ -13,6 +13,11 @@
 //!    `stats` then gives the memory the running VM costs beyond its RAM (free memory and kernel
 //!    heap before and after, minus the RAM).
 //! 4. The same kernel, initramfs and command line boot directly under QEMU; the same line.
+//! 5. Keel boots with a datastore disk, on virtio-blk and then on NVMe, holding a 256 MiB file:
+//!    `stats` gives the boot to the prompt with the disk attached, and `storebench`
+//!    (tests/programs) reads the file sequentially, then in 4 KiB random reads, through the
+//!    storage service, in instructions per byte and per request (QEMU's device emulation is not
+//!    counted: it runs outside the emulated CPU).
 //!
 //! Writes target/bench/results.json and the figures section of docs/performance.md. One QEMU at
 //! a time; every wait has a timeout.
@@ -50,6 +55,20 @@ struct Results {
     linux_keel_uptime: Option<f64>,
     linux_direct_uptime: Option<f64>,
     vm_overhead_bytes: Option<i64>,
+    /// Per controller (virtio-blk, NVMe).
+    storage: Vec<StorageFigures>,
+}
+
+/// Stage 5 on one controller.
+#[derive(Clone, Copy)]
+struct StorageFigures {
+    bus: &'static str,
+    /// Instructions from the kernel's first to the prompt, with the datastore attached.
+    boot: Option<u64>,
+    /// Sequential read of 256 MiB, instructions per byte.
+    sequential: Option<f64>,
+    /// 4 KiB random reads, instructions per request.
+    random: Option<f64>,
 }
 
 impl Results {
@@ -126,6 +145,10 @@ pub fn command(args: &[String]) -> Result<(), String> {
     r.linux_direct_uptime = Some(uptime(&direct.line_starting("init: uptime ", LINUX_TIMEOUT)?)?);
     drop(direct);
 
+    for (bus, name) in [(keel_image::qemu::DiskBus::Virtio, "virtio-blk"), (keel_image::qemu::DiskBus::Nvme, "NVMe")] {
+        r.storage.push(storage_bench(&iso, bus, name)?);
+    }
+
     let table = table(&r);
     println!("{table}");
     let dir = root().join("target/bench");
@@ -143,6 +166,47 @@ pub fn command(args: &[String]) -> Result<(), String> {
 }
 
 /// `init: uptime 1.23 0.45` -> 1.23.
+/// The file `storebench` reads: 256 MiB of bytes that differ from block to block.
+const STORAGE_FILE_BYTES: usize = 256 << 20;
+
+/// Stage 5 on one controller: boot with a datastore holding /bench.bin, then `storebench`.
+fn storage_bench(iso: &Path, bus: keel_image::qemu::DiskBus, name: &'static str) -> Result<StorageFigures, String> {
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join("bench.bin");
+    if std::fs::metadata(&file).map(|m| m.len()).ok() != Some(STORAGE_FILE_BYTES as u64) {
+        let bytes: Vec<u8> =
+            (0..STORAGE_FILE_BYTES).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]).collect();
+        std::fs::write(&file, bytes).map_err(|e| e.to_string())?;
+    }
+    let image = dir.join("datastore.img");
+    let _ = std::fs::remove_file(&image);
+    let (img, path) = (image.display().to_string(), file.display().to_string());
+    crate::datastore::command(&["mkfs".into(), img.clone(), "--size".into(), "320M".into()])?;
+    crate::datastore::command(&["put".into(), img, path])?;
+
+    eprintln!("bench: booting Keel with a datastore on {name}, reading 256 MiB through the storage service");
+    let mut spec =
+        keel_image::qemu::QemuSpec::new(keel_image::qemu::Firmware::Bios, keel_image::qemu::Media::Cdrom(iso.into()));
+    spec.smp = 1;
+    spec.icount = true;
+    spec.disks.push(keel_image::qemu::Disk { path: image, bus });
+    let mut keel = Serial::start("keel", Command::new("qemu-system-x86_64").args(keel_image::qemu::args(&spec)))?;
+    keel.expect(PROMPT, BOOT_TIMEOUT)?;
+    keel.expect("datastore, in use", BOOT_TIMEOUT)?;
+    let stats = Stats::parse(&keel.command("stats")?)?;
+    let boot = stats.prompt_tsc.saturating_sub(stats.entry_tsc);
+    keel.send_line("spawn -s storebench");
+    let seq_line = keel.expect("instructions/byte", BENCH_TIMEOUT)?;
+    let rnd_line = keel.expect("instructions/request", BENCH_TIMEOUT)?;
+    let number = |text: &str, after: &str| -> Option<f64> {
+        text.lines().rev().find_map(|l| l.split(after).nth(1)?.split_whitespace().next()?.parse().ok())
+    };
+    let seq = number(&seq_line, "storebench: sequential ");
+    let rnd = number(&rnd_line, "storebench: random 4k ");
+    Ok(StorageFigures { bus: name, boot: Some(boot), sequential: seq, random: rnd })
+}
+
 fn uptime(line: &str) -> Result<f64, String> {
     line.strip_prefix("init: uptime ")
         .and_then(|rest| rest.split_whitespace().next())
@@ -189,7 +253,7 @@ fn verdict(v: Option<f64>, t: &Target) -> &'static str {
 }
 
 fn table(r: &Results) -> String {
-    let rows: Vec<(&str, String, String, &str)> = {
+    let rows: Vec<(String, String, String, &str)> = {
         let at_most = |limit: f64| Target { limit, strict: false };
         let below = |limit: f64| Target { limit, strict: true };
         let mib = r.vm_overhead_bytes.map(|b| b as f64 / (1 << 20) as f64);
@@ -228,6 +292,28 @@ fn table(r: &Results) -> String {
             ),
             ("per-VM overhead beyond RAM, MiB", fmt_opt(mib, 3), "< 1".into(), verdict(mib, &below(1.0))),
         ]
+        .into_iter()
+        .map(|(name, value, target, v)| (name.to_string(), value, target, v))
+        .chain(r.storage.iter().flat_map(|f| {
+            let (bus, seq, rnd) = (f.bus, f.sequential, f.random);
+            let boot = f.boot.map(|i| i as f64 / 1e6);
+            [
+                (format!("boot to prompt with {bus} datastore, M instr."), fmt_opt(boot, 2), "".into(), ""),
+                (
+                    format!("{bus}: sequential read, instructions/byte"),
+                    fmt_opt(seq, 3),
+                    "<= 0.5".into(),
+                    verdict(seq, &at_most(0.5)),
+                ),
+                (
+                    format!("{bus}: 4 KiB random read, instructions"),
+                    fmt_opt(rnd, 0),
+                    "<= 6000".into(),
+                    verdict(rnd, &at_most(6000.0)),
+                ),
+            ]
+        }))
+        .collect()
     };
     let mut out = String::new();
     let _ = writeln!(out, "| {:<42} | {:>12} | {:>8} | {:<6} |", "figure", "measured", "target", "");
@@ -260,7 +346,8 @@ fn to_json(r: &Results, linux_version: &str) -> String {
   "check_loop_per_iteration": {},
   "linux_uptime_s": {{ "keel": {}, "direct": {}, "ratio": {} }},
   "keel_boot_instructions": {},
-  "vm_overhead_bytes": {}
+  "vm_overhead_bytes": {},
+  "storage": [{}]
 }}
 "#,
         today(),
@@ -274,6 +361,17 @@ fn to_json(r: &Results, linux_version: &str) -> String {
         json_opt(r.ratio().map(|x| (x * 1000.0).round() / 1000.0)),
         json_opt(r.boot_instructions),
         json_opt(r.vm_overhead_bytes),
+        r.storage
+            .iter()
+            .map(|f| format!(
+                "{{ \"bus\": \"{}\", \"boot_instructions\": {}, \"sequential_instructions_per_byte\": {}, \"random_4k_instructions\": {} }}",
+                f.bus,
+                json_opt(f.boot),
+                json_opt(f.sequential),
+                json_opt(f.random)
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }
 

@@ -13,7 +13,7 @@ pub fn kernel_path() -> PathBuf {
 
 /// The ring-3 programs shipped as boot modules.
 pub const USER_PROGRAMS: &[&str] =
-    &["vmd", "monitor", "storaged", "crashtest", "selftest", "storetest", "recordwriter"];
+    &["vmd", "monitor", "storaged", "crashtest", "selftest", "storetest", "recordwriter", "storebench"];
 /// The test guests (guests/), shipped as boot modules named after them.
 pub const GUESTS: &[&str] = &["hello", "cpuid", "memtest", "mmio", "irq", "fault", "spinner", "hostile", "hostile_io"];
 /// The test guests in assembly (32-bit, and the real-mode firmware fw16), each built by its

@@ -15,6 +15,9 @@ use keel_storeproto::{decode_entries, open, Channel, Entry, Op, Reply, Request, 
 
 use crate::sys;
 
+/// The most bytes one `read` moves (the channel's data window).
+pub const MAX_READ: usize = DATA_MAX;
+
 /// How long one request may take (a disk can be slow; a hung one must not hang the caller).
 pub const TIMEOUT_NS: u64 = 30_000_000_000;
 
