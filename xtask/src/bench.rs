@@ -93,6 +93,10 @@ pub fn command(args: &[String]) -> Result<(), String> {
     spec.icount = true;
     let mut keel = Serial::start("keel", Command::new("qemu-system-x86_64").args(keel_image::qemu::args(&spec)))?;
     keel.expect(PROMPT, BOOT_TIMEOUT)?;
+    // The storage service's report reaches the prompt as kernel log lines: let it pass first,
+    // so that it does not land in the middle of `stats`.
+    keel.expect("disk(s)", BOOT_TIMEOUT)?;
+    keel.expect(PROMPT, BOOT_TIMEOUT)?;
     let stats = Stats::parse(&keel.command("stats")?)?;
     r.boot_instructions = Some(stats.prompt_tsc.saturating_sub(stats.entry_tsc));
 
@@ -194,6 +198,7 @@ fn storage_bench(iso: &Path, bus: keel_image::qemu::DiskBus, name: &'static str)
     let mut keel = Serial::start("keel", Command::new("qemu-system-x86_64").args(keel_image::qemu::args(&spec)))?;
     keel.expect(PROMPT, BOOT_TIMEOUT)?;
     keel.expect("datastore, in use", BOOT_TIMEOUT)?;
+    keel.expect(PROMPT, BOOT_TIMEOUT)?;
     let stats = Stats::parse(&keel.command("stats")?)?;
     let boot = stats.prompt_tsc.saturating_sub(stats.entry_tsc);
     keel.send_line("spawn -s storebench");
