@@ -16,31 +16,38 @@ use crate::task::notify::Notification;
 /// the object is in chunk `i / 512` while `i < 512 * chunks`, else a single frame. (One entry
 /// per 4 KiB page cost 512 KiB of kernel heap per 256 MiB of guest RAM.)
 ///
-/// Two other kinds are one physically contiguous span instead (`span`): DMA memory (frames of
-/// RAM, pinned, freed on drop) and device memory (a device's registers: never RAM, never freed,
-/// mapped uncached). See: SDM Vol 3A 13.3 (memory types; PCD for device registers).
+/// Two other kinds list their pages as single frames too, so that `frame` and `pages` (on the
+/// exit path: the kernel reads guest code through them) take no extra branch: DMA memory
+/// (contiguous frames of RAM, pinned, freed on drop) and device memory (a device's registers:
+/// never RAM, never freed, mapped uncached). See: SDM Vol 3A 13.3 (PCD for device registers).
 pub struct SharedMemory {
     chunks: Vec<u64>,
     frames: Vec<u64>,
-    span: Option<Span>,
+    kind: Kind,
 }
 
-/// A physically contiguous object: `pages` pages from `base`.
-struct Span {
-    base: u64,
-    pages: usize,
-    device: bool,
+/// What the frames are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ram,
+    /// Physically contiguous RAM from this address.
+    Dma(u64),
+    /// A device's registers from this address.
+    Device(u64),
 }
 
 /// Pages in a 2 MiB chunk.
 const CHUNK: usize = 512;
+
+/// The largest device-memory object (4096 pages): a disk or network controller's BAR is KiBs.
+pub const MAX_DEVICE_MEMORY: u64 = 16 << 20;
 
 impl SharedMemory {
     /// Zeroed frames for `len` bytes (rounded up to pages). Whole 2 MiB pieces come as aligned,
     /// contiguous 2 MiB chunks when memory allows, so guest RAM can use 2 MiB nested pages.
     pub fn new(len: u64) -> Option<Self> {
         let pages = len.div_ceil(keel_mm::PAGE_SIZE) as usize;
-        let mut shm = SharedMemory { chunks: Vec::new(), frames: Vec::new(), span: None };
+        let mut shm = SharedMemory { chunks: Vec::new(), frames: Vec::new(), kind: Kind::Ram };
         shm.chunks.try_reserve(pages / CHUNK).ok()?;
         while pages - shm.pages() >= CHUNK {
             let chunk_bytes = CHUNK as u64 * keel_mm::PAGE_SIZE;
@@ -55,44 +62,52 @@ impl SharedMemory {
         Some(shm)
     }
 
+    /// `pages` pages from `base`, one entry each.
+    fn span(base: u64, pages: u64, kind: Kind) -> Option<Self> {
+        let mut frames = Vec::new();
+        frames.try_reserve(pages as usize).ok()?;
+        frames.extend((0..pages).map(|i| base + i * keel_mm::PAGE_SIZE));
+        Some(SharedMemory { chunks: Vec::new(), frames, kind })
+    }
+
     /// Zeroed, physically contiguous frames for `len` bytes (DMA memory): `None` when no
     /// contiguous run is free.
     pub fn contiguous(len: u64) -> Option<Self> {
         let pages = len.div_ceil(keel_mm::PAGE_SIZE);
         let base = mm::alloc_contiguous_zeroed(pages, keel_mm::PAGE_SIZE)?;
-        let span = Span { base, pages: pages as usize, device: false };
-        Some(SharedMemory { chunks: Vec::new(), frames: Vec::new(), span: Some(span) })
+        let shm = Self::span(base, pages, Kind::Dma(base));
+        if shm.is_none() {
+            mm::free_contiguous(base, pages);
+        }
+        shm
     }
 
-    /// A device's registers at `range` (checked by the caller with `mm::check_device_range`).
-    pub fn device(range: keel_mm::range::PhysRange) -> Self {
-        let span = Span { base: range.start, pages: (range.len() / keel_mm::PAGE_SIZE) as usize, device: true };
-        SharedMemory { chunks: Vec::new(), frames: Vec::new(), span: Some(span) }
+    /// A device's registers at `range` (checked by the caller with `mm::check_device_range`,
+    /// and at most MAX_DEVICE_MEMORY).
+    pub fn device(range: keel_mm::range::PhysRange) -> Option<Self> {
+        Self::span(range.start, range.len() / keel_mm::PAGE_SIZE, Kind::Device(range.start))
     }
 
     /// Whether this is a device's registers (mapped uncached, never into a VM).
     pub fn is_device(&self) -> bool {
-        self.span.as_ref().is_some_and(|s| s.device)
+        matches!(self.kind, Kind::Device(_))
     }
 
     /// The physical address of a contiguous object (DMA or device memory).
     pub fn span_base(&self) -> Option<u64> {
-        self.span.as_ref().map(|s| s.base)
+        match self.kind {
+            Kind::Ram => None,
+            Kind::Dma(base) | Kind::Device(base) => Some(base),
+        }
     }
 
     /// The object's size in pages.
     pub fn pages(&self) -> usize {
-        match &self.span {
-            Some(span) => span.pages,
-            None => self.chunks.len() * CHUNK + self.frames.len(),
-        }
+        self.chunks.len() * CHUNK + self.frames.len()
     }
 
     /// The frame behind page `i` (`i < pages()`).
     pub fn frame(&self, i: usize) -> u64 {
-        if let Some(span) = &self.span {
-            return span.base + i as u64 * keel_mm::PAGE_SIZE;
-        }
         match self.chunks.get(i / CHUNK) {
             Some(&base) => base + (i % CHUNK) as u64 * keel_mm::PAGE_SIZE,
             None => self.frames[i - self.chunks.len() * CHUNK],
@@ -107,11 +122,9 @@ impl SharedMemory {
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        match self.span.take() {
+        if self.is_device() {
             // A device's registers are not RAM: nothing to free.
-            Some(Span { device: true, .. }) => {}
-            Some(span) => mm::free_contiguous(span.base, span.pages as u64),
-            None => {}
+            self.frames.clear();
         }
         self.chunks.drain(..).for_each(|base| mm::free_contiguous(base, CHUNK as u64));
         self.frames.drain(..).for_each(mm::free_frame);

@@ -32,6 +32,7 @@ pub enum Object {
 }
 
 impl Object {
+    #[inline(always)]
     pub fn kind(&self) -> &'static str {
         match self {
             Object::Console => "console",
@@ -77,12 +78,16 @@ impl CapTable {
         Ok(self.slots.len() as Handle)
     }
 
+    // The lookups are on every system call's path (VcpuRun's on every exit to the monitor):
+    // always inlined, whatever else calls them (docs/performance.md).
+    #[inline(always)]
     fn slot(&self, handle: Handle) -> Result<&Capability, Error> {
         let i = (handle as usize).checked_sub(1).ok_or(Error::InvalidHandle)?;
         self.slots.get(i).and_then(Option::as_ref).ok_or(Error::InvalidHandle)
     }
 
     /// The capability, if it carries `rights`.
+    #[inline(always)]
     pub fn get(&self, handle: Handle, rights: Rights) -> Result<&Capability, Error> {
         let cap = self.slot(handle)?;
         if !cap.rights.contains(rights) {
@@ -93,6 +98,7 @@ impl CapTable {
 
     /// The capability, if it names a `kind` object (else WrongType) and carries `rights` (else
     /// NoRights): the type is checked first, so using a handle for the wrong thing says so.
+    #[inline(always)]
     pub fn get_kind(&self, handle: Handle, kind: &'static str, rights: Rights) -> Result<&Capability, Error> {
         let cap = self.slot(handle)?;
         if cap.object.kind() != kind {

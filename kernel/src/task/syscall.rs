@@ -378,7 +378,10 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
                 log::warn!("process {} ({}): device memory {phys:#x}+{len:#x} refused: {e:?}", p.pid, p.name);
                 Error::InvalidArgument
             })?;
-            let shm = Arc::new(crate::objects::SharedMemory::device(range));
+            if len > crate::objects::MAX_DEVICE_MEMORY {
+                return Err(Error::TooLarge);
+            }
+            let shm = Arc::new(crate::objects::SharedMemory::device(range).ok_or(Error::NoMemory)?);
             let cap = Capability { object: Object::SharedMemory(shm), rights: Rights::MAP.union(Rights::GRANT) };
             ok(u64::from(p.caps.lock().insert(cap)?))
         }
