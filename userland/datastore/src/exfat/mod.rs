@@ -51,9 +51,6 @@ pub struct ExfatVolume<D> {
     /// New contiguous objects are NoFatChain; tests turn this off to exercise FAT chains.
     pub(crate) may_skip_fat: bool,
     pub(crate) timestamp: u32,
-    /// A FAT link from a live chain to newly allocated clusters, written with the next entry
-    /// set (see `alloc::grow`).
-    pub(crate) pending_link: Option<(u32, u32)>,
     /// Mounted from the backup boot region: the main one is damaged, so nothing is written
     /// (a repair is fsck's job).
     from_backup: bool,
@@ -89,7 +86,6 @@ impl<D: BlockDevice> ExfatVolume<D> {
             dirty_at_mount: geo.flags & boot::VOLUME_DIRTY != 0,
             may_skip_fat: true,
             from_backup,
-            pending_link: None,
             timestamp: DEFAULT_TIMESTAMP,
         };
         volume.load_system_entries()?;
