@@ -1,11 +1,11 @@
 //! exFAT, written from the Microsoft exFAT specification (section numbers in comments refer to
-//! it). Mounting (`mount.rs` is this file: boot region, root directory's system entries, bitmap
-//! and up-case table), the VolumeDirty flag (spec 3.1.13.2), and the volume's state. The parts:
+//! it). This file: mounting (boot region, the root directory's system entries, bitmap and
+//! up-case table), the VolumeDirty flag (spec 3.1.13.2), and the volume's state. The parts:
 //! `boot` (boot region), `upcase` (case folding, NameHash), `entry` (entry sets), `alloc`
 //! (bitmap, FAT, extents), `dir` (directories), `ops` (path operations), `file` (reads, writes,
 //! truncation), `mkfs` (formatting). It does not do TexFAT (a second active FAT), Volume GUIDs,
-//! vendor extensions (kept untouched where they are, never written), or timestamps from a clock
-//! (the caller sets [`ExfatVolume::set_timestamp`]).
+//! vendor extensions (kept untouched where they are, never written), timestamps from a clock
+//! (the caller sets [`ExfatVolume::set_timestamp`]), or repairs (fsck's job).
 
 mod alloc;
 mod boot;
