@@ -272,16 +272,18 @@ impl<D: BlockDevice> ExfatVolume<D> {
     /// become false: the caller records that in the entry set, which is what commits the
     /// conversion, since the FAT of a NoFatChain object is ignored, spec 6.3.4.2). With
     /// `zero`, the new clusters are zeroed first (directories, spec 6.2: unused entries are 0).
+    /// Returns the link from a live FAT chain to the new clusters, which the caller writes with
+    /// the entry set that records the new length ([`ExfatVolume::commit`]).
     pub(crate) fn grow(
         &mut self,
         extents: &mut Vec<Extent>,
         no_fat_chain: &mut bool,
         want: u64,
         zero: bool,
-    ) -> Result<()> {
+    ) -> Result<Option<(u32, u32)>> {
         let have = cluster_total(extents);
         if want <= have {
-            return Ok(());
+            return Ok(None);
         }
         if want > u64::from(self.geo.cluster_count) {
             return Err(Error::NoSpace);
@@ -306,6 +308,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
                 self.disk.zero(self.geo.cluster_offset(e.first), u64::from(e.count) * self.geo.cluster_size())?;
             }
         }
+        let mut link = None;
         let contiguous = new.len() == 1 && (have == 0 || (*no_fat_chain && last_end == Some(new[0].first)));
         let was_chain = have > 0 && !*no_fat_chain;
         if contiguous && (*no_fat_chain || have == 0) && self.may_skip_fat {
@@ -329,10 +332,9 @@ impl<D: BlockDevice> ExfatVolume<D> {
             self.fat_set(&fat)?;
             self.disk.flush()?;
             if was_chain {
-                // The link into a live chain waits for the entry set write (`store`), so that
-                // the two land between the same flushes.
+                // The link into a live chain waits for the entry set (`commit`).
                 let old_last = extents.last().map(|e| e.end() - 1).unwrap_or(0);
-                self.pending_link = Some((old_last, new[0].first));
+                link = Some((old_last, new[0].first));
             }
             *no_fat_chain = false;
         }
@@ -343,7 +345,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
                 _ => extents.push(e),
             }
         }
-        Ok(())
+        Ok(link)
     }
 
     /// Cut an object to `keep` clusters, freeing the rest. The caller has just written the entry

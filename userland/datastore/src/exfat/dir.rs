@@ -195,14 +195,20 @@ impl<D: BlockDevice> ExfatVolume<D> {
     pub(crate) fn store(&mut self, node: &Node) -> Result<()> {
         let extents = self.extents_of(node.parent.first, node.parent.no_fat_chain, node.parent.len)?;
         self.mark_dirty()?;
-        if let Some(link) = self.pending_link.take() {
-            // Link first and durable: a cut before the entry set leaves a chain longer than
-            // the file (fsck: "more clusters are allocated"; the file reads as before), never
-            // one shorter than the entry set says.
+        self.write_slots(&extents, node.slot, &node.set.build())
+    }
+
+    /// Write a node's entry set after the FAT link `grow` returned, if any. The link goes
+    /// first and durable: a cut before the entry set leaves a chain longer than the file
+    /// (fsck: "more clusters are allocated"; the file reads as before), never one shorter than
+    /// its entry set says.
+    pub(crate) fn commit(&mut self, node: &Node, link: Option<(u32, u32)>) -> Result<()> {
+        if let Some(link) = link {
+            self.mark_dirty()?;
             self.fat_set(&[link])?;
             self.disk.flush()?;
         }
-        self.write_slots(&extents, node.slot, &node.set.build())
+        self.store(node)
     }
 
     /// Mark a node's entry set deleted (spec 6.2.1.4: InUse cleared in every entry of the set).
@@ -235,16 +241,16 @@ impl<D: BlockDevice> ExfatVolume<D> {
             let mut extents = loaded.extents.clone();
             let mut no_fat_chain = dir.no_fat_chain;
             let want = cluster_total(&extents) + (count as u64 * ENTRY_SIZE as u64).div_ceil(cs);
-            self.grow(&mut extents, &mut no_fat_chain, want, true)?;
+            let link = self.grow(&mut extents, &mut no_fat_chain, want, true)?;
             let new_len = cluster_total(&extents) * cs;
             if let Some(owner) = owner {
                 owner.set.data_length = new_len;
                 owner.set.valid_data_length = new_len;
                 owner.set.no_fat_chain = no_fat_chain;
-                self.store(owner)?;
+                self.commit(owner, link)?;
                 self.disk.flush()?;
                 *dir = owner.as_dir()?;
-            } else if let Some(link) = self.pending_link.take() {
+            } else if let Some(link) = link {
                 // The root has no entry set: the link is its commit.
                 self.fat_set(&[link])?;
                 self.disk.flush()?;

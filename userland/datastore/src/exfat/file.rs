@@ -74,22 +74,40 @@ impl<D: BlockDevice> ExfatVolume<D> {
         Ok(n as usize)
     }
 
-    /// Write all of `data` at `offset`, growing the file as needed.
+    /// Write all of `data` at `offset`, growing the file as needed. On an error the handle is
+    /// as it was (clusters allocated for the failed write are lost clusters, never part of it).
     pub fn write(&mut self, file: &mut ExfatFile, offset: u64, data: &[u8]) -> Result<()> {
         file.file_node()?;
         if data.is_empty() {
             return Ok(());
         }
         let end = offset.checked_add(data.len() as u64).ok_or(Error::FileTooLarge)?;
-        let cs = self.geo.cluster_size();
         let ExfatFile { node: Some(node), extents } = file else { return Err(Error::IsADirectory) };
+        let saved = (node.set.clone(), extents.clone());
+        let result = self.write_at(node, extents, offset, end, data);
+        if result.is_err() {
+            (node.set, *extents) = saved;
+        }
+        result
+    }
+
+    fn write_at(
+        &mut self,
+        node: &mut Node,
+        extents: &mut Vec<Extent>,
+        offset: u64,
+        end: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        let cs = self.geo.cluster_size();
         let before = node.set.clone();
-        let set = &mut node.set;
+        let mut link = None;
         if end.div_ceil(cs) > cluster_total(extents) {
-            self.grow(extents, &mut set.no_fat_chain, end.div_ceil(cs), false)?;
-            set.first_cluster = extents[0].first;
+            link = self.grow(extents, &mut node.set.no_fat_chain, end.div_ceil(cs), false)?;
+            node.set.first_cluster = extents[0].first;
         }
         self.mark_dirty()?;
+        let set = &mut node.set;
         if offset > set.valid_data_length {
             for (disk, len) in runs(self, extents, set.valid_data_length, offset - set.valid_data_length)? {
                 self.disk.zero(disk, len)?;
@@ -106,23 +124,34 @@ impl<D: BlockDevice> ExfatVolume<D> {
             set.modified = self.timestamp;
             // The data (and zeroed gap) is durable before the entry set claims it.
             self.disk.flush()?;
-            self.store(node)?;
+            self.commit(node, link)?;
         }
         Ok(())
     }
 
     /// Set the file's length. Growing allocates without writing data (ValidDataLength stays);
-    /// shrinking writes the smaller entry set first, then frees the clusters past the end.
+    /// shrinking writes the smaller entry set first, then frees the clusters past the end. On an
+    /// error the handle is as it was.
     pub fn truncate(&mut self, file: &mut ExfatFile, len: u64) -> Result<()> {
         file.file_node()?;
-        let cs = self.geo.cluster_size();
         let ExfatFile { node: Some(node), extents } = file else { return Err(Error::IsADirectory) };
-        let old_no_fat_chain = node.set.no_fat_chain;
         if len == node.set.data_length {
             return Ok(());
         }
+        let saved = (node.set.clone(), extents.clone());
+        let result = self.truncate_to(node, extents, len);
+        if result.is_err() {
+            (node.set, *extents) = saved;
+        }
+        result
+    }
+
+    fn truncate_to(&mut self, node: &mut Node, extents: &mut Vec<Extent>, len: u64) -> Result<()> {
+        let cs = self.geo.cluster_size();
+        let old_no_fat_chain = node.set.no_fat_chain;
+        let mut link = None;
         if len > node.set.data_length {
-            self.grow(extents, &mut node.set.no_fat_chain, len.div_ceil(cs), false)?;
+            link = self.grow(extents, &mut node.set.no_fat_chain, len.div_ceil(cs), false)?;
             node.set.first_cluster = extents[0].first;
             node.set.data_length = len;
         } else {
@@ -134,7 +163,7 @@ impl<D: BlockDevice> ExfatVolume<D> {
             }
         }
         node.set.modified = self.timestamp;
-        self.store(node)?;
+        self.commit(node, link)?;
         if len.div_ceil(cs) < cluster_total(extents) {
             self.shrink(extents, old_no_fat_chain, len.div_ceil(cs))
         } else {

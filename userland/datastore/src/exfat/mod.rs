@@ -1,11 +1,11 @@
 //! exFAT, written from the Microsoft exFAT specification (section numbers in comments refer to
-//! it). Mounting (`mount.rs` is this file: boot region, root directory's system entries, bitmap
-//! and up-case table), the VolumeDirty flag (spec 3.1.13.2), and the volume's state. The parts:
+//! it). This file: mounting (boot region, the root directory's system entries, bitmap and
+//! up-case table), the VolumeDirty flag (spec 3.1.13.2), and the volume's state. The parts:
 //! `boot` (boot region), `upcase` (case folding, NameHash), `entry` (entry sets), `alloc`
 //! (bitmap, FAT, extents), `dir` (directories), `ops` (path operations), `file` (reads, writes,
 //! truncation), `mkfs` (formatting). It does not do TexFAT (a second active FAT), Volume GUIDs,
-//! vendor extensions (kept untouched where they are, never written), or timestamps from a clock
-//! (the caller sets [`ExfatVolume::set_timestamp`]).
+//! vendor extensions (kept untouched where they are, never written), timestamps from a clock
+//! (the caller sets [`ExfatVolume::set_timestamp`]), or repairs (fsck's job).
 
 mod alloc;
 mod boot;
@@ -51,9 +51,6 @@ pub struct ExfatVolume<D> {
     /// New contiguous objects are NoFatChain; tests turn this off to exercise FAT chains.
     pub(crate) may_skip_fat: bool,
     pub(crate) timestamp: u32,
-    /// A FAT link from a live chain to newly allocated clusters, written with the next entry
-    /// set (see `alloc::grow`).
-    pub(crate) pending_link: Option<(u32, u32)>,
     /// Mounted from the backup boot region: the main one is damaged, so nothing is written
     /// (a repair is fsck's job).
     from_backup: bool,
@@ -89,7 +86,6 @@ impl<D: BlockDevice> ExfatVolume<D> {
             dirty_at_mount: geo.flags & boot::VOLUME_DIRTY != 0,
             may_skip_fat: true,
             from_backup,
-            pending_link: None,
             timestamp: DEFAULT_TIMESTAMP,
         };
         volume.load_system_entries()?;
