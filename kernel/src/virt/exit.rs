@@ -74,6 +74,9 @@ pub trait Backend {
 }
 
 /// Run the guest until an exit needs the monitor (or a poke, a deadline or a kill ends the run).
+/// Never inlined into its callers: the loop's code (and its cost per kernel exit) then does not
+/// change with the code around the system call that enters it (docs/performance.md).
+#[inline(never)]
 pub fn run_until_monitor<B: Backend>(b: &mut B, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind {
     // The monitor's deadline is honoured only after the guest ran at least once: a deadline
     // already past when VcpuRun starts would otherwise keep the guest from ever running.
