@@ -2,45 +2,10 @@
 //! owns the ports and the bounce buffer, so a disk borrows it; a service that keeps several
 //! disks open at once wraps the HBA itself and calls [`Ahci::read_blocks`] and friends by index.
 
-use alloc::string::String;
-
-use keel_block::{BlockDevice, BlockError};
+use keel_block::{BlockDevice, BlockError, DiskInfo};
 use keel_drv_hal::{Platform, Registers};
 
 use crate::hba::Ahci;
-
-/// What the shell's disk listing shows of a disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskInfo {
-    /// The controller kind: "AHCI".
-    pub controller: &'static str,
-    pub model: String,
-    pub serial: String,
-    pub firmware: String,
-    /// The HBA port the disk is on.
-    pub port: usize,
-    pub block_size: u32,
-    pub block_count: u64,
-    /// The disk reports a volatile write cache enabled.
-    pub write_cache: bool,
-}
-
-impl DiskInfo {
-    /// The size in bytes.
-    pub fn size_bytes(&self) -> u64 {
-        self.block_count.saturating_mul(self.block_size as u64)
-    }
-}
-
-impl core::fmt::Display for DiskInfo {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{} {} (serial {}, firmware {}) port {}: {} blocks of {} bytes",
-            self.controller, self.model, self.serial, self.firmware, self.port, self.block_count, self.block_size
-        )
-    }
-}
 
 impl<R: Registers, P: Platform> Ahci<R, P> {
     /// The disk at `index` (0..[`Ahci::disk_count`]) as a block device.
@@ -58,7 +23,8 @@ impl<R: Registers, P: Platform> Ahci<R, P> {
             model: disk.identity.model.clone(),
             serial: disk.identity.serial.clone(),
             firmware: disk.identity.firmware.clone(),
-            port: disk.port,
+            unit_kind: "port",
+            unit: disk.port as u32,
             block_size: disk.identity.sector_size,
             block_count: disk.identity.sector_count,
             write_cache: disk.identity.write_cache,

@@ -37,16 +37,11 @@ mod regs;
 #[cfg(test)]
 mod tests;
 
-/// How often a wait re-reads the device when no interrupt comes: resets, ready bits and links
-/// raise none, and a platform's interrupt may not be set up; with one, a wait ends at once.
-const POLL_INTERVAL_NS: u64 = 1_000_000;
+/// The drivers' one wait (keel-drv-hal's, re-checking every millisecond without an interrupt).
+use keel_drv_hal::poll;
 
-/// Wait for `done` for at most `timeout_ns`, re-checking after each interrupt or interval.
-fn poll<P: keel_drv_hal::Platform>(platform: &mut P, timeout_ns: u64, done: impl FnMut(&mut P) -> bool) -> bool {
-    keel_drv_hal::poll_until(platform, timeout_ns, POLL_INTERVAL_NS, done)
-}
-
-pub use disk::{AhciDisk, DiskInfo};
+pub use disk::AhciDisk;
 pub use error::{AhciError, PortSkip};
 pub use hba::{Ahci, Options};
 pub use identify::AtaUnusable;
+pub use keel_block::DiskInfo;

@@ -4,6 +4,7 @@
 //!
 //! - [`BlockDevice`]: whole blocks at a block address (LBA), and a flush;
 //! - [`BlockError`]: why a request failed, with a clear `Display`;
+//! - [`DiskInfo`]: a disk as a listing shows it, filled in by every driver;
 //! - [`Window`]: a range of blocks of another device (a partition) as a device of its own;
 //! - [`MemDisk`]: a disk in memory that can fail on demand and records every write and flush,
 //!   so a test can rebuild the disk as a power cut at any point would have left it.
@@ -20,12 +21,14 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 mod filedisk;
+mod info;
 mod memdisk;
 mod window;
 
 #[cfg(feature = "std")]
 pub use filedisk::FileDisk;
 
+pub use info::DiskInfo;
 pub use memdisk::{DiskEvent, MemDisk};
 pub use window::Window;
 

@@ -145,6 +145,16 @@ pub fn wait_until<P: Platform>(platform: &mut P, timeout_ns: u64, done: impl FnM
     poll_until(platform, timeout_ns, u64::MAX, done)
 }
 
+/// How often [`poll`] re-reads a device when no interrupt comes: resets, ready bits and links
+/// raise none, and a platform's interrupt may not be set up; with one, a wait ends at once.
+pub const POLL_INTERVAL_NS: u64 = 1_000_000;
+
+/// Wait for `done` for at most `timeout_ns`, re-checking after each interrupt or every
+/// [`POLL_INTERVAL_NS`]: the wait the disk drivers use for everything.
+pub fn poll<P: Platform>(platform: &mut P, timeout_ns: u64, done: impl FnMut(&mut P) -> bool) -> bool {
+    poll_until(platform, timeout_ns, POLL_INTERVAL_NS, done)
+}
+
 /// As [`wait_until`], but checking `done` at least every `interval_ns` even when no interrupt
 /// comes: for a change the device does not interrupt for (a reset bit clearing, a ready bit, a
 /// link coming up), and for completions before the driver has enabled the device's interrupts.

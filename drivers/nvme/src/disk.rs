@@ -2,45 +2,10 @@
 //! controller owns the queues, so a disk borrows it; a service that keeps several disks open at
 //! once wraps the controller itself and calls [`Nvme::read_blocks`] and friends by index.
 
-use alloc::string::String;
-
-use keel_block::{BlockDevice, BlockError};
+use keel_block::{BlockDevice, BlockError, DiskInfo};
 use keel_drv_hal::{Platform, Registers};
 
 use crate::controller::Nvme;
-
-/// What the shell's disk listing shows of a namespace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskInfo {
-    /// The controller kind: "NVMe".
-    pub controller: &'static str,
-    pub model: String,
-    pub serial: String,
-    pub firmware: String,
-    /// The namespace identifier.
-    pub namespace: u32,
-    pub block_size: u32,
-    pub block_count: u64,
-    /// The controller has a volatile write cache (flushes matter).
-    pub write_cache: bool,
-}
-
-impl DiskInfo {
-    /// The size in bytes.
-    pub fn size_bytes(&self) -> u64 {
-        self.block_count.saturating_mul(self.block_size as u64)
-    }
-}
-
-impl core::fmt::Display for DiskInfo {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{} {} (serial {}, firmware {}) namespace {}: {} blocks of {} bytes",
-            self.controller, self.model, self.serial, self.firmware, self.namespace, self.block_count, self.block_size
-        )
-    }
-}
 
 impl<R: Registers, P: Platform> Nvme<R, P> {
     /// The namespace at `index` of [`Nvme::namespaces`] as a block device.
@@ -56,7 +21,8 @@ impl<R: Registers, P: Platform> Nvme<R, P> {
             model: self.identity.model.clone(),
             serial: self.identity.serial.clone(),
             firmware: self.identity.firmware.clone(),
-            namespace: namespace.id,
+            unit_kind: "namespace",
+            unit: namespace.id,
             block_size: namespace.block_size,
             block_count: namespace.block_count,
             write_cache: self.identity.volatile_write_cache,

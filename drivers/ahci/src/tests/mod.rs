@@ -53,7 +53,7 @@ fn bring_up_finds_disks_and_skips_what_it_does_not_drive() {
     let ahci = start(&fake, platform);
     assert_eq!(ahci.disk_count(), 2);
     let info = ahci.describe(1).unwrap();
-    assert_eq!((info.controller, info.port, info.block_size, info.block_count), ("AHCI", 2, 4096, 100));
+    assert_eq!((info.controller, info.unit, info.block_size, info.block_count), ("AHCI", 2, 4096, 100));
     let info = ahci.describe(0).unwrap();
     assert_eq!((info.model.as_str(), info.serial.as_str(), info.firmware.as_str()), ("KEEL FAKE SATA", "SN0", "1.0"));
     assert_eq!(info.size_bytes(), 8192 * 512);
