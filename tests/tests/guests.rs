@@ -102,8 +102,12 @@ fn vmctl_start_stop_and_console_of_a_running_guest() {
         .unwrap_or_else(|| panic!("no 'not enough memory' message for start -m 8G:\n{answer}"));
     assert!(free.ends_with('M') && !answer.contains("out of memory"), "free memory as show writes it: {answer}");
     assert!(!m.answer("show").contains("huge"), "the refused VM is not in the table");
-    m.send_line("start -b nosuchimage -m 8M other");
-    m.expect("vmd: vm other stopped: boot image 'nosuchimage' is not on the boot media", T);
+    // A missing boot image fails the start itself, as vmctl does, before any VM exists.
+    m.command(
+        "start -b nosuchimage -m 8M other",
+        "vmctl: start vm command failed: nosuchimage: no such file on the datastore or the boot media",
+    );
+    assert!(!m.answer("show").contains("other"), "the refused VM is not in the table");
 }
 
 #[test]
