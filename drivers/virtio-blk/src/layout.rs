@@ -71,7 +71,7 @@ pub fn find_layout<C: ConfigSpace + ?Sized>(cfg: &mut C, at: Bdf) -> Result<Virt
     if [notify.0, isr.0, device.0].iter().any(|&bar| bar != common_cap.0) {
         return Err(VirtioError::Unsupported("virtio structures in different BARs"));
     }
-    if common_cap.1.length < common::LEN || isr.1.length < 1 || notify.1.length < 2 {
+    if (common_cap.1.length as usize) < common::LEN || isr.1.length < 1 || notify.1.length < 2 {
         return Err(VirtioError::NotVirtioPci);
     }
     Ok(VirtioPciLayout {

@@ -20,6 +20,7 @@ use keel_drv_ahci::Ahci;
 use keel_drv_nvme::Nvme;
 use keel_drv_pci::{enable_device, enumerate, read_bars, Bar, Bdf, ConfigSpace, FunctionInfo, Msi, MsiX};
 use keel_drv_virtio_blk::{find_layout, VirtioBlk};
+use keel_virtio_spec::{device_id, PCI_DEVICE_MODERN_BASE, PCI_DEVICE_TRANSITIONAL_BLOCK, PCI_VENDOR};
 
 use crate::hal::{Machine, Mmio};
 
@@ -51,8 +52,9 @@ pub struct Disks {
 /// The controller kinds Keel drives, by what a function says it is.
 fn storage_kind(f: &FunctionInfo) -> Option<&'static str> {
     match (f.vendor_id, f.device_id) {
-        // Transitional (0x1001) and modern (0x1042) virtio-blk. See: virtio 1.2 4.1.2.
-        (0x1af4, 0x1001 | 0x1042) => Some("virtio-blk"),
+        // Transitional and modern virtio-blk. See: virtio 1.2 4.1.2.
+        (PCI_VENDOR, PCI_DEVICE_TRANSITIONAL_BLOCK) => Some("virtio-blk"),
+        (PCI_VENDOR, id) if id == PCI_DEVICE_MODERN_BASE + device_id::BLOCK => Some("virtio-blk"),
         _ if f.is_storage(0x06, 0x01) => Some("AHCI"),
         _ if f.is_storage(0x08, 0x02) => Some("NVMe"),
         _ => None,

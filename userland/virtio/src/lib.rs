@@ -41,32 +41,9 @@ pub use pci::VirtioPci;
 pub use queue::{QueueError, SplitQueue};
 pub use rng::{Entropy, VirtioRng};
 
-/// Device status bits (virtio 1.2, 2.1).
-pub mod status {
-    pub const ACKNOWLEDGE: u8 = 1;
-    pub const DRIVER: u8 = 2;
-    pub const DRIVER_OK: u8 = 4;
-    pub const FEATURES_OK: u8 = 8;
-    pub const DEVICE_NEEDS_RESET: u8 = 64;
-    pub const FAILED: u8 = 128;
-}
-
-/// Reserved feature bits (virtio 1.2, 6).
-pub mod features {
-    pub const RING_INDIRECT_DESC: u64 = 1 << 28;
-    pub const RING_EVENT_IDX: u64 = 1 << 29;
-    /// A virtio 1.x device (required here: there is no legacy interface).
-    pub const VERSION_1: u64 = 1 << 32;
-    pub const ACCESS_PLATFORM: u64 = 1 << 33;
-}
-
-/// Device IDs (virtio 1.2, 5).
-pub mod device_id {
-    pub const NET: u16 = 1;
-    pub const BLOCK: u16 = 2;
-    pub const CONSOLE: u16 = 3;
-    pub const ENTROPY: u16 = 4;
-}
+/// The spec's numbers (status bits, feature bits, device IDs) have one home, shared with the
+/// host's drivers.
+pub use keel_virtio_spec::{device_id, features, status};
 
 /// What a virtio device model provides to a transport.
 pub trait VirtioDevice {

@@ -49,9 +49,9 @@ use crate::queue::SplitQueue;
 use crate::{features, status, VirtioDevice};
 
 /// PCI vendor ID of virtio devices (4.1.2).
-pub const VENDOR: u16 = 0x1AF4;
+pub const VENDOR: u16 = keel_virtio_spec::PCI_VENDOR;
 /// Modern device IDs are this plus the virtio device ID (4.1.2.1).
-pub const DEVICE_BASE: u16 = 0x1040;
+pub const DEVICE_BASE: u16 = keel_virtio_spec::PCI_DEVICE_MODERN_BASE;
 /// Subsystem ID reported (informational, 4.1.2.1).
 pub const SUBSYSTEM: u16 = 0x1100;
 
@@ -68,39 +68,41 @@ pub const NOTIFY_OFF_MULTIPLIER: u32 = 4;
 pub const MAX_QUEUES: u16 = 64;
 
 /// Capability types (4.1.4).
-pub const CAP_COMMON_CFG: u8 = 1;
-pub const CAP_NOTIFY_CFG: u8 = 2;
-pub const CAP_ISR_CFG: u8 = 3;
-pub const CAP_DEVICE_CFG: u8 = 4;
+pub const CAP_COMMON_CFG: u8 = keel_virtio_spec::cap_type::COMMON;
+pub const CAP_NOTIFY_CFG: u8 = keel_virtio_spec::cap_type::NOTIFY;
+pub const CAP_ISR_CFG: u8 = keel_virtio_spec::cap_type::ISR;
+pub const CAP_DEVICE_CFG: u8 = keel_virtio_spec::cap_type::DEVICE;
 /// PCI capability ID of vendor-specific capabilities.
 const CAP_ID_VENDOR: u8 = 0x09;
 
 /// "No MSI-X vector" (4.1.4.3).
 pub const NO_VECTOR: u16 = 0xFFFF;
 /// ISR status bits (4.1.4.5).
-pub const ISR_QUEUE: u8 = 1;
-pub const ISR_CONFIG: u8 = 2;
+pub const ISR_QUEUE: u8 = keel_virtio_spec::isr::QUEUE;
+pub const ISR_CONFIG: u8 = keel_virtio_spec::isr::CONFIG;
 
-/// Common configuration register offsets (4.1.4.3, `struct virtio_pci_common_cfg`).
+/// Common configuration register offsets (4.1.4.3), from keel-virtio-spec, as the `u64` offsets
+/// the device's register accesses carry.
 pub mod common {
-    pub const DEVICE_FEATURE_SELECT: u64 = 0x00;
-    pub const DEVICE_FEATURE: u64 = 0x04;
-    pub const DRIVER_FEATURE_SELECT: u64 = 0x08;
-    pub const DRIVER_FEATURE: u64 = 0x0C;
-    pub const CONFIG_MSIX_VECTOR: u64 = 0x10;
-    pub const NUM_QUEUES: u64 = 0x12;
-    pub const DEVICE_STATUS: u64 = 0x14;
-    pub const CONFIG_GENERATION: u64 = 0x15;
-    pub const QUEUE_SELECT: u64 = 0x16;
-    pub const QUEUE_SIZE: u64 = 0x18;
-    pub const QUEUE_MSIX_VECTOR: u64 = 0x1A;
-    pub const QUEUE_ENABLE: u64 = 0x1C;
-    pub const QUEUE_NOTIFY_OFF: u64 = 0x1E;
-    pub const QUEUE_DESC: u64 = 0x20;
-    pub const QUEUE_DRIVER: u64 = 0x28;
-    pub const QUEUE_DEVICE: u64 = 0x30;
+    use keel_virtio_spec::common as spec;
+    pub const DEVICE_FEATURE_SELECT: u64 = spec::DEVICE_FEATURE_SELECT as u64;
+    pub const DEVICE_FEATURE: u64 = spec::DEVICE_FEATURE as u64;
+    pub const DRIVER_FEATURE_SELECT: u64 = spec::DRIVER_FEATURE_SELECT as u64;
+    pub const DRIVER_FEATURE: u64 = spec::DRIVER_FEATURE as u64;
+    pub const CONFIG_MSIX_VECTOR: u64 = spec::CONFIG_MSIX_VECTOR as u64;
+    pub const NUM_QUEUES: u64 = spec::NUM_QUEUES as u64;
+    pub const DEVICE_STATUS: u64 = spec::DEVICE_STATUS as u64;
+    pub const CONFIG_GENERATION: u64 = spec::CONFIG_GENERATION as u64;
+    pub const QUEUE_SELECT: u64 = spec::QUEUE_SELECT as u64;
+    pub const QUEUE_SIZE: u64 = spec::QUEUE_SIZE as u64;
+    pub const QUEUE_MSIX_VECTOR: u64 = spec::QUEUE_MSIX_VECTOR as u64;
+    pub const QUEUE_ENABLE: u64 = spec::QUEUE_ENABLE as u64;
+    pub const QUEUE_NOTIFY_OFF: u64 = spec::QUEUE_NOTIFY_OFF as u64;
+    pub const QUEUE_DESC: u64 = spec::QUEUE_DESC as u64;
+    pub const QUEUE_DRIVER: u64 = spec::QUEUE_DRIVER as u64;
+    pub const QUEUE_DEVICE: u64 = spec::QUEUE_DEVICE as u64;
     /// Bytes of registers.
-    pub const LEN: usize = 0x38;
+    pub const LEN: usize = spec::LEN;
 }
 
 /// The writable common-configuration fields: offset and width.

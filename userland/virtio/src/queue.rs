@@ -25,8 +25,7 @@ use keel_devices::guest_memory::{read_u16, GuestMemory};
 pub const MAX_SIZE: u16 = 32768;
 
 /// Descriptor flags (2.7.5).
-pub const VIRTQ_DESC_F_NEXT: u16 = 1;
-pub const VIRTQ_DESC_F_WRITE: u16 = 2;
+pub use keel_virtio_spec::desc_flags::{NEXT as VIRTQ_DESC_F_NEXT, WRITE as VIRTQ_DESC_F_WRITE};
 pub const VIRTQ_DESC_F_INDIRECT: u16 = 4;
 /// Available ring flag: the driver does not want interrupts (2.7.7).
 pub const VIRTQ_AVAIL_F_NO_INTERRUPT: u16 = 1;
