@@ -38,8 +38,8 @@ fn the_storage_service_drives_virtio_nvme_and_ahci_disks() {
             "storaged: 00:1f.2 AHCI (8086:2922)",
             "virtio-blk (1af4:10",
             "NVMe (1b36:0010)",
-            "storaged: sd0: virtio-blk at 00:03.0, 8.0M, MBR or boot sector",
-            "storaged: sd1: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
+            "storaged: sd0: virtio-blk at 00:03.0, 8.0M, MBR",
+            "storaged: sd1: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR",
             "storaged: sd2: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
             "storaged: 3 disk(s)",
         ],
@@ -49,8 +49,8 @@ fn the_storage_service_drives_virtio_nvme_and_ahci_disks() {
     m.send_line("disks");
     m.expect_all(
         &[
-            "sd0: virtio-blk at 00:03.0, 8.0M, MBR or boot sector",
-            "sd1: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR or boot sector",
+            "sd0: virtio-blk at 00:03.0, 8.0M, MBR",
+            "sd1: NVMe QEMU NVMe Ctrl at 00:04.0, 16.0M, MBR",
             "sd2: AHCI QEMU HARDDISK at 00:1f.2, 32.0M, blank",
         ],
         t,
@@ -241,7 +241,7 @@ fn newfs_makes_a_blank_disk_a_datastore_and_refuses_one_that_holds_something() {
     m.expect(PROMPT, t);
     m.command("ls", "ls: /: no datastore");
     m.command("newfs sd0", "newfs: make sd0 a datastore? Everything on it is lost. [y/N]");
-    m.command("y", "newfs: sd0: not empty (Unrecognized); newfs -f sd0 formats it anyway");
+    m.command("y", "newfs: sd0: not empty (unknown contents); newfs -f sd0 formats it anyway");
     m.command("newfs sd1", "[y/N]");
     m.command("n", "newfs: nothing done");
     m.command("newfs sd1", "[y/N]");

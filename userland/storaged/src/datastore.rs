@@ -25,6 +25,18 @@ fn may_hold_datastore(kind: PartitionKind) -> bool {
     matches!(kind, PartitionKind::ExFat | PartitionKind::Fat32 | PartitionKind::MicrosoftData | PartitionKind::Efi)
 }
 
+/// What a disk holds, as the listing says it.
+fn scheme_text(scheme: &Scheme) -> &'static str {
+    match scheme {
+        Scheme::Blank => "blank",
+        Scheme::Unrecognized => "unknown contents",
+        Scheme::WholeDisk => "a file system on the whole disk",
+        Scheme::Mbr { .. } => "MBR",
+        Scheme::Gpt { from_backup: false, .. } => "GPT",
+        Scheme::Gpt { from_backup: true, .. } => "GPT (from the backup: the primary is damaged)",
+    }
+}
+
 /// Read every disk's partitions, mount what holds a datastore, and note both in the listing.
 /// Returns the datastores in order (the first is the one in use).
 pub fn find(disks: &mut Disks) -> Vec<(String, DatastoreVolume)> {
@@ -35,10 +47,11 @@ pub fn find(disks: &mut Disks) -> Vec<(String, DatastoreVolume)> {
         let table = match read_partitions(&mut device) {
             Ok(table) => table,
             Err(e) => {
-                disks.annotate(i, &format!("{disk}: {e}"));
+                disks.set_contents(i, &format!("{e}"));
                 continue;
             }
         };
+        disks.set_contents(i, scheme_text(&table.scheme));
         for warning in &table.warnings {
             disks.annotate(i, &format!("{disk}: partition table: {warning:?}"));
         }
@@ -129,7 +142,10 @@ pub fn format(
     let (target, window) = match partition {
         None => {
             if !force && table.scheme != Scheme::Blank {
-                return Err(format!("{name}: not empty ({:?}); newfs -f {name} formats it anyway", table.scheme));
+                return Err(format!(
+                    "{name}: not empty ({}); newfs -f {name} formats it anyway",
+                    scheme_text(&table.scheme)
+                ));
             }
             let new = keel_partitions::NewGpt {
                 disk_guid: random_guid(),

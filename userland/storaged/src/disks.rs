@@ -112,13 +112,6 @@ impl Disks {
                 disks.problems.push(format!("{location} {kind}: {why}"));
             }
         }
-        for i in 0..disks.disks.len() {
-            let contents = disks.device(i).map_or("?", |mut d| first_blocks(&mut d));
-            let disk = &mut disks.disks[i];
-            disk.line.push_str(", ");
-            disk.line.push_str(contents);
-            debug(format_args!("storaged: {}: {}", disk.name, disk.line));
-        }
         disks
     }
 
@@ -206,30 +199,22 @@ impl Disks {
         self.disks.get(i).map_or("?", |d| d.name.as_str())
     }
 
+    /// Say what disk `i` holds (its partition table, as the partition reader found it) on its
+    /// listing line, and log the line.
+    pub fn set_contents(&mut self, i: usize, contents: &str) {
+        if let Some(disk) = self.disks.get_mut(i) {
+            disk.line.push_str(", ");
+            disk.line.push_str(contents);
+            debug(format_args!("storaged: {}: {}", disk.name, disk.line));
+        }
+    }
+
     /// Add a line under disk `name` in the listing (its partitions and datastores).
     pub fn annotate(&mut self, i: usize, line: &str) {
         if let Some(disk) = self.disks.get_mut(i) {
             disk.line.push_str("\n  ");
             disk.line.push_str(line);
         }
-    }
-}
-
-/// What the first blocks of a disk hold, at a glance: a GPT (its header at LBA 1), an MBR or a
-/// boot sector (the 0x55AA signature), nothing (all zero), or something else. The partition
-/// readers say more. See: UEFI 2.10 5.3.2 (GPT header), 5.2.1 (legacy MBR).
-fn first_blocks(disk: &mut impl BlockDevice) -> &'static str {
-    let size = disk.block_size() as usize;
-    let mut two = alloc::vec![0u8; 2 * size];
-    if disk.block_count() < 2 {
-        return "too small";
-    }
-    match disk.read_blocks(0, &mut two) {
-        Err(_) => "unreadable",
-        Ok(()) if &two[size..size + 8] == b"EFI PART" => "GPT",
-        Ok(()) if two[510..512] == [0x55, 0xaa] => "MBR or boot sector",
-        Ok(()) if two.iter().all(|&b| b == 0) => "blank",
-        Ok(()) => "unknown contents",
     }
 }
 
