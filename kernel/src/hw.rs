@@ -56,6 +56,7 @@ pub fn enable_ports(process: &Process, ports: IoPorts) {
             bitmap.bits[port as usize / 8] &= !(1 << (port % 8));
         }
         bitmap.generation = IO_GENERATION.fetch_add(1, Ordering::Relaxed);
+        process.has_io_ports.store(true, Ordering::Relaxed);
         crate::task::percpu::load_io_ports(Some(&slot));
     });
 }

@@ -45,6 +45,9 @@ pub struct Process {
     released: core::sync::atomic::AtomicBool,
     /// The I/O ports this process opened (IoPortsEnable), loaded into the TSS while it runs.
     pub io_ports: Mutex<Option<crate::hw::IoBitmap>>,
+    /// Set once the process has opened ports: only then does a context switch to it look at
+    /// `io_ports` (every other switch skips the lock).
+    pub has_io_ports: core::sync::atomic::AtomicBool,
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
@@ -106,6 +109,7 @@ pub fn spawn(
         dying: core::sync::atomic::AtomicBool::new(false),
         released: core::sync::atomic::AtomicBool::new(false),
         io_ports: Mutex::new(None),
+        has_io_ports: core::sync::atomic::AtomicBool::new(false),
     });
     PROCESSES.lock().insert(pid, process.clone());
     // The stack top is 16-byte aligned minus 8, as if `call` had pushed a return address.

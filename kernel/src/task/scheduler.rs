@@ -292,7 +292,9 @@ pub fn reschedule() {
             let (rsp, root, stack_top, process) = match next {
                 Some(n) => {
                     let t = &s.threads[&n];
-                    (t.saved_rsp, t.process.root, t.stack_top(), Some(t.process.clone()))
+                    // Only a driver's process has ports to load: no clone, no lock for the rest.
+                    let ports = t.process.has_io_ports.load(core::sync::atomic::Ordering::Relaxed);
+                    (t.saved_rsp, t.process.root, t.stack_top(), ports.then(|| t.process.clone()))
                 }
                 None => (s.idle_rsp, mm::kernel_root(), 0, None),
             };
@@ -304,8 +306,9 @@ pub fn reschedule() {
         if stack_top != 0 {
             percpu::set_kernel_stack(stack_top);
         }
-        // A driver's ports are open only while it runs. Interrupts are off, so the lock is free
-        // (hw::enable_ports takes it with interrupts off too).
+        // A driver's ports are open only while it runs (`process` is set only for a process
+        // with ports). Interrupts are off, so the lock is free (hw::enable_ports takes it with
+        // interrupts off too).
         match &process {
             Some(p) => percpu::load_io_ports(Some(&p.io_ports.lock())),
             None => percpu::load_io_ports(None),

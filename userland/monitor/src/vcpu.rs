@@ -80,16 +80,20 @@ fn read_datastore_image(path: &str) -> Result<FileBuf, String> {
     use crate::{H_STORAGE_CHANNEL, H_STORAGE_REPLIES, H_STORAGE_REQUESTS};
     let mut storage =
         keel_rt::storage::StorageClient::from_handles(H_STORAGE_CHANNEL, H_STORAGE_REQUESTS, H_STORAGE_REPLIES)?;
-    let size = storage.file_size(path)?.ok_or_else(|| alloc::format!("boot image '{path}' is not on the datastore"))?;
-    if size > IMAGE_LIMIT {
-        return Err(alloc::format!("boot image '{path}' is too large ({size} bytes)"));
-    }
-    let mut buf = FileBuf::new(size as usize)?;
-    let n = storage.read_file_into(path, IMAGE_LIMIT, buf.as_mut_slice())?;
-    if n as u64 != size {
-        return Err(alloc::format!("boot image '{path}': read {n} of {size} bytes"));
-    }
-    Ok(buf)
+    let file = storage.open(path, false, false)?;
+    let read = if file.size > IMAGE_LIMIT {
+        Err(alloc::format!("boot image '{path}' is too large ({} bytes)", file.size))
+    } else {
+        FileBuf::new(file.size as usize).and_then(|mut buf| {
+            let n = storage.read_all(file, buf.as_mut_slice())?;
+            if n as u64 != file.size {
+                return Err(alloc::format!("boot image '{path}': read {n} of {} bytes", file.size));
+            }
+            Ok(buf)
+        })
+    };
+    let _ = storage.close(file);
+    read
 }
 
 fn read_module_image(name: &str) -> Result<FileBuf, String> {

@@ -183,37 +183,35 @@ impl StorageClient {
         self.call_ok(&Self::path_request(Op::Mkdir, path), &[]).map(|_| ())
     }
 
-    /// The whole file `path`, if at most `limit` bytes, into `out` (which it resizes).
-    pub fn read_file_into(&mut self, path: &str, limit: u64, out: &mut [u8]) -> Result<usize, String> {
-        let file = self.open(path, false, false)?;
-        let result = if file.size > limit || file.size > out.len() as u64 {
-            Err(format!("{path}: file too large ({} bytes)", file.size))
-        } else {
-            let mut done = 0usize;
-            loop {
-                if done as u64 >= file.size {
-                    break Ok(done);
-                }
-                match self.read(file, done as u64, &mut out[done..file.size as usize]) {
-                    Ok(0) => break Ok(done),
-                    Ok(n) => done += n,
-                    Err(e) => break Err(e),
-                }
+    /// Read all of the open `file` (its `size` bytes) into `out`, which must hold them.
+    /// Returns the bytes read (fewer if the file shrank meanwhile).
+    pub fn read_all(&mut self, file: OpenFile, out: &mut [u8]) -> Result<usize, String> {
+        let size = usize::try_from(file.size).unwrap_or(usize::MAX);
+        let have = out.len();
+        let out = out.get_mut(..size).ok_or_else(|| format!("a buffer of {have} bytes for {size}"))?;
+        let mut done = 0;
+        while done < out.len() {
+            match self.read(file, done as u64, &mut out[done..])? {
+                0 => break,
+                n => done += n,
             }
-        };
-        let _ = self.close(file);
-        result
+        }
+        Ok(done)
     }
 
     /// The whole file `path`, if at most `limit` bytes.
     pub fn read_file(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, String> {
-        let size = self.file_size(path)?.ok_or_else(|| format!("{path}: {}", Status::NotFound))?;
-        if size > limit {
-            return Err(format!("{path}: file too large ({size} bytes)"));
-        }
-        let mut bytes = alloc::vec![0u8; size as usize];
-        let n = self.read_file_into(path, limit, &mut bytes)?;
-        bytes.truncate(n);
-        Ok(bytes)
+        let file = self.open(path, false, false)?;
+        let result = if file.size > limit {
+            Err(format!("{path}: file too large ({} bytes)", file.size))
+        } else {
+            let mut bytes = alloc::vec![0u8; file.size as usize];
+            self.read_all(file, &mut bytes).map(|n| {
+                bytes.truncate(n);
+                bytes
+            })
+        };
+        let _ = self.close(file);
+        result
     }
 }

@@ -22,7 +22,9 @@ pub struct Mmio {
 impl Mmio {
     /// Map `len` bytes of device memory at physical `phys` (page-aligned by the caller).
     pub fn map(phys: u64, len: usize) -> Result<Mmio, Error> {
-        let pages = (len as u64).div_ceil(4096) * 4096;
+        // Whole pages covering the range, from the page it starts in (a small BAR need not be
+        // page-aligned).
+        let pages = ((phys & 0xfff) + len as u64).div_ceil(4096) * 4096;
         let handle = sys::device_memory_create(HARDWARE, phys & !0xfff, pages)?;
         let base = sys::shm_map(handle, 0, prot::READ | prot::WRITE)?;
         let _ = sys::handle_close(handle);
