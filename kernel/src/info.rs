@@ -19,6 +19,16 @@ pub fn set_boot_tsc(tsc: u64) {
     BOOT_TSC.store(tsc, Ordering::Relaxed);
 }
 
+/// TSC ticks the CPUs spent halted in their idle loops (for benchmarks: `StatsRecord`).
+static IDLE_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// Halt until the next interrupt, counting the time halted as idle.
+pub fn idle_halt() {
+    let before = crate::time::rdtsc();
+    instructions::enable_interrupts_and_halt();
+    IDLE_TSC.fetch_add(crate::time::rdtsc().wrapping_sub(before), Ordering::Relaxed);
+}
+
 /// Append `record`'s bytes to `out`.
 pub fn push<R: Record>(out: &mut Vec<u8>, record: &R) {
     let at = out.len();
@@ -68,7 +78,11 @@ pub fn report(kind: InfoKind) -> Vec<u8> {
             push(&mut out, &record);
         }
         InfoKind::Processes => crate::task::process::report(&mut out),
-        InfoKind::Stats => push(&mut out, &StatsRecord { boot_tsc: BOOT_TSC.load(Ordering::Relaxed) }),
+        InfoKind::Clock => push(&mut out, &crate::time::clock_record()),
+        InfoKind::Stats => push(
+            &mut out,
+            &StatsRecord { boot_tsc: BOOT_TSC.load(Ordering::Relaxed), idle_tsc: IDLE_TSC.load(Ordering::Relaxed) },
+        ),
     }
     out
 }

@@ -28,11 +28,15 @@ pub fn now_ns() -> u64 {
     tsc_to_ns(rdtsc())
 }
 
+/// The clock as `KernelInfo` offers it to ring 3 (which then reads it without a system call).
+pub fn clock_record() -> keel_abi::info::ClockRecord {
+    keel_abi::info::ClockRecord { ns_per_tick_fp32: NS_PER_TICK_FP32.load(Ordering::Relaxed) }
+}
+
 /// TSC ticks to nanoseconds. The factor's rounding (under 1 in 2^32 of a nanosecond per tick at
 /// any TSC above 1 GHz) drifts by less than a millisecond a day.
 pub fn tsc_to_ns(tsc: u64) -> u64 {
-    let factor = NS_PER_TICK_FP32.load(Ordering::Relaxed);
-    ((u128::from(tsc) * u128::from(factor)) >> 32) as u64
+    clock_record().ns_at(tsc)
 }
 
 pub fn tsc_hz() -> u64 {

@@ -78,10 +78,25 @@ impl Results {
 }
 
 pub fn command(args: &[String]) -> Result<(), String> {
-    if let Some(a) = args.first() {
-        return Err(format!("bench: unknown option '{a}' (it takes none)"));
-    }
+    let storage_only = match args {
+        [] => false,
+        [a] if a == "storage" => true,
+        [a, ..] => return Err(format!("bench: unknown option '{a}' (it takes none, or 'storage' for stage 5 only)")),
+    };
     let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[], kernel::VmConf::Test)?;
+    if storage_only {
+        // For working on the storage path: its figures only, printed, no files written.
+        for (bus, name) in
+            [(keel_image::qemu::DiskBus::Virtio, "virtio-blk"), (keel_image::qemu::DiskBus::Nvme, "NVMe")]
+        {
+            let f = storage_bench(&iso, bus, name)?;
+            println!(
+                "{name}: boot {:?}, sequential {:?} instructions/byte, random 4k {:?} instructions/request",
+                f.boot, f.sequential, f.random
+            );
+        }
+        return Ok(());
+    }
     let linux = linux::prepare().map_err(|e| format!("bench: the Linux guest is needed: {e}"))?;
     let mut r = Results::default();
     let started = Instant::now();

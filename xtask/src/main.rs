@@ -44,8 +44,9 @@ commands:
   datastore put IMAGE FILE... [--to DIR] | get IMAGE PATH [OUT] | ls IMAGE [PATH]
                            make a sparse exFAT datastore image and copy files in and out of it
                            without mounting it (--offset: a volume inside a partition)
-  bench                    benchmarks in QEMU with -icount (exit costs, Linux boot, Keel's boot
-                           and per-VM memory): target/bench/results.json, docs/performance.md";
+  bench [storage]          benchmarks in QEMU with -icount (exit costs, Linux boot, Keel's boot
+                           and per-VM memory, storage): target/bench/results.json,
+                           docs/performance.md; `storage` runs and prints the storage stage only";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -19,11 +19,13 @@ pub enum InfoKind {
     Processes = 3,
     /// One [`StatsRecord`]: counters for benchmarks.
     Stats = 4,
+    /// One [`ClockRecord`]: how to read the clock without a system call.
+    Clock = 5,
 }
 
 impl InfoKind {
-    pub const ALL: [InfoKind; 5] =
-        [InfoKind::Version, InfoKind::Cpus, InfoKind::Memory, InfoKind::Processes, InfoKind::Stats];
+    pub const ALL: [InfoKind; 6] =
+        [InfoKind::Version, InfoKind::Cpus, InfoKind::Memory, InfoKind::Processes, InfoKind::Stats, InfoKind::Clock];
 
     pub fn from_code(code: u64) -> Option<InfoKind> {
         InfoKind::ALL.iter().copied().find(|k| *k as u64 == code)
@@ -205,19 +207,51 @@ impl Record for ProcessRecord {
     }
 }
 
-/// Counters for benchmarks. 8 bytes.
+/// Counters for benchmarks. 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatsRecord {
     /// The TSC at the kernel's first instruction (under QEMU's -icount it counts instructions).
     pub boot_tsc: u64,
+    /// TSC ticks every CPU spent halted in its idle loop, added up. Under -icount an idle CPU's
+    /// clock jumps ahead to the next event (a device's completion, a timer), so a benchmark
+    /// subtracts this to count only the instructions Keel executed.
+    pub idle_tsc: u64,
 }
 
 impl Record for StatsRecord {
-    const SIZE: usize = 8;
+    const SIZE: usize = 16;
     fn write(&self, out: &mut [u8]) {
         put_u64(out, 0, self.boot_tsc);
+        put_u64(out, 8, self.idle_tsc);
     }
     fn read(b: &[u8]) -> Option<Self> {
-        Some(StatsRecord { boot_tsc: get_u64(b.get(..Self::SIZE)?, 0) })
+        let b = b.get(..Self::SIZE)?;
+        Some(StatsRecord { boot_tsc: get_u64(b, 0), idle_tsc: get_u64(b, 8) })
+    }
+}
+
+/// The clock `ClockNs` reads, for a program to read it itself: nanoseconds since boot are
+/// `(tsc * ns_per_tick_fp32) >> 32` (a 128-bit product), exactly what the kernel computes. The
+/// factor is fixed at boot. 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockRecord {
+    /// Nanoseconds per TSC tick, 32.32 fixed point.
+    pub ns_per_tick_fp32: u64,
+}
+
+impl ClockRecord {
+    /// Nanoseconds since boot at TSC `tsc`.
+    pub fn ns_at(&self, tsc: u64) -> u64 {
+        ((u128::from(tsc) * u128::from(self.ns_per_tick_fp32)) >> 32) as u64
+    }
+}
+
+impl Record for ClockRecord {
+    const SIZE: usize = 8;
+    fn write(&self, out: &mut [u8]) {
+        put_u64(out, 0, self.ns_per_tick_fp32);
+    }
+    fn read(b: &[u8]) -> Option<Self> {
+        Some(ClockRecord { ns_per_tick_fp32: get_u64(b.get(..Self::SIZE)?, 0) })
     }
 }

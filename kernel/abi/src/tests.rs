@@ -176,7 +176,8 @@ fn info_records_round_trip() {
     });
     round_trip(MemoryRecord { usable_bytes: 1 << 40, free_bytes: 5, heap_size: 8 << 20, heap_used: 4097 });
     round_trip(ProcessRecord { pid: 12, pages: 345, state: 1, name: fixed_text("monitor") });
-    round_trip(StatsRecord { boot_tsc: 0x1234_5678_9abc });
+    round_trip(StatsRecord { boot_tsc: 0x1234_5678_9abc, idle_tsc: 0x55_aa00 });
+    round_trip(ClockRecord { ns_per_tick_fp32: 0x1_0000_0000 });
 }
 
 #[test]
@@ -184,9 +185,19 @@ fn info_kinds_and_text_fields() {
     for k in InfoKind::ALL {
         assert_eq!(InfoKind::from_code(k as u64), Some(k));
     }
-    assert_eq!(InfoKind::from_code(5), None);
+    assert_eq!(InfoKind::from_code(6), None);
     assert_eq!(info::field_text(&info::fixed_text::<8>("vmd")), "vmd");
     // Cut to the field, and read back without padding; bad UTF-8 reads as "?".
     assert_eq!(info::field_text(&info::fixed_text::<4>("monitor")), "moni");
     assert_eq!(info::field_text(&[0xff, 0xfe, 0]), "?");
+}
+
+#[test]
+fn clock_record_converts_ticks_as_the_kernel_does() {
+    use info::ClockRecord;
+    // 1 GHz: one tick is one nanosecond; 2 GHz: two ticks are one.
+    assert_eq!(ClockRecord { ns_per_tick_fp32: 1 << 32 }.ns_at(12_345), 12_345);
+    assert_eq!(ClockRecord { ns_per_tick_fp32: 1 << 31 }.ns_at(12_345), 6_172);
+    // No overflow at the counter's end (the product is 128-bit).
+    assert_eq!(ClockRecord { ns_per_tick_fp32: 1 << 32 }.ns_at(u64::MAX), u64::MAX);
 }

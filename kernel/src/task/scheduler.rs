@@ -351,6 +351,6 @@ pub fn run_idle() -> ! {
         crate::klog::flush_signal();
         reschedule();
         crate::objects::poll_console_input();
-        instructions::enable_interrupts_and_halt();
+        crate::info::idle_halt();
     }
 }

@@ -12,6 +12,18 @@ pub fn rdtsc() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// The TSC ticks every CPU has spent idle (halted) since boot (the kernel's `StatsRecord`), or
+/// 0 if the kernel does not say. Under QEMU's `-icount` an idle CPU's clock jumps ahead, so
+/// `rdtsc` deltas minus idle deltas count only the instructions executed.
+pub fn idle_tsc() -> u64 {
+    use keel_abi::info::{Record, StatsRecord};
+    let mut buf = [0u8; StatsRecord::SIZE];
+    match crate::sys::kernel_info(keel_abi::InfoKind::Stats, &mut buf) {
+        Ok(_) => StatsRecord::read(&buf).map_or(0, |s| s.idle_tsc),
+        Err(_) => 0,
+    }
+}
+
 /// Whether the CPU has RDRAND (CPUID.1:ECX bit 30), asked once: 0 unknown, 1 no, 2 yes.
 static RDRAND: AtomicU8 = AtomicU8::new(0);
 

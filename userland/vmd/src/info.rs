@@ -67,9 +67,10 @@ fn format(kind: InfoKind, out: &mut String) -> Result<(), Error> {
             let s: StatsRecord = one(kind)?;
             let m: MemoryRecord = one(InfoKind::Memory)?;
             let _ = writeln!(out, "boot: kernel entry at tsc {}", s.boot_tsc);
+            let _ = writeln!(out, "idle: {} tsc ticks halted", s.idle_tsc);
             let _ = writeln!(out, "memory: {} bytes free, kernel heap {} bytes used", m.free_bytes, m.heap_used);
         }
-        InfoKind::Processes => return Err(Error::NotSupported),
+        InfoKind::Processes | InfoKind::Clock => return Err(Error::NotSupported),
     }
     Ok(())
 }

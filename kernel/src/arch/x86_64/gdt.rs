@@ -42,11 +42,19 @@ pub struct TssWithIoBitmap {
     pub io_bitmap: [u8; crate::hw::IO_BITMAP_BYTES + 1],
 }
 
+/// The TSS's I/O map base when the bitmap is in force: right after the TSS.
+pub const IO_BITMAP_BASE: u16 = core::mem::size_of::<TaskStateSegment>() as u16;
+/// The I/O map base that means "no bitmap": past the TSS limit, so every port is closed to ring
+/// 3. See: SDM Vol 1 19.5.2
+pub const NO_IO_BITMAP: u16 = u16::MAX;
+
 /// Build and load this CPU's GDT and TSS. Called once per CPU; the tables live forever.
 /// Returns the TSS, whose ring-0 stack (RSP0) the scheduler sets on every thread switch.
 pub fn init_this_cpu() -> *mut TssWithIoBitmap {
     let mut fresh = Box::new(TssWithIoBitmap { tss: TaskStateSegment::new(), io_bitmap: [0xff; 8193] });
-    fresh.tss.iomap_base = core::mem::size_of::<TaskStateSegment>() as u16;
+    // The descriptor checks that the base points at the bitmap; it is moved away (no bitmap)
+    // as soon as the TSS is loaded, until a process with ports runs.
+    fresh.tss.iomap_base = IO_BITMAP_BASE;
     for slot in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK] {
         fresh.tss.interrupt_stack_table[usize::from(slot - 1)] = leak_stack(IST_STACK_SIZE);
     }
@@ -79,6 +87,8 @@ pub fn init_this_cpu() -> *mut TssWithIoBitmap {
     unsafe { ES::set_reg(data) };
     // SAFETY: the TSS descriptor points at a TSS that lives forever and is used by this CPU only.
     unsafe { load_tss(tss_selector) };
+    // SAFETY: the TSS was just leaked (lives forever) and only this CPU uses it.
+    unsafe { (*both).tss.iomap_base = NO_IO_BITMAP };
     both
 }
 

@@ -129,6 +129,6 @@ extern "C" fn ap_entry(index: u64) -> ! {
     log::info!("cpu {index}: online (APIC id {})", apic::id());
     apic::set_online(index);
     loop {
-        super::instructions::enable_interrupts_and_halt();
+        crate::info::idle_halt();
     }
 }
