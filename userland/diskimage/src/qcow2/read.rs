@@ -23,7 +23,7 @@ impl Qcow2 {
             if let Cluster::Data { host, .. } = state {
                 let at = host + within;
                 match &mut run {
-                    Some((start, _, len)) if *start + *len as u64 == at => *len += n,
+                    Some((start, from, len)) if *start + *len as u64 == at && *from + *len == done => *len += n,
                     _ => {
                         if let Some((start, from, len)) = run.take() {
                             self.file.read_at(start, &mut buf[from..from + len])?;
