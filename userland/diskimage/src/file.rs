@@ -49,10 +49,16 @@ impl<F: ImageFile + ?Sized> ImageFile for Box<F> {
 
 /// A file in memory, with a length limit so that a hostile image cannot make it grow without
 /// bound (a write past the limit fails like a full disk).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemFile {
     pub bytes: Vec<u8>,
     pub limit: u64,
+}
+
+impl Default for MemFile {
+    fn default() -> MemFile {
+        MemFile::new(Vec::new())
+    }
 }
 
 impl MemFile {
