@@ -141,8 +141,8 @@ impl Image {
                         Image::open_in_chain(file, &resolved, options, opener, chain)
                     });
                     let image = opened.map_err(|error| match error {
-                        // A loop or a too-deep chain is said once, not once per image.
-                        Error::BackingLoop(_) | Error::BackingChainTooDeep => error,
+                        // Said once, not once per image of the chain.
+                        Error::BackingLoop(_) | Error::BackingChainTooDeep | Error::NoBackingOpener(_) => error,
                         error => Error::Backing { name: backing, error: Box::new(error) },
                     })?;
                     q.set_backing(image);
