@@ -22,6 +22,9 @@ mod read;
 mod refcount;
 pub(crate) mod write;
 
+#[cfg(test)]
+mod tests;
+
 use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::format;
