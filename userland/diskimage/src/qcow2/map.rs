@@ -28,6 +28,16 @@ impl Qcow2 {
         }
     }
 
+    /// Whether no L2 table maps `guest_cluster` (its L1 entry is empty or out of the table).
+    pub(super) fn l2_missing(&self, guest_cluster: u64) -> bool {
+        self.l1.get(self.slot(guest_cluster).l1).is_none_or(|&e| e & entry::OFFSET_MASK == 0)
+    }
+
+    /// The first guest cluster of the next L2 table's range.
+    pub(super) fn next_l2_range(&self, guest_cluster: u64) -> u64 {
+        ((guest_cluster >> self.l2_bits) + 1) << self.l2_bits
+    }
+
     /// What guest cluster `guest_cluster` is.
     pub(super) fn lookup(&mut self, guest_cluster: u64) -> Result<Cluster, Error> {
         let slot = self.slot(guest_cluster);

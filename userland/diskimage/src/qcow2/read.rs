@@ -76,8 +76,14 @@ impl Qcow2 {
     /// most, and never past `limit` bytes).
     pub(crate) fn block_status(&mut self, offset: u64, limit: u64) -> Result<(u64, BlockStatus), Error> {
         let cs = self.cluster_size;
+        let guest_cluster = offset >> self.cluster_bits;
+        if self.backing.is_none() && self.l2_missing(guest_cluster) {
+            // A whole L2 table's range reads as zeros: say so at once.
+            let range_end = self.next_l2_range(guest_cluster).saturating_mul(cs);
+            return Ok(((range_end - offset).min(limit), BlockStatus::Zero));
+        }
         let len = (cs - offset % cs).min(limit);
-        match self.lookup(offset >> self.cluster_bits)? {
+        match self.lookup(guest_cluster)? {
             Cluster::Data { .. } | Cluster::Compressed { .. } => Ok((len, BlockStatus::Data)),
             Cluster::Zero { .. } => Ok((len, BlockStatus::Zero)),
             Cluster::Unallocated => match self.backing.as_deref_mut() {

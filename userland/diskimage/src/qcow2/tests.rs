@@ -150,3 +150,15 @@ fn broken_tables_are_errors_not_panics() {
     assert!(matches!(q.read(0, &mut b), Err(Error::Corrupt(_))));
     assert!(q.write(0, &[1; 16]).is_err());
 }
+
+#[test]
+fn discarding_a_whole_large_disk_skips_unmapped_ranges() {
+    // 2 TiB of 64 KiB clusters: 32 M clusters, of which two are mapped.
+    let mut q = new_image(2 << 40, 16);
+    q.write(1 << 40, &[1; 512]).unwrap();
+    q.write((2 << 40) - 512, &[2; 512]).unwrap();
+    assert_eq!(q.block_status(0, 1 << 40).unwrap(), (512 << 20, crate::BlockStatus::Zero));
+    q.unmap(0, 2 << 40, super::write::Unmap::Discard).unwrap();
+    assert_eq!(q.lookup((1 << 40) >> 16).unwrap(), Cluster::Unallocated);
+    assert_eq!(q.lookup(((2 << 40) >> 16) - 1).unwrap(), Cluster::Unallocated);
+}

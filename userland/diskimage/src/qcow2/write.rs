@@ -145,8 +145,17 @@ impl Qcow2 {
         let target = if has_backing { entry::ZERO } else { 0 };
         let mut updates = Vec::new();
         let mut frees = Vec::new();
-        for guest_cluster in first_whole..end_whole {
+        let mut guest_cluster = first_whole;
+        while guest_cluster < end_whole {
+            if !has_backing && self.l2_missing(guest_cluster) {
+                // No L2 table: every cluster it would map already reads as zeros. Skipping it
+                // keeps a guest's discard of a whole large disk quick.
+                guest_cluster = self.next_l2_range(guest_cluster);
+                continue;
+            }
             let state = self.lookup(guest_cluster)?;
+            let this = guest_cluster;
+            guest_cluster += 1;
             let free = match state {
                 Cluster::Unallocated if !has_backing => continue,
                 Cluster::Zero { prealloc: None } => continue,
@@ -154,7 +163,7 @@ impl Qcow2 {
                 Cluster::Zero { prealloc: Some(host) } | Cluster::Data { host, .. } => Some((host, cs)),
                 Cluster::Compressed { host, len } => Some((host, len)),
             };
-            let slot = self.slot(guest_cluster);
+            let slot = self.slot(this);
             let table = self.writable_l2(slot)?;
             updates.push(Update { table, index: slot.l2, value: target });
             frees.extend(free);
