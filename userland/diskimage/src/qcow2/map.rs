@@ -1,6 +1,6 @@
 //! Guest cluster to host: the L1 table (in memory) and L2 tables (cached), looked up
 //! ([`Qcow2::lookup`]), made writable ([`Qcow2::writable_l2`]: a new L2 table is counted,
-//! written and flushed before the L1 entry points to it) and updated ([`Qcow2::set_l2_entry`],
+//! written and flushed before the L1 entry points to it) and updated ([`Qcow2::set_l2_entries`],
 //! written through).
 //!
 //! Not here: what an entry should become (`write.rs`), or shared L2 tables (internal
@@ -8,6 +8,7 @@
 
 use alloc::format;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use super::entry::{self, Cluster, COPIED};
 use super::Qcow2;
@@ -74,13 +75,15 @@ impl Qcow2 {
         Ok(table)
     }
 
-    /// Writes entry `index` of the L2 table at `table` (through the cache, then the file).
-    pub(super) fn set_l2_entry(&mut self, table: u64, index: usize, value: u64) -> Result<(), Error> {
+    /// Writes entries `first..` of the L2 table at `table` (through the cache, then the file).
+    pub(super) fn set_l2_entries(&mut self, table: u64, first: usize, values: &[u64]) -> Result<(), Error> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
         let data = self.l2_cache.get(&mut *self.file, table)?;
-        if let Some(dest) = data.get_mut(index * 8..index * 8 + 8) {
-            dest.copy_from_slice(&value.to_be_bytes());
-        }
-        self.file.write_at(table + index as u64 * 8, &value.to_be_bytes())
+        let Some(dest) = data.get_mut(first * 8..first * 8 + bytes.len()) else {
+            return Err(Error::corrupt(format!("L2 index {first} is past the table")));
+        };
+        dest.copy_from_slice(&bytes);
+        self.file.write_at(table + first as u64 * 8, &bytes)
     }
 }
 

@@ -144,7 +144,7 @@ fn broken_tables_are_errors_not_panics() {
     let mut q = Qcow2::open(Box::new(file), false).unwrap().0;
     q.write(0, &[1; 512]).unwrap();
     let garbage = super::entry::COMPRESSED | 0x5_0000;
-    q.set_l2_entry(0x4_0000, 0, garbage).unwrap();
+    q.set_l2_entries(0x4_0000, 0, &[garbage]).unwrap();
     q.file.write_at(0x5_0000, &[0xff; 512]).unwrap();
     let mut b = [0u8; 16];
     assert!(matches!(q.read(0, &mut b), Err(Error::Corrupt(_))));

@@ -98,8 +98,20 @@ impl Qcow2 {
             if data_written {
                 self.file.flush()?;
             }
-            for u in &updates {
-                self.set_l2_entry(u.table, u.index, u.value)?;
+            // Neighbouring entries of one table go in one write (each entry stands alone, so a
+            // torn write leaves every entry old or new, both consistent).
+            let mut start = 0;
+            while start < updates.len() {
+                let mut end = start + 1;
+                while end < updates.len()
+                    && updates[end].table == updates[start].table
+                    && updates[end].index == updates[end - 1].index + 1
+                {
+                    end += 1;
+                }
+                let values: Vec<u64> = updates[start..end].iter().map(|u| u.value).collect();
+                self.set_l2_entries(updates[start].table, updates[start].index, &values)?;
+                start = end;
             }
         }
         if !frees.is_empty() {
@@ -147,9 +159,10 @@ impl Qcow2 {
         let mut frees = Vec::new();
         let mut guest_cluster = first_whole;
         while guest_cluster < end_whole {
-            if !has_backing && self.l2_missing(guest_cluster) {
-                // No L2 table: every cluster it would map already reads as zeros. Skipping it
-                // keeps a guest's discard of a whole large disk quick.
+            if (!has_backing || mode == Unmap::Discard) && self.l2_missing(guest_cluster) {
+                // No L2 table: nothing to free, and every cluster it would map reads as zeros
+                // (or, for a discard, may keep reading from the backing file). Skipping it keeps
+                // a guest's discard of a whole large disk quick.
                 guest_cluster = self.next_l2_range(guest_cluster);
                 continue;
             }
@@ -157,7 +170,8 @@ impl Qcow2 {
             let this = guest_cluster;
             guest_cluster += 1;
             let free = match state {
-                Cluster::Unallocated if !has_backing => continue,
+                // A discard may leave the backing file showing through: nothing is freed.
+                Cluster::Unallocated if !has_backing || mode == Unmap::Discard => continue,
                 Cluster::Zero { prealloc: None } => continue,
                 Cluster::Unallocated => None,
                 Cluster::Zero { prealloc: Some(host) } | Cluster::Data { host, .. } => Some((host, cs)),
