@@ -59,6 +59,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "escape_filter", dir: "userland/shell/fuzz", dict: None },
     Target { name: "partition_table", dir: "userland/partitions/fuzz", dict: None },
     Target { name: "datastore_mount", dir: "userland/datastore/fuzz", dict: None },
+    Target { name: "qcow2_image", dir: "userland/diskimage/fuzz", dict: None },
 ];
 
 /// `cargo xtask fuzz` without `--runs` or `--seconds`: a minute per target.

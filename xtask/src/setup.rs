@@ -21,7 +21,8 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
 /// What the tests need on top: Bochs for the Intel VMX path; Linux's exFAT and FAT tools, which
 /// the datastore file-system tests (keel-datastore) check their images with (mkfs.exfat,
 /// fsck.exfat, mkfs.vfat, fsck.vfat; mtools is a build package); the partition tools the
-/// partition readers and `newfs` are checked against (sfdisk, sgdisk).
+/// partition readers and `newfs` are checked against (sfdisk, sgdisk); qemu-img and qemu-io,
+/// which make and check the disk images keel-diskimage reads and writes.
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("bochs", "/usr/bin/bochs"),
     ("bochsbios", "/usr/share/bochs/BIOS-bochs-latest"),
@@ -30,6 +31,7 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("dosfstools", "/usr/sbin/fsck.vfat"),
     ("fdisk", "/usr/sbin/sfdisk"),
     ("gdisk", "/usr/sbin/sgdisk"),
+    ("qemu-utils", "/usr/bin/qemu-img"),
 ];
 
 fn is_root() -> bool {
