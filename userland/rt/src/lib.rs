@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod cpu;
+pub mod image_file;
 pub mod io;
 pub mod shared;
 pub mod storage;

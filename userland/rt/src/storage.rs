@@ -7,8 +7,10 @@
 //! or decide what a client may touch (the service checks that).
 
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 use keel_abi::Handle;
 use keel_storeproto::{decode_entries, open, Channel, Entry, Op, Reply, Request, Status, DATA_MAX};
@@ -21,14 +23,18 @@ pub const MAX_READ: usize = DATA_MAX;
 /// How long one request may take (a disk can be slow; a hung one must not hang the caller).
 pub const TIMEOUT_NS: u64 = 30_000_000_000;
 
+/// A client; clones share the channel (one request at a time, so the program's one thread
+/// that uses them calls them in turn), which lets each open disk image hold its own.
+#[derive(Clone)]
 pub struct StorageClient {
     channel: &'static Channel,
     /// Rung when a request is posted (SIGNAL).
     to_service: Handle,
     /// Rung by the service when it answers (WAIT).
     replies: Handle,
-    /// A request timed out and may still be answered: drop that answer before the next.
-    stale: bool,
+    /// A request timed out and may still be answered: drop that answer before the next (shared
+    /// by the clones: it is the channel's state).
+    stale: Rc<Cell<bool>>,
 }
 
 /// An open file: its handle on the channel and its size when opened.
@@ -41,7 +47,7 @@ pub struct OpenFile {
 impl StorageClient {
     /// A client over a mapped channel and the two notifications.
     pub fn new(channel: &'static Channel, to_service: Handle, replies: Handle) -> StorageClient {
-        StorageClient { channel, to_service, replies, stale: false }
+        StorageClient { channel, to_service, replies, stale: Rc::new(Cell::new(false)) }
     }
 
     /// A client over the handles a program was given: the channel (MAP), the service's request
@@ -53,10 +59,10 @@ impl StorageClient {
 
     /// Post `request` (with `data` in the window for a write) and wait for the answer.
     pub fn call(&mut self, request: &Request, data: &[u8]) -> Result<Reply, String> {
-        if self.stale {
+        if self.stale.get() {
             // The late answer to a request that timed out, if it came, is not this one's.
             self.channel.reply();
-            self.stale = false;
+            self.stale.set(false);
         }
         self.channel.put_data(0, data);
         self.channel.post(request);
@@ -68,7 +74,7 @@ impl StorageClient {
             }
             let now = sys::clock_ns();
             if now >= deadline {
-                self.stale = true;
+                self.stale.set(true);
                 return Err(String::from("the storage service did not answer in 30 seconds"));
             }
             let _ = sys::notify_wait(self.replies, Some(deadline - now));

@@ -18,7 +18,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use keel_vmlimits::{check_path, check_switch_name, check_vm_name, parse_memory, MAX_DISKS_PER_VM, MAX_NICS_PER_VM};
+use keel_vmlimits::{
+    check_path, check_switch_name, check_vm_name, parse_disk_size, parse_memory, MAX_DISKS_PER_VM, MAX_NICS_PER_VM,
+};
 
 use crate::verbs::{lookup, usage, Lookup, Origin, Verb};
 use crate::words::split_words;
@@ -163,6 +165,14 @@ pub enum Command {
     },
     /// `kill PID` (debugging).
     Kill(u32),
+    /// `create [-b base | -i disk] [-s size] path`: a new disk image on the datastore, raw or
+    /// qcow2 by the name (vmctl(8)); `-b`: a qcow2 overlay on `base`; `-i`: a copy of `disk`.
+    Create {
+        path: String,
+        size: Option<u64>,
+        base: Option<String>,
+        input: Option<String>,
+    },
 }
 
 /// Why a line is not a command. Displays as one line of error and, for a known verb, a
@@ -319,6 +329,7 @@ fn parse_verb(verb: &'static Verb, args: &[String]) -> Result<Command, ParseErro
             let disk = String::from(ops.one("missing disk (see disks)")?);
             Command::Newfs { disk, force: ops.flags.iter().any(|(c, _)| *c == 'f') }
         }
+        "create" => parse_create(args)?,
         "ls" => {
             let ops = Options::parse(name, args, "")?;
             ops.at_most(1)?;
@@ -477,6 +488,43 @@ fn path(value: &str, what: &str) -> Result<(), ParseError> {
     check_path(value).map_err(|e| ParseError::verb("start", e.message(what, &shown(value))))
 }
 
+/// `create [-b base | -i disk] [-s size] path`, with vmctl(8)'s rules: a size is needed unless
+/// the image copies or overlays another, and -b and -i exclude each other.
+fn parse_create(args: &[String]) -> Result<Command, ParseError> {
+    const VERB: &str = "create";
+    let err = |m: String| ParseError::verb(VERB, m);
+    let ops = Options::parse(VERB, args, "b:i:s:")?;
+    let (mut size, mut base, mut input) = (None, None, None);
+    for &(flag, value) in &ops.flags {
+        let value = value.unwrap_or_default();
+        let (slot, what) = match flag {
+            's' => {
+                let bytes = parse_disk_size(value).map_err(|e| err(e.message(&shown(value))))?;
+                if size.replace(bytes).is_some() {
+                    return Err(err("size specified multiple times".into()));
+                }
+                continue;
+            }
+            'b' => (&mut base, "base image path"),
+            'i' => (&mut input, "input image path"),
+            _ => return Err(err(format!("unknown option -{flag}"))),
+        };
+        check_path(value).map_err(|e| err(e.message(what, &shown(value))))?;
+        if slot.replace(String::from(value)).is_some() {
+            return Err(err(format!("-{flag} specified multiple times")));
+        }
+    }
+    let path = String::from(ops.one("missing disk image path")?);
+    check_path(&path).map_err(|e| err(e.message("disk image path", &shown(&path))))?;
+    if base.is_some() && input.is_some() {
+        return Err(err("conflicting -b and -i arguments".into()));
+    }
+    if size.is_none() && base.is_none() && input.is_none() {
+        return Err(err(format!("could not create {path}: missing size argument")));
+    }
+    Ok(Command::Create { path, size, base, input })
+}
+
 fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
     const VERB: &str = "start";
     let err = |m: String| ParseError::verb(VERB, m);
@@ -586,7 +634,6 @@ mod tests {
     fn unknown_and_ambiguous_verbs() {
         assert_eq!(e("frob"), "unknown command 'frob' (try help)");
         assert_eq!(e("st 1"), "ambiguous command 'st': start, status, stop (try help)");
-        assert_eq!(e("create -s 1G disk.img"), "create: not supported on Keel (try help)");
         assert_eq!(e("sen 1"), "send: not supported on Keel (try help)");
         // Hostile words are shown printable and short.
         assert_eq!(e("\u{1b}[2J"), "unknown command '?[2J' (try help)");
@@ -874,6 +921,29 @@ mod tests {
         assert_eq!(e("mem now"), "mem: too many arguments\nusage: mem");
         assert_eq!(e("reboot -f"), "reboot: unknown option -f\nusage: reboot");
         assert_eq!(e("vers"), "unknown command 'vers' (try help)");
+    }
+
+    #[test]
+    fn create() {
+        let c = |path: &str, size: Option<u64>, base: Option<&str>, input: Option<&str>| Command::Create {
+            path: path.into(),
+            size,
+            base: base.map(Into::into),
+            input: input.map(Into::into),
+        };
+        assert_eq!(p("create -s 50G disk.qcow2"), c("disk.qcow2", Some(50 << 30), None, None));
+        assert_eq!(p("create -s 1.5M /vm/a.img"), c("/vm/a.img", Some(1 << 20), None, None));
+        assert_eq!(p("create -b base.qcow2 o.qcow2"), c("o.qcow2", None, Some("base.qcow2"), None));
+        assert_eq!(p("create -i disk.img -s 8G o.qcow2"), c("o.qcow2", Some(8 << 30), None, Some("disk.img")));
+        assert_eq!(e("create disk.qcow2"), "create: could not create disk.qcow2: missing size argument\nusage: create [-b base | -i disk] [-s size] disk");
+        assert_eq!(
+            e("create -b a -i b c"),
+            "create: conflicting -b and -i arguments\nusage: create [-b base | -i disk] [-s size] disk"
+        );
+        assert!(e("create -s 5GB d").starts_with("create: invalid disk size '5GB'"));
+        assert!(e("create -s 512K d").starts_with("create: disk size must be at least 1M"));
+        assert!(e("create -s 1G").starts_with("create: missing disk image path"));
+        assert!(e("create -s 1G -s 2G d").starts_with("create: size specified multiple times"));
     }
 
     #[test]

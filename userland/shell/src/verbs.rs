@@ -42,7 +42,16 @@ pub(crate) static VERBS: &[Verb] = &[
         "Attach to the serial console of the VM with the given id or name.\n\
          Type ~. at the start of a line to detach, ~~ to send a ~, ~? for help.",
     ),
-    verb("create", VmctlUnsupported, "usage: create [-b base | -i disk] [-s size] disk", "Not supported on Keel."),
+    verb(
+        "create",
+        Vmctl,
+        "usage: create [-b base | -i disk] [-s size] disk",
+        "Create a disk image on the datastore: qcow2 if its name ends in .qcow2,\n\
+         else raw (sparse). -s gives the size (at least 1M, rounded down to a MiB);\n\
+         -b base makes a qcow2 overlay whose unwritten clusters read from base (the\n\
+         size defaults to base's); -i disk copies an existing image, converting\n\
+         between raw and qcow2.",
+    ),
     verb("load", Vmctl, "usage: load filename", "Load additional vm.conf(5) configuration from the named file."),
     verb("log", Vmctl, "usage: log brief | verbose", "Disable (brief) or enable (verbose) verbose debug logging."),
     verb("pause", Vmctl, "usage: pause id", "Pause the VM with the given id or name."),
@@ -156,6 +165,8 @@ pub fn help_text() -> &'static str {
 const HELP: &str = "\
 commands (as vmctl(8); a command may be shortened, e.g. sh for show):
   console id                   attach to a VM's console (~. detaches)
+  create [-b base | -i disk] [-s size] disk
+                               make a disk image (.qcow2 names: qcow2)
   load filename                load vm.conf(5) configuration from a file
   log brief | verbose          disable or enable verbose logging
   pause id                     pause a VM

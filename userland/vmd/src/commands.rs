@@ -11,6 +11,7 @@ use keel_rt::sys;
 use keel_shell::{format_show, parse, Command, EditorEvent, EscapeAction, LineEditor, ResetWhat, Target};
 use keel_vmconf::Config;
 
+use crate::disks::VmFiles;
 use crate::term::{Term, PROMPT};
 use crate::vms::{describe, VmTable};
 use crate::{config, BIT_CHILD};
@@ -156,6 +157,32 @@ impl Vmd {
         }
         let on = if self.storage.is_some() { "the datastore or the boot media" } else { "the boot media" };
         Err(alloc::format!("{path}: no such file on {on}"))
+    }
+
+    /// `create`: vmctl's messages; a copy (`-i`) says how far it is every tenth.
+    fn create(&mut self, args: crate::create::CreateArgs) {
+        let Some(storage) = self.storage.as_ref() else {
+            let _ = writeln!(self.term, "vmctl: create imagefile operation failed: no datastore");
+            return;
+        };
+        let client = storage.client.clone();
+        let term = &mut self.term;
+        let mut shown = 0;
+        let mut progress = |done: u64, total: u64| {
+            let tenth = (done.saturating_mul(10) / total.max(1)).min(10);
+            if tenth > shown {
+                shown = tenth;
+                let _ = writeln!(term, "vmctl: copying {}%", tenth * 10);
+            }
+        };
+        match crate::create::run(&client, &args, &mut progress) {
+            Ok(line) => {
+                let _ = writeln!(self.term, "vmctl: {line}");
+            }
+            Err(e) => {
+                let _ = writeln!(self.term, "vmctl: create imagefile operation failed: {e}");
+            }
+        }
     }
 
     /// `spawn [-s] program`: start a boot-module program; with `storage`, its handles 1 to 3 are
@@ -468,6 +495,9 @@ impl Vmd {
             }
             Command::Dmesg => self.dmesg(),
             Command::Spawn { program, storage } => self.spawn(program, storage),
+            Command::Create { path, size, base, input } => {
+                self.create(crate::create::CreateArgs { path, size, base, input })
+            }
             Command::Kill(pid) => match self.children.iter().find(|c| c.pid == u64::from(pid)) {
                 Some(c) => {
                     if let Err(e) = sys::process_kill(c.handle) {
@@ -616,6 +646,14 @@ impl Vmd {
                 return;
             }
         };
+        // Its disks and CD-ROM: on the datastore, readable, and not written by another VM.
+        let vm_files = match self.vm_files(&args, existing) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = writeln!(self.term, "vmctl: start vm command failed: {e}");
+                return;
+            }
+        };
         let index = match existing {
             Some(i) => i,
             // A new VM is `start -b ... name` (checked above).
@@ -636,11 +674,12 @@ impl Vmd {
         let spec = crate::running::Boot { image, initrd, cmdline };
         // A monitor whose files are on the datastore reads them through a channel of its own,
         // limited to those files, read-only.
-        let on_datastore: Vec<(String, bool)> = [&spec.image, &spec.initrd]
+        let mut on_datastore: Vec<(String, bool)> = [&spec.image, &spec.initrd]
             .into_iter()
             .filter(|f| f.starts_with('/'))
             .map(|f| (f.clone(), false))
             .collect();
+        on_datastore.extend(vm_files.grants());
         let client = match (on_datastore.is_empty(), self.storage.as_mut()) {
             (false, Some(s)) => match s.attach(&keel_storeproto::Grants::Files(on_datastore)) {
                 Ok(handles) => Some(handles),
@@ -659,6 +698,7 @@ impl Vmd {
             &spec,
             vm.memory(),
             client.as_ref(),
+            vm_files,
         );
         if let Some(c) = &client {
             c.close();
@@ -682,6 +722,37 @@ impl Vmd {
                 let _ = writeln!(self.term, "vmctl: start vm command failed: {e}");
             }
         }
+    }
+
+    /// The disks and CD-ROM `start` gives the VM (`-d`/`-r`, else vm.conf's), checked.
+    fn vm_files(&mut self, args: &keel_shell::StartArgs, existing: Option<usize>) -> Result<VmFiles, String> {
+        let configured = existing.map(|i| &self.vms.vms[i].config);
+        let disks: Vec<String> = if args.disks.is_empty() {
+            let listed = configured.map(|c| c.disks.as_slice()).unwrap_or_default();
+            listed
+                .iter()
+                .map(|d| match d.format {
+                    Some(f) => alloc::format!("{f}:{}", d.path),
+                    None => d.path.clone(),
+                })
+                .collect()
+        } else {
+            args.disks.clone()
+        };
+        let cdrom = args.cdrom.clone().or_else(|| configured.and_then(|c| c.cdrom.clone()));
+        if disks.is_empty() && cdrom.is_none() {
+            return Ok(VmFiles::default());
+        }
+        let storage = self.storage.as_ref().ok_or_else(|| String::from("disks and CD-ROMs need a datastore"))?;
+        let files = VmFiles::gather(&storage.client, &disks, cdrom.as_deref())?;
+        for other in &self.vms.vms {
+            if let Some(running) = &other.running {
+                if let Some(path) = files.conflict(&running.files) {
+                    return Err(alloc::format!("{path}: in use by vm {}", other.name()));
+                }
+            }
+        }
+        Ok(files)
     }
 
     /// vmctl's `stop`: "stopping vm NAME: requested to shutdown vm ID" (or forced).

@@ -14,6 +14,8 @@ extern crate alloc;
 
 mod commands;
 mod config;
+mod create;
+mod disks;
 mod info;
 mod running;
 mod storage;

@@ -27,6 +27,8 @@ pub struct Running {
     pub memory: u64,
     /// The monitor's number as a client of the storage service, when it reads files there.
     pub storage_client: Option<u64>,
+    /// Its disks and CD-ROM (for `show`, and so that no other VM writes them).
+    pub files: crate::disks::VmFiles,
 }
 
 impl Running {
@@ -40,9 +42,11 @@ impl Running {
         boot: &Boot,
         memory: u64,
         storage: Option<&crate::storage::ClientHandles>,
+        files: crate::disks::VmFiles,
     ) -> Result<Running, String> {
         let e = |what: &str, e: keel_abi::Error| alloc::format!("{what}: {e}");
         let (shm, control) = keel_rt::shared::control_area_create().map_err(|x| e("control area", x))?;
+        control.configure_storage(&files.disks, &files.cdrom);
         control.configure_linux(id, name, &boot.image, memory, &boot.initrd, &boot.cmdline);
         let to_monitor = sys::notify_create().map_err(|x| e("notification", x))?;
         let mut grants = alloc::vec![
@@ -57,7 +61,7 @@ impl Running {
         let started = sys::process_spawn_with(HANDLE_MODULES, "monitor", notify, BIT_CHILD, &grants);
         let _ = sys::handle_close(shm);
         let (process, pid) = started.map_err(|x| e("cannot start the monitor", x))?;
-        Ok(Running { control, process, pid, to_monitor, memory, storage_client: storage.map(|c| c.number) })
+        Ok(Running { control, process, pid, to_monitor, memory, storage_client: storage.map(|c| c.number), files })
     }
 
     pub fn ask(&self, bits: u32) {

@@ -6,6 +6,7 @@
 //! - [`scaled`]: sizes as text, fmt_scaled(3) and scan_scaled(3) ([`fmt_scaled`], [`scan_scaled`]);
 //! - [`memory`]: a VM's memory size, its bounds and default ([`parse_memory`], [`check_memory`]),
 //!   and the message when it does not fit ([`NotEnoughMemory`]);
+//! - [`disk`]: a disk image's size for `create -s` ([`parse_disk_size`]);
 //! - [`path`]: paths to images, their length ([`check_path`]);
 //! - the counts below.
 //!
@@ -21,11 +22,13 @@
 #![forbid(unsafe_code)]
 extern crate alloc;
 
+pub mod disk;
 pub mod memory;
 pub mod name;
 pub mod path;
 pub mod scaled;
 
+pub use disk::{parse_disk_size, DiskSizeError, MAX_DISK_SIZE, MIN_DISK_SIZE};
 pub use memory::{check_memory, parse_memory, MemoryError, NotEnoughMemory, DEFAULT_MEMORY, MAX_MEMORY, MIN_MEMORY};
 pub use name::{check_switch_name, check_vm_name, NameError, SWITCH_NAME_MAX, VM_NAME_MAX};
 pub use path::{check_path, PATH_MAX};

@@ -9,10 +9,12 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+use alloc::string::String;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 pub const MAGIC: u32 = 0x4b56_4d43; // "KVMC"
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Pages vmd allocates for the area.
 pub const CONTROL_PAGES: u64 = 8;
 pub const OUT_RING: usize = 16 * 1024;
@@ -21,6 +23,8 @@ pub const NAME_MAX: usize = 64;
 /// The longest image path (keel-vmlimits' rule for paths).
 pub const IMAGE_PATH_MAX: usize = keel_vmlimits::PATH_MAX;
 pub const CMDLINE_MAX: usize = 2048;
+/// A disk's entry: its format prefix (`qcow2:`) and path.
+pub const DISK_SPEC_MAX: usize = IMAGE_PATH_MAX + 8;
 /// The monitor's exit code (and `exit_code`) when the guest asked for a reset: vmd starts the
 /// VM again.
 pub const EXIT_REBOOT: u32 = 0x100;
@@ -163,6 +167,11 @@ pub struct ControlArea {
     /// For a Linux kernel: the initrd (named as the image; empty: none) and the command line.
     pub initrd: Text<IMAGE_PATH_MAX>,
     pub cmdline: Text<CMDLINE_MAX>,
+    /// The guest's disks, in order (empty: none), each a datastore path with its format:
+    /// `raw:/path`, `qcow2:/path`, or `/path` (the format read from the image). Read-write.
+    pub disks: [Text<DISK_SPEC_MAX>; keel_vmlimits::MAX_DISKS_PER_VM],
+    /// The CD-ROM's ISO image, a datastore path (empty: none). Read-only.
+    pub cdrom: Text<IMAGE_PATH_MAX>,
     // Status, written by the monitor.
     pub state: AtomicU32,
     pub exit_code: AtomicU32,
@@ -190,6 +199,8 @@ impl ControlArea {
             image: Text::new(),
             initrd: Text::new(),
             cmdline: Text::new(),
+            disks: [const { Text::new() }; keel_vmlimits::MAX_DISKS_PER_VM],
+            cdrom: Text::new(),
             state: AtomicU32::new(state::STARTING),
             exit_code: AtomicU32::new(0),
             reason: Text::new(),
@@ -217,6 +228,15 @@ impl ControlArea {
         self.image.set(image);
         self.version.store(VERSION, Ordering::Relaxed);
         self.magic.store(MAGIC, Ordering::Release);
+    }
+
+    /// vmd: the guest's disks (`raw:/path`, `qcow2:/path` or `/path`, at most
+    /// MAX_DISKS_PER_VM; more are left out) and CD-ROM image (`""`: none). Before `configure`.
+    pub fn configure_storage(&self, disks: &[String], cdrom: &str) {
+        for (slot, disk) in self.disks.iter().zip(disks) {
+            slot.set(disk);
+        }
+        self.cdrom.set(cdrom);
     }
 
     pub fn is_configured(&self) -> bool {

@@ -1,0 +1,100 @@
+//! A datastore file as a disk image's file (keel-diskimage's `ImageFile`): what the monitor
+//! serves a guest's disk from and what vmd's `create` writes, through the storage service.
+//!
+//! Reads past the end of the file give zeros (the image code reads headers and tables that a
+//! sparse or short file may not hold). The length is the file's at open, then what writes and
+//! `set_len` made it: the file has one writer (vmd refuses a second VM on a writable image), so
+//! no request is spent asking. What it does not do: cache, or reorder anything (each call is a
+//! request, answered before the next).
+
+use alloc::boxed::Box;
+use alloc::string::String;
+
+use keel_diskimage::{BackingOpener, Error, ImageFile};
+
+use crate::storage::{OpenFile, StorageClient, MAX_READ};
+
+pub struct StorageFile {
+    client: StorageClient,
+    file: OpenFile,
+    len: u64,
+    /// Its path, for messages.
+    path: String,
+}
+
+fn io(e: String) -> Error {
+    Error::Io(e)
+}
+
+impl StorageFile {
+    /// Open `path` on the datastore (`write`: for writing; `create`: make it when missing).
+    pub fn open(client: &StorageClient, path: &str, write: bool, create: bool) -> Result<StorageFile, Error> {
+        let mut client = client.clone();
+        let file = client.open(path, create, write).map_err(io)?;
+        Ok(StorageFile { client, file, len: file.size, path: String::from(path) })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Drop for StorageFile {
+    fn drop(&mut self) {
+        let _ = self.client.close(self.file);
+    }
+}
+
+impl ImageFile for StorageFile {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset.checked_add(done as u64).ok_or(Error::Io(String::from("offset past 2^64")))?;
+            let end = (done + MAX_READ).min(buf.len());
+            let n =
+                if at >= self.len { 0 } else { self.client.read(self.file, at, &mut buf[done..end]).map_err(io)? };
+            if n == 0 {
+                // The end of the file: the rest reads as zeros.
+                buf[done..].fill(0);
+                break;
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        let end = offset.checked_add(data.len() as u64).ok_or(Error::Io(String::from("offset past 2^64")))?;
+        self.client.write(self.file, offset, data).map_err(io)?;
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.client.flush(self.file).map_err(io)
+    }
+
+    fn len(&mut self) -> Result<u64, Error> {
+        Ok(self.len)
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<(), Error> {
+        self.client.truncate(self.file, len).map_err(io)?;
+        self.len = len;
+        Ok(())
+    }
+}
+
+/// Opens a qcow2 image's backing files on the datastore, read-only, by keel-diskimage's naming
+/// rule (a relative name is relative to the image's directory).
+pub struct DatastoreOpener {
+    pub client: StorageClient,
+}
+
+impl BackingOpener for DatastoreOpener {
+    fn open_backing(&mut self, image: &str, backing: &str) -> Result<(Box<dyn ImageFile>, String), Error> {
+        let path = keel_diskimage::resolve_backing_path(image, backing);
+        let file = StorageFile::open(&self.client, &path, false, false)?;
+        Ok((Box::new(file), path))
+    }
+}
