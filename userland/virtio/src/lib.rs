@@ -27,7 +27,10 @@
 
 extern crate alloc;
 
+pub mod backend;
+pub mod blk;
 pub mod chacha20;
+pub mod chain;
 pub mod pci;
 pub mod queue;
 pub mod rng;
@@ -35,6 +38,8 @@ pub mod rng;
 #[cfg(test)]
 mod testdriver;
 
+pub use backend::{BackendError, BlockBackend, MemBackend};
+pub use blk::VirtioBlk;
 pub use chacha20::ChaCha20Rng;
 pub use keel_devices::guest_memory::GuestMemory;
 pub use pci::VirtioPci;
