@@ -34,6 +34,7 @@ pub mod chain;
 pub mod pci;
 pub mod queue;
 pub mod rng;
+pub mod scsi;
 
 #[cfg(test)]
 mod testdriver;
@@ -45,6 +46,7 @@ pub use keel_devices::guest_memory::GuestMemory;
 pub use pci::VirtioPci;
 pub use queue::{QueueError, SplitQueue};
 pub use rng::{Entropy, VirtioRng};
+pub use scsi::VirtioScsi;
 
 /// The spec's numbers (status bits, feature bits, device IDs) have one home, shared with the
 /// host's drivers.
