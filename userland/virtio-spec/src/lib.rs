@@ -13,6 +13,14 @@ pub const PCI_VENDOR: u16 = 0x1AF4;
 pub const PCI_DEVICE_MODERN_BASE: u16 = 0x1040;
 /// The transitional virtio-blk's PCI device ID (4.1.2.3).
 pub const PCI_DEVICE_TRANSITIONAL_BLOCK: u16 = 0x1001;
+/// The transitional virtio-net's PCI device ID (4.1.2.3).
+pub const PCI_DEVICE_TRANSITIONAL_NET: u16 = 0x1000;
+/// The transitional virtio-console's PCI device ID (4.1.2.3).
+pub const PCI_DEVICE_TRANSITIONAL_CONSOLE: u16 = 0x1003;
+/// The transitional virtio-scsi's PCI device ID (4.1.2.3).
+pub const PCI_DEVICE_TRANSITIONAL_SCSI: u16 = 0x1004;
+/// The transitional entropy device's PCI device ID (4.1.2.3).
+pub const PCI_DEVICE_TRANSITIONAL_ENTROPY: u16 = 0x1005;
 
 /// Virtio device IDs (5).
 pub mod device_id {
@@ -20,6 +28,7 @@ pub mod device_id {
     pub const BLOCK: u16 = 2;
     pub const CONSOLE: u16 = 3;
     pub const ENTROPY: u16 = 4;
+    pub const SCSI: u16 = 8;
 }
 
 /// Device status bits (2.1).
@@ -45,6 +54,7 @@ pub mod features {
     pub const BLK_RO: u64 = 1 << 5;
     pub const BLK_BLK_SIZE: u64 = 1 << 6;
     pub const BLK_FLUSH: u64 = 1 << 9;
+    pub const BLK_DISCARD: u64 = 1 << 13;
     pub const BLK_WRITE_ZEROES: u64 = 1 << 14;
 }
 
@@ -94,14 +104,47 @@ pub mod desc_flags {
     pub const WRITE: u16 = 2;
 }
 
+/// The legacy (0.9.5) register block at the start of a transitional device's I/O BAR 0, without
+/// MSI-X (4.1.4.8), as offsets; and the legacy virtqueue layout (2.7.2, 4.1.5.1.2 legacy).
+pub mod legacy {
+    /// Device features bits 0-31 (read-only).
+    pub const DEVICE_FEATURES: usize = 0x00;
+    /// Driver features bits 0-31.
+    pub const DRIVER_FEATURES: usize = 0x04;
+    /// The selected queue's address, in 4096-byte units (a page frame number).
+    pub const QUEUE_ADDRESS: usize = 0x08;
+    /// The selected queue's size (read-only: legacy drivers cannot choose it).
+    pub const QUEUE_SIZE: usize = 0x0C;
+    pub const QUEUE_SELECT: usize = 0x0E;
+    pub const QUEUE_NOTIFY: usize = 0x10;
+    pub const DEVICE_STATUS: usize = 0x12;
+    pub const ISR_STATUS: usize = 0x13;
+    /// Where the device-specific configuration starts when MSI-X is off.
+    pub const DEVICE_CONFIG: usize = 0x14;
+    /// QUEUE_ADDRESS counts in units of 1 << this.
+    pub const QUEUE_ADDRESS_SHIFT: u32 = 12;
+    /// The legacy queue layout's alignment of the used ring.
+    pub const QUEUE_ALIGN: u64 = 4096;
+}
+
 /// The virtio-blk device configuration (5.2.4), as offsets.
 pub mod blk_config {
     pub const CAPACITY: usize = 0;
     pub const SIZE_MAX: usize = 8;
     pub const SEG_MAX: usize = 12;
+    pub const GEOMETRY: usize = 16;
     pub const BLK_SIZE: usize = 20;
+    pub const TOPOLOGY: usize = 24;
+    pub const WRITEBACK: usize = 32;
+    pub const NUM_QUEUES: usize = 34;
+    pub const MAX_DISCARD_SECTORS: usize = 36;
+    pub const MAX_DISCARD_SEG: usize = 40;
+    pub const DISCARD_SECTOR_ALIGNMENT: usize = 44;
     pub const MAX_WRITE_ZEROES_SECTORS: usize = 48;
     pub const MAX_WRITE_ZEROES_SEG: usize = 52;
+    pub const WRITE_ZEROES_MAY_UNMAP: usize = 56;
+    /// The structure up to and including the write-zeroes fields (no secure erase, no zones).
+    pub const LEN: usize = 60;
 }
 
 /// virtio-blk request types and header (5.2.6).
@@ -112,10 +155,13 @@ pub mod blk_request {
     /// The device's serial number: 20 bytes, NUL-padded.
     pub const GET_ID: u32 = 8;
     pub const ID_LEN: usize = 20;
+    pub const DISCARD: u32 = 11;
     pub const WRITE_ZEROES: u32 = 13;
+    /// A discard or write-zeroes segment's flag: the range may be unmapped.
+    pub const SEGMENT_FLAG_UNMAP: u32 = 1;
     /// The request header: type, reserved, sector.
     pub const HEADER_LEN: usize = 16;
-    /// One write-zeroes segment: sector, num_sectors, flags.
+    /// One discard or write-zeroes segment: sector, num_sectors, flags.
     pub const ZEROES_SEGMENT_LEN: usize = 16;
     /// Requests count in 512-byte sectors whatever the block size.
     pub const SECTOR: u64 = 512;
@@ -126,4 +172,84 @@ pub mod blk_status {
     pub const OK: u8 = 0;
     pub const IOERR: u8 = 1;
     pub const UNSUPP: u8 = 2;
+}
+
+/// The virtio-scsi device configuration (5.6.4), as offsets.
+pub mod scsi_config {
+    pub const NUM_QUEUES: usize = 0;
+    pub const SEG_MAX: usize = 4;
+    pub const MAX_SECTORS: usize = 8;
+    pub const CMD_PER_LUN: usize = 12;
+    pub const EVENT_INFO_SIZE: usize = 16;
+    /// Writable by the driver.
+    pub const SENSE_SIZE: usize = 20;
+    /// Writable by the driver.
+    pub const CDB_SIZE: usize = 24;
+    pub const MAX_CHANNEL: usize = 28;
+    pub const MAX_TARGET: usize = 30;
+    pub const MAX_LUN: usize = 32;
+    pub const LEN: usize = 36;
+    /// The defaults of the two writable sizes (5.6.4).
+    pub const DEFAULT_SENSE_SIZE: u32 = 96;
+    pub const DEFAULT_CDB_SIZE: u32 = 32;
+}
+
+/// virtio-scsi's queues (5.6.2): control, event, then the request queues.
+pub mod scsi_queue {
+    pub const CONTROL: u16 = 0;
+    pub const EVENT: u16 = 1;
+    pub const REQUEST: u16 = 2;
+}
+
+/// virtio-scsi requests (5.6.6).
+pub mod scsi_request {
+    /// `struct virtio_scsi_req_cmd` up to the CDB: lun[8], id, task_attr, prio, crn.
+    pub const CMD_HEADER_LEN: usize = 19;
+    /// The response up to the sense bytes: sense_len, residual, status_qualifier, status,
+    /// response.
+    pub const RESPONSE_HEADER_LEN: usize = 12;
+    pub const RESPONSE_SENSE_LEN: usize = 0;
+    pub const RESPONSE_RESIDUAL: usize = 4;
+    pub const RESPONSE_STATUS: usize = 10;
+    pub const RESPONSE_RESPONSE: usize = 11;
+    /// lun[0] of an addressed logical unit.
+    pub const LUN_ADDRESSED: u8 = 1;
+    /// Control queue request types (5.6.6.2).
+    pub const T_TMF: u32 = 0;
+    pub const T_AN_QUERY: u32 = 1;
+    pub const T_AN_SUBSCRIBE: u32 = 2;
+    /// Task management functions (5.6.6.2.1).
+    pub const T_TMF_ABORT_TASK: u32 = 0;
+    pub const T_TMF_ABORT_TASK_SET: u32 = 1;
+    pub const T_TMF_CLEAR_ACA: u32 = 2;
+    pub const T_TMF_CLEAR_TASK_SET: u32 = 3;
+    pub const T_TMF_I_T_NEXUS_RESET: u32 = 4;
+    pub const T_TMF_LOGICAL_UNIT_RESET: u32 = 5;
+    pub const T_TMF_QUERY_TASK: u32 = 6;
+    pub const T_TMF_QUERY_TASK_SET: u32 = 7;
+    /// A TMF request: type, subtype, lun[8], id. Its response is one byte.
+    pub const TMF_LEN: usize = 24;
+    /// An asynchronous notification query or subscription: type, lun[8], event_requested. Its
+    /// response: event_actual (le32), response (u8).
+    pub const AN_LEN: usize = 16;
+    pub const AN_RESPONSE_LEN: usize = 5;
+}
+
+/// virtio-scsi response codes (5.6.6.1, 5.6.6.2).
+pub mod scsi_response {
+    pub const OK: u8 = 0;
+    pub const OVERRUN: u8 = 1;
+    pub const ABORTED: u8 = 2;
+    pub const BAD_TARGET: u8 = 3;
+    pub const RESET: u8 = 4;
+    pub const BUSY: u8 = 5;
+    pub const TRANSPORT_FAILURE: u8 = 6;
+    pub const TARGET_FAILURE: u8 = 7;
+    pub const NEXUS_FAILURE: u8 = 8;
+    pub const FAILURE: u8 = 9;
+    /// Task management: the function completed (the same value as OK).
+    pub const FUNCTION_COMPLETE: u8 = 0;
+    pub const FUNCTION_SUCCEEDED: u8 = 10;
+    pub const FUNCTION_REJECTED: u8 = 11;
+    pub const INCORRECT_LUN: u8 = 12;
 }

@@ -1,45 +1,57 @@
-//! Virtio 1.2 devices for the per-VM monitor: the PCI transport ([`VirtioPci`]), split
-//! virtqueues ([`SplitQueue`]), the entropy device ([`VirtioRng`]) and a ChaCha20 stream to feed
-//! it ([`ChaCha20Rng`]).
+//! Virtio 1.2 devices for the per-VM monitor: the PCI transport ([`VirtioPci`], modern-only or
+//! transitional), split virtqueues ([`SplitQueue`]), the entropy device ([`VirtioRng`]) and a
+//! ChaCha20 stream to feed it ([`ChaCha20Rng`]), and the guest's disks: virtio-blk
+//! ([`VirtioBlk`]) and a virtio-scsi CD-ROM ([`VirtioScsi`]), both over a [`BlockBackend`] (an
+//! image the monitor opens; [`MemBackend`] holds one in memory).
 //!
 //! How the pieces fit: a device model implements [`VirtioDevice`] (its id, features, queues and
 //! what it does with a queue's buffers); [`VirtioPci`] wraps it into a PCI function
-//! ([`keel_devices::pci::PciFunction`]) with the modern (non-transitional) register layout in
-//! BAR0, which the monitor puts on its [`keel_devices::pci::PciHost`]. A guest write to the notify
-//! region only marks the queue; the monitor then calls `PciHost::process` with guest memory, the
-//! device walks its queues, and the transport raises INTx through the ISR status byte.
+//! ([`keel_devices::pci::PciFunction`]): [`VirtioPci::new`] with the modern register layout in
+//! memory BAR0, or [`VirtioPci::transitional`] with the legacy (0.9.5) registers in I/O BAR0 and
+//! the modern ones in memory BAR1, so that old and new drivers both work. The monitor puts it on
+//! its [`keel_devices::pci::PciHost`]. A guest write to the notify region only marks the queue;
+//! the monitor then calls `PciHost::process` with guest memory, the device walks its queues, and
+//! the transport raises INTx through the ISR status byte.
 //!
 //! The guest is hostile: every descriptor index, chain length, ring index and guest address is
 //! checked before use, a chain is never longer than the queue, one `process` call does at most
 //! one pass over each ring, and guest memory is reached only through
-//! [`keel_devices::guest_memory::GuestMemory`] copies. A driver that breaks the protocol (a bad
-//! index, an indirect descriptor that was not negotiated, a ring outside RAM) puts the device in
-//! DEVICE_NEEDS_RESET (virtio 1.2, 2.1.2) and it does nothing more until reset.
+//! [`keel_devices::guest_memory::GuestMemory`] copies. A driver that breaks the queue protocol (a
+//! bad index, an indirect descriptor that was not negotiated, a ring outside RAM) puts the device
+//! in DEVICE_NEEDS_RESET (virtio 1.2, 2.1.2) and it does nothing more until reset; a bad request
+//! in a well-formed chain gets an error status (the disks) and the queue goes on. No buffer is
+//! sized by the guest: the disks copy through one chunk buffer each, allocated at creation.
 //!
-//! Does not: offer the legacy (0.9.5) interface, MSI-X, packed virtqueues, indirect descriptors,
-//! event index suppression or the PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG;
-//! Linux does not use it).
+//! Does not: offer MSI-X, packed virtqueues, indirect descriptors, event index suppression or the
+//! PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG; Linux does not use it).
 //!
 //! See: Virtual I/O Device (VIRTIO) Version 1.2, OASIS Committee Specification 01 (cited as
-//! "virtio 1.2"); RFC 8439 for ChaCha20.
+//! "virtio 1.2"); RFC 8439 for ChaCha20; SPC-4, SBC-3 and MMC-6 (T10) for the CD-ROM's commands.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod backend;
+pub mod blk;
 pub mod chacha20;
+pub mod chain;
 pub mod pci;
 pub mod queue;
 pub mod rng;
+pub mod scsi;
 
 #[cfg(test)]
 mod testdriver;
 
+pub use backend::{BackendError, BlockBackend, MemBackend};
+pub use blk::VirtioBlk;
 pub use chacha20::ChaCha20Rng;
 pub use keel_devices::guest_memory::GuestMemory;
 pub use pci::VirtioPci;
 pub use queue::{QueueError, SplitQueue};
 pub use rng::{Entropy, VirtioRng};
+pub use scsi::VirtioScsi;
 
 /// The spec's numbers (status bits, feature bits, device IDs) have one home, shared with the
 /// host's drivers.

@@ -1,12 +1,20 @@
-//! The virtio PCI transport, modern (non-transitional) interface only (virtio 1.2, 4.1): wraps a
-//! [`VirtioDevice`] into a [`PciFunction`].
+//! The virtio PCI transport (virtio 1.2, 4.1): wraps a [`VirtioDevice`] into a [`PciFunction`],
+//! modern-only ([`VirtioPci::new`]) or transitional ([`VirtioPci::transitional`]: the legacy
+//! interface as well, for drivers older than virtio 1.0).
 //!
-//! Configuration space (4.1.2, 4.1.4): vendor 0x1AF4, device 0x1040 + the virtio device ID (0x1044
-//! for entropy), revision 1, subsystem 0x1AF4:0x1100, the device's class, INTA#, and a list of
-//! vendor-specific capabilities (`struct virtio_pci_cap`) that place the register blocks in BAR0,
-//! a 16 KiB 32-bit non-prefetchable memory BAR:
+//! Configuration space (4.1.2, 4.1.4): vendor 0x1AF4, subsystem vendor 0x1AF4, the device's
+//! class, INTA#, and a list of vendor-specific capabilities (`struct virtio_pci_cap`) that place
+//! the modern register blocks in a 16 KiB 32-bit non-prefetchable memory BAR ("the modern BAR"):
 //!
-//! | BAR0 offset | block | capability |
+//! | | modern | transitional (4.1.2.1, 4.1.2.3) |
+//! |---|---|---|
+//! | device ID | 0x1040 + the virtio device ID | 0x1000.. per type (0x1001 block, 0x1004 SCSI, 0x1005 entropy) |
+//! | revision | 1 | 0 (4.1.2.2: required of transitional devices) |
+//! | subsystem ID | 0x1100 | the virtio device ID |
+//! | BAR0 | the modern BAR | the legacy registers: I/O, 0x14 + device configuration bytes, rounded up to a power of two |
+//! | BAR1 | - | the modern BAR |
+//!
+//! | modern BAR offset | block | capability |
 //! |---|---|---|
 //! | 0x0000 | common configuration (4.1.4.3) | VIRTIO_PCI_CAP_COMMON_CFG |
 //! | 0x1000 | ISR status (4.1.4.5) | VIRTIO_PCI_CAP_ISR_CFG |
@@ -23,11 +31,18 @@
 //! 64-bit addresses take two 32-bit halves. `config_generation` is 0 and never changes (no device
 //! here changes its configuration by itself).
 //!
+//! The legacy interface (transitional only; `pci/legacy.rs`, 4.1.4.8 and 4.1.5 legacy notes)
+//! shares the same device state: its feature word is bits 0-31 (so VERSION_1 is never visible
+//! there, and a legacy driver never negotiates it), there is no FEATURES_OK step, a queue has its
+//! maximum size and is enabled by writing its page frame number, in the legacy layout (2.7.2:
+//! used ring aligned to 4096).
+//!
 //! Interrupts: legacy INTx only (4.1.4.5): ISR bit 0 for used buffers, bit 1 for a configuration
 //! change (sent when the device enters DEVICE_NEEDS_RESET); [`PciFunction::irq_level`] is high
-//! while the ISR is not 0, and reading the ISR byte clears it.
+//! while the ISR is not 0, and reading the ISR byte (in either interface) clears it.
 //!
-//! Notifications: a write anywhere in queue n's notify slot marks queue n; nothing touches guest
+//! Notifications: a write anywhere in queue n's notify slot (or of n to the legacy QUEUE_NOTIFY)
+//! marks queue n; nothing touches guest
 //! memory until [`PciFunction::process`], which services every marked queue if the driver set
 //! DRIVER_OK (and the device is not FAILED or in NEEDS_RESET). Setting DRIVER_OK marks every
 //! queue, in case buffers were made available before. After each queue's pass (successful or
@@ -35,8 +50,8 @@
 //! device's once `process` returns, even if the driver laid a device-writable buffer over its own
 //! used ring (virtio 1.2 2.7.8: only the device writes the used ring).
 //!
-//! Does not: offer MSI-X, the legacy I/O BAR, the PCI configuration access capability, shared
-//! memory regions, VIRTIO_F_NOTIFICATION_DATA or queue reset (1.2 `queue_reset`).
+//! Does not: offer MSI-X, the PCI configuration access capability, shared memory regions,
+//! VIRTIO_F_NOTIFICATION_DATA or queue reset (1.2 `queue_reset`).
 
 use alloc::vec::Vec;
 
@@ -48,14 +63,30 @@ use keel_devices::{ClockNs, WriteEffect};
 use crate::queue::SplitQueue;
 use crate::{features, status, VirtioDevice};
 
+mod legacy;
+pub use legacy::legacy_bar_size;
+
 /// PCI vendor ID of virtio devices (4.1.2).
 pub const VENDOR: u16 = keel_virtio_spec::PCI_VENDOR;
 /// Modern device IDs are this plus the virtio device ID (4.1.2.1).
 pub const DEVICE_BASE: u16 = keel_virtio_spec::PCI_DEVICE_MODERN_BASE;
-/// Subsystem ID reported (informational, 4.1.2.1).
+/// Subsystem ID reported by a modern device (informational, 4.1.2.1).
 pub const SUBSYSTEM: u16 = 0x1100;
 
-/// BAR0's size and layout.
+/// The transitional PCI device ID of virtio device type `id` (4.1.2.3), if it has one.
+pub fn transitional_device_id(id: u16) -> Option<u16> {
+    use keel_virtio_spec::device_id as t;
+    match id {
+        t::NET => Some(keel_virtio_spec::PCI_DEVICE_TRANSITIONAL_NET),
+        t::BLOCK => Some(keel_virtio_spec::PCI_DEVICE_TRANSITIONAL_BLOCK),
+        t::CONSOLE => Some(keel_virtio_spec::PCI_DEVICE_TRANSITIONAL_CONSOLE),
+        t::ENTROPY => Some(keel_virtio_spec::PCI_DEVICE_TRANSITIONAL_ENTROPY),
+        t::SCSI => Some(keel_virtio_spec::PCI_DEVICE_TRANSITIONAL_SCSI),
+        _ => None,
+    }
+}
+
+/// The modern BAR's size and layout.
 pub const BAR_SIZE: u64 = 0x4000;
 pub const COMMON: u64 = 0x0000;
 pub const ISR: u64 = 0x1000;
@@ -135,24 +166,51 @@ pub struct VirtioPci<D: VirtioDevice> {
     isr: u8,
     /// Queues notified and not yet processed (bit n = queue n).
     notified: u64,
+    /// The BAR of the modern register blocks (0 for a modern device, 1 for a transitional one).
+    modern_bar: usize,
+    /// The legacy I/O BAR (transitional devices: 0).
+    legacy_bar: Option<usize>,
 }
 
 impl<D: VirtioDevice> VirtioPci<D> {
-    /// The transport for `device`, its BAR unassigned and decoding off (firmware or the OS
-    /// assigns it: see `PciHost::assign_resources`).
+    /// The modern-only transport for `device`, its BAR unassigned and decoding off (firmware or
+    /// the OS assigns it: see `PciHost::assign_resources`). BAR0 is the modern BAR.
     pub fn new(device: D) -> Self {
         let id = device.device_id();
-        let mut cs = ConfigSpace::new(VENDOR, DEVICE_BASE.wrapping_add(id), device.pci_class(), 1);
-        cs.set_subsystem(VENDOR, SUBSYSTEM);
+        Self::build(device, DEVICE_BASE.wrapping_add(id), 1, SUBSYSTEM, None)
+    }
+
+    /// The transitional transport for `device` (4.1.2.3): the legacy registers in I/O BAR0 (their
+    /// size is [`legacy_bar_size`]) and the modern ones in memory BAR1, so that drivers of either
+    /// kind find it. None if the device type has no transitional PCI device ID.
+    pub fn transitional(device: D) -> Option<Self> {
+        let id = device.device_id();
+        let pci_id = transitional_device_id(id)?;
+        let legacy = Bar { kind: BarKind::Io, size: legacy_bar_size(device.config_len())? };
+        Some(Self::build(device, pci_id, 0, id, Some(legacy)))
+    }
+
+    fn build(device: D, pci_id: u16, revision: u8, subsystem: u16, legacy: Option<Bar>) -> Self {
+        let mut cs = ConfigSpace::new(VENDOR, pci_id, device.pci_class(), revision);
+        cs.set_subsystem(VENDOR, subsystem);
         cs.set_interrupt_pin(1);
+        let (legacy_bar, modern_bar) = match legacy {
+            Some(bar) => {
+                let ok = cs.set_bar(0, bar);
+                debug_assert!(ok);
+                (Some(0), 1)
+            }
+            None => (None, 0),
+        };
         let bar = Bar { kind: BarKind::Memory32 { prefetchable: false }, size: BAR_SIZE };
-        let ok = cs.set_bar(0, bar);
+        let ok = cs.set_bar(modern_bar, bar);
         debug_assert!(ok);
         let num_queues = device.num_queues().min(MAX_QUEUES);
         let cap = |cfg_type: u8, offset: u64, extra: &[u8]| {
             let mut body = Vec::with_capacity(18);
             let cap_len = 16 + extra.len() as u8;
-            body.extend_from_slice(&[cap_len, cfg_type, 0, 0, 0, 0]); // cap_len, cfg_type, bar, id, padding
+            // cap_len, cfg_type, bar, id, padding
+            body.extend_from_slice(&[cap_len, cfg_type, modern_bar as u8, 0, 0, 0]);
             body.extend_from_slice(&(offset as u32).to_le_bytes());
             body.extend_from_slice(&(BLOCK_LEN as u32).to_le_bytes());
             body.extend_from_slice(extra);
@@ -184,7 +242,19 @@ impl<D: VirtioDevice> VirtioPci<D> {
             queue_select: 0,
             isr: 0,
             notified: 0,
+            modern_bar,
+            legacy_bar,
         }
+    }
+
+    /// The BAR holding the modern register blocks (0, or 1 on a transitional device).
+    pub fn modern_bar(&self) -> usize {
+        self.modern_bar
+    }
+
+    /// The legacy I/O BAR, on a transitional device.
+    pub fn legacy_bar(&self) -> Option<usize> {
+        self.legacy_bar
     }
 
     pub fn device(&self) -> &D {
@@ -384,6 +454,13 @@ impl<D: VirtioDevice> VirtioPci<D> {
         }
     }
 
+    /// Marks queue `queue` for the next `process` (a queue that does not exist: nothing).
+    fn notify(&mut self, queue: u64) {
+        if queue < self.queues.len() as u64 {
+            self.notified |= 1 << queue;
+        }
+    }
+
     /// The device broke down because of the driver: DEVICE_NEEDS_RESET and a configuration
     /// change interrupt (2.1.2).
     fn needs_reset(&mut self) {
@@ -403,7 +480,11 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
 
     fn bar_read(&mut self, bar: usize, offset: u64, data: &mut [u8], _now: ClockNs) {
         data.fill(0);
-        if bar != 0 {
+        if Some(bar) == self.legacy_bar {
+            self.legacy_read(offset, data);
+            return;
+        }
+        if bar != self.modern_bar {
             return;
         }
         match offset {
@@ -426,7 +507,11 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
     }
 
     fn bar_write(&mut self, bar: usize, offset: u64, data: &[u8], _now: ClockNs) -> WriteEffect {
-        if bar != 0 {
+        if Some(bar) == self.legacy_bar {
+            self.legacy_write(offset, data);
+            return WriteEffect::None;
+        }
+        if bar != self.modern_bar {
             return WriteEffect::None;
         }
         match offset {
@@ -438,12 +523,7 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
                     self.device.write_config(at, data);
                 }
             }
-            NOTIFY..BAR_SIZE => {
-                let queue = (offset - NOTIFY) / u64::from(NOTIFY_OFF_MULTIPLIER);
-                if queue < self.queues.len() as u64 {
-                    self.notified |= 1 << queue;
-                }
-            }
+            NOTIFY..BAR_SIZE => self.notify((offset - NOTIFY) / u64::from(NOTIFY_OFF_MULTIPLIER)),
             _ => {}
         }
         WriteEffect::None
@@ -490,3 +570,5 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transitional_tests;
