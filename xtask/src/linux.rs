@@ -1,6 +1,6 @@
 //! The Linux guest, built from stock Debian parts and cached under target/linux/:
 //! the kernel from `linux-image-amd64` (the versioned package it depends on, fetched with
-//! `apt-get download`), and an initramfs with `busybox-static`, a small /init, and the virtio
+//! `apt-get download`), and an initramfs with `busybox-static`, a small /init, and the virtio, SCSI CD-ROM, ISO 9660 and ext4
 //! modules of the same kernel (virtio-pci, virtio-rng, virtio-blk, virtio-net are modules in that
 //! package), loaded by /init in dependency order (read from each module's `depends=` modinfo).
 //!
@@ -19,10 +19,11 @@ pub struct LinuxGuest {
 }
 
 /// Bumped when the initramfs recipe changes, so a cached one is rebuilt.
-const INIT_VERSION: &str = "init-2";
+const INIT_VERSION: &str = "init-3";
 
 /// The modules /init loads (their dependencies come first automatically).
-const MODULES: &[&str] = &["virtio_pci", "virtio-rng", "virtio_blk", "virtio_net"];
+const MODULES: &[&str] =
+    &["virtio_pci", "virtio-rng", "virtio_blk", "virtio_net", "virtio_scsi", "sr_mod", "isofs", "ext4"];
 
 /// The guest's /init: mounts, loads the virtio modules, prints the uptime at its first line
 /// (the benchmark reads it), and starts a shell on the console.

@@ -38,7 +38,7 @@ use crate::platform::seed;
 /// 4 GiB ends (keel-guestboot's layout; docs/guests.md).
 pub const PCI_MMIO_WINDOW: (Gpa, u64) = (keel_guestboot::LOW_RAM_END, 0x1000_0000);
 /// Where PCI I/O BARs go: 0xC000-0xCEFF, below the host bridge's 0xCF8 (the platform refuses a
-/// window that a fixed device's ports fall in). No function has an I/O BAR yet.
+/// window that a fixed device's ports fall in): the transitional virtio devices' legacy BARs.
 pub const PCI_IO_WINDOW: (u16, u16) = (0xc000, 0x0f00);
 
 /// The ACPI PM block's ports (where the FADT says) and the PIC's ELCR pair.

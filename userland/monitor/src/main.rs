@@ -17,6 +17,7 @@ extern crate alloc;
 
 mod board;
 mod control;
+mod disks;
 mod events;
 mod platform;
 mod ram;

@@ -69,19 +69,24 @@ fn mmio_log_key(gpa: Gpa) -> u64 {
 
 /// The PCI functions' IRQs (bit n: IRQ n), for the MADT's level-triggered lines and routing.
 pub fn pci_irqs() -> u16 {
-    board::PCI.iter().filter(|p| p.irq < 16).fold(0, |mask, p| mask | 1 << p.irq)
+    let fixed = board::PCI.iter().filter(|p| p.irq < 16).fold(0, |mask, p| mask | 1 << p.irq);
+    // The disks' line, whether or not this VM has disks (an idle level line costs nothing).
+    fixed | 1 << crate::disks::DISK_IRQ
 }
 
 impl Platform {
     /// The platform of the board's tables. An overlap of two windows, a bad PCI slot or IRQ, or
     /// BARs that do not fit are errors: the VM does not start, and the reason says which devices.
-    pub fn new(name: String) -> Result<Platform, String> {
+    pub fn new(name: String, disks: Vec<crate::disks::PciDisk>) -> Result<Platform, String> {
         let now = keel_rt::sys::clock_ns();
         // ClockRealtime is the kernel's boot epoch plus ClockNs: their difference is the epoch.
         let host_epoch = keel_rt::sys::clock_realtime_ns().saturating_sub(now);
         let mut dev = Devices::new(now);
         for p in board::PCI {
             dev.pci.insert(p.slot, p.irq, (p.new)()).map_err(|e| format!("PCI {} in slot {}: {e}", p.name, p.slot))?;
+        }
+        for (name, slot, irq, function) in disks {
+            dev.pci.insert(slot, irq, function).map_err(|e| format!("PCI {name} in slot {slot}: {e}"))?;
         }
         let (mmio_base, mmio_len) = board::PCI_MMIO_WINDOW;
         let (io_base, io_len) = board::PCI_IO_WINDOW;
@@ -198,6 +203,11 @@ impl Platform {
         match self.claim(Space::Port, u64::from(port), data.len()) {
             Some((device, offset)) => device.read(offset, data, now),
             None => {
+                if self.dev.pci.io_read(port, data, now) {
+                    // A function's I/O BAR (a transitional virtio device's legacy registers).
+                    self.touched = true;
+                    return;
+                }
                 all_ones(data);
                 if !self.logged.contains(&u64::from(port)) {
                     self.log_once(u64::from(port), format_args!("read from unclaimed port {port:#x} gives all ones"));
@@ -215,6 +225,12 @@ impl Platform {
                 self.effect(effect)
             }
             None => {
+                if let Some(effect) = self.dev.pci.io_write(port, data, now) {
+                    // A function's I/O BAR (a transitional virtio device's legacy registers).
+                    self.touched = true;
+                    self.pci_dirty = true;
+                    return self.effect(effect);
+                }
                 if !self.logged.contains(&u64::from(port)) {
                     self.log_once(u64::from(port), format_args!("write to unclaimed port {port:#x} ignored"));
                 }

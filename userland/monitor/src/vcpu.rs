@@ -252,7 +252,8 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
 
     // The platform's tables are checked here: an overlap of two devices stops the VM with the
     // reason before it runs.
-    let platform = Platform::new(name)?;
+    let disks = crate::disks::open_all(ctl)?;
+    let platform = Platform::new(name, disks)?;
     ctl.state.store(state::RUNNING, Ordering::Release);
     let _ = sys::notify_signal(H_VMD, VMD_BIT_VM);
     let mut m = Monitor {

@@ -1,0 +1,107 @@
+//! Guest disks: `create` makes qcow2 and raw images on the datastore, `start -d` gives them to a
+//! stock Linux guest as virtio-blk disks and `-r` an ISO as a virtio-scsi CD-ROM; what the guest
+//! writes and syncs is on the datastore after the whole machine is restarted (a new QEMU on the
+//! same datastore image), and the image passes `qemu-img check`.
+
+use std::time::Duration;
+
+use keel_image::qemu::{Disk, DiskBus};
+use keel_systests::*;
+
+fn datastore(args: &[&str]) {
+    let status = std::process::Command::new(xtask()).arg("datastore").args(args).status().unwrap();
+    assert!(status.success(), "xtask datastore {args:?} failed");
+}
+
+/// Boot Keel on `image` and wait for the prompt with the datastore in use.
+fn boot(name: &str, image: &std::path::Path) -> Machine {
+    let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
+    spec.disks = vec![Disk { path: image.to_path_buf(), bus: DiskBus::Virtio }];
+    let mut m = Machine::qemu(name, &spec);
+    let t = Duration::from_secs(240);
+    m.expect("vmd: 1 vm(s) and 0 switch(es) in /etc/vm.conf", t);
+    m.expect(PROMPT, t);
+    m
+}
+
+/// Start `start_args` and wait for the guest's shell on its console.
+fn guest_shell(m: &mut Machine, start_args: &str) {
+    let t = Duration::from_secs(300);
+    m.send_line(&format!("start {start_args} g"));
+    m.expect("vmctl: started vm", t);
+    m.send_line("console g");
+    m.expect("Keel Linux guest:", t);
+    m.expect("/ # ", t);
+}
+
+#[test]
+fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
+    let linux = iso().parent().unwrap().join("linux");
+    let dir = scratch("guest-disks");
+    let image = dir.join("datastore.img");
+    let img = image.to_str().unwrap();
+    let _ = std::fs::remove_file(&image);
+    datastore(&["mkfs", img, "--size", "256M", "--label", "VMS"]);
+    let (kernel, initrd) = (linux.join("vmlinuz"), linux.join("initrd.gz"));
+    datastore(&["put", img, kernel.to_str().unwrap(), initrd.to_str().unwrap(), "--to", "/vms"]);
+    // An ISO made by xorriso, with a file the guest compares.
+    let iso_dir = dir.join("iso");
+    let _ = std::fs::remove_dir_all(&iso_dir);
+    std::fs::create_dir_all(&iso_dir).unwrap();
+    std::fs::write(iso_dir.join("HELLO.TXT"), "hello from the cd\n").unwrap();
+    let cd = dir.join("cd.iso");
+    let made = std::process::Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-o", cd.to_str().unwrap(), iso_dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(made.success(), "xorriso failed");
+    datastore(&["put", img, cd.to_str().unwrap(), "--to", "/"]);
+    let conf = dir.join("vm.conf");
+    std::fs::write(
+        &conf,
+        "vm \"g\" {\n  memory 128M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
+         cmdline \"console=ttyS0\"\n  disable\n}\n",
+    )
+    .unwrap();
+    datastore(&["put", img, conf.to_str().unwrap(), "--to", "/etc"]);
+
+    let t = Duration::from_secs(300);
+    let mut m = boot("guest-disks-1", &image);
+    m.command("create -s 64M disk.qcow2", "vmctl: qcow2 imagefile created");
+    m.command("create -s 64M disk.qcow2", "vmctl: create imagefile operation failed: /disk.qcow2: File exists");
+    m.command("create -s 8M /scratch.img", "vmctl: raw imagefile created");
+    m.command(
+        "create -b disk.qcow2 overlay.img",
+        "vmctl: create imagefile operation failed: base images require qcow2",
+    );
+    m.command(
+        "start -d /missing.qcow2 g",
+        "vmctl: start vm command failed: /missing.qcow2: no such file on the datastore",
+    );
+    guest_shell(&mut m, "-d disk.qcow2 -d scratch.img -r cd.iso");
+    m.send_line("mkdir -p /mnt /cd && mke2fs -q /dev/vda && mount -t ext2 /dev/vda /mnt && echo keel-was-here > /mnt/note && sync && echo WROTE-$(cat /mnt/note)");
+    m.expect("WROTE-keel-was-here", t);
+    m.send_line("mount -t iso9660 /dev/sr0 /cd && echo CD-$(cat /cd/hello.txt | tr ' ' '-')");
+    m.expect("CD-hello-from-the-cd", t);
+    m.send_line("echo SIZE-$(cat /sys/block/vdb/size)");
+    m.expect("SIZE-16384", t);
+    m.send_line("umount /mnt; sync; poweroff -f");
+    m.expect("vmd: vm g stopped", t);
+    drop(m);
+
+    // The whole machine again, on the same datastore: a new VM reads what the first wrote.
+    let mut m = boot("guest-disks-2", &image);
+    guest_shell(&mut m, "-d disk.qcow2");
+    m.send_line("mkdir -p /mnt && mount -t ext2 /dev/vda /mnt && echo READ-$(cat /mnt/note)");
+    m.expect("READ-keel-was-here", t);
+    m.send_line("umount /mnt; poweroff -f");
+    m.expect("vmd: vm g stopped", t);
+    drop(m);
+
+    // QEMU's own checker agrees the image is sound.
+    let out = dir.join("disk.qcow2");
+    let _ = std::fs::remove_file(&out);
+    datastore(&["get", img, "/disk.qcow2", out.to_str().unwrap()]);
+    let check = std::process::Command::new("qemu-img").args(["check", out.to_str().unwrap()]).output().unwrap();
+    assert!(check.status.success(), "qemu-img check: {}", String::from_utf8_lossy(&check.stdout));
+}
