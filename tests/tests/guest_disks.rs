@@ -79,7 +79,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
         "vmctl: start vm command failed: /missing.qcow2: no such file on the datastore",
     );
     guest_shell(&mut m, "-d disk.qcow2 -d scratch.img -r cd.iso");
-    m.send_line("mkdir -p /mnt /cd && mke2fs -q /dev/vda && mount -t ext2 /dev/vda /mnt && echo keel-was-here > /mnt/note && sync && echo WROTE-$(cat /mnt/note)");
+    m.send_line("mkdir -p /mnt /cd && mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt && echo keel-was-here > /mnt/note && sync && echo WROTE-$(cat /mnt/note)");
     m.expect("WROTE-keel-was-here", t);
     m.send_line("mount -t iso9660 /dev/sr0 /cd && echo CD-$(cat /cd/hello.txt | tr ' ' '-')");
     m.expect("CD-hello-from-the-cd", t);
@@ -92,7 +92,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     // The whole machine again, on the same datastore: a new VM reads what the first wrote.
     let mut m = boot("guest-disks-2", &image);
     guest_shell(&mut m, "-d disk.qcow2");
-    m.send_line("mkdir -p /mnt && mount -t ext2 /dev/vda /mnt && echo READ-$(cat /mnt/note)");
+    m.send_line("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && echo READ-$(cat /mnt/note)");
     m.expect("READ-keel-was-here", t);
     m.send_line("umount /mnt; poweroff -f");
     m.expect("vmd: vm g stopped", t);

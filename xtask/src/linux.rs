@@ -19,7 +19,7 @@ pub struct LinuxGuest {
 }
 
 /// Bumped when the initramfs recipe changes, so a cached one is rebuilt.
-const INIT_VERSION: &str = "init-3";
+const INIT_VERSION: &str = "init-4";
 
 /// The modules /init loads (their dependencies come first automatically).
 const MODULES: &[&str] =
@@ -206,6 +206,17 @@ pub fn prepare() -> Result<LinuxGuest, String> {
             "./lib/modules/*/kernel/drivers/block/virtio_blk.ko",
             "./lib/modules/*/kernel/drivers/net/*",
             "./lib/modules/*/kernel/net/core/failover.ko",
+            "./lib/modules/*/kernel/drivers/scsi/scsi_common.ko",
+            "./lib/modules/*/kernel/drivers/scsi/scsi_mod.ko",
+            "./lib/modules/*/kernel/drivers/scsi/sr_mod.ko",
+            "./lib/modules/*/kernel/drivers/scsi/virtio_scsi.ko",
+            "./lib/modules/*/kernel/drivers/cdrom/cdrom.ko",
+            "./lib/modules/*/kernel/fs/ext4/ext4.ko",
+            "./lib/modules/*/kernel/fs/jbd2/jbd2.ko",
+            "./lib/modules/*/kernel/fs/mbcache.ko",
+            "./lib/modules/*/kernel/fs/isofs/isofs.ko",
+            "./lib/modules/*/kernel/lib/crc16.ko",
+            "./lib/modules/*/kernel/crypto/crc32c_generic.ko",
         ],
     )?;
     extract(&bdeb, &["./bin/busybox"])?;

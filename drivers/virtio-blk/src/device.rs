@@ -10,6 +10,7 @@
 //! beyond noticing that the device reads all ones.
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 use keel_block::{check_request, BlockDevice, BlockError};
 use keel_drv_hal::{wait_until, Dma, HwError, Platform, Registers};
@@ -72,6 +73,8 @@ pub struct VirtioBlk<P: Platform, R: Registers> {
     info: DeviceInfo,
     /// The most bytes of one data segment (SIZE_MAX), and segments per request (SEG_MAX).
     segment_max: u32,
+    /// The descriptors of the request being built (kept for its capacity).
+    segments: Vec<Segment>,
     /// Sectors per write-zeroes request (0: not offered).
     write_zeroes_max_sectors: u32,
     broken: bool,
@@ -166,6 +169,7 @@ impl<P: Platform, R: Registers> VirtioBlk<P, R> {
             notify_at,
             info,
             segment_max,
+            segments: Vec::new(),
             write_zeroes_max_sectors: device_config.write_zeroes_max_sectors,
             broken: false,
         })
@@ -220,8 +224,10 @@ impl<P: Platform, R: Registers> VirtioBlk<P, R> {
         self.dma.write(STATUS_AT, &[0xFF]).map_err(dma_err)?;
 
         let phys = self.dma.phys();
-        let mut segments =
-            vec![Segment { phys: phys + HEADER_AT as u64, len: request::HEADER_LEN as u32, device_writes: false }];
+        // Reused, so that a request allocates nothing once the first has sized it.
+        let segments = &mut self.segments;
+        segments.clear();
+        segments.push(Segment { phys: phys + HEADER_AT as u64, len: request::HEADER_LEN as u32, device_writes: false });
         if let Some((offset, len, device_writes)) = data {
             let mut done = 0;
             while done < len {
@@ -231,7 +237,7 @@ impl<P: Platform, R: Registers> VirtioBlk<P, R> {
             }
         }
         segments.push(Segment { phys: phys + STATUS_AT as u64, len: 1, device_writes: true });
-        self.queue.submit(&mut self.dma, &segments).map_err(dma_err)?;
+        self.queue.submit(&mut self.dma, segments).map_err(dma_err)?;
         // 4.1.4.4: notify by writing the queue's index at its notify address.
         self.regs.write16(self.notify_at, 0);
 

@@ -67,6 +67,14 @@ fn mmio_log_key(gpa: Gpa) -> u64 {
     gpa.0 & !0xfff | (1 << 63)
 }
 
+/// Where each PCI slot's INTx goes, for the ACPI `_PRT`: the board's functions and the disk
+/// slots (present or not: an empty slot's entry is never used).
+pub fn pci_slot_irqs() -> Vec<(u8, u8)> {
+    let fixed = board::PCI.iter().map(|p| (p.slot as u8, p.irq));
+    let disks = (crate::disks::FIRST_DISK_SLOT..=crate::disks::CDROM_SLOT).map(|s| (s as u8, crate::disks::DISK_IRQ));
+    fixed.chain(disks).collect()
+}
+
 /// The PCI functions' IRQs (bit n: IRQ n), for the MADT's level-triggered lines and routing.
 pub fn pci_irqs() -> u16 {
     let fixed = board::PCI.iter().filter(|p| p.irq < 16).fold(0, |mask, p| mask | 1 << p.irq);

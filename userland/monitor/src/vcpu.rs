@@ -183,6 +183,9 @@ fn load_linux(
     // the PM block for `poweroff`, the reset register, the PCI root bridge and its interrupts,
     // and the MADT for the local APIC and the I/O APIC (wired as keel-devices' irqchip).
     let mut layout = keel_acpitables::Layout::default();
+    if let Some(pci) = layout.pci.as_mut() {
+        pci.slot_irqs = crate::platform::pci_slot_irqs();
+    }
     let madt_layout = keel_acpitables::madt::MadtLayout {
         level_irqs: core::iter::once(layout.sci_irq)
             .chain((0..16).filter(|irq| crate::platform::pci_irqs() & (1 << irq) != 0))

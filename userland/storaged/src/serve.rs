@@ -58,9 +58,6 @@ pub struct Service {
     /// Its disk or partition name (`sd0p1`).
     volume_name: Option<String>,
     clients: Vec<Option<Client>>,
-    /// What a read or write moves between the file system and a channel's window: allocated
-    /// once (a fresh zeroed 256 KiB per request cost more than the copy itself).
-    buffer: Vec<u8>,
 }
 
 fn reply(status: Status, result: u64) -> Reply {
@@ -93,7 +90,7 @@ impl Service {
     ) -> Service {
         let vmd = Client { area: Area::Fixed(channel), reply, grants: Grants::All, files: Vec::new() };
         let (volume_name, volume) = volume.map_or((None, None), |(name, v)| (Some(name), Some(v)));
-        Service { disks, volume, volume_name, clients: alloc::vec![Some(vmd)], buffer: alloc::vec![0; DATA_MAX] }
+        Service { disks, volume, volume_name, clients: alloc::vec![Some(vmd)] }
     }
 
     /// Answer every request waiting on any channel.
@@ -220,14 +217,16 @@ impl Service {
         match request.op {
             Op::Read => {
                 // Disjoint borrows of the service's parts: the file stays in the client's table
-                // (no copy of its cluster list per request) and the buffer is reused.
-                let Service { volume, clients, buffer, .. } = self;
+                // (no copy of its cluster list per request), and the file system reads straight
+                // into the client's window.
+                let Service { volume, clients, .. } = self;
                 let client = clients[index].as_ref().ok_or(Status::BadHandle)?;
                 let slot = usize::try_from(request.handle).ok().and_then(|h| h.checked_sub(1));
                 let (file, _) = slot.and_then(|s| client.files.get(s)?.as_ref()).ok_or(Status::BadHandle)?;
                 let volume = volume.as_mut().ok_or(Status::NoDatastore)?;
-                let n = volume.read(file, request.offset, &mut buffer[..request.length as usize]).map_err(status_of)?;
-                Ok(reply(Status::Ok, client.channel().put_data(0, &buffer[..n]) as u64))
+                let len = request.length as usize;
+                let n = client.channel().with_data(len, |window| volume.read(file, request.offset, window));
+                Ok(reply(Status::Ok, n.map_err(status_of)? as u64))
             }
             Op::Write | Op::Truncate => {
                 let (mut file, writable) = self.file(index, request.handle)?.clone();
@@ -235,12 +234,13 @@ impl Service {
                     return Err(Status::Denied);
                 }
                 let result = if request.op == Op::Write {
-                    let Service { volume, clients, buffer, .. } = self;
+                    let Service { volume, clients, .. } = self;
                     let client = clients[index].as_ref().ok_or(Status::BadHandle)?;
-                    let data = &mut buffer[..request.length as usize];
-                    client.channel().get_data(0, data);
                     let volume = volume.as_mut().ok_or(Status::NoDatastore)?;
-                    volume.write(&mut file, request.offset, data).map(|()| data.len() as u64)
+                    let len = request.length as usize;
+                    client.channel().with_data(len, |data| {
+                        volume.write(&mut file, request.offset, data).map(|()| data.len() as u64)
+                    })
                 } else {
                     self.volume()?.truncate(&mut file, request.offset).map(|()| 0)
                 };

@@ -329,6 +329,13 @@ impl Channel {
         n
     }
 
+    /// Service: run `f` on the window's first `len` bytes (clamped), to read a file into it or
+    /// write a file from it without a copy of the service's own. Only while the service holds
+    /// the request (between `take` and `answer`).
+    pub fn with_data<R>(&self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        window::with_slice(&self.data, len, f)
+    }
+
     /// Copy from the data window at `offset` into `out` (clamped to the window). Returns the
     /// bytes copied.
     pub fn get_data(&self, offset: usize, out: &mut [u8]) -> usize {

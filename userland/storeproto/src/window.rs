@@ -41,3 +41,18 @@ pub(crate) fn copy_out(window: &[AtomicU64], offset: usize, out: &mut [u8]) {
     // slice of this side's memory, not the window.
     unsafe { core::ptr::copy_nonoverlapping(from.cast_const(), out.as_mut_ptr(), out.len()) };
 }
+
+/// Run `f` on the window's first `len` bytes as a slice of this side's (clamped to the window):
+/// the storage service reads a file straight into a client's window, and writes from it, with
+/// no copy of its own.
+pub(crate) fn with_slice<R>(window: &[AtomicU64], len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let len = len.min(core::mem::size_of_val(window));
+    let Some(start) = bytes_at(window, 0, len) else { return f(&mut []) };
+    // SAFETY: `start..start+len` lies inside `window` (checked by `bytes_at`), interior-mutable
+    // memory this side owns under the protocol while it holds the request (module doc); the
+    // slice lives only for the call, during which this side touches the window through nothing
+    // else. A peer that writes meanwhile breaks the protocol and can only garble the bytes of its
+    // own request or reply: any bit pattern is a valid `u8`.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(start, len) };
+    f(bytes)
+}

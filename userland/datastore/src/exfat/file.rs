@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use keel_block::BlockDevice;
 
 use super::alloc::{cluster_total, Extent};
+use super::boot::Geometry;
 use super::dir::Node;
 use super::{ExfatFile, ExfatVolume};
 use crate::error::{Error, Result};
@@ -31,28 +32,51 @@ impl ExfatFile {
     }
 }
 
-/// The disk byte ranges `(offset, len)` holding file bytes `offset..offset + len`.
-fn runs<D: BlockDevice>(volume: &ExfatVolume<D>, extents: &[Extent], offset: u64, len: u64) -> Result<Vec<(u64, u64)>> {
-    let cs = volume.geo.cluster_size();
-    let mut out = Vec::new();
-    let (mut pos, end) = (offset, offset + len);
-    let mut base = 0u64;
-    for e in extents {
-        let e_len = u64::from(e.count) * cs;
-        if pos < base + e_len && pos < end {
-            let n = (base + e_len - pos).min(end - pos);
-            out.push((volume.geo.cluster_offset(e.first) + (pos - base), n));
-            pos += n;
+/// The disk byte ranges `(offset, len)` holding file bytes `offset..offset + len`, in order,
+/// found as they are used (a read allocates nothing: this runs on every storage request). A
+/// file whose clusters end before the range does gives an error as its last item.
+struct Runs<'a> {
+    geo: Geometry,
+    extents: core::slice::Iter<'a, Extent>,
+    /// The file offset where the next extent starts.
+    base: u64,
+    pos: u64,
+    end: u64,
+    failed: bool,
+}
+
+fn runs(geo: Geometry, extents: &[Extent], offset: u64, len: u64) -> Runs<'_> {
+    Runs { geo, extents: extents.iter(), base: 0, pos: offset, end: offset.saturating_add(len), failed: false }
+}
+
+impl Iterator for Runs<'_> {
+    type Item = Result<(u64, u64)>;
+
+    fn next(&mut self) -> Option<Result<(u64, u64)>> {
+        while self.pos < self.end {
+            let Some(e) = self.extents.next() else {
+                if self.failed {
+                    return None;
+                }
+                self.failed = true;
+                return Some(Err(Error::Corrupt("file is longer than its clusters")));
+            };
+            let (base, e_len) = (self.base, u64::from(e.count) * self.geo.cluster_size());
+            self.base += e_len;
+            if self.pos < base + e_len {
+                let n = (base + e_len - self.pos).min(self.end - self.pos);
+                let run = (self.geo.cluster_offset(e.first) + (self.pos - base), n);
+                self.pos += n;
+                return Some(Ok(run));
+            }
         }
-        base += e_len;
-        if pos >= end {
-            return Ok(out);
-        }
+        None
     }
-    if pos < end {
-        return Err(Error::Corrupt("file is longer than its clusters"));
-    }
-    Ok(out)
+}
+
+/// Every run of a range, or the error, before any is used (writes check the whole range first).
+fn all_runs(geo: Geometry, extents: &[Extent], offset: u64, len: u64) -> Result<Vec<(u64, u64)>> {
+    runs(geo, extents, offset, len).collect()
 }
 
 impl<D: BlockDevice> ExfatVolume<D> {
@@ -65,7 +89,8 @@ impl<D: BlockDevice> ExfatVolume<D> {
         let n = (buf.len() as u64).min(set.data_length - offset);
         let valid = set.valid_data_length.saturating_sub(offset).min(n);
         let mut at = 0usize;
-        for (disk, len) in runs(self, &file.extents, offset, valid)? {
+        for run in runs(self.geo, &file.extents, offset, valid) {
+            let (disk, len) = run?;
             self.disk.read(disk, &mut buf[at..at + len as usize])?;
             at += len as usize;
         }
@@ -109,12 +134,12 @@ impl<D: BlockDevice> ExfatVolume<D> {
         self.mark_dirty()?;
         let set = &mut node.set;
         if offset > set.valid_data_length {
-            for (disk, len) in runs(self, extents, set.valid_data_length, offset - set.valid_data_length)? {
+            for (disk, len) in all_runs(self.geo, extents, set.valid_data_length, offset - set.valid_data_length)? {
                 self.disk.zero(disk, len)?;
             }
         }
         let mut at = 0usize;
-        for (disk, len) in runs(self, extents, offset, data.len() as u64)? {
+        for (disk, len) in all_runs(self.geo, extents, offset, data.len() as u64)? {
             self.disk.write(disk, &data[at..at + len as usize])?;
             at += len as usize;
         }
