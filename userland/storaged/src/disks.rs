@@ -191,7 +191,15 @@ impl Disks {
     /// Disk `i` as a block device.
     pub fn device(&self, i: usize) -> Option<DiskDevice> {
         let disk = self.disks.get(i)?;
-        Some(DiskDevice { controller: self.controllers.get(disk.controller)?.clone(), index: disk.index })
+        let controller = self.controllers.get(disk.controller)?.clone();
+        // A disk's geometry is fixed while it is driven: asked once here, not on every request
+        // (a driver's `describe` builds the whole description, model string included).
+        let (block_size, block_count) = match &*controller.borrow() {
+            Controller::Nvme(n) => n.describe(disk.index).map_or((512, 0), |d| (d.block_size, d.block_count)),
+            Controller::Ahci(a) => a.describe(disk.index).map_or((512, 0), |d| (d.block_size, d.block_count)),
+            Controller::Virtio(v) => (v.block_size(), v.block_count()),
+        };
+        Some(DiskDevice { controller, index: disk.index, block_size, block_count })
     }
 
     /// Disk `i`'s name (`sd0`).
@@ -222,22 +230,16 @@ impl Disks {
 pub struct DiskDevice {
     controller: Rc<RefCell<Controller>>,
     index: usize,
+    block_size: u32,
+    block_count: u64,
 }
 
 impl BlockDevice for DiskDevice {
     fn block_size(&self) -> u32 {
-        match &*self.controller.borrow() {
-            Controller::Nvme(n) => n.describe(self.index).map_or(512, |d| d.block_size),
-            Controller::Ahci(a) => a.describe(self.index).map_or(512, |d| d.block_size),
-            Controller::Virtio(v) => v.block_size(),
-        }
+        self.block_size
     }
     fn block_count(&self) -> u64 {
-        match &*self.controller.borrow() {
-            Controller::Nvme(n) => n.describe(self.index).map_or(0, |d| d.block_count),
-            Controller::Ahci(a) => a.describe(self.index).map_or(0, |d| d.block_count),
-            Controller::Virtio(v) => v.block_count(),
-        }
+        self.block_count
     }
     fn read_only(&self) -> bool {
         match &*self.controller.borrow() {
