@@ -22,8 +22,13 @@ use crate::regs::{self, port_register};
 const RESET_TIMEOUT_NS: u64 = 1_000_000_000;
 /// How long links may take to come up after the reset, all ports together.
 const LINK_WAIT_NS: u64 = 1_000_000_000;
-/// A port with no device at all (DET 0) this long after the reset is taken as empty.
-const EMPTY_PORT_NS: u64 = 20_000_000;
+/// A port with no device at all (DET 0) this long after the reset is taken as empty. A drive
+/// answers the COMRESET that the reset sends with COMINIT within milliseconds (DET becomes 1, then
+/// 3), even before it spins up; OpenBSD's ahci(4) looks for the device 10 ms after releasing
+/// COMRESET and gives it about 1 ms more. A port that shows a device but no link yet (DET 1) still
+/// gets the whole `LINK_WAIT_NS`. Every millisecond here delays the boot prompt (q35's AHCI has
+/// six ports, usually empty). See: AHCI 1.3.1 3.3.10 (PxSSTS.DET), 10.4.2
+const EMPTY_PORT_NS: u64 = 10_000_000;
 /// How long a command may take.
 pub(crate) const COMMAND_TIMEOUT_NS: u64 = 30_000_000_000;
 
