@@ -24,11 +24,16 @@ fn boot(name: &str, image: &std::path::Path) -> Machine {
     m
 }
 
-/// Start `start_args` and wait for the guest's shell on its console.
-fn guest_shell(m: &mut Machine, start_args: &str) {
+/// Start `start_args`, check `show g` lists `shown`, run `also` (shell commands and their
+/// replies), then wait for the guest's shell on its console.
+fn guest_shell(m: &mut Machine, start_args: &str, shown: &str, also: &[(&str, &str)]) {
     let t = Duration::from_secs(300);
     m.send_line(&format!("start {start_args} g"));
     m.expect("vmctl: started vm", t);
+    m.command("show g", shown);
+    for (line, reply) in also {
+        m.command(line, reply);
+    }
     m.send_line("console g");
     m.expect("Keel Linux guest:", t);
     m.expect("/ # ", t);
@@ -78,7 +83,9 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
         "start -d /missing.qcow2 g",
         "vmctl: start vm command failed: /missing.qcow2: no such file on the datastore",
     );
-    guest_shell(&mut m, "-d disk.qcow2 -d scratch.img -r cd.iso");
+    // A second VM may not use a disk the first writes.
+    let in_use = ("start -m 32M -b /vms/vmlinuz -d /disk.qcow2 other", "/disk.qcow2: in use by vm g");
+    guest_shell(&mut m, "-d disk.qcow2 -d scratch.img -r cd.iso", "cdrom: /cd.iso", &[in_use]);
     m.send_line("mkdir -p /mnt /cd && mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt && echo keel-was-here > /mnt/note && sync && echo WROTE-$(cat /mnt/note)");
     m.expect("WROTE-keel-was-here", t);
     m.send_line("mount -t iso9660 /dev/sr0 /cd && echo CD-$(cat /cd/hello.txt | tr ' ' '-')");
@@ -91,7 +98,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
 
     // The whole machine again, on the same datastore: a new VM reads what the first wrote.
     let mut m = boot("guest-disks-2", &image);
-    guest_shell(&mut m, "-d disk.qcow2");
+    guest_shell(&mut m, "-d disk.qcow2", "disk 0: /disk.qcow2", &[]);
     m.send_line("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && echo READ-$(cat /mnt/note)");
     m.expect("READ-keel-was-here", t);
     m.send_line("umount /mnt; poweroff -f");

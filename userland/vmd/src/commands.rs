@@ -557,6 +557,24 @@ impl Vmd {
             if let (None, Some(reason)) = (&vm.running, &vm.last_stop) {
                 let _ = writeln!(self.term, "vm {} stopped: {reason}", vm.config.name);
             }
+            // Its disks and CD-ROM: what the running VM has, else what vm.conf gives it.
+            let lines: Vec<String> = match &vm.running {
+                Some(r) => {
+                    let disks = r.files.disks.iter().enumerate().map(|(n, d)| alloc::format!("disk {n}: {d}"));
+                    let cdrom = (!r.files.cdrom.is_empty()).then(|| alloc::format!("cdrom: {}", r.files.cdrom));
+                    disks.chain(cdrom).collect()
+                }
+                None => {
+                    let disks = vm.config.disks.iter().enumerate().map(|(n, d)| match d.format {
+                        Some(f) => alloc::format!("disk {n}: {f}:{}", d.path),
+                        None => alloc::format!("disk {n}: {}", d.path),
+                    });
+                    disks.chain(vm.config.cdrom.iter().map(|c| alloc::format!("cdrom: {c}"))).collect()
+                }
+            };
+            for line in lines {
+                self.term.line(&line);
+            }
         }
     }
 
