@@ -1,7 +1,9 @@
-//! Guest disks: `create` makes qcow2 and raw images on the datastore, `start -d` gives them to a
-//! stock Linux guest as virtio-blk disks and `-r` an ISO as a virtio-scsi CD-ROM; what the guest
-//! writes and syncs is on the datastore after the whole machine is restarted (a new QEMU on the
-//! same datastore image), and the image passes `qemu-img check`.
+//! Guest disks: `create` makes qcow2 and raw images on the datastore (new, overlays, copies),
+//! `start -d` gives them to a stock Linux guest as virtio-blk disks and `-r` an ISO as a
+//! virtio-scsi CD-ROM; what the guest writes and syncs is on the datastore after the whole
+//! machine is restarted (a new QEMU on the same datastore image) and reads through an overlay;
+//! a VM stopped with `stop -f` in the middle of writes leaves images that pass `qemu-img check`,
+//! and an overlay's base never changes.
 
 use std::time::Duration;
 
@@ -53,7 +55,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     let iso_dir = dir.join("iso");
     let _ = std::fs::remove_dir_all(&iso_dir);
     std::fs::create_dir_all(&iso_dir).unwrap();
-    std::fs::write(iso_dir.join("HELLO.TXT"), "hello from the cd\n").unwrap();
+    std::fs::write(iso_dir.join("hello.txt"), "hello from the cd\n").unwrap();
     let cd = dir.join("cd.iso");
     let made = std::process::Command::new("xorriso")
         .args(["-as", "mkisofs", "-quiet", "-o", cd.to_str().unwrap(), iso_dir.to_str().unwrap()])
@@ -96,19 +98,45 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("vmd: vm g stopped", t);
     drop(m);
 
-    // The whole machine again, on the same datastore: a new VM reads what the first wrote.
+    let base_before = datastore_file(&dir, img, "/disk.qcow2");
+
+    // The whole machine again, on the same datastore: a new VM reads what the first wrote,
+    // through an overlay on it, with four disks (one a qcow2 copy of the raw one).
     let mut m = boot("guest-disks-2", &image);
-    guest_shell(&mut m, "-d disk.qcow2", "disk 0: /disk.qcow2", &[]);
+    m.command("create -b disk.qcow2 over.qcow2", "vmctl: qcow2 imagefile created");
+    m.command("create -s 4M d3.img", "vmctl: raw imagefile created");
+    m.command("create -i scratch.img d4.qcow2", "vmctl: qcow2 imagefile created");
+    guest_shell(&mut m, "-d over.qcow2 -d scratch.img -d d3.img -d d4.qcow2", "disk 3: /d4.qcow2", &[]);
     m.send_line("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && echo READ-$(cat /mnt/note)");
     m.expect("READ-keel-was-here", t);
-    m.send_line("umount /mnt; poweroff -f");
+    m.send_line(
+        "echo over > /mnt/over-note && sync && echo DISKS-$(ls /sys/block | grep -c vd)-$(cat /sys/block/vdd/size)",
+    );
+    m.expect("DISKS-4-16384", t);
+    // Writes to a qcow2 disk that never end, cut by `stop -f`: the image must stay sound.
+    m.send_line("(while true; do dd if=/dev/urandom of=/dev/vdd bs=64k count=8 seek=$((RANDOM % 100)) conv=fsync 2>/dev/null; done) & sleep 3; echo WRITING");
+    m.expect("WRITING", t);
+    m.send_raw("\r~.");
+    m.expect("[EOT]", t);
+    m.command("stop -f g", "forced to terminate vm");
     m.expect("vmd: vm g stopped", t);
     drop(m);
 
-    // QEMU's own checker agrees the image is sound.
-    let out = dir.join("disk.qcow2");
+    // QEMU's own checker agrees the images are sound, and the base did not change.
+    for name in ["/disk.qcow2", "/over.qcow2", "/d4.qcow2"] {
+        let out = dir.join(name.trim_start_matches('/'));
+        let _ = std::fs::remove_file(&out);
+        datastore(&["get", img, name, out.to_str().unwrap()]);
+        let check = std::process::Command::new("qemu-img").args(["check", out.to_str().unwrap()]).output().unwrap();
+        assert!(check.status.success(), "qemu-img check {name}: {}", String::from_utf8_lossy(&check.stdout));
+    }
+    assert!(base_before == datastore_file(&dir, img, "/disk.qcow2"), "the base image changed under its overlay");
+}
+
+/// A datastore file's bytes, taken out on the host.
+fn datastore_file(dir: &std::path::Path, img: &str, name: &str) -> Vec<u8> {
+    let out = dir.join("extracted");
     let _ = std::fs::remove_file(&out);
-    datastore(&["get", img, "/disk.qcow2", out.to_str().unwrap()]);
-    let check = std::process::Command::new("qemu-img").args(["check", out.to_str().unwrap()]).output().unwrap();
-    assert!(check.status.success(), "qemu-img check: {}", String::from_utf8_lossy(&check.stdout));
+    datastore(&["get", img, name, out.to_str().unwrap()]);
+    std::fs::read(&out).unwrap()
 }
