@@ -36,6 +36,20 @@ pub fn xtask() -> PathBuf {
     env_path("KEEL_XTASK")
 }
 
+/// Run `cargo xtask datastore ARGS...` (the host's tool for datastore images).
+pub fn datastore(args: &[&str]) {
+    let status = std::process::Command::new(xtask()).arg("datastore").args(args).status().unwrap();
+    assert!(status.success(), "xtask datastore {args:?} failed");
+}
+
+/// A datastore file's bytes, taken out of datastore image `image` on the host (through `dir`).
+pub fn datastore_get(dir: &Path, image: &Path, path: &str) -> Vec<u8> {
+    let out = dir.join("got");
+    let _ = std::fs::remove_file(&out);
+    datastore(&["get", image.to_str().unwrap(), path, out.to_str().unwrap()]);
+    std::fs::read(&out).unwrap()
+}
+
 /// Where xtask put the user programs (vmd, crashtest).
 pub fn user_dir() -> PathBuf {
     env_path("KEEL_USER_DIR")

@@ -10,11 +10,6 @@ use std::time::Duration;
 use keel_image::qemu::{Disk, DiskBus};
 use keel_systests::*;
 
-fn datastore(args: &[&str]) {
-    let status = std::process::Command::new(xtask()).arg("datastore").args(args).status().unwrap();
-    assert!(status.success(), "xtask datastore {args:?} failed");
-}
-
 /// Boot Keel on `image` and wait for the prompt with the datastore in use.
 fn boot(name: &str, image: &std::path::Path) -> Machine {
     let mut spec = spec(Firmware::Bios, Media::Cdrom(iso()));
@@ -98,7 +93,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("vmd: vm g stopped", t);
     drop(m);
 
-    let base_before = datastore_file(&dir, img, "/disk.qcow2");
+    let base_before = datastore_get(&dir, &image, "/disk.qcow2");
 
     // The whole machine again, on the same datastore: a new VM reads what the first wrote,
     // through an overlay on it, with four disks (one a qcow2 copy of the raw one).
@@ -130,13 +125,5 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
         let check = std::process::Command::new("qemu-img").args(["check", out.to_str().unwrap()]).output().unwrap();
         assert!(check.status.success(), "qemu-img check {name}: {}", String::from_utf8_lossy(&check.stdout));
     }
-    assert!(base_before == datastore_file(&dir, img, "/disk.qcow2"), "the base image changed under its overlay");
-}
-
-/// A datastore file's bytes, taken out on the host.
-fn datastore_file(dir: &std::path::Path, img: &str, name: &str) -> Vec<u8> {
-    let out = dir.join("extracted");
-    let _ = std::fs::remove_file(&out);
-    datastore(&["get", img, name, out.to_str().unwrap()]);
-    std::fs::read(&out).unwrap()
+    assert!(base_before == datastore_get(&dir, &image, "/disk.qcow2"), "the base image changed under its overlay");
 }

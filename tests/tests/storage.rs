@@ -59,12 +59,6 @@ fn the_storage_service_drives_virtio_nvme_and_ahci_disks() {
     m.command("version", "Keel 0.1.0 (");
 }
 
-/// Run `cargo xtask datastore ARGS...` (the host's tool for datastore images).
-fn datastore(args: &[&str]) {
-    let status = std::process::Command::new(xtask()).arg("datastore").args(args).status().unwrap();
-    assert!(status.success(), "xtask datastore {args:?} failed");
-}
-
 #[test]
 fn vm_conf_comes_from_the_datastore() {
     // A datastore made on the host: exFAT on the whole disk, /etc/vm.conf defining a VM that
@@ -104,12 +98,6 @@ fn fsck_exfat(image: &std::path::Path) -> (bool, String) {
 }
 
 /// `cargo xtask datastore get IMAGE PATH` into a host file; its bytes.
-fn datastore_get(dir: &std::path::Path, image: &std::path::Path, path: &str) -> Vec<u8> {
-    let out = dir.join("got");
-    let _ = std::fs::remove_file(&out);
-    datastore(&["get", image.to_str().unwrap(), path, out.to_str().unwrap()]);
-    std::fs::read(&out).unwrap()
-}
 
 #[test]
 fn a_program_writes_renames_truncates_and_removes_files_through_the_storage_service() {

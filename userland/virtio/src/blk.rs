@@ -350,10 +350,7 @@ impl<B: BlockBackend> VirtioDevice for VirtioBlk<B> {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let c = self.config_bytes();
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = offset.checked_add(i as u64).and_then(|at| c.get(at as usize)).copied().unwrap_or(0);
-        }
+        crate::read_config_bytes(&self.config_bytes(), offset, data);
     }
 
     fn process_queue(

@@ -57,6 +57,14 @@ pub use scsi::VirtioScsi;
 /// host's drivers.
 pub use keel_virtio_spec::{device_id, features, status};
 
+/// A device's configuration read at `offset`, from its bytes `config`: what lies past them reads
+/// as zero (a driver may read any offset of the configuration window).
+pub(crate) fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
+    for (i, byte) in data.iter_mut().enumerate() {
+        *byte = offset.checked_add(i as u64).and_then(|at| config.get(usize::try_from(at).ok()?)).copied().unwrap_or(0);
+    }
+}
+
 /// What a virtio device model provides to a transport.
 pub trait VirtioDevice {
     /// The virtio device ID (virtio 1.2, 5).
