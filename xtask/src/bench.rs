@@ -23,21 +23,18 @@
 //! a time; every wait has a timeout.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::serial::{Serial, COMMAND_TIMEOUT, PROMPT};
 use crate::{kernel, linux, root};
 
-const PROMPT: &str = "keel> ";
 /// The Linux VM's RAM in the default vm.conf (userland/vmd/vm.conf), which the test image includes.
 const LINUX_VM_RAM: u64 = 256 << 20;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const BENCH_TIMEOUT: Duration = Duration::from_secs(120);
 const LINUX_TIMEOUT: Duration = Duration::from_secs(300);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A target from the issue: the figure must be at most this (or below, for `strict`).
 struct Target {
@@ -57,6 +54,8 @@ struct Results {
     vm_overhead_bytes: Option<i64>,
     /// Per controller (virtio-blk, NVMe).
     storage: Vec<StorageFigures>,
+    /// The guest's disk (stage 6).
+    disks: Option<crate::bench_disks::DiskFigures>,
 }
 
 /// Stage 5 on one controller.
@@ -78,12 +77,24 @@ impl Results {
 }
 
 pub fn command(args: &[String]) -> Result<(), String> {
-    let storage_only = match args {
-        [] => false,
-        [a] if a == "storage" => true,
-        [a, ..] => return Err(format!("bench: unknown option '{a}' (it takes none, or 'storage' for stage 5 only)")),
+    let only = match args {
+        [] => None,
+        [a] if a == "storage" || a == "disks" => Some(a.as_str()),
+        [a, ..] => {
+            return Err(format!("bench: unknown option '{a}' (it takes none, or 'storage' or 'disks' for one stage)"))
+        }
     };
+    let storage_only = only == Some("storage");
     let iso = kernel::image(kernel::DEFAULT_CMDLINE, &[], kernel::VmConf::Test)?;
+    if only == Some("disks") {
+        // For working on the guest's disk path: its figures only, printed, no files written.
+        let f = crate::bench_disks::stage(&iso)?;
+        for (name, value, target, verdict) in crate::bench_disks::rows(&f, None) {
+            println!("{name}: {value} {target} {verdict}");
+        }
+        println!("4 KiB serve alone: {:?} instructions", f.serve_small);
+        return Ok(());
+    }
     if storage_only {
         // For working on the storage path: its figures only, printed, no files written.
         for (bus, name) in
@@ -167,6 +178,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
     for (bus, name) in [(keel_image::qemu::DiskBus::Virtio, "virtio-blk"), (keel_image::qemu::DiskBus::Nvme, "NVMe")] {
         r.storage.push(storage_bench(&iso, bus, name)?);
     }
+    r.disks = Some(crate::bench_disks::stage(&iso)?);
 
     let table = table(&r);
     println!("{table}");
@@ -314,6 +326,7 @@ fn table(r: &Results) -> String {
         ]
         .into_iter()
         .map(|(name, value, target, v)| (name.to_string(), value, target, v))
+        .chain(r.disks.iter().flat_map(|f| crate::bench_disks::rows(f, r.mmio)))
         .chain(r.storage.iter().flat_map(|f| {
             let (bus, seq, rnd) = (f.bus, f.sequential, f.random);
             let boot = f.boot.map(|i| i as f64 / 1e6);
@@ -367,7 +380,9 @@ fn to_json(r: &Results, linux_version: &str) -> String {
   "linux_uptime_s": {{ "keel": {}, "direct": {}, "ratio": {} }},
   "keel_boot_instructions": {},
   "vm_overhead_bytes": {},
-  "storage": [{}]
+  "storage": [{}],
+  "guest_disk": [{}],
+  "guest_disk_serve_instructions": {{ "1m": {}, "4k": {} }}
 }}
 "#,
         today(),
@@ -392,6 +407,19 @@ fn to_json(r: &Results, linux_version: &str) -> String {
             ))
             .collect::<Vec<_>>()
             .join(", "),
+        r.disks
+            .iter()
+            .flat_map(|d| d.workloads.iter())
+            .map(|w| format!(
+                "{{ \"workload\": \"{}\", \"keel_seconds\": {}, \"direct_seconds\": {} }}",
+                w.name,
+                json_opt(w.keel_seconds),
+                json_opt(w.direct_seconds)
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        json_opt(r.disks.as_ref().and_then(|d| d.serve_sequential)),
+        json_opt(r.disks.as_ref().and_then(|d| d.serve_small)),
     )
 }
 
@@ -447,104 +475,4 @@ fn today() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// A QEMU with its serial port on stdin/stdout, read by a thread as it arrives.
-struct Serial {
-    name: &'static str,
-    child: Child,
-    log: Arc<Mutex<Vec<u8>>>,
-    cursor: usize,
-}
-
-impl Serial {
-    fn start(name: &'static str, cmd: &mut Command) -> Result<Serial, String> {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut out = child.stdout.take().expect("piped");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().expect("log lock").extend_from_slice(&buf[..n]);
-            }
-        });
-        Ok(Serial { name, child, log, cursor: 0 })
-    }
-
-    /// Everything printed so far, as it came (the cursor indexes it).
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.log.lock().expect("log lock")).into_owned()
-    }
-
-    /// Wait until the first of `needles` appears after the cursor; return the text up to its
-    /// end and move the cursor there.
-    fn expect_any(&mut self, needles: &[&str], timeout: Duration) -> Result<String, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = self.text();
-            let rest = text.get(self.cursor..).unwrap_or("");
-            if let Some(end) = needles.iter().filter_map(|n| rest.find(n).map(|p| p + n.len())).min() {
-                let seen = rest[..end].to_string();
-                self.cursor += end;
-                return Ok(seen);
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(self.failure(&format!("exited ({status}) before printing {needles:?}")));
-            }
-            if Instant::now() > deadline {
-                return Err(self.failure(&format!("timed out after {timeout:?} waiting for {needles:?}")));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn expect(&mut self, needle: &str, timeout: Duration) -> Result<String, String> {
-        self.expect_any(&[needle], timeout)
-    }
-
-    /// The whole line that starts with `prefix` (after the cursor), once it has ended.
-    fn line_starting(&mut self, prefix: &str, timeout: Duration) -> Result<String, String> {
-        self.expect(prefix, timeout)?;
-        let rest = self.expect("\n", COMMAND_TIMEOUT)?;
-        Ok(format!("{prefix}{}", rest.trim_end()))
-    }
-
-    /// Type a command at the prompt; return what it printed up to the next prompt.
-    fn command(&mut self, line: &str) -> Result<String, String> {
-        self.send_line(line);
-        self.expect(PROMPT, COMMAND_TIMEOUT)
-    }
-
-    fn send_line(&mut self, line: &str) {
-        self.send_raw(&format!("{line}\r"));
-    }
-
-    fn send_raw(&mut self, text: &str) {
-        if let Some(input) = self.child.stdin.as_mut() {
-            let _ = input.write_all(text.as_bytes()).and_then(|_| input.flush());
-        }
-    }
-
-    fn failure(&self, what: &str) -> String {
-        let text = self.text().replace("\x1b[K", "").replace('\r', "");
-        let tail: Vec<&str> = text.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!("bench: [{}] {what}\n--- last 30 lines of its serial output ---\n{}", self.name, tail.join("\n"))
-    }
-}
-
-impl Drop for Serial {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

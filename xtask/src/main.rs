@@ -4,12 +4,14 @@
 //! missing when run as root, or prints the exact command to run otherwise (see `setup`).
 
 mod bench;
+mod bench_disks;
 mod datastore;
 mod flash;
 mod fuzz;
 mod kernel;
 mod lint;
 mod linux;
+mod serial;
 mod setup;
 
 use std::path::PathBuf;

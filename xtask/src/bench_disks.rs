@@ -1,0 +1,243 @@
+//! Stage 6 of `cargo xtask bench`: a guest's disk, as the guest sees it. The stock Linux guest
+//! reads and writes a 64 MiB raw disk image with busybox `dd` and O_DIRECT (no page cache): 1 MiB
+//! requests, then 4 KiB requests. Under Keel the image is a datastore file served by the VM's
+//! monitor (virtio-blk over the storage service); the zero-cost reference is the same kernel and
+//! initramfs booted directly in QEMU with QEMU's own virtio-blk on a copy of the same file.
+//!
+//! Figures: guest-visible MiB/s and requests per second (dd's own timing, the guest's clock), and
+//! what one request costs Keel: the monitor times one serve of the device's queue in 16 (exit
+//! handled to interrupt raised, idle left out) and says the mean when the VM stops; the exit
+//! itself (a guest MMIO write, `mmio` of stage 1) comes on top.
+//!
+//! Not measured: random offsets (busybox has no random-I/O tool: the 4 KiB requests go to
+//! consecutive offsets, which costs a raw image on Keel the same as random ones, as neither side
+//! caches), queue depths above one.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::serial::{Serial, PROMPT};
+use crate::{linux, root};
+
+/// The guest's disk.
+const DISK_BYTES: usize = 64 << 20;
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// The guest shell's prompt.
+const GUEST_PROMPT: &str = "/ # ";
+
+/// The workloads: a name, the dd command, bytes per request, requests.
+const SEQUENTIAL: [(&str, &str, u64, u64); 2] = [
+    ("read 1 MiB", "dd if=/dev/vda of=/dev/null bs=1M count=32 iflag=direct", 1 << 20, 32),
+    ("write 1 MiB", "dd if=/dev/zero of=/dev/vda bs=1M count=32 oflag=direct", 1 << 20, 32),
+];
+const SMALL: [(&str, &str, u64, u64); 2] = [
+    ("read 4 KiB", "dd if=/dev/vda of=/dev/null bs=4k count=2048 iflag=direct", 4096, 2048),
+    ("write 4 KiB", "dd if=/dev/zero of=/dev/vda bs=4k count=2048 seek=4096 oflag=direct", 4096, 2048),
+];
+
+/// One workload's figures: guest-visible seconds, on Keel and directly.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub name: &'static str,
+    pub bytes_per_request: u64,
+    pub requests: u64,
+    pub keel_seconds: Option<f64>,
+    pub direct_seconds: Option<f64>,
+}
+
+impl Workload {
+    /// MiB/s for 1 MiB requests, requests/s for 4 KiB ones.
+    pub fn rate(&self, seconds: Option<f64>) -> Option<f64> {
+        let s = seconds.filter(|s| *s > 0.0)?;
+        Some(if self.bytes_per_request >= 1 << 20 {
+            (self.bytes_per_request * self.requests) as f64 / (1 << 20) as f64 / s
+        } else {
+            self.requests as f64 / s
+        })
+    }
+}
+
+pub struct DiskFigures {
+    pub workloads: Vec<Workload>,
+    /// Keel's instructions per queue serve in the 1 MiB session and in the 4 KiB session.
+    pub serve_sequential: Option<f64>,
+    pub serve_small: Option<f64>,
+}
+
+/// `X seconds` out of busybox dd's summary (`33554432 bytes (32.0MB) copied, 0.53 seconds, ...`).
+fn dd_seconds(text: &str) -> Option<f64> {
+    let rest = &text[text.rfind("copied, ")? + "copied, ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Run each workload at the guest's shell; their dd seconds.
+fn run_workloads(guest: &mut Serial, list: &[(&str, &str, u64, u64)]) -> Result<Vec<Option<f64>>, String> {
+    let mut seconds = Vec::new();
+    for (_, command, _, _) in list {
+        guest.send_line(command);
+        let out = guest.expect(" seconds", RUN_TIMEOUT)?;
+        guest.expect(GUEST_PROMPT, RUN_TIMEOUT)?;
+        seconds.push(dd_seconds(&out));
+    }
+    Ok(seconds)
+}
+
+/// The disk's bytes: different from block to block, so nothing reads as a hole.
+fn disk_image(path: &Path) -> Result<(), String> {
+    if std::fs::metadata(path).map(|m| m.len()).ok() == Some(DISK_BYTES as u64) {
+        return Ok(());
+    }
+    let bytes: Vec<u8> = (0..DISK_BYTES).map(|i| (i as u32).wrapping_mul(2_246_822_519).to_le_bytes()[2]).collect();
+    std::fs::write(path, bytes).map_err(|e| e.to_string())
+}
+
+/// Stage 6: the workloads on Keel (two VM sessions, so that each serve mean is one request size)
+/// and directly on QEMU.
+pub fn stage(iso: &Path) -> Result<DiskFigures, String> {
+    let guest = linux::prepare().map_err(|e| format!("bench: the Linux guest is needed: {e}"))?;
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let disk = dir.join("guest-disk.img");
+    disk_image(&disk)?;
+    let image = dir.join("guest-disks-datastore.img");
+    let _ = std::fs::remove_file(&image);
+    let img = image.display().to_string();
+    let conf = dir.join("vm.conf");
+    std::fs::write(
+        &conf,
+        "vm \"dbench\" {\n  memory 128M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
+         cmdline \"console=ttyS0\"\n  disk \"/disk.img\" format raw\n  disable\n}\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let put = |args: &[&str]| crate::datastore::command(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    put(&["mkfs", &img, "--size", "256M"])?;
+    put(&["put", &img, &guest.kernel.display().to_string(), &guest.initrd.display().to_string(), "--to", "/vms"])?;
+    let on_datastore = dir.join("disk.img");
+    std::fs::copy(&disk, &on_datastore).map_err(|e| e.to_string())?;
+    put(&["put", &img, &on_datastore.display().to_string()])?;
+    put(&["put", &img, &conf.display().to_string(), "--to", "/etc"])?;
+
+    eprintln!("bench: the guest's disk under Keel (virtio-blk over a datastore file, 1 MiB then 4 KiB O_DIRECT)");
+    let mut spec =
+        keel_image::qemu::QemuSpec::new(keel_image::qemu::Firmware::Bios, keel_image::qemu::Media::Cdrom(iso.into()));
+    spec.smp = 1;
+    spec.icount = true;
+    spec.disks.push(keel_image::qemu::Disk { path: image.clone(), bus: keel_image::qemu::DiskBus::Virtio });
+    let mut keel = Serial::start("keel", Command::new("qemu-system-x86_64").args(keel_image::qemu::args(&spec)))?;
+    keel.expect("datastore, in use", BOOT_TIMEOUT)?;
+    keel.expect(PROMPT, BOOT_TIMEOUT)?;
+    let mut session = |list: &[(&str, &str, u64, u64)]| -> Result<(Vec<Option<f64>>, Option<f64>), String> {
+        keel.send_line("start -c dbench");
+        keel.expect("Keel Linux guest", BOOT_TIMEOUT)?;
+        keel.expect(GUEST_PROMPT, BOOT_TIMEOUT)?;
+        let seconds = run_workloads(&mut keel, list)?;
+        keel.send_line("poweroff -f");
+        keel.expect("device notifications served, ", RUN_TIMEOUT)?;
+        let line = keel.expect(" instructions each", RUN_TIMEOUT)?;
+        keel.expect("vmd: vm dbench stopped", RUN_TIMEOUT)?;
+        Ok((seconds, line.split_whitespace().next().and_then(|n| n.parse().ok())))
+    };
+    let (keel_seq, serve_sequential) = session(&SEQUENTIAL)?;
+    let (keel_small, serve_small) = session(&SMALL)?;
+    drop(keel);
+
+    eprintln!("bench: the same workloads on Linux directly in QEMU (its own virtio-blk on the same file)");
+    let reference = dir.join("disk-direct.img");
+    std::fs::copy(&disk, &reference).map_err(|e| e.to_string())?;
+    let mut direct = Serial::start(
+        "linux",
+        Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+            .args(["-cpu", "max", "-smp", "1", "-m", "512M", "-icount", "shift=0"])
+            .arg("-kernel")
+            .arg(&guest.kernel)
+            .arg("-initrd")
+            .arg(&guest.initrd)
+            .args(["-append", "console=ttyS0"])
+            .arg("-drive")
+            .arg(format!("file={},if=virtio,format=raw", reference.display())),
+    )?;
+    direct.expect("Keel Linux guest", BOOT_TIMEOUT)?;
+    direct.expect(GUEST_PROMPT, BOOT_TIMEOUT)?;
+    let direct_seq = run_workloads(&mut direct, &SEQUENTIAL)?;
+    let direct_small = run_workloads(&mut direct, &SMALL)?;
+    drop(direct);
+
+    let mut workloads = Vec::new();
+    let lists = [(&SEQUENTIAL, &keel_seq, &direct_seq), (&SMALL, &keel_small, &direct_small)];
+    for (list, on_keel, directly) in lists {
+        for (i, (name, _, bytes, requests)) in list.iter().enumerate() {
+            workloads.push(Workload {
+                name,
+                bytes_per_request: *bytes,
+                requests: *requests,
+                keel_seconds: on_keel.get(i).copied().flatten(),
+                direct_seconds: directly.get(i).copied().flatten(),
+            });
+        }
+    }
+    Ok(DiskFigures { workloads, serve_sequential, serve_small })
+}
+
+/// The table's rows: each workload's rate on Keel against the reference (target: at least half
+/// for 1 MiB requests), and a 4 KiB request's cost to Keel, the exit (`mmio`, stage 1) included
+/// (target: at most 8,000 instructions).
+pub fn rows(f: &DiskFigures, mmio: Option<f64>) -> Vec<(String, String, String, &'static str)> {
+    let mut rows = Vec::new();
+    for w in &f.workloads {
+        let (keel, direct) = (w.rate(w.keel_seconds), w.rate(w.direct_seconds));
+        let unit = if w.bytes_per_request >= 1 << 20 { "MiB/s" } else { "requests/s" };
+        let shown = match (keel, direct) {
+            (Some(k), Some(d)) => format!("{k:.1} ({:.2}x of {d:.1})", k / d),
+            (Some(k), None) => format!("{k:.1}"),
+            _ => "-".into(),
+        };
+        let (target, verdict) = if w.bytes_per_request >= 1 << 20 {
+            let verdict = match (keel, direct) {
+                (Some(k), Some(d)) if k >= d / 2.0 => "met",
+                (Some(_), Some(_)) => "missed",
+                _ => "-",
+            };
+            (">= 0.5x".to_string(), verdict)
+        } else {
+            (String::new(), "")
+        };
+        rows.push((format!("guest disk {}, {unit} (Keel vs direct QEMU)", w.name), shown, target, verdict));
+    }
+    let per_request = f.serve_small.zip(mmio).map(|(serve, exit)| serve + exit);
+    rows.push((
+        "guest 4 KiB request, Keel instructions (exit + serve)".into(),
+        per_request.map_or("-".into(), |v| format!("{v:.0}")),
+        "<= 8000".into(),
+        match per_request {
+            Some(v) if v <= 8000.0 => "met",
+            Some(_) => "missed",
+            None => "-",
+        },
+    ));
+    rows.push((
+        "guest 1 MiB request, Keel serve instructions".into(),
+        f.serve_sequential.map_or("-".into(), |v| format!("{v:.0}")),
+        String::new(),
+        "",
+    ));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_busybox_dd_summaries() {
+        let out = "32+0 records in\n32+0 records out\n33554432 bytes (32.0MB) copied, 0.534960 seconds, 59.8MB/s\n";
+        assert_eq!(dd_seconds(out), Some(0.53496));
+        assert_eq!(dd_seconds("nothing"), None);
+        let w =
+            Workload { name: "r", bytes_per_request: 4096, requests: 2048, keel_seconds: None, direct_seconds: None };
+        assert_eq!(w.rate(Some(2.0)), Some(1024.0));
+        assert_eq!(w.rate(Some(0.0)), None);
+    }
+}
