@@ -89,6 +89,9 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("CD-hello-from-the-cd", t);
     m.send_line("echo SIZE-$(cat /sys/block/vdb/size)");
     m.expect("SIZE-16384", t);
+    // The raw disk keeps what is written to it too.
+    m.send_line("echo raw-marker | dd of=/dev/vdb bs=512 count=1 conv=sync,fsync 2>/dev/null && echo RAW-WRITTEN");
+    m.expect("RAW-WRITTEN", t);
     m.send_line("umount /mnt; sync; poweroff -f");
     m.expect("vmd: vm g stopped", t);
     drop(m);
@@ -108,6 +111,11 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
         "echo over > /mnt/over-note && sync && echo DISKS-$(ls /sys/block | grep -c vd)-$(cat /sys/block/vdd/size)",
     );
     m.expect("DISKS-4-16384", t);
+    m.send_line("echo RAW-$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | head -c 10)");
+    m.expect("RAW-raw-marker", t);
+    // A discard reaches the qcow2 image (its clusters are freed: qemu-img check below).
+    m.send_line("blkdiscard /dev/vdd && echo DISCARDED");
+    m.expect("DISCARDED", t);
     // Writes to a qcow2 disk that never end, cut by `stop -f`: the image must stay sound.
     m.send_line("(while true; do dd if=/dev/urandom of=/dev/vdd bs=64k count=8 seek=$((RANDOM % 100)) conv=fsync 2>/dev/null; done) & sleep 3; echo WRITING");
     m.expect("WRITING", t);
