@@ -72,6 +72,13 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.command("create -s 64M disk.qcow2", "vmctl: qcow2 imagefile created");
     m.command("create -s 64M disk.qcow2", "vmctl: create imagefile operation failed: /disk.qcow2: File exists");
     m.command("create -s 8M /scratch.img", "vmctl: raw imagefile created");
+    // The OpenBSD FAQ's image: 50 GiB of qcow2 on a 256 MiB datastore (it grows as it is written).
+    m.command("create -s 50G faq.qcow2", "vmctl: qcow2 imagefile created");
+    m.command("create -s 1G -b disk.qcow2 -i scratch.img x.qcow2", "create: conflicting -b and -i arguments");
+    m.command(
+        "create -b nothere.qcow2 y.qcow2",
+        "vmctl: create imagefile operation failed: /nothere.qcow2: base image not found",
+    );
     m.command(
         "create -b disk.qcow2 overlay.img",
         "vmctl: create imagefile operation failed: base images require qcow2",

@@ -28,13 +28,19 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 const GUEST_PROMPT: &str = "/ # ";
 
 /// The workloads: a name, the dd command, bytes per request, requests.
+/// (The guest's clock counts hundredths: each runs long enough for that to be about 1%.)
 const SEQUENTIAL: [(&str, &str, u64, u64); 2] = [
-    ("read 1 MiB", "dd if=/dev/vda of=/dev/null bs=1M count=32 iflag=direct", 1 << 20, 32),
-    ("write 1 MiB", "dd if=/dev/zero of=/dev/vda bs=1M count=32 oflag=direct", 1 << 20, 32),
+    ("read 1 MiB", "sh -c 'for i in 1 2 3 4; do dd if=/dev/vda of=/dev/null bs=1M iflag=direct; done'", 1 << 20, 256),
+    (
+        "write 1 MiB",
+        "sh -c 'for i in 1 2 3 4; do dd if=/dev/zero of=/dev/vda bs=1M count=64 oflag=direct; done'",
+        1 << 20,
+        256,
+    ),
 ];
 const SMALL: [(&str, &str, u64, u64); 2] = [
-    ("read 4 KiB", "dd if=/dev/vda of=/dev/null bs=4k count=2048 iflag=direct", 4096, 2048),
-    ("write 4 KiB", "dd if=/dev/zero of=/dev/vda bs=4k count=2048 seek=4096 oflag=direct", 4096, 2048),
+    ("read 4 KiB", "dd if=/dev/vda of=/dev/null bs=4k iflag=direct", 4096, 16384),
+    ("write 4 KiB", "dd if=/dev/zero of=/dev/vda bs=4k count=16384 oflag=direct", 4096, 16384),
 ];
 
 /// One workload's figures: guest-visible seconds, on Keel and directly.
@@ -146,10 +152,11 @@ pub fn stage(iso: &Path) -> Result<DiskFigures, String> {
         keel.expect(GUEST_PROMPT, BOOT_TIMEOUT)?;
         let seconds = run_workloads(&mut keel, list)?;
         keel.send_line("poweroff -f");
-        keel.expect("device notifications served, ", RUN_TIMEOUT)?;
-        let line = keel.expect(" instructions each", RUN_TIMEOUT)?;
         keel.expect("vmd: vm dbench stopped", RUN_TIMEOUT)?;
-        Ok((seconds, line.split_whitespace().next().and_then(|n| n.parse().ok())))
+        // The monitor's last words went to the kernel log while the console was attached.
+        let log = keel.command("dmesg")?;
+        let serve = log.rsplit("device notifications served, ").next().filter(|_| log.contains("notifications served"));
+        Ok((seconds, serve.and_then(|t| t.split_whitespace().next()?.parse().ok())))
     };
     let (keel_seq, serve_sequential) = session(&SEQUENTIAL)?;
     let (keel_small, serve_small) = session(&SMALL)?;

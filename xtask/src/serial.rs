@@ -31,11 +31,16 @@ impl Serial {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut out = child.stdout.take().expect("piped");
         let sink = log.clone();
+        // KEEL_BENCH_TEE=1 shows the machine's output as it comes (for working on a benchmark).
+        let tee = std::env::var_os("KEEL_BENCH_TEE").is_some();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = out.read(&mut buf) {
                 if n == 0 {
                     break;
+                }
+                if tee {
+                    let _ = std::io::stderr().write_all(&buf[..n]);
                 }
                 sink.lock().expect("log lock").extend_from_slice(&buf[..n]);
             }
