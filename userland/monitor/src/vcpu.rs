@@ -275,11 +275,10 @@ pub fn boot_and_run(ctl: &'static ControlArea) -> Result<i32, String> {
         offered: false,
     };
     let (code, reason) = m.run();
-    if m.served.sampled > 0 {
+    if let Some(each) = m.served.busy.checked_div(m.served.sampled) {
         keel_rt::io::debug(format_args!(
-            "monitor: {} device notifications served, {} instructions each (1 in {SERVE_SAMPLE} timed, idle left out)",
+            "monitor: {} device notifications served, {each} instructions each (1 in {SERVE_SAMPLE} timed, idle left out)",
             m.served.count,
-            m.served.busy / m.served.sampled
         ));
     }
     m.flush_console();
@@ -399,7 +398,7 @@ impl Monitor {
             return;
         }
         self.served.count += 1;
-        if self.served.count % SERVE_SAMPLE != 0 {
+        if !self.served.count.is_multiple_of(SERVE_SAMPLE) {
             self.platform.dev.pci.process(&mut self.ram);
             return;
         }
