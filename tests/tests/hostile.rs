@@ -127,6 +127,13 @@ fn hostile_guest_passes_beside_another_guest_under_svm() {
     m.send_line("start hostile_io");
     m.expect("vmctl: started vm", T);
     wait_anywhere(&mut m, "vmd: vm hostile_io stopped: ", T);
+    // The whole line: the rest of it may still be on its way when its start arrives.
+    let stopped_line_ended =
+        |out: &str| out.find("vmd: vm hostile_io stopped: ").is_some_and(|i| out[i..].contains('\n'));
+    let deadline = Instant::now() + T;
+    while !stopped_line_ended(&m.output()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = m.output();
     assert!(
         out.contains("vmd: vm hostile_io stopped: the guest wrote 0 to the debug-exit port"),
