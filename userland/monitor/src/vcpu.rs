@@ -402,7 +402,9 @@ impl Monitor {
             self.platform.dev.pci.process(&mut self.ram);
             return;
         }
-        let (start, idle) = (keel_rt::cpu::rdtsc(), keel_rt::cpu::idle_tsc());
+        // The idle counter is read outside the timed span: its system calls are not the serve's.
+        let idle = keel_rt::cpu::idle_tsc();
+        let start = keel_rt::cpu::rdtsc();
         self.platform.dev.pci.process(&mut self.ram);
         let end = keel_rt::cpu::rdtsc();
         let busy = (end - start).saturating_sub(keel_rt::cpu::idle_tsc() - idle);
