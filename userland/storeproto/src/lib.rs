@@ -505,6 +505,21 @@ mod tests {
     }
 
     #[test]
+    fn the_service_works_in_the_window_in_place_clamped_to_it() {
+        let channel = Channel::new();
+        let n = channel.with_data(5, |window| {
+            window.copy_from_slice(b"keel!");
+            window.len()
+        });
+        assert_eq!(n, 5);
+        let mut out = [0u8; 5];
+        channel.get_data(0, &mut out);
+        assert_eq!(&out, b"keel!");
+        assert_eq!(channel.with_data(DATA_MAX + 4096, |window| window.len()), DATA_MAX);
+        assert_eq!(channel.with_data(0, |window| window.len()), 0);
+    }
+
+    #[test]
     fn a_hostile_client_gets_bad_request_not_a_crash() {
         let channel = Channel::new();
         channel.op.store(999, Ordering::Relaxed);
