@@ -47,7 +47,7 @@ pub(crate) static VERBS: &[Verb] = &[
         Vmctl,
         "usage: create [-b base | -i disk] [-s size] disk",
         "Create a disk image on the datastore: qcow2 if its name ends in .qcow2,\n\
-         else raw (sparse). -s gives the size (at least 1M, rounded down to a MiB);\n\
+         else raw. -s gives the size (at least 1M, rounded down to a MiB);\n\
          -b base makes a qcow2 overlay whose unwritten clusters read from base (the\n\
          size defaults to base's); -i disk copies an existing image, converting\n\
          between raw and qcow2.",
