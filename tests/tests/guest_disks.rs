@@ -2,8 +2,8 @@
 //! `start -d` gives them to a stock Linux guest as virtio-blk disks and `-r` an ISO as a
 //! virtio-scsi CD-ROM; what the guest writes and syncs is on the datastore after the whole
 //! machine is restarted (a new QEMU on the same datastore image) and reads through an overlay;
-//! a VM stopped with `stop -f` in the middle of writes leaves images that pass `qemu-img check`,
-//! and an overlay's base never changes.
+//! a VM stopped with `stop -f` in the middle of writes leaves images that pass `qemu-img check`
+//! (leaked clusters at worst), a base is shared by two running VMs' overlays and never changes.
 
 use std::time::Duration;
 
@@ -109,9 +109,18 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     // through an overlay on it, with four disks (one a qcow2 copy of the raw one).
     let mut m = boot("guest-disks-2", &image);
     m.command("create -b disk.qcow2 over.qcow2", "vmctl: qcow2 imagefile created");
+    m.command("create -b disk.qcow2 over2.qcow2", "vmctl: qcow2 imagefile created");
     m.command("create -s 4M d3.img", "vmctl: raw imagefile created");
     m.command("create -i scratch.img d4.qcow2", "vmctl: qcow2 imagefile created");
-    guest_shell(&mut m, "-d over.qcow2 -d scratch.img -d d3.img -d d4.qcow2", "disk 3: /d4.qcow2", &[]);
+    // Another VM may share the base (read-only) through an overlay of its own, while g runs.
+    let shared_base = ("start -m 32M -b /vms/vmlinuz -d over2.qcow2 other", "vmctl: started vm");
+    let other_stops = ("stop -f other", "forced to terminate vm");
+    guest_shell(
+        &mut m,
+        "-d over.qcow2 -d scratch.img -d d3.img -d d4.qcow2",
+        "disk 3: /d4.qcow2",
+        &[shared_base, other_stops],
+    );
     m.send_line("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt && echo READ-$(cat /mnt/note)");
     m.expect("READ-keel-was-here", t);
     m.send_line(
@@ -132,13 +141,16 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("vmd: vm g stopped", t);
     drop(m);
 
-    // QEMU's own checker agrees the images are sound, and the base did not change.
-    for name in ["/disk.qcow2", "/over.qcow2", "/d4.qcow2"] {
+    // QEMU's own checker agrees the images are sound, and the base did not change. The image
+    // cut by `stop -f` in the middle of its writes may have leaked clusters (qemu-img check's
+    // exit status 3: allocated, never used, no harm to data), never anything worse.
+    for (name, cut) in [("/disk.qcow2", false), ("/over.qcow2", false), ("/over2.qcow2", false), ("/d4.qcow2", true)] {
         let out = dir.join(name.trim_start_matches('/'));
         let _ = std::fs::remove_file(&out);
         datastore(&["get", img, name, out.to_str().unwrap()]);
         let check = std::process::Command::new("qemu-img").args(["check", out.to_str().unwrap()]).output().unwrap();
-        assert!(check.status.success(), "qemu-img check {name}: {}", String::from_utf8_lossy(&check.stdout));
+        let sound = check.status.code() == Some(0) || (cut && check.status.code() == Some(3));
+        assert!(sound, "qemu-img check {name}: {:?}\n{}", check.status, String::from_utf8_lossy(&check.stdout));
     }
     assert!(base_before == datastore_get(&dir, &image, "/disk.qcow2"), "the base image changed under its overlay");
 }
