@@ -161,17 +161,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
     drop(keel);
 
     eprintln!("bench: booting the same Linux directly (QEMU -kernel -initrd, -cpu max -icount shift=0)");
-    let mut direct = Serial::start(
-        "linux",
-        Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
-            .args(["-cpu", "max", "-smp", "1", "-m", "512M", "-icount", "shift=0"])
-            .arg("-kernel")
-            .arg(&linux.kernel)
-            .arg("-initrd")
-            .arg(&linux.initrd)
-            .args(["-append", "console=ttyS0"]),
-    )?;
+    let mut direct = Serial::start("linux", &mut linux.direct_qemu())?;
     r.linux_direct_uptime = Some(uptime(&direct.line_starting("init: uptime ", LINUX_TIMEOUT)?)?);
     drop(direct);
 

@@ -175,19 +175,9 @@ pub fn stage(iso: &Path) -> Result<DiskFigures, String> {
     eprintln!("bench: the same workloads on Linux directly in QEMU (its own virtio-blk on the same file)");
     let reference = dir.join("disk-direct.img");
     std::fs::copy(&disk, &reference).map_err(|e| e.to_string())?;
-    let mut direct = Serial::start(
-        "linux",
-        Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
-            .args(["-cpu", "max", "-smp", "1", "-m", "512M", "-icount", "shift=0"])
-            .arg("-kernel")
-            .arg(&guest.kernel)
-            .arg("-initrd")
-            .arg(&guest.initrd)
-            .args(["-append", "console=ttyS0"])
-            .arg("-drive")
-            .arg(format!("file={},if=virtio,format=raw", reference.display())),
-    )?;
+    let mut qemu = guest.direct_qemu();
+    qemu.arg("-drive").arg(format!("file={},if=virtio,format=raw", reference.display()));
+    let mut direct = Serial::start("linux", &mut qemu)?;
     direct.expect("Keel Linux guest", BOOT_TIMEOUT)?;
     direct.expect(GUEST_PROMPT, BOOT_TIMEOUT)?;
     let direct_seq = run_workloads(&mut direct, &SEQUENTIAL)?;

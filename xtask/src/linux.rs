@@ -18,6 +18,22 @@ pub struct LinuxGuest {
     pub version: String,
 }
 
+impl LinuxGuest {
+    /// The benchmarks' zero-cost reference: this kernel and initramfs booted directly by QEMU
+    /// (its default machine, `-cpu max -smp 1 -m 512M -icount shift=0`), the console on stdio.
+    pub fn direct_qemu(&self) -> Command {
+        let mut qemu = Command::new("qemu-system-x86_64");
+        qemu.args(["-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+            .args(["-cpu", "max", "-smp", "1", "-m", "512M", "-icount", "shift=0"])
+            .arg("-kernel")
+            .arg(&self.kernel)
+            .arg("-initrd")
+            .arg(&self.initrd)
+            .args(["-append", "console=ttyS0"]);
+        qemu
+    }
+}
+
 /// Bumped when the initramfs recipe changes, so a cached one is rebuilt.
 const INIT_VERSION: &str = "init-5";
 

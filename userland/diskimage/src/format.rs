@@ -58,6 +58,18 @@ pub fn format_for_path(path: &str) -> Format {
     }
 }
 
+/// A disk as `start -d` takes it and vmd hands it to the monitor: `qcow2:PATH` or `raw:PATH`
+/// names the format, a bare `PATH` leaves it to the image's first bytes ([`detect`]). The one
+/// rule for the prefix, in the shell, vmd and the monitor.
+pub fn split_disk_spec(spec: &str) -> (Option<Format>, &str) {
+    for format in [Format::Raw, Format::Qcow2] {
+        if let Some(path) = spec.strip_prefix(format.name()).and_then(|rest| rest.strip_prefix(':')) {
+            return (Some(format), path);
+        }
+    }
+    (None, spec)
+}
+
 /// The format of an existing image, by its first bytes: qcow2 if it starts with the magic, raw
 /// otherwise (an empty file is raw).
 pub fn detect(file: &mut dyn ImageFile) -> Result<Format, Error> {
@@ -70,6 +82,15 @@ pub fn detect(file: &mut dyn ImageFile) -> Result<Format, Error> {
 mod tests {
     use super::*;
     use crate::MemFile;
+
+    #[test]
+    fn disk_specs_name_their_format_or_leave_it_to_the_image() {
+        assert_eq!(split_disk_spec("qcow2:/a.img"), (Some(Format::Qcow2), "/a.img"));
+        assert_eq!(split_disk_spec("raw:b"), (Some(Format::Raw), "b"));
+        assert_eq!(split_disk_spec("/c.qcow2"), (None, "/c.qcow2"));
+        assert_eq!(split_disk_spec("qcow2:"), (Some(Format::Qcow2), ""));
+        assert_eq!(split_disk_spec("vmdk:/d"), (None, "vmdk:/d"));
+    }
 
     #[test]
     fn names_pick_the_format() {

@@ -38,5 +38,5 @@ pub use copy::{copy, Copier, COPY_CHUNK};
 pub use create::{create, CreateOptions, DEFAULT_CLUSTER_BITS};
 pub use error::Error;
 pub use file::{ImageFile, MemFile};
-pub use format::{detect, format_for_path, Format, QCOW2_MAGIC};
+pub use format::{detect, format_for_path, split_disk_spec, Format, QCOW2_MAGIC};
 pub use image::{BackingOpener, BlockStatus, Image, NoBacking, OpenOptions, ReadOnlyReason, MAX_BACKING_DEPTH};

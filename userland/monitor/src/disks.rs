@@ -13,7 +13,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use keel_devices::pci::PciFunction;
-use keel_diskimage::{Error, Format, Image, OpenOptions};
+use keel_diskimage::{split_disk_spec, Error, Image, OpenOptions};
 use keel_rt::image_file::{DatastoreOpener, StorageFile};
 use keel_rt::io::debug;
 use keel_rt::storage::StorageClient;
@@ -79,12 +79,6 @@ impl BlockBackend for ImageBackend {
     }
 }
 
-fn text<const N: usize>(t: &keel_vmproto::Text<N>) -> String {
-    let mut buf = [0u8; N];
-    let n = t.get(&mut buf);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
 /// The serial a guest reads with GET_ID or INQUIRY: the image's file name, cut to 20 bytes.
 fn serial(path: &str) -> Vec<u8> {
     let name = path.rsplit('/').next().unwrap_or(path).as_bytes();
@@ -93,11 +87,7 @@ fn serial(path: &str) -> Vec<u8> {
 
 /// Open one image: `spec` is `qcow2:/path`, `raw:/path` or `/path` (format by magic).
 fn open(client: &StorageClient, spec: &str, read_only: bool) -> Result<Image, String> {
-    let (format, path) = match spec.split_once(':') {
-        Some(("qcow2", path)) => (Some(Format::Qcow2), path),
-        Some(("raw", path)) => (Some(Format::Raw), path),
-        _ => (None, spec),
-    };
+    let (format, path) = split_disk_spec(spec);
     let file = StorageFile::open(client, path, !read_only, false).map_err(|e| alloc::format!("{path}: {e}"))?;
     let mut opener = DatastoreOpener { client: client.clone() };
     let image = Image::open(Box::new(file), path, OpenOptions { read_only, format }, &mut opener)
@@ -110,8 +100,8 @@ fn open(client: &StorageClient, spec: &str, read_only: bool) -> Result<Image, St
 
 /// The VM's disks and CD-ROM as PCI functions (none when vmd gave none).
 pub fn open_all(ctl: &ControlArea) -> Result<Vec<PciDisk>, String> {
-    let disks: Vec<String> = ctl.disks.iter().map(text).filter(|d| !d.is_empty()).collect();
-    let cdrom = text(&ctl.cdrom);
+    let disks: Vec<String> = ctl.disks.iter().map(crate::control::text).filter(|d| !d.is_empty()).collect();
+    let cdrom = crate::control::text(&ctl.cdrom);
     if disks.is_empty() && cdrom.is_empty() {
         return Ok(Vec::new());
     }

@@ -75,13 +75,6 @@ pub fn pci_slot_irqs() -> Vec<(u8, u8)> {
     fixed.chain(disks).collect()
 }
 
-/// Whether `port` is where PCI I/O BARs are placed (`board::PCI_IO_WINDOW`): other unclaimed
-/// ports skip the search of the functions' BARs (the cost of every unclaimed port exit).
-fn in_pci_io_window(port: u16) -> bool {
-    let (base, len) = board::PCI_IO_WINDOW;
-    port.wrapping_sub(base) < len
-}
-
 /// The PCI functions' IRQs (bit n: IRQ n), for the MADT's level-triggered lines and routing.
 pub fn pci_irqs() -> u16 {
     let fixed = board::PCI.iter().filter(|p| p.irq < 16).fold(0, |mask, p| mask | 1 << p.irq);
@@ -218,7 +211,7 @@ impl Platform {
         match self.claim(Space::Port, u64::from(port), data.len()) {
             Some((device, offset)) => device.read(offset, data, now),
             None => {
-                if in_pci_io_window(port) && self.dev.pci.io_read(port, data, now) {
+                if self.dev.pci.io_read(port, data, now) {
                     // A function's I/O BAR (a transitional virtio device's legacy registers).
                     self.touched = true;
                     return;
@@ -240,8 +233,7 @@ impl Platform {
                 self.effect(effect)
             }
             None => {
-                let to_bar = if in_pci_io_window(port) { self.dev.pci.io_write(port, data, now) } else { None };
-                if let Some(effect) = to_bar {
+                if let Some(effect) = self.dev.pci.io_write(port, data, now) {
                     // A function's I/O BAR (a transitional virtio device's legacy registers).
                     self.touched = true;
                     self.pci_dirty = true;

@@ -551,7 +551,7 @@ fn parse_start(args: &[String]) -> Result<StartArgs, ParseError> {
                 if start.disks.len() == MAX_DISKS_PER_VM {
                     return Err(err("too many disks".into()));
                 }
-                let file = value.strip_prefix("raw:").or_else(|| value.strip_prefix("qcow2:")).unwrap_or(value);
+                let (_, file) = keel_diskimage::split_disk_spec(value);
                 path(file, "disk path")?;
                 start.disks.push(value.into());
             }

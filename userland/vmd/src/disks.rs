@@ -12,7 +12,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use keel_diskimage::{Format, Image, OpenOptions};
+use keel_diskimage::{split_disk_spec, Image, OpenOptions};
 use keel_rt::image_file::{DatastoreOpener, StorageFile};
 use keel_rt::storage::StorageClient;
 
@@ -31,23 +31,13 @@ pub struct VmFiles {
     pub cdrom: String,
 }
 
-/// A disk as given (`start -d qcow2:/a`, vm.conf `disk /a format qcow2`): its path and format.
-fn split_spec(spec: &str) -> (Option<Format>, &str) {
-    for format in [Format::Raw, Format::Qcow2] {
-        if let Some(path) = spec.strip_prefix(format.name()).and_then(|rest| rest.strip_prefix(':')) {
-            return (Some(format), path);
-        }
-    }
-    (None, spec)
-}
-
 impl VmFiles {
     /// Check and gather `disks` (specs as `start -d` takes them) and `cdrom`.
     pub fn gather(client: &StorageClient, disks: &[String], cdrom: Option<&str>) -> Result<VmFiles, String> {
         let mut files = VmFiles::default();
         let mut probe = client.clone();
         for spec in disks {
-            let (format, path) = split_spec(spec);
+            let (format, path) = split_disk_spec(spec);
             let path = absolute(path);
             if files.writable.contains(&path) {
                 return Err(format!("{path}: given twice"));

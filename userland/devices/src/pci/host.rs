@@ -102,7 +102,13 @@ pub struct PciHost {
     /// that an MMIO or port access finds its function without walking 32 slots' BARs (a guest
     /// polling an unclaimed address paid that on every exit).
     decoders: Vec<Decoder>,
+    /// The range all decoders of each space cover, `[MMIO, I/O]` as (lowest base, highest end):
+    /// an access outside it (most unclaimed ports and addresses) is turned away without a search.
+    spans: [(u64, u64); 2],
 }
+
+/// A span that holds nothing.
+const EMPTY_SPAN: (u64, u64) = (u64::MAX, 0);
 
 #[derive(Debug, Clone, Copy)]
 struct Decoder {
@@ -143,6 +149,7 @@ impl PciHost {
             reset_control: 0,
             reset_requested: false,
             decoders: Vec::new(),
+            spans: [EMPTY_SPAN; 2],
         }
     }
 
@@ -166,6 +173,7 @@ impl PciHost {
     /// `ConfigSpace::decode`, which it mirrors).
     fn rebuild_decoders(&mut self) {
         self.decoders.clear();
+        self.spans = [EMPTY_SPAN; 2];
         for (slot, s) in self.slots.iter().enumerate() {
             let Some(s) = s else { continue };
             let cs = s.function.config();
@@ -177,6 +185,8 @@ impl PciHost {
                 let Some(end) = base.checked_add(b.size) else { continue };
                 if cs.command() & enable != 0 && base != 0 {
                     self.decoders.push(Decoder { io, base, end, slot, bar });
+                    let span = &mut self.spans[usize::from(io)];
+                    *span = (span.0.min(base), span.1.max(end));
                 }
             }
         }
@@ -259,6 +269,10 @@ impl PciHost {
             return None;
         }
         let end = addr.checked_add(len)?;
+        let (low, high) = self.spans[usize::from(io)];
+        if addr < low || end > high {
+            return None;
+        }
         // Slot order, then BAR order, as a walk of the slots would find them.
         self.decoders
             .iter()
