@@ -22,6 +22,11 @@ pub fn set_boot_tsc(tsc: u64) {
 /// TSC ticks the CPUs spent halted in their idle loops (for benchmarks: `StatsRecord`).
 static IDLE_TSC: AtomicU64 = AtomicU64::new(0);
 
+/// The TSC ticks spent idle so far, on all CPUs.
+pub fn idle_tsc() -> u64 {
+    IDLE_TSC.load(Ordering::Relaxed)
+}
+
 /// Halt until the next interrupt, counting the time halted as idle.
 pub fn idle_halt() {
     let before = crate::time::rdtsc();
@@ -79,10 +84,9 @@ pub fn report(kind: InfoKind) -> Vec<u8> {
         }
         InfoKind::Processes => crate::task::process::report(&mut out),
         InfoKind::Clock => push(&mut out, &crate::time::clock_record()),
-        InfoKind::Stats => push(
-            &mut out,
-            &StatsRecord { boot_tsc: BOOT_TSC.load(Ordering::Relaxed), idle_tsc: IDLE_TSC.load(Ordering::Relaxed) },
-        ),
+        InfoKind::Stats => {
+            push(&mut out, &StatsRecord { boot_tsc: BOOT_TSC.load(Ordering::Relaxed), idle_tsc: idle_tsc() })
+        }
     }
     out
 }

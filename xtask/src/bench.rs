@@ -89,7 +89,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
     if only == Some("disks") {
         // For working on the guest's disk path: its figures only, printed, no files written.
         let f = crate::bench_disks::stage(&iso)?;
-        for (name, value, target, verdict) in crate::bench_disks::rows(&f, None) {
+        for (name, value, target, verdict) in crate::bench_disks::rows(&f) {
             println!("{name}: {value} {target} {verdict}");
         }
         println!("4 KiB serve alone: {:?} instructions", f.serve_small);
@@ -316,7 +316,7 @@ fn table(r: &Results) -> String {
         ]
         .into_iter()
         .map(|(name, value, target, v)| (name.to_string(), value, target, v))
-        .chain(r.disks.iter().flat_map(|f| crate::bench_disks::rows(f, r.mmio)))
+        .chain(r.disks.iter().flat_map(|f| crate::bench_disks::rows(f)))
         .chain(r.storage.iter().flat_map(|f| {
             let (bus, seq, rnd) = (f.bus, f.sequential, f.random);
             let boot = f.boot.map(|i| i as f64 / 1e6);

@@ -191,6 +191,16 @@ pub struct VcpuState {
     pub kernel_exits: u64,
     /// Out: exits returned to the monitor.
     pub monitor_exits: u64,
+    /// Out: the TSC right after the hardware exit that this `VcpuRun` returns, and the kernel's
+    /// idle counter (`StatsRecord::idle_tsc`) then. With `entry_tsc` of the next call, a monitor
+    /// measures what an exit cost Keel from the guest's exit to its next entry, idle left out,
+    /// without a system call (the benchmark's cost per disk request).
+    pub exit_tsc: u64,
+    pub exit_idle_tsc: u64,
+    /// Out: the TSC right before this `VcpuRun` first entered the guest, and the idle counter
+    /// then (unchanged when the call returned before entering).
+    pub entry_tsc: u64,
+    pub entry_idle_tsc: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<VcpuState>() == 4096);
@@ -217,6 +227,10 @@ impl Default for VcpuState {
             deadline_ns: 0,
             kernel_exits: 0,
             monitor_exits: 0,
+            exit_tsc: 0,
+            exit_idle_tsc: 0,
+            entry_tsc: 0,
+            entry_idle_tsc: 0,
         }
     }
 }

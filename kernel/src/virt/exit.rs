@@ -101,12 +101,18 @@ fn run_loop<B: Backend>(b: &mut B, vcpu: &Vcpu, st: &mut VcpuState) -> ExitKind 
             return ExitKind::Poked;
         }
         b.prepare_injection(vcpu);
+        if !entered {
+            vcpu.mark_entry();
+        }
         entered = true;
         let exit = match b.enter(vcpu, st) {
             Ok(exit) => exit,
             Err(kind) => return kind,
         };
+        // Read before the exit is handled: the decoding of an MMIO exit is part of its cost.
+        let exit_tsc = crate::time::rdtsc();
         if let Some(kind) = handle(b, vcpu, exit, st) {
+            vcpu.mark_exit(exit_tsc);
             return kind;
         }
         vcpu.count_kernel_exit();

@@ -200,6 +200,21 @@ impl Vcpu {
         self.page().set_inject_pending(0)
     }
 
+    /// The first entry of this `VcpuRun`: the TSC and the idle counter, for the monitor's cost
+    /// figures (`VcpuState::entry_tsc`).
+    pub fn mark_entry(&self) {
+        let p = self.page();
+        p.set_entry_idle_tsc(crate::info::idle_tsc());
+        p.set_entry_tsc(crate::time::rdtsc());
+    }
+
+    /// The exit this `VcpuRun` returns happened at `tsc` (`VcpuState::exit_tsc`).
+    pub fn mark_exit(&self, tsc: u64) {
+        let p = self.page();
+        p.set_exit_tsc(tsc);
+        p.set_exit_idle_tsc(crate::info::idle_tsc());
+    }
+
     pub fn count_kernel_exit(&self) {
         // A counter the monitor only reads.
         let p = self.page();

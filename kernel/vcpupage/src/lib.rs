@@ -72,6 +72,10 @@ fields! {
     deadline_ns, set_deadline_ns: u64;
     kernel_exits, set_kernel_exits: u64;
     monitor_exits, set_monitor_exits: u64;
+    exit_tsc, set_exit_tsc: u64;
+    exit_idle_tsc, set_exit_idle_tsc: u64;
+    entry_tsc, set_entry_tsc: u64;
+    entry_idle_tsc, set_entry_idle_tsc: u64;
 }
 
 /// Getters (and for `inject`, setters) of single fields inside `exit` and `inject`: the exit

@@ -49,6 +49,11 @@ pub enum Error {
     Backing { name: String, error: Box<Error> },
     /// An error in a named image file.
     InFile { name: String, error: Box<Error> },
+    /// The other end of a transfer (`read_into`'s sink, `write_from`'s source) failed: a
+    /// guest's buffer that is not in its memory, say.
+    Transfer,
+    /// A file offset past 2^64.
+    OffsetOverflow,
 }
 
 impl Error {
@@ -102,6 +107,8 @@ impl fmt::Display for Error {
             ),
             Error::Backing { name, error } => write!(f, "backing file {name}: {error}"),
             Error::InFile { name, error } => write!(f, "{name}: {error}"),
+            Error::Transfer => write!(f, "the buffer to transfer from or to failed"),
+            Error::OffsetOverflow => write!(f, "file offset past 2^64"),
         }
     }
 }

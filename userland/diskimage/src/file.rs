@@ -2,6 +2,10 @@
 //! the storage service in Keel, a `std::fs::File` in tools and tests), and [`MemFile`], one in
 //! memory for tests and the fuzz target.
 //!
+//! [`ImageFile::read_into`] and [`ImageFile::write_from`] hand bytes to and from the caller
+//! piece by piece, so that a file whose bytes pass through memory anyway (the storage channel's
+//! window) lets a guest's buffers be copied straight to and from it: a copy less per request.
+//!
 //! Not here: caching, or any knowledge of image formats. The image code issues every write and
 //! flush in the order crash consistency needs, so an implementation must not reorder a write
 //! across a flush, and its `flush` must make what was written durable before it returns.
@@ -10,6 +14,32 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::Error;
+
+/// Where a read's bytes go: called with pieces in order, `at` counting from the read's start;
+/// false stops the read ([`Error::Transfer`]).
+pub type Sink<'a> = dyn FnMut(u64, &[u8]) -> bool + 'a;
+/// Where a write's bytes come from: fills the piece `at` bytes from the write's start; false
+/// stops the write ([`Error::Transfer`]).
+pub type Source<'a> = dyn FnMut(u64, &mut [u8]) -> bool + 'a;
+
+/// What zero ranges are handed to a sink from.
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// Hands `len` zero bytes to `sink`, `at` bytes into the read.
+pub fn sink_zeros(sink: &mut Sink<'_>, at: u64, len: u64) -> Result<(), Error> {
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZEROS.len() as u64);
+        if !sink(at + done, &ZEROS[..n as usize]) {
+            return Err(Error::Transfer);
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// The piece the default [`ImageFile::read_into`] and [`ImageFile::write_from`] go by.
+const PIECE: usize = 4096;
 
 /// A byte-addressed file.
 pub trait ImageFile {
@@ -26,6 +56,36 @@ pub trait ImageFile {
     /// Whether the file is empty.
     fn is_empty(&mut self) -> Result<bool, Error> {
         Ok(self.len()? == 0)
+    }
+    /// Reads `len` bytes at `offset` into `sink` (as `read_at` would, zeros past the end). The
+    /// default goes through a buffer on the stack; a file that holds its bytes in memory hands
+    /// them over directly.
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        let mut buf = [0u8; PIECE];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(PIECE as u64) as usize;
+            self.read_at(offset.checked_add(done).ok_or(Error::OffsetOverflow)?, &mut buf[..n])?;
+            if !sink(done, &buf[..n]) {
+                return Err(Error::Transfer);
+            }
+            done += n as u64;
+        }
+        Ok(())
+    }
+    /// Writes `len` bytes at `offset` taken from `source` (as `write_at` would).
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), Error> {
+        let mut buf = [0u8; PIECE];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(PIECE as u64) as usize;
+            if !source(done, &mut buf[..n]) {
+                return Err(Error::Transfer);
+            }
+            self.write_at(offset.checked_add(done).ok_or(Error::OffsetOverflow)?, &buf[..n])?;
+            done += n as u64;
+        }
+        Ok(())
     }
 }
 
@@ -44,6 +104,12 @@ impl<F: ImageFile + ?Sized> ImageFile for Box<F> {
     }
     fn set_len(&mut self, len: u64) -> Result<(), Error> {
         (**self).set_len(len)
+    }
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        (**self).read_into(offset, len, sink)
+    }
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), Error> {
+        (**self).write_from(offset, len, source)
     }
 }
 

@@ -11,6 +11,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::file::{Sink, Source};
 use crate::qcow2::write::Unmap;
 use crate::qcow2::Qcow2;
 use crate::raw::RawImage;
@@ -218,6 +219,27 @@ impl Image {
         match &mut self.kind {
             Kind::Raw(r) => r.read(offset, buf),
             Kind::Qcow2(q) => q.read(offset, buf),
+        }
+    }
+
+    /// Reads `len` bytes at `offset` into `sink`, piece by piece (see
+    /// [`ImageFile::read_into`](crate::ImageFile::read_into)): no copy of the image's own where
+    /// the file hands its bytes over directly.
+    pub fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        self.check(offset, len)?;
+        match &mut self.kind {
+            Kind::Raw(r) => r.read_into(offset, len, sink),
+            Kind::Qcow2(q) => q.read_into(offset, len, sink),
+        }
+    }
+
+    /// Writes `len` bytes at `offset` taken from `source`, piece by piece (see
+    /// [`ImageFile::write_from`](crate::ImageFile::write_from)).
+    pub fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), Error> {
+        self.check_write(offset, len)?;
+        match &mut self.kind {
+            Kind::Raw(r) => r.write_from(offset, len, source),
+            Kind::Qcow2(q) => q.write_from(offset, len, source),
         }
     }
 

@@ -37,6 +37,6 @@ pub use backing::HostOpener;
 pub use copy::{copy, Copier, COPY_CHUNK};
 pub use create::{create, CreateOptions, DEFAULT_CLUSTER_BITS};
 pub use error::Error;
-pub use file::{ImageFile, MemFile};
+pub use file::{sink_zeros, ImageFile, MemFile, Sink, Source};
 pub use format::{detect, format_for_path, split_disk_spec, Format, QCOW2_MAGIC};
 pub use image::{BackingOpener, BlockStatus, Image, NoBacking, OpenOptions, ReadOnlyReason, MAX_BACKING_DEPTH};

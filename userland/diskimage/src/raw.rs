@@ -9,6 +9,7 @@
 use alloc::boxed::Box;
 use alloc::vec;
 
+use crate::file::{Sink, Source};
 use crate::format::QCOW2_MAGIC;
 use crate::{Error, ImageFile};
 
@@ -51,6 +52,23 @@ impl RawImage {
             }
         }
         self.file.write_at(offset, data)
+    }
+
+    pub(crate) fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        self.file.read_into(offset, len, sink)
+    }
+
+    /// As `write`, with the bytes from `source`. A write to the first bytes of a probed image
+    /// is gathered first, for `write`'s check.
+    pub(crate) fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), Error> {
+        if self.probed && offset < QCOW2_MAGIC.len() as u64 {
+            let mut data = alloc::vec![0u8; usize::try_from(len).map_err(|_| Error::OffsetOverflow)?];
+            if !source(0, &mut data) {
+                return Err(Error::Transfer);
+            }
+            return self.write(offset, &data);
+        }
+        self.file.write_from(offset, len, source)
     }
 
     pub(crate) fn flush(&mut self) -> Result<(), Error> {

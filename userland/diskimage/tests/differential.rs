@@ -39,6 +39,20 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `Image::read_into` gathered into a buffer, checking that the pieces come in order.
+fn read_piecewise(image: &mut Image, offset: u64, len: u64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    image
+        .read_into(offset, len, &mut |at, piece| {
+            assert_eq!(at, buf.len() as u64, "pieces come in order");
+            buf.extend_from_slice(piece);
+            true
+        })
+        .unwrap();
+    assert_eq!(buf.len() as u64, len);
+    buf
+}
+
 /// Runs `ops` random operations on the image at `path` against a shadow, then checks it.
 fn run(path: &Path, seed: u64, ops: usize) {
     let mut shadow = qemu_read_all(path);
@@ -62,13 +76,30 @@ fn run(path: &Path, seed: u64, ops: usize) {
             0..=3 => {
                 let (offset, len) = pick_range(&mut rng, 200_000);
                 let data = rng.bytes(len as usize);
-                image.write(offset, &data).unwrap_or_else(|e| panic!("op {op}: write {offset:#x}+{len}: {e}"));
+                let written = if rng.below(2) == 0 {
+                    image.write(offset, &data)
+                } else {
+                    // The piecewise path (the monitor's: guest buffers straight to the file).
+                    let mut next = 0u64;
+                    image.write_from(offset, len, &mut |at, piece| {
+                        assert_eq!(at, next, "pieces come in order");
+                        next += piece.len() as u64;
+                        piece.copy_from_slice(&data[at as usize..at as usize + piece.len()]);
+                        true
+                    })
+                };
+                written.unwrap_or_else(|e| panic!("op {op}: write {offset:#x}+{len}: {e}"));
                 shadow[offset as usize..(offset + len) as usize].copy_from_slice(&data);
             }
             4..=5 => {
                 let (offset, len) = pick_range(&mut rng, 300_000);
-                let mut buf = vec![0u8; len as usize];
-                image.read(offset, &mut buf).unwrap();
+                let buf = if rng.below(2) == 0 {
+                    let mut buf = vec![0u8; len as usize];
+                    image.read(offset, &mut buf).unwrap();
+                    buf
+                } else {
+                    read_piecewise(&mut image, offset, len)
+                };
                 let want = &shadow[offset as usize..(offset + len) as usize];
                 if let Some(i) = buf.iter().zip(want).position(|(a, b)| a != b) {
                     panic!("op {op}: read {offset:#x}+{len} differs at {:#x}", offset + i as u64);
@@ -97,6 +128,7 @@ fn run(path: &Path, seed: u64, ops: usize) {
     let mut all = vec![0u8; size as usize];
     image.read(0, &mut all).unwrap();
     assert!(all == shadow, "final read differs from the shadow");
+    assert!(read_piecewise(&mut image, 0, size) == shadow, "final piecewise read differs from the shadow");
     image.flush().unwrap();
     drop(image);
     assert_check(path, false);

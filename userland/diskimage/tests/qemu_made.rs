@@ -37,6 +37,18 @@ fn read_via_crate(path: &Path) -> Vec<u8> {
     for (i, chunk) in out.chunks_mut(100_003).enumerate() {
         image.read(i as u64 * 100_003, chunk).unwrap();
     }
+    // The piecewise path (the monitor's) reads the same.
+    let mut pieces = Vec::with_capacity(out.len());
+    for offset in (0..image.size()).step_by(100_003) {
+        let len = (image.size() - offset).min(100_003);
+        image
+            .read_into(offset, len, &mut |_, piece| {
+                pieces.extend_from_slice(piece);
+                true
+            })
+            .unwrap();
+    }
+    assert!(pieces == out, "{}: read_into differs from read", path.display());
     out
 }
 

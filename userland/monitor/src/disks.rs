@@ -17,6 +17,7 @@ use keel_diskimage::{split_disk_spec, Error, Image, OpenOptions};
 use keel_rt::image_file::{DatastoreOpener, StorageFile};
 use keel_rt::io::debug;
 use keel_rt::storage::StorageClient;
+use keel_virtio::backend::{Sink, Source};
 use keel_virtio::{BackendError, BlockBackend, VirtioBlk, VirtioPci, VirtioScsi};
 use keel_vmproto::ControlArea;
 
@@ -41,6 +42,10 @@ struct ImageBackend {
 
 impl ImageBackend {
     fn fail(&mut self, what: &str, e: Error) -> BackendError {
+        // The guest's own buffer was not in its memory: its error, not the disk's (no log line).
+        if matches!(e, Error::Transfer) {
+            return BackendError::Io;
+        }
         if !self.logged {
             self.logged = true;
             debug(format_args!(
@@ -76,6 +81,13 @@ impl BlockBackend for ImageBackend {
     }
     fn write_zeroes(&mut self, offset: u64, len: u64, _may_unmap: bool) -> Result<(), BackendError> {
         self.image.write_zeroes(offset, len).map_err(|e| self.fail("write zeroes", e))
+    }
+    /// Straight from the storage window into the guest's buffers (keel-rt's `StorageFile`).
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), BackendError> {
+        self.image.read_into(offset, len, sink).map_err(|e| self.fail("read", e))
+    }
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), BackendError> {
+        self.image.write_from(offset, len, source).map_err(|e| self.fail("write", e))
     }
 }
 

@@ -10,7 +10,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 
-use keel_diskimage::{BackingOpener, Error, ImageFile};
+use keel_diskimage::{sink_zeros, BackingOpener, Error, ImageFile, Sink, Source};
 
 use crate::storage::{OpenFile, StorageClient, MAX_READ};
 
@@ -49,7 +49,7 @@ impl ImageFile for StorageFile {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         let mut done = 0;
         while done < buf.len() {
-            let at = offset.checked_add(done as u64).ok_or(Error::Io(String::from("offset past 2^64")))?;
+            let at = offset.checked_add(done as u64).ok_or(Error::OffsetOverflow)?;
             let end = (done + MAX_READ).min(buf.len());
             let n =
                 if at >= self.len { 0 } else { self.client.read(self.file, at, &mut buf[done..end]).map_err(io)? };
@@ -64,8 +64,47 @@ impl ImageFile for StorageFile {
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
-        let end = offset.checked_add(data.len() as u64).ok_or(Error::Io(String::from("offset past 2^64")))?;
+        let end = offset.checked_add(data.len() as u64).ok_or(Error::OffsetOverflow)?;
         self.client.write(self.file, offset, data).map_err(io)?;
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    /// Straight from the storage window to the sink: no copy of the monitor's own.
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        let mut done = 0u64;
+        while done < len {
+            let at = offset.checked_add(done).ok_or(Error::OffsetOverflow)?;
+            let want = (len - done).min(MAX_READ as u64) as usize;
+            let (n, taken) = match at >= self.len {
+                true => (0, true),
+                false => {
+                    self.client.read_with(self.file, at, want, |bytes| (bytes.len(), sink(done, bytes))).map_err(io)?
+                }
+            };
+            if !taken {
+                return Err(Error::Transfer);
+            }
+            if n == 0 {
+                // The end of the file: the rest reads as zeros.
+                return sink_zeros(sink, done, len - done);
+            }
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Straight from the source into the storage window.
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), Error> {
+        let end = offset.checked_add(len).ok_or(Error::OffsetOverflow)?;
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(MAX_READ as u64) as usize;
+            if !self.client.write_with(self.file, offset + done, n, |window| source(done, window)).map_err(io)? {
+                return Err(Error::Transfer);
+            }
+            done += n as u64;
+        }
         self.len = self.len.max(end);
         Ok(())
     }

@@ -59,11 +59,7 @@ impl StorageClient {
 
     /// Post `request` (with `data` in the window for a write) and wait for the answer.
     pub fn call(&mut self, request: &Request, data: &[u8]) -> Result<Reply, String> {
-        if self.stale.get() {
-            // The late answer to a request that timed out, if it came, is not this one's.
-            self.channel.reply();
-            self.stale.set(false);
-        }
+        self.settle();
         self.channel.put_data(0, data);
         self.channel.post(request);
         let _ = sys::notify_signal(self.to_service, 1);
@@ -78,6 +74,15 @@ impl StorageClient {
                 return Err(String::from("the storage service did not answer in 30 seconds"));
             }
             let _ = sys::notify_wait(self.replies, Some(deadline - now));
+        }
+    }
+
+    /// Before a request: the late answer to a request that timed out, if it came, is not the
+    /// next one's.
+    fn settle(&mut self) {
+        if self.stale.get() {
+            self.channel.reply();
+            self.stale.set(false);
         }
     }
 
@@ -150,6 +155,42 @@ impl StorageClient {
         let length = out.len().min(DATA_MAX) as u64;
         let reply = self.call_ok(&Self::handle_request(Op::Read, file, offset, length), &[])?;
         Ok(self.channel.get_data(0, &mut out[..(reply.result as usize).min(length as usize)]))
+    }
+
+    /// Read up to `len` bytes at `offset` (at most DATA_MAX) and hand them to `f` straight from
+    /// the data window, with no copy of the client's own (a guest disk's read goes from the
+    /// window into guest memory). Returns what `f` returned; it gets fewer bytes at the end of
+    /// the file.
+    pub fn read_with<R>(
+        &mut self,
+        file: OpenFile,
+        offset: u64,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, String> {
+        let length = len.min(DATA_MAX) as u64;
+        let reply = self.call_ok(&Self::handle_request(Op::Read, file, offset, length), &[])?;
+        let n = (reply.result as usize).min(length as usize);
+        // The window is this side's again until the next post (storeproto's protocol).
+        Ok(self.channel.with_data(n, |bytes| f(bytes)))
+    }
+
+    /// Write `len` bytes at `offset` (at most DATA_MAX), which `fill` puts straight into the
+    /// data window. Nothing is written when `fill` returns false (then Ok(false)).
+    pub fn write_with(
+        &mut self,
+        file: OpenFile,
+        offset: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Result<bool, String> {
+        let length = len.min(DATA_MAX);
+        self.settle();
+        if !self.channel.with_data(length, fill) {
+            return Ok(false);
+        }
+        self.call_ok(&Self::handle_request(Op::Write, file, offset, length as u64), &[])?;
+        Ok(true)
     }
 
     /// Write `data` at `offset`, in pieces of DATA_MAX.

@@ -329,9 +329,10 @@ impl Channel {
         n
     }
 
-    /// Service: run `f` on the window's first `len` bytes (clamped), to read a file into it or
-    /// write a file from it without a copy of the service's own. Only while the service holds
-    /// the request (between `take` and `answer`).
+    /// Run `f` on the window's first `len` bytes (clamped), with no copy: the service reads a
+    /// file into it or writes a file from it, a client fills it before posting or takes a read
+    /// out after the reply. Only by the side that holds the window under the protocol (the
+    /// service between `take` and `answer`, the client otherwise).
     pub fn with_data<R>(&self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
         window::with_slice(&self.data, len, f)
     }

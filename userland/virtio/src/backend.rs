@@ -3,9 +3,11 @@
 //! tests, fuzz targets, small read-only images).
 //!
 //! The trait is synchronous and byte-addressed: the device models check every range against
-//! [`BlockBackend::size_bytes`] before calling it and never pass more than one bounded chunk
-//! (`blk::CHUNK`) per call, so an implementation over a file (raw or qcow2 on the datastore) only
-//! has to do the I/O.
+//! [`BlockBackend::size_bytes`] before calling it, so an implementation over a file (raw or qcow2
+//! on the datastore) only has to do the I/O. virtio-blk moves data with
+//! [`BlockBackend::read_into`] and [`BlockBackend::write_from`], piece by piece between the
+//! backend and the guest's buffers: a backend whose bytes pass through memory anyway (the storage
+//! channel's window) then needs no buffer, and the data no copy, of the device's own.
 //!
 //! Does not: cache, reorder or queue requests, or know about sectors, LBAs or guest memory.
 
@@ -26,6 +28,16 @@ pub enum BackendError {
     Unsupported,
 }
 
+/// Where a read's bytes go: pieces in order, `at` counting from the read's start; false stops
+/// the read (an I/O error).
+pub type Sink<'a> = dyn FnMut(u64, &[u8]) -> bool + 'a;
+/// Where a write's bytes come from: fills the piece `at` bytes from the write's start; false
+/// stops the write (an I/O error).
+pub type Source<'a> = dyn FnMut(u64, &mut [u8]) -> bool + 'a;
+
+/// The piece the default `read_into` and `write_from` go by, in a buffer on the stack.
+const PIECE: usize = 4096;
+
 /// A disk image the device models read and write, synchronously.
 pub trait BlockBackend {
     /// The image's size in bytes.
@@ -42,6 +54,35 @@ pub trait BlockBackend {
     fn discard(&mut self, offset: u64, len: u64) -> Result<(), BackendError>;
     /// Makes `len` bytes at `offset` read as zeros; `may_unmap`: the backend may deallocate them.
     fn write_zeroes(&mut self, offset: u64, len: u64, may_unmap: bool) -> Result<(), BackendError>;
+    /// Reads `len` bytes at `offset` into `sink`. The default reads through a stack buffer.
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), BackendError> {
+        let mut buf = [0u8; PIECE];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(PIECE as u64) as usize;
+            self.read(offset.checked_add(done).ok_or(BackendError::OutOfRange)?, &mut buf[..n])?;
+            if !sink(done, &buf[..n]) {
+                return Err(BackendError::Io);
+            }
+            done += n as u64;
+        }
+        Ok(())
+    }
+    /// Writes `len` bytes at `offset` taken from `source`. The default writes through a stack
+    /// buffer.
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), BackendError> {
+        let mut buf = [0u8; PIECE];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(PIECE as u64) as usize;
+            if !source(done, &mut buf[..n]) {
+                return Err(BackendError::Io);
+            }
+            self.write(offset.checked_add(done).ok_or(BackendError::OutOfRange)?, &buf[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
 }
 
 /// So that the monitor can hand a device `Box<dyn BlockBackend>`.
@@ -66,6 +107,12 @@ impl<B: BlockBackend + ?Sized> BlockBackend for Box<B> {
     }
     fn write_zeroes(&mut self, offset: u64, len: u64, may_unmap: bool) -> Result<(), BackendError> {
         (**self).write_zeroes(offset, len, may_unmap)
+    }
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), BackendError> {
+        (**self).read_into(offset, len, sink)
+    }
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), BackendError> {
+        (**self).write_from(offset, len, source)
     }
 }
 
@@ -156,6 +203,26 @@ impl BlockBackend for MemBackend {
         let r = self.writable_range(offset, len)?;
         self.bytes[r].fill(0);
         Ok(())
+    }
+
+    /// In uneven pieces (a page, then the rest), as a file behind a window would give them.
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), BackendError> {
+        let r = self.range(offset, len)?;
+        let split = (r.start + PIECE).min(r.end);
+        match sink(0, &self.bytes[r.start..split]) && sink((split - r.start) as u64, &self.bytes[split..r.end]) {
+            true => Ok(()),
+            false => Err(BackendError::Io),
+        }
+    }
+
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), BackendError> {
+        let r = self.writable_range(offset, len)?;
+        let split = (r.start + PIECE).min(r.end);
+        let (first, rest) = self.bytes[r].split_at_mut(split - offset as usize);
+        match source(0, first) && source(first.len() as u64, rest) {
+            true => Ok(()),
+            false => Err(BackendError::Io),
+        }
     }
 }
 

@@ -27,14 +27,12 @@
 //! A chain with no place for a status byte (no writable last descriptor) is returned with 0
 //! bytes written and nothing done: there is no way to tell the driver, and nothing to break. A
 //! status byte outside RAM is a memory error of the queue (as for every device here: the
-//! transport sets DEVICE_NEEDS_RESET). Data goes through one [`CHUNK`]-byte buffer allocated at
-//! creation: nothing is allocated per request, whatever length the guest claims.
+//! transport sets DEVICE_NEEDS_RESET). Data moves piece by piece between the guest's buffers
+//! and the backend ([`BlockBackend::read_into`], [`BlockBackend::write_from`]): nothing is
+//! allocated per request, whatever length the guest claims.
 //!
 //! Does not: offer multiqueue, the writeback toggle, secure erase, zoned devices, lifetime,
 //! topology or geometry; queue requests (the backend is synchronous).
-
-use alloc::vec;
-use alloc::vec::Vec;
 
 use keel_devices::guest_memory::GuestMemory;
 use keel_virtio_spec::{blk_config, blk_request, blk_status};
@@ -54,8 +52,6 @@ pub const SEG_MAX: u32 = QUEUE_SIZE as u32 - 2;
 pub const SIZE_MAX: u32 = 128 * 1024;
 /// The most data bytes one request may carry (what SEG_MAX and SIZE_MAX allow).
 pub const MAX_REQUEST_BYTES: u64 = SEG_MAX as u64 * SIZE_MAX as u64;
-/// The bytes copied between guest memory and the backend at a time.
-pub const CHUNK: usize = 64 * 1024;
 /// Discard and write-zeroes limits (5.2.4): segments per request, sectors per segment.
 pub const MAX_DISCARD_SEG: u32 = 16;
 pub const MAX_DISCARD_SECTORS: u32 = 1 << 22;
@@ -94,7 +90,6 @@ pub struct VirtioBlk<B: BlockBackend> {
     capacity_sectors: u64,
     read_only: bool,
     chain: Chain,
-    buf: Vec<u8>,
     stats: BlkStats,
 }
 
@@ -119,7 +114,6 @@ impl<B: BlockBackend> VirtioBlk<B> {
             backend,
             serial: id,
             chain: Chain::with_capacity(QUEUE_SIZE),
-            buf: vec![0; CHUNK],
             stats: BlkStats::default(),
         }
     }
@@ -208,41 +202,36 @@ impl<B: BlockBackend> VirtioBlk<B> {
     /// VIRTIO_BLK_T_IN: disk to the writable stream, a chunk at a time.
     fn read(&mut self, mem: &mut dyn GuestMemory, sector: u64, len: u64) -> (u8, u64) {
         let Some(offset) = self.transfer_offset(sector, len) else { return (blk_status::IOERR, 0) };
+        let writable = self.chain.writable();
         let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(CHUNK as u64) as usize;
-            let buf = &mut self.buf[..n];
-            if self.backend.read(offset + done, buf).is_err() || !self.chain.writable().write(mem, done, buf) {
-                return (blk_status::IOERR, done);
+        let result = self.backend.read_into(offset, len, &mut |at, bytes| {
+            let ok = writable.write(mem, at, bytes);
+            if ok {
+                done = at + bytes.len() as u64;
             }
-            done += n as u64;
+            ok
+        });
+        if result.is_err() {
+            return (blk_status::IOERR, done);
         }
         self.stats.bytes_read += len;
         (blk_status::OK, len)
     }
 
-    /// VIRTIO_BLK_T_OUT: the readable stream after the header to the disk, a chunk at a time.
     fn write(&mut self, mem: &mut dyn GuestMemory, sector: u64, len: u64) -> u8 {
-        // 5.2.6.2: a write to a read-only device fails, and no data is written.
         if self.read_only {
             return blk_status::IOERR;
         }
         let Some(offset) = self.transfer_offset(sector, len) else { return blk_status::IOERR };
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(CHUNK as u64) as usize;
-            let buf = &mut self.buf[..n];
-            let from = blk_request::HEADER_LEN as u64 + done;
-            if !self.chain.readable().read(mem, from, buf) || self.backend.write(offset + done, buf).is_err() {
-                return blk_status::IOERR;
-            }
-            done += n as u64;
+        let readable = self.chain.readable();
+        let from = blk_request::HEADER_LEN as u64;
+        if self.backend.write_from(offset, len, &mut |at, piece| readable.read(mem, from + at, piece)).is_err() {
+            return blk_status::IOERR;
         }
         self.stats.bytes_written += len;
         blk_status::OK
     }
 
-    /// VIRTIO_BLK_T_DISCARD and WRITE_ZEROES: every segment copied and checked, then done.
     fn discard_or_zero(&mut self, mem: &mut dyn GuestMemory, kind: u32, len: u64) -> u8 {
         if self.read_only {
             return blk_status::IOERR;

@@ -11,6 +11,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::fmt;
 
 use keel_addr::Gpa;
@@ -105,6 +106,10 @@ pub struct PciHost {
     /// The range all decoders of each space cover, `[MMIO, I/O]` as (lowest base, highest end):
     /// an access outside it (most unclaimed ports and addresses) is turned away without a search.
     spans: [(u64, u64); 2],
+    /// What [`PciHost::irq_levels`] last found, None once any function may have changed (every
+    /// `&mut self` method that reaches a function forgets it): the monitor asks after every exit,
+    /// and asking each function cost more than the rest of its interrupt routing.
+    levels: Cell<Option<u16>>,
 }
 
 /// A span that holds nothing.
@@ -150,6 +155,7 @@ impl PciHost {
             reset_requested: false,
             decoders: Vec::new(),
             spans: [EMPTY_SPAN; 2],
+            levels: Cell::new(None),
         }
     }
 
@@ -172,6 +178,7 @@ impl PciHost {
     /// Recomputes `decoders` from the functions' command registers and BARs (see
     /// `ConfigSpace::decode`, which it mirrors).
     fn rebuild_decoders(&mut self) {
+        self.levels.set(None);
         self.decoders.clear();
         self.spans = [EMPTY_SPAN; 2];
         for (slot, s) in self.slots.iter().enumerate() {
@@ -198,6 +205,7 @@ impl PciHost {
     }
 
     pub fn function_mut(&mut self, slot: usize) -> Option<&mut (dyn PciFunction + 'static)> {
+        self.levels.set(None);
         Some(self.slots.get_mut(slot)?.as_mut()?.function.as_mut())
     }
 
@@ -228,6 +236,7 @@ impl PciHost {
 
     /// A configuration read of a function that exists (`slot` 0 is the bridge).
     pub fn config_read(&mut self, slot: usize, offset: usize, data: &mut [u8]) {
+        self.levels.set(None);
         if slot == 0 {
             self.bridge.read(offset, data);
             return;
@@ -244,6 +253,7 @@ impl PciHost {
 
     /// A configuration write to a function that exists (`slot` 0 is the bridge).
     pub fn config_write(&mut self, slot: usize, offset: usize, data: &[u8]) {
+        self.levels.set(None);
         if slot == 0 {
             self.bridge.write(offset, data);
         } else if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
@@ -306,24 +316,31 @@ impl PciHost {
 
     fn bar_access(&mut self, addr: u64, len: u64, io: bool) -> Option<(&mut dyn PciFunction, usize, u64)> {
         let (slot, bar, offset) = self.claim(addr, len, io)?;
+        self.levels.set(None);
         let function = self.slots[slot].as_mut()?.function.as_mut();
         Some((function, bar, offset))
     }
 
     /// Bit n set: PIC IRQ n is asserted by some function.
     pub fn irq_levels(&self) -> u16 {
-        self.slots.iter().flatten().fold(0, |levels, s| {
+        if let Some(levels) = self.levels.get() {
+            return levels;
+        }
+        let levels = self.slots.iter().flatten().fold(0, |levels, s| {
             let disabled = s.function.config().command() & CMD_INTX_DISABLE != 0;
             if s.function.irq_level() && !disabled {
                 levels | 1 << s.irq
             } else {
                 levels
             }
-        })
+        });
+        self.levels.set(Some(levels));
+        levels
     }
 
     /// Lets every function do work that needs guest memory (see [`PciFunction::process`]).
     pub fn process(&mut self, mem: &mut dyn GuestMemory) {
+        self.levels.set(None);
         for s in self.slots.iter_mut().flatten() {
             s.function.process(mem);
         }

@@ -245,8 +245,10 @@ fn interrupts() {
     assert_eq!(host.slot_irq(4), None);
 }
 
-/// Sets the dummy's INTx line through a fresh box (the host only holds trait objects).
+/// Sets the dummy's INTx line through a fresh box (the host only holds trait objects), as
+/// `function_mut` would (which makes the host forget the levels it knew).
 fn dummy_level(host: &mut PciHost, level: bool) {
+    host.function_mut(3);
     let old = host.slots[3].take().unwrap();
     let cs = old.function.config().clone();
     let mut d = Dummy::new();

@@ -7,6 +7,7 @@
 
 use super::entry::Cluster;
 use super::Qcow2;
+use crate::file::{sink_zeros, Sink};
 use crate::{BlockStatus, Error};
 
 impl Qcow2 {
@@ -40,6 +41,67 @@ impl Qcow2 {
             self.file.read_at(start, &mut buf[from..from + len])?;
         }
         Ok(())
+    }
+
+    /// Reads `len` bytes at `offset` into `sink` (see `ImageFile::read_into`): data clusters
+    /// straight from the file (neighbours in one request, as `read` does), the rest as `read`.
+    pub(crate) fn read_into(&mut self, offset: u64, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        let cs = self.cluster_size;
+        // A run of data clusters contiguous in the file: (host start, read start, len).
+        let mut run: Option<(u64, u64, u64)> = None;
+        let mut done = 0u64;
+        while done < len {
+            let pos = offset + done;
+            let within = pos % cs;
+            let n = (cs - within).min(len - done);
+            let state = self.lookup(pos >> self.cluster_bits)?;
+            if let Cluster::Data { host, .. } = state {
+                let at = host + within;
+                match &mut run {
+                    Some((start, from, len)) if *start + *len == at && *from + *len == done => *len += n,
+                    _ => {
+                        if let Some((start, from, len)) = run.take() {
+                            self.file.read_into(start, len, &mut |a, b| sink(from + a, b))?;
+                        }
+                        run = Some((at, done, n));
+                    }
+                }
+            } else {
+                if let Some((start, from, len)) = run.take() {
+                    self.file.read_into(start, len, &mut |a, b| sink(from + a, b))?;
+                }
+                self.read_cluster_part_into(pos, state, n, &mut |a, b| sink(done + a, b))?;
+            }
+            done += n;
+        }
+        if let Some((start, from, len)) = run {
+            self.file.read_into(start, len, &mut |a, b| sink(from + a, b))?;
+        }
+        Ok(())
+    }
+
+    /// `read_cluster_part` into a sink: `len` bytes inside one guest cluster, at `pos`.
+    fn read_cluster_part_into(&mut self, pos: u64, state: Cluster, len: u64, sink: &mut Sink<'_>) -> Result<(), Error> {
+        let within = (pos % self.cluster_size) as usize;
+        match state {
+            Cluster::Data { host, .. } => self.file.read_into(host + within as u64, len, sink),
+            Cluster::Zero { .. } => sink_zeros(sink, 0, len),
+            Cluster::Unallocated => {
+                let Some(backing) = self.backing.as_deref_mut() else { return sink_zeros(sink, 0, len) };
+                let from_backing = backing.size().saturating_sub(pos).min(len);
+                if from_backing > 0 {
+                    backing.read_into(pos, from_backing, sink)?;
+                }
+                sink_zeros(sink, from_backing, len - from_backing)
+            }
+            Cluster::Compressed { host, len: stored } => {
+                let data = self.inflate.cluster(&mut *self.file, host, stored, self.cluster_size as usize)?;
+                match sink(0, &data[within..within + len as usize]) {
+                    true => Ok(()),
+                    false => Err(Error::Transfer),
+                }
+            }
+        }
     }
 
     /// Reads `out` (inside one guest cluster, at `pos`) of a cluster in `state`.

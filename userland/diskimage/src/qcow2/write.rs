@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 
 use super::entry::{self, Cluster};
 use super::Qcow2;
+use crate::file::Source;
 use crate::Error;
 
 /// An L2 entry to write once the data it points to is durable.
@@ -40,22 +41,30 @@ pub(crate) enum Unmap {
 
 impl Qcow2 {
     pub(crate) fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.write_from(offset, data.len() as u64, &mut |at, piece| {
+            piece.copy_from_slice(&data[at as usize..at as usize + piece.len()]);
+            true
+        })
+    }
+
+    /// Writes `len` bytes at `offset` taken from `source` (see `ImageFile::write_from`): in
+    /// place straight from it, or into the new cluster's buffer.
+    pub(crate) fn write_from(&mut self, offset: u64, len: u64, source: &mut Source<'_>) -> Result<(), Error> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         let cs = self.cluster_size;
         let mut updates = Vec::new();
         let mut frees = Vec::new();
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = offset + done as u64;
+        let mut done = 0u64;
+        while done < len {
+            let pos = offset + done;
             let within = (pos % cs) as usize;
-            let n = (cs as usize - within).min(data.len() - done);
-            let chunk = &data[done..done + n];
+            let n = (cs - within as u64).min(len - done) as usize;
             let guest_cluster = pos >> self.cluster_bits;
             let state = self.lookup(guest_cluster)?;
             if let Some(host) = self.in_place(state)? {
-                self.file.write_at(host + within as u64, chunk)?;
+                self.file.write_from(host + within as u64, n as u64, &mut |at, piece| source(done + at, piece))?;
             } else {
                 let slot = self.slot(guest_cluster);
                 let table = self.writable_l2(slot)?;
@@ -64,7 +73,9 @@ impl Qcow2 {
                     let start = pos - within as u64;
                     self.read_cluster_part(start, state, &mut cluster)?;
                 }
-                cluster[within..within + n].copy_from_slice(chunk);
+                if !source(done, &mut cluster[within..within + n]) {
+                    return Err(Error::Transfer);
+                }
                 let (host, free) = match state {
                     // A preallocated zero cluster of our own is filled in place.
                     Cluster::Zero { prealloc: Some(host) } if self.refcount(host / cs)? == 1 => (host, None),
@@ -77,7 +88,7 @@ impl Qcow2 {
                 updates.push(Update { table, index: slot.l2, value: entry::data_entry(host) });
                 frees.extend(free);
             }
-            done += n;
+            done += n as u64;
         }
         self.commit(updates, frees, true)
     }

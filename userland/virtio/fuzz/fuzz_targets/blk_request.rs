@@ -4,8 +4,8 @@
 //! discard segments, data) is the input, so every type, sector, length, flag, descriptor address
 //! and chain shape is hostile, and buffers may overlap the rings.
 //!
-//! Checks: no panic; the backend is only asked for ranges inside the image, at most one chunk
-//! per call, and never to modify a read-only image; after a pass the used index in RAM is the
+//! Checks: no panic; the backend is only asked for ranges inside the image, at most one
+//! request's bytes per call, and never to modify a read-only image; after a pass the used index in RAM is the
 //! device's; INTx follows the ISR.
 #![no_main]
 
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let take = image.len().min(RAM - RINGS as usize);
     mem.write(Gpa(RINGS), &image[..take]);
 
-    let backend = Checked { inner: MemBackend::from_bytes(vec![0x5A; size], read_only), chunk: blk::CHUNK, modified: false };
+    let backend = Checked { inner: MemBackend::from_bytes(vec![0x5A; size], read_only), chunk: blk::MAX_REQUEST_BYTES as usize, modified: false };
     let Some(mut dev) = VirtioPci::transitional(VirtioBlk::new(backend, b"fuzz")) else { return };
     let rings = set_up(&mut dev, legacy, RINGS, &[0]);
     let (_, avail, used) = rings[0];

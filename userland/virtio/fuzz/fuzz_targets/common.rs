@@ -44,6 +44,16 @@ impl BlockBackend for Checked {
         self.check_write(offset, data.len() as u64);
         self.inner.write(offset, data)
     }
+    fn read_into(&mut self, offset: u64, len: u64, sink: &mut keel_virtio::backend::Sink<'_>) -> Result<(), BackendError> {
+        assert!(len <= self.chunk as u64);
+        self.check(offset, len);
+        self.inner.read_into(offset, len, sink)
+    }
+    fn write_from(&mut self, offset: u64, len: u64, source: &mut keel_virtio::backend::Source<'_>) -> Result<(), BackendError> {
+        assert!(len <= self.chunk as u64);
+        self.check_write(offset, len);
+        self.inner.write_from(offset, len, source)
+    }
     fn flush(&mut self) -> Result<(), BackendError> {
         self.inner.flush()
     }
