@@ -84,6 +84,9 @@ pub struct Ioapic {
     lines: u32,
     /// Interrupts sent and not yet taken by the monitor, one slot per pin.
     queue: [Option<Delivery>; PINS],
+    /// Bit n set: `queue[n]` holds a message (so that the monitor's look after every exit is
+    /// one test, not a walk of 24 slots).
+    queued: u32,
 }
 
 impl Default for Ioapic {
@@ -95,7 +98,7 @@ impl Default for Ioapic {
 impl Ioapic {
     /// An I/O APIC after reset: ID 0, every entry masked (82093AA 3.2.4).
     pub fn new() -> Self {
-        Self { regsel: 0, id: 0, redir: [MASKED; PINS], lines: 0, queue: [None; PINS] }
+        Self { regsel: 0, id: 0, redir: [MASKED; PINS], lines: 0, queue: [None; PINS], queued: 0 }
     }
 
     fn read_register(&self) -> u32 {
@@ -184,16 +187,22 @@ impl Ioapic {
             self.redir[pin] |= REMOTE_IRR;
         }
         self.queue[pin] = Some(Delivery { vector: entry as u8, level });
+        self.queued |= 1 << pin;
     }
 
     /// The next interrupt message for the local APIC (lowest pin first).
     pub fn pop_delivery(&mut self) -> Option<Delivery> {
-        self.queue.iter_mut().find(|slot| slot.is_some()).and_then(Option::take)
+        if self.queued == 0 {
+            return None;
+        }
+        let pin = self.queued.trailing_zeros() as usize;
+        self.queued &= self.queued - 1;
+        self.queue.get_mut(pin).and_then(Option::take)
     }
 
     /// Whether a message waits for [`Ioapic::pop_delivery`].
     pub fn has_delivery(&self) -> bool {
-        self.queue.iter().any(Option::is_some)
+        self.queued != 0
     }
 
     /// The local APIC's EOI broadcast for a level-triggered `vector`: clears Remote IRR of every

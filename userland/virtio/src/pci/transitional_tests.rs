@@ -92,15 +92,27 @@ fn transitional_identity_and_bars() {
     assert_eq!(legacy_bar_size(300), None);
     let bar1 = cfg_read(&mut host, 0x14, 4);
     assert_eq!(bar1 & 0xF, 0, "BAR1 is 32-bit memory");
-    // The capabilities point at BAR1.
+    let bar2 = cfg_read(&mut host, 0x18, 4);
+    assert_eq!(bar2 & 1, 1, "BAR2 (the port BAR) is I/O");
+    // The port BAR's notify (multiplier 0) and ISR first, then the memory BAR's four.
     let mut at = cfg_read(&mut host, 0x34, 1);
-    let mut seen = 0;
+    let mut caps = Vec::new();
     while at != 0 {
-        assert_eq!(cfg_read(&mut host, at + 4, 1), 1, "cap in BAR1");
-        seen += 1;
+        caps.push((cfg_read(&mut host, at + 3, 1) as u8, cfg_read(&mut host, at + 4, 1)));
+        if caps.len() == 1 {
+            assert_eq!(cfg_read(&mut host, at + 16, 4), 0, "notify_off_multiplier 0");
+        }
         at = cfg_read(&mut host, at + 1, 1);
     }
-    assert_eq!(seen, 4, "common, notify, ISR, device configuration");
+    let expected = [
+        (CAP_NOTIFY_CFG, 2),
+        (CAP_ISR_CFG, 2),
+        (CAP_COMMON_CFG, 1),
+        (CAP_NOTIFY_CFG, 1),
+        (CAP_ISR_CFG, 1),
+        (CAP_DEVICE_CFG, 1),
+    ];
+    assert_eq!(caps, expected);
     // BAR sizing of the I/O BAR: all ones reads back the 128-byte mask with the I/O bit.
     host.write(u64::from(CONFIG_ADDRESS - PORT_BASE), &(0x8000_0000u32 | SLOT << 11 | 0x10).to_le_bytes(), 0);
     host.write(u64::from(CONFIG_DATA - PORT_BASE), &u32::MAX.to_le_bytes(), 0);
@@ -180,6 +192,21 @@ fn modern_driver_on_a_transitional_device() {
     assert_eq!(sector, [0xD5; 512]);
     assert_eq!(host.irq_levels(), 1 << IRQ);
     assert_eq!(r(&mut host, ISR, 1), u64::from(ISR_QUEUE));
+    assert_eq!(host.irq_levels(), 0);
+
+    // The same through the port BAR: the queue's index to the shared notify register, the ISR
+    // read (and cleared) there.
+    let ports = (cfg_read(&mut host, 0x18, 4) & !3) as u16;
+    publish(&mut mem, desc, avail, &bufs, 2);
+    io_w(&mut host, ports, PIO_NOTIFY as usize, 2, 1);
+    host.process(&mut mem);
+    assert_eq!(read_u16(&mem, used + 2), Some(1), "queue 1 does not exist: nothing done");
+    io_w(&mut host, ports, PIO_NOTIFY as usize, 2, 0);
+    host.process(&mut mem);
+    assert_eq!(read_u16(&mem, used + 2), Some(2));
+    assert_eq!(host.irq_levels(), 1 << IRQ);
+    assert_eq!(io_r(&mut host, ports, PIO_ISR as usize, 1), u32::from(ISR_QUEUE));
+    assert_eq!(io_r(&mut host, ports, PIO_ISR as usize, 1), 0, "read clears");
     assert_eq!(host.irq_levels(), 0);
 }
 
