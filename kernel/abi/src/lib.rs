@@ -274,6 +274,15 @@ pub enum Syscall {
         handle: Handle,
         timeout_ns: u64,
     },
+    /// NotifySignal on `signal`, then NotifyWait on `wait`, in one call: a client that posts a
+    /// request and waits for the answer, or a service that answers and waits for the next,
+    /// makes one system call instead of two. Both handles are checked before anything is done.
+    NotifySignalWait {
+        signal: Handle,
+        bits: u64,
+        wait: Handle,
+        timeout_ns: u64,
+    },
     /// Start the boot-module program `name` (needs SPAWN on the modules handle); when it exits,
     /// `bit` is set on `notify`. Result: a process handle; second result: its pid.
     ProcessSpawn {
@@ -482,6 +491,7 @@ pub mod nr {
     pub const DMA_CREATE: u64 = 39;
     pub const IRQ_CREATE: u64 = 40;
     pub const IRQ_ACK: u64 = 41;
+    pub const NOTIFY_SIGNAL_WAIT: u64 = 42;
 }
 
 /// The most handles `ProcessSpawnWith` copies.
@@ -546,6 +556,9 @@ impl Syscall {
             NotifyCreate => [nr::NOTIFY_CREATE, 0, 0, 0, 0, 0, 0],
             NotifySignal { handle, bits } => [nr::NOTIFY_SIGNAL, h(handle), bits, 0, 0, 0, 0],
             NotifyWait { handle, timeout_ns } => [nr::NOTIFY_WAIT, h(handle), timeout_ns, 0, 0, 0, 0],
+            NotifySignalWait { signal, bits, wait, timeout_ns } => {
+                [nr::NOTIFY_SIGNAL_WAIT, h(signal), bits, h(wait), timeout_ns, 0, 0]
+            }
             ProcessSpawn { modules, name, notify, bit } => {
                 [nr::PROCESS_SPAWN, h(modules), name.addr, name.len, h(notify), u64::from(bit), 0]
             }
@@ -614,6 +627,7 @@ impl Syscall {
             nr::NOTIFY_CREATE => NotifyCreate,
             nr::NOTIFY_SIGNAL => NotifySignal { handle: handle(a)?, bits: b },
             nr::NOTIFY_WAIT => NotifyWait { handle: handle(a)?, timeout_ns: b },
+            nr::NOTIFY_SIGNAL_WAIT => NotifySignalWait { signal: handle(a)?, bits: b, wait: handle(c)?, timeout_ns: d },
             nr::PROCESS_SPAWN => {
                 ProcessSpawn { modules: handle(a)?, name: name(b, c)?, notify: handle(d)?, bit: bit(e)? }
             }

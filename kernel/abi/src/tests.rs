@@ -21,6 +21,7 @@ fn every_call() -> Vec<Syscall> {
         NotifyCreate,
         NotifySignal { handle: 5, bits: 1 << 63 },
         NotifyWait { handle: 5, timeout_ns: u64::MAX },
+        NotifySignalWait { signal: 5, bits: 1, wait: 6, timeout_ns: 1_000 },
         ProcessSpawn { modules: HANDLE_MODULES, name: b(0x1000, 8), notify: 5, bit: 63 },
         ProcessWait { process: 9 },
         ProcessKill { process: 9 },
@@ -71,7 +72,7 @@ fn device_calls_refuse_bad_ranges_and_sources() {
 #[test]
 fn every_call_round_trips() {
     let calls = every_call();
-    assert_eq!(calls.len(), 42, "a new call needs a round-trip case here");
+    assert_eq!(calls.len(), 43, "a new call needs a round-trip case here");
     let mut numbers = std::collections::BTreeSet::new();
     for call in calls {
         let regs = call.encode();

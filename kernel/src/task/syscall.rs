@@ -193,6 +193,16 @@ fn handle(p: &Arc<Process>, call: Syscall) -> Result<(u64, u64), Error> {
                 None => Err(Error::Busy),
             }
         }
+        NotifySignalWait { signal, bits, wait, timeout_ns } => {
+            let (to_signal, to_wait) = (notification(p, signal, Rights::SIGNAL)?, notification(p, wait, Rights::WAIT)?);
+            to_signal.signal(bits);
+            drop(to_signal);
+            let deadline = (timeout_ns != u64::MAX).then(|| crate::time::now_ns().saturating_add(timeout_ns));
+            match to_wait.wait(deadline) {
+                Some(bits) => ok(bits),
+                None => Err(Error::Busy),
+            }
+        }
         ProcessSpawn { modules, name, notify, bit } => {
             require(p, modules, "modules", Rights::SPAWN)?;
             let n = notification(p, notify, Rights::SIGNAL)?;

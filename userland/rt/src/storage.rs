@@ -62,8 +62,9 @@ impl StorageClient {
         self.settle();
         self.channel.put_data(0, data);
         self.channel.post(request);
-        let _ = sys::notify_signal(self.to_service, 1);
         let deadline = sys::clock_ns().saturating_add(TIMEOUT_NS);
+        // The service's doorbell and the first wait for its answer are one system call.
+        let _ = sys::notify_signal_wait(self.to_service, 1, self.replies, Some(TIMEOUT_NS));
         loop {
             if let Some(reply) = self.channel.reply() {
                 return Ok(reply);

@@ -97,6 +97,11 @@ pub fn notify_wait(handle: Handle, timeout_ns: Option<u64>) -> Result<u64, Error
     value(Syscall::NotifyWait { handle, timeout_ns: timeout_ns.unwrap_or(u64::MAX) })
 }
 
+/// `notify_signal(signal, bits)` then `notify_wait(wait, timeout_ns)`, in one system call.
+pub fn notify_signal_wait(signal: Handle, bits: u64, wait: Handle, timeout_ns: Option<u64>) -> Result<u64, Error> {
+    value(Syscall::NotifySignalWait { signal, bits, wait, timeout_ns: timeout_ns.unwrap_or(u64::MAX) })
+}
+
 /// Start a boot-module program; returns (process handle, pid).
 pub fn process_spawn(modules: Handle, name: &str, notify: Handle, bit: u8) -> Result<(Handle, u64), Error> {
     raw(Syscall::ProcessSpawn { modules, name: buf(name.as_bytes()), notify, bit }).map(|(h, pid)| (h as Handle, pid))

@@ -50,8 +50,10 @@ fn run() -> i32 {
     let volume = if datastores.is_empty() { None } else { Some(datastores.remove(0)) };
     let mut service = serve::Service::new(disks, volume, channel, REPLIES);
     loop {
-        service.serve_all();
         // A request posted before the wait has set the bit: the wait returns at once.
-        let _ = sys::notify_wait(REQUESTS, None);
+        let _ = match service.serve_all() {
+            Some(reply) => sys::notify_signal_wait(reply, 1, REQUESTS, None),
+            None => sys::notify_wait(REQUESTS, None),
+        };
     }
 }

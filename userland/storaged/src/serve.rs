@@ -93,18 +93,25 @@ impl Service {
         Service { disks, volume, volume_name, clients: alloc::vec![Some(vmd)] }
     }
 
-    /// Answer every request waiting on any channel.
-    pub fn serve_all(&mut self) {
+    /// Answer every request waiting on any channel. The last answer's signal is left to the
+    /// caller (the notification handle returned), to go with its wait for the next request in
+    /// one system call; every earlier one is sent before the next request is handled.
+    pub fn serve_all(&mut self) -> Option<Handle> {
+        let mut unsignalled: Option<Handle> = None;
         for index in 0..self.clients.len() {
             while let Some(client) = self.clients.get(index).and_then(Option::as_ref) {
                 let Some(request) = client.channel().take() else { break };
+                if let Some(reply) = unsignalled.take() {
+                    let _ = sys::notify_signal(reply, 1);
+                }
                 let answer = self.handle(index, &request);
                 if let Some(client) = self.clients.get(index).and_then(Option::as_ref) {
                     client.channel().answer(answer);
-                    let _ = sys::notify_signal(client.reply, 1);
+                    unsignalled = Some(client.reply);
                 }
             }
         }
+        unsignalled
     }
 
     fn handle(&mut self, index: usize, request: &Request) -> Reply {
