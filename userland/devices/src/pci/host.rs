@@ -106,10 +106,18 @@ pub struct PciHost {
     /// The range all decoders of each space cover, `[MMIO, I/O]` as (lowest base, highest end):
     /// an access outside it (most unclaimed ports and addresses) is turned away without a search.
     spans: [(u64, u64); 2],
-    /// What [`PciHost::irq_levels`] last found, None once any function may have changed (every
-    /// `&mut self` method that reaches a function forgets it): the monitor asks after every exit,
-    /// and asking each function cost more than the rest of its interrupt routing.
-    levels: Cell<Option<u16>>,
+    /// Bit n set: slot n's function asserts INTx (with its command register's interrupt disable
+    /// clear), as last asked. The monitor wants the levels after every exit, and asking each
+    /// function cost more than the rest of its interrupt routing: only the functions in `stale`
+    /// are asked again.
+    asserting: Cell<u32>,
+    /// Bit n set: slot n's function may have changed since it was last asked (every `&mut self`
+    /// method that reaches a function marks it).
+    stale: Cell<u32>,
+    /// Bit n set: slot n's function was reached since the last [`PciHost::process`], which
+    /// gives only those their turn (a function has work only after the guest or the monitor
+    /// reached it: a notification, DRIVER_OK, a frame delivered through `function_mut`).
+    reached: u32,
 }
 
 /// A span that holds nothing.
@@ -155,7 +163,9 @@ impl PciHost {
             reset_requested: false,
             decoders: Vec::new(),
             spans: [EMPTY_SPAN; 2],
-            levels: Cell::new(None),
+            asserting: Cell::new(0),
+            stale: Cell::new(u32::MAX),
+            reached: 0,
         }
     }
 
@@ -178,7 +188,7 @@ impl PciHost {
     /// Recomputes `decoders` from the functions' command registers and BARs (see
     /// `ConfigSpace::decode`, which it mirrors).
     fn rebuild_decoders(&mut self) {
-        self.levels.set(None);
+        self.stale.set(u32::MAX);
         self.decoders.clear();
         self.spans = [EMPTY_SPAN; 2];
         for (slot, s) in self.slots.iter().enumerate() {
@@ -205,7 +215,7 @@ impl PciHost {
     }
 
     pub fn function_mut(&mut self, slot: usize) -> Option<&mut (dyn PciFunction + 'static)> {
-        self.levels.set(None);
+        self.reach(slot);
         Some(self.slots.get_mut(slot)?.as_mut()?.function.as_mut())
     }
 
@@ -236,7 +246,7 @@ impl PciHost {
 
     /// A configuration read of a function that exists (`slot` 0 is the bridge).
     pub fn config_read(&mut self, slot: usize, offset: usize, data: &mut [u8]) {
-        self.levels.set(None);
+        self.reach(slot);
         if slot == 0 {
             self.bridge.read(offset, data);
             return;
@@ -253,7 +263,7 @@ impl PciHost {
 
     /// A configuration write to a function that exists (`slot` 0 is the bridge).
     pub fn config_write(&mut self, slot: usize, offset: usize, data: &[u8]) {
-        self.levels.set(None);
+        self.reach(slot);
         if slot == 0 {
             self.bridge.write(offset, data);
         } else if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
@@ -316,33 +326,56 @@ impl PciHost {
 
     fn bar_access(&mut self, addr: u64, len: u64, io: bool) -> Option<(&mut dyn PciFunction, usize, u64)> {
         let (slot, bar, offset) = self.claim(addr, len, io)?;
-        self.levels.set(None);
+        self.reach(slot);
         let function = self.slots[slot].as_mut()?.function.as_mut();
         Some((function, bar, offset))
     }
 
+    /// Slot `slot`'s function is about to be reached: ask its level again, and give it its turn
+    /// at the next `process`.
+    fn reach(&mut self, slot: usize) {
+        let bit = 1u32.checked_shl(slot as u32).unwrap_or(0);
+        self.stale.set(self.stale.get() | bit);
+        self.reached |= bit;
+    }
+
     /// Bit n set: PIC IRQ n is asserted by some function.
     pub fn irq_levels(&self) -> u16 {
-        if let Some(levels) = self.levels.get() {
-            return levels;
+        let mut stale = self.stale.replace(0);
+        let mut asserting = self.asserting.get();
+        while stale != 0 {
+            let slot = stale.trailing_zeros() as usize;
+            stale &= stale - 1;
+            let on = self
+                .slots
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.function.irq_level() && s.function.config().command() & CMD_INTX_DISABLE == 0);
+            asserting = if on { asserting | 1 << slot } else { asserting & !(1 << slot) };
         }
-        let levels = self.slots.iter().flatten().fold(0, |levels, s| {
-            let disabled = s.function.config().command() & CMD_INTX_DISABLE != 0;
-            if s.function.irq_level() && !disabled {
-                levels | 1 << s.irq
-            } else {
-                levels
+        self.asserting.set(asserting);
+        let mut levels = 0u16;
+        while asserting != 0 {
+            let slot = asserting.trailing_zeros() as usize;
+            asserting &= asserting - 1;
+            if let Some(s) = self.slots.get(slot).and_then(Option::as_ref) {
+                levels |= 1 << s.irq;
             }
-        });
-        self.levels.set(Some(levels));
+        }
         levels
     }
 
-    /// Lets every function do work that needs guest memory (see [`PciFunction::process`]).
+    /// Lets the functions reached since the last call do work that needs guest memory (see
+    /// [`PciFunction::process`]).
     pub fn process(&mut self, mem: &mut dyn GuestMemory) {
-        self.levels.set(None);
-        for s in self.slots.iter_mut().flatten() {
-            s.function.process(mem);
+        let mut reached = core::mem::take(&mut self.reached);
+        self.stale.set(self.stale.get() | reached);
+        while reached != 0 {
+            let slot = reached.trailing_zeros() as usize;
+            reached &= reached - 1;
+            if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                s.function.process(mem);
+            }
         }
     }
 

@@ -54,6 +54,10 @@ impl PciFunction for Dummy {
             4 => self.io[o..o + data.len()].copy_from_slice(data),
             _ => {}
         }
+        // The I/O BAR's last byte drives the INTx line (for the level cache's test).
+        if bar == 4 && o + data.len() == 32 {
+            self.level = data[data.len() - 1] != 0;
+        }
         WriteEffect::None
     }
     fn irq_level(&self) -> bool {
@@ -61,6 +65,7 @@ impl PciFunction for Dummy {
     }
     fn process(&mut self, _mem: &mut dyn GuestMemory) {
         self.processed += 1;
+        self.io[0] = self.processed as u8;
     }
 }
 
@@ -243,6 +248,39 @@ fn interrupts() {
     assert_eq!(cfg_read(&mut host, 3, 0x06, 2) & u32::from(STS_INTERRUPT), 0);
     assert_eq!(host.slot_irq(3), Some(11));
     assert_eq!(host.slot_irq(4), None);
+}
+
+/// The host asks a function its level again only after it was reached, and `process` gives only
+/// the functions reached their turn.
+#[test]
+fn levels_and_processing_follow_the_functions_reached() {
+    let mut host = PciHost::new();
+    host.insert(3, 11, Box::new(Dummy::new())).unwrap();
+    host.insert(5, 9, Box::new(Dummy::new())).unwrap();
+    host.assign_resources(Gpa(0xE000_0000), 0x1000_0000, 0xC000, 0x4000).unwrap();
+    let io = |host: &PciHost, slot: usize| host.function(slot).unwrap().config().bar_address(4).unwrap() as u16;
+    let (io3, io5) = (io(&host, 3), io(&host, 5));
+    assert_eq!(host.irq_levels(), 0);
+    assert!(host.io_write(io5 + 31, &[1], 0).is_some());
+    assert_eq!(host.irq_levels(), 1 << 9);
+    assert!(host.io_write(io3 + 31, &[1], 0).is_some());
+    assert_eq!(host.irq_levels(), 1 << 9 | 1 << 11);
+    let mut mem = VecMemory::new(Gpa(0), 4096);
+    host.process(&mut mem);
+    host.process(&mut mem);
+    assert!(host.io_write(io5 + 31, &[0], 0).is_some());
+    assert_eq!(host.irq_levels(), 1 << 11);
+    host.process(&mut mem);
+    // The dummy counts its turns in its I/O BAR's first byte.
+    let mut turns = |port: u16| {
+        let mut b = [0u8];
+        assert!(host.io_read(port, &mut b, 0));
+        b[0]
+    };
+    assert_eq!((turns(io3), turns(io5)), (1, 2), "each once per call after it was reached");
+    // Interrupt disable through configuration space drops the line.
+    cfg_write(&mut host, 3, 0x04, 2, u32::from(CMD_INTX_DISABLE | CMD_IO | CMD_MEMORY));
+    assert_eq!(host.irq_levels(), 0);
 }
 
 /// Sets the dummy's INTx line through a fresh box (the host only holds trait objects), as
