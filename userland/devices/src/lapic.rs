@@ -43,6 +43,7 @@
 //! as "SDM 12.x" (chapter 11 in editions before 2024).
 
 use crate::device::{ClockNs, Device, WriteEffect};
+use core::cell::Cell;
 
 /// Guest-physical base of the register page.
 pub const LAPIC_BASE: u64 = 0xFEE0_0000;
@@ -146,6 +147,9 @@ pub struct Lapic {
     dcr: u32,
     timer: Timer,
     last_ns: u64,
+    /// What [`Lapic::deadline`] last found: asked after every exit, and forgotten whenever a
+    /// register write or the timer itself may change it.
+    deadline_cache: Cell<Option<Option<u64>>>,
 }
 
 impl Default for Lapic {
@@ -195,6 +199,7 @@ impl Lapic {
             dcr: 0,
             timer: Timer::Stopped,
             last_ns: 0,
+            deadline_cache: Cell::new(None),
         }
     }
 
@@ -315,6 +320,15 @@ impl Lapic {
 
     /// When the running timer next reaches zero.
     fn deadline(&self) -> Option<u64> {
+        if let Some(cached) = self.deadline_cache.get() {
+            return cached;
+        }
+        let deadline = self.compute_deadline();
+        self.deadline_cache.set(Some(deadline));
+        deadline
+    }
+
+    fn compute_deadline(&self) -> Option<u64> {
         let Timer::Running { start_ns } = self.timer else { return None };
         let span = if self.periodic() { self.interval_ns() } else { u64::from(self.initial) * self.divisor() };
         let at = (start_ns + i128::from(span)).clamp(0, i128::from(u64::MAX));
@@ -325,6 +339,7 @@ impl Lapic {
     fn restart_from(&mut self, now: u64, count: u32) {
         let done = u64::from(self.initial.saturating_sub(count)) * self.divisor();
         self.timer = Timer::Running { start_ns: i128::from(now) - i128::from(done) };
+        self.deadline_cache.set(None);
     }
 
     /// Catches up with `now_ns`: a timer that reached zero puts its vector in IRR (unless its
@@ -335,6 +350,7 @@ impl Lapic {
         if now < deadline {
             return;
         }
+        self.deadline_cache.set(None);
         if let Timer::Running { start_ns } = self.timer {
             if self.periodic() {
                 let interval = self.interval_ns();
@@ -468,6 +484,9 @@ impl Device for Lapic {
     /// accesses are ignored.
     fn write(&mut self, offset: u64, data: &[u8], now_ns: ClockNs) -> WriteEffect {
         self.advance(now_ns);
+        // Any register below may move the timer's deadline (the initial count, the divider, the
+        // timer's LVT entry, the software enable).
+        self.deadline_cache.set(None);
         let now = self.last_ns;
         let Ok(bytes) = <[u8; 4]>::try_from(data) else { return LapicEffect::None };
         if offset & 0xF != 0 {
