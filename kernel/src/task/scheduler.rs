@@ -250,14 +250,20 @@ pub fn on_tick(from_user: bool) {
 pub fn reschedule() {
     let mut garbage = Vec::new();
     let switch = {
-        let mut s = SCHED.lock();
+        let mut guard = SCHED.lock();
+        let s = &mut *guard;
         // Threads that died earlier are no longer on any CPU: collect them.
-        for tid in core::mem::take(&mut s.zombies) {
-            if let Some(t) = s.threads.remove(&tid) {
-                garbage.push(t);
+        if !s.zombies.is_empty() {
+            for tid in core::mem::take(&mut s.zombies) {
+                if let Some(t) = s.threads.remove(&tid) {
+                    garbage.push(t);
+                }
             }
         }
+        // One map lookup for the thread leaving and one for the thread coming: this runs on
+        // every switch (four per guest disk request), and each lookup is a B-tree walk.
         let prev = s.current;
+        let mut save: *mut u64 = &mut s.idle_rsp;
         if let Some(p) = prev {
             let t = s.threads.get_mut(&p).expect("current exists");
             match t.state {
@@ -268,40 +274,38 @@ pub fn reschedule() {
                 State::Dead => s.zombies.push(p),
                 _ => {}
             }
+            // The thread is boxed: its saved RSP stays where it is while it exists.
+            save = &mut t.saved_rsp;
         }
         let mut next = None;
         while let Some(tid) = s.ready.pop_front() {
-            if s.threads.get(&tid).is_some_and(|t| t.state == State::Ready) {
-                next = Some(tid);
-                break;
+            let Some(t) = s.threads.get_mut(&tid) else { continue };
+            if t.state != State::Ready {
+                continue;
             }
+            t.state = State::Running;
+            // Only a driver's process has ports to load: no clone, no lock for the rest.
+            let ports = t.process.has_io_ports.load(core::sync::atomic::Ordering::Relaxed);
+            let process = Arc::as_ptr(&t.process).cast_mut();
+            next = Some((tid, t.saved_rsp, t.process.root, t.stack_top(), ports.then(|| t.process.clone()), process));
+            break;
         }
-        if let Some(n) = next {
-            s.threads.get_mut(&n).expect("ready exists").state = State::Running;
-        }
-        s.current = next;
-        let process = next.map_or(core::ptr::null_mut(), |n| Arc::as_ptr(&s.threads[&n].process).cast_mut());
+        s.current = next.as_ref().map(|n| n.0);
+        let process = next.as_ref().map_or(core::ptr::null_mut(), |n| n.5);
         CURRENT_PROCESS.store(process, core::sync::atomic::Ordering::Relaxed);
-        if prev == next {
+        if prev == s.current {
             None
         } else {
-            let save: *mut u64 = match prev {
-                Some(p) => &mut s.threads.get_mut(&p).expect("exists").saved_rsp,
-                None => &mut s.idle_rsp,
-            };
             let (rsp, root, stack_top, process) = match next {
-                Some(n) => {
-                    let t = &s.threads[&n];
-                    // Only a driver's process has ports to load: no clone, no lock for the rest.
-                    let ports = t.process.has_io_ports.load(core::sync::atomic::Ordering::Relaxed);
-                    (t.saved_rsp, t.process.root, t.stack_top(), ports.then(|| t.process.clone()))
-                }
+                Some((_, rsp, root, stack_top, ports, _)) => (rsp, root, stack_top, ports),
                 None => (s.idle_rsp, mm::kernel_root(), 0, None),
             };
             Some((save, rsp, root, stack_top, process))
         }
     };
-    release_garbage(garbage);
+    if !garbage.is_empty() {
+        release_garbage(garbage);
+    }
     if let Some((save, rsp, root, stack_top, process)) = switch {
         if stack_top != 0 {
             percpu::set_kernel_stack(stack_top);
