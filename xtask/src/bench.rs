@@ -92,7 +92,6 @@ pub fn command(args: &[String]) -> Result<(), String> {
         for (name, value, target, verdict) in crate::bench_disks::rows(&f) {
             println!("{name}: {value} {target} {verdict}");
         }
-        println!("4 KiB serve alone: {:?} instructions", f.serve_small);
         return Ok(());
     }
     if storage_only {
@@ -371,8 +370,7 @@ fn to_json(r: &Results, linux_version: &str) -> String {
   "keel_boot_instructions": {},
   "vm_overhead_bytes": {},
   "storage": [{}],
-  "guest_disk": [{}],
-  "guest_disk_serve_instructions": {{ "1m": {}, "4k": {} }}
+  "guest_disk": [{}]
 }}
 "#,
         today(),
@@ -401,15 +399,14 @@ fn to_json(r: &Results, linux_version: &str) -> String {
             .iter()
             .flat_map(|d| d.workloads.iter())
             .map(|w| format!(
-                "{{ \"workload\": \"{}\", \"keel_seconds\": {}, \"direct_seconds\": {} }}",
+                "{{ \"workload\": \"{}\", \"keel_seconds\": {}, \"direct_seconds\": {}, \"keel_instructions_per_request\": {} }}",
                 w.name,
                 json_opt(w.keel_seconds),
-                json_opt(w.direct_seconds)
+                json_opt(w.direct_seconds),
+                json_opt(w.keel_instructions)
             ))
             .collect::<Vec<_>>()
             .join(", "),
-        json_opt(r.disks.as_ref().and_then(|d| d.serve_sequential)),
-        json_opt(r.disks.as_ref().and_then(|d| d.serve_small)),
     )
 }
 

@@ -53,6 +53,10 @@ pub struct Vcpu {
     pub vm: Arc<Vm>,
     /// The state page shared with the monitor.
     pub state: Arc<SharedMemory>,
+    /// Where the state page is in the direct map (`state`'s one frame): the exit path reaches
+    /// the page a dozen times per exit, and finding the frame each time cost about ten
+    /// instructions.
+    page_addr: u64,
     poke: AtomicBool,
     inner: Mutex<Inner>,
 }
@@ -67,15 +71,16 @@ struct Inner {
 impl Vcpu {
     pub fn new(vm: Arc<Vm>) -> Result<Arc<Vcpu>, Error> {
         let state = Arc::new(SharedMemory::new(PAGE_SIZE).ok_or(Error::NoMemory)?);
+        let page_addr = mm::phys_to_virt(state.frame(0));
         // SAFETY: the page was just allocated (zeroed) and is mapped by the direct map.
-        unsafe { core::ptr::write(mm::phys_to_virt(state.frame(0)) as *mut VcpuState, VcpuState::default()) };
+        unsafe { core::ptr::write(page_addr as *mut VcpuState, VcpuState::default()) };
         let inner = match backend() {
             Some(Backend::Svm { .. }) => Backing::Svm(svm::SvmVcpu::new(&vm)?),
             Some(Backend::Vmx) => Backing::Vmx(vmx::VmxVcpu::new(&vm)?),
             None => return Err(Error::NotSupported),
         };
         let inner = Inner { backing: inner, state: alloc::boxed::Box::new(VcpuState::default()) };
-        Ok(Arc::new(Vcpu { vm, state, poke: AtomicBool::new(false), inner: Mutex::new(inner) }))
+        Ok(Arc::new(Vcpu { vm, state, page_addr, poke: AtomicBool::new(false), inner: Mutex::new(inner) }))
     }
 
     pub fn poke(&self) {
@@ -94,7 +99,7 @@ impl Vcpu {
 
     /// The shared state page, reached field by field (volatile: the monitor writes it too).
     fn page(&self) -> VcpuPage {
-        let page = mm::phys_to_virt(self.state.frame(0)) as *mut VcpuState;
+        let page = self.page_addr as *mut VcpuState;
         // SAFETY: the direct map is in the upper half: not null.
         let page = unsafe { core::ptr::NonNull::new_unchecked(page) };
         // SAFETY: the page is a VcpuState-sized frame owned by this vCPU (kept by `state` for as

@@ -22,8 +22,8 @@ pub type Sink<'a> = dyn FnMut(u64, &[u8]) -> bool + 'a;
 /// stops the write ([`Error::Transfer`]).
 pub type Source<'a> = dyn FnMut(u64, &mut [u8]) -> bool + 'a;
 
-/// What zero ranges are handed to a sink from.
-static ZEROS: [u8; 4096] = [0; 4096];
+/// What zero ranges are handed to a sink from (small: it is in every monitor's image).
+static ZEROS: [u8; 1024] = [0; 1024];
 
 /// Hands `len` zero bytes to `sink`, `at` bytes into the read.
 pub fn sink_zeros(sink: &mut Sink<'_>, at: u64, len: u64) -> Result<(), Error> {
