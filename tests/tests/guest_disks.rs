@@ -3,7 +3,9 @@
 //! virtio-scsi CD-ROM; what the guest writes and syncs is on the datastore after the whole
 //! machine is restarted (a new QEMU on the same datastore image) and reads through an overlay;
 //! a VM stopped with `stop -f` in the middle of writes leaves images that pass `qemu-img check`
-//! (leaked clusters at worst), a base is shared by two running VMs' overlays and never changes.
+//! (leaked clusters at worst), a base is shared by two running VMs' overlays and never changes;
+//! vm.conf's `cdrom` works as `-r` does, and a datastore that fills up under a guest's writes
+//! gives the guest I/O errors and leaves a sound image.
 
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ fn boot(name: &str, image: &std::path::Path) -> Machine {
     spec.disks = vec![Disk { path: image.to_path_buf(), bus: DiskBus::Virtio }];
     let mut m = Machine::qemu(name, &spec);
     let t = Duration::from_secs(240);
-    m.expect("vmd: 1 vm(s) and 0 switch(es) in /etc/vm.conf", t);
+    m.expect("vmd: 2 vm(s) and 0 switch(es) in /etc/vm.conf", t);
     m.expect(PROMPT, t);
     m
 }
@@ -62,7 +64,9 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     std::fs::write(
         &conf,
         "vm \"g\" {\n  memory 128M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
-         cmdline \"console=ttyS0\"\n  disable\n}\n",
+         cmdline \"console=ttyS0\"\n  disable\n}\n\
+         vm \"c\" {\n  memory 64M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
+         cmdline \"console=ttyS0\"\n  cdrom \"/cd.iso\"\n  disable\n}\n",
     )
     .unwrap();
     datastore(&["put", img, conf.to_str().unwrap(), "--to", "/etc"]);
@@ -139,12 +143,41 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("[EOT]", t);
     m.command("stop -f g", "forced to terminate vm");
     m.expect("vmd: vm g stopped", t);
+    // vm.conf's `cdrom` gives a VM the same CD-ROM as `start -r`.
+    m.send_line("start -c c");
+    m.expect("Keel Linux guest:", t);
+    m.expect("/ # ", t);
+    m.send_line("mkdir -p /cd && mount -t iso9660 /dev/sr0 /cd && echo CONF-CD-$(cat /cd/hello.txt | tr ' ' '-')");
+    m.expect("CONF-CD-hello-from-the-cd", t);
+    m.send_line("poweroff -f");
+    m.expect("vmd: vm c stopped", t);
+    // The datastore fills up under a guest's writes (the 50G image on a 256 MiB datastore): the
+    // guest gets I/O errors, and Keel, vmd and the VM go on.
+    m.send_line("start -c -d faq.qcow2 c");
+    m.expect("Keel Linux guest:", t);
+    m.expect("/ # ", t);
+    m.send_line("dd if=/dev/zero of=/dev/vda bs=1M count=400 oflag=direct 2>/dev/null; echo DD-STATUS-$?");
+    m.expect("DD-STATUS-1", t);
+    m.send_line("echo STILL-$(cat /proc/uptime | cut -c1)-ALIVE");
+    m.expect("STILL-", t);
+    m.expect("-ALIVE", t);
+    m.send_line("poweroff -f");
+    m.expect("vmd: vm c stopped", t);
+    m.command("dmesg", "disk /faq.qcow2: write failed");
     drop(m);
 
     // QEMU's own checker agrees the images are sound, and the base did not change. The image
     // cut by `stop -f` in the middle of its writes may have leaked clusters (qemu-img check's
     // exit status 3: allocated, never used, no harm to data), never anything worse.
-    for (name, cut) in [("/disk.qcow2", false), ("/over.qcow2", false), ("/over2.qcow2", false), ("/d4.qcow2", true)] {
+    // The full one may have leaked clusters too (a cluster counted, its data write refused).
+    let images = [
+        ("/disk.qcow2", false),
+        ("/over.qcow2", false),
+        ("/over2.qcow2", false),
+        ("/d4.qcow2", true),
+        ("/faq.qcow2", true),
+    ];
+    for (name, cut) in images {
         let out = dir.join(name.trim_start_matches('/'));
         let _ = std::fs::remove_file(&out);
         datastore(&["get", img, name, out.to_str().unwrap()]);
