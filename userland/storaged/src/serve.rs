@@ -42,12 +42,18 @@ struct Client {
     files: Vec<Option<(File, bool)>>,
 }
 
-impl Client {
+impl Area {
     fn channel(&self) -> &Channel {
-        match &self.area {
+        match self {
             Area::Fixed(c) => c,
             Area::Attached { mapping, .. } => mapping,
         }
+    }
+}
+
+impl Client {
+    fn channel(&self) -> &Channel {
+        self.area.channel()
     }
 }
 
@@ -235,22 +241,30 @@ impl Service {
                 let n = client.channel().with_data(len, |window| volume.read(file, request.offset, window));
                 Ok(reply(Status::Ok, n.map_err(status_of)? as u64))
             }
-            Op::Write | Op::Truncate => {
+            Op::Write => {
+                // As for Read: the file is written where it is in the client's table (its view,
+                // size and first cluster, follows what was done, even on error), straight from
+                // the client's window.
+                let Service { volume, clients, .. } = self;
+                let Client { area, files, .. } = clients[index].as_mut().ok_or(Status::BadHandle)?;
+                let slot = usize::try_from(request.handle).ok().and_then(|h| h.checked_sub(1));
+                let (file, writable) = slot.and_then(|s| files.get_mut(s)?.as_mut()).ok_or(Status::BadHandle)?;
+                if !*writable {
+                    return Err(Status::Denied);
+                }
+                let volume = volume.as_mut().ok_or(Status::NoDatastore)?;
+                let len = request.length as usize;
+                let result = area
+                    .channel()
+                    .with_data(len, |data| volume.write(file, request.offset, data).map(|()| data.len() as u64));
+                Ok(reply(Status::Ok, result.map_err(status_of)?))
+            }
+            Op::Truncate => {
                 let (mut file, writable) = self.file(index, request.handle)?.clone();
                 if !writable {
                     return Err(Status::Denied);
                 }
-                let result = if request.op == Op::Write {
-                    let Service { volume, clients, .. } = self;
-                    let client = clients[index].as_ref().ok_or(Status::BadHandle)?;
-                    let volume = volume.as_mut().ok_or(Status::NoDatastore)?;
-                    let len = request.length as usize;
-                    client.channel().with_data(len, |data| {
-                        volume.write(&mut file, request.offset, data).map(|()| data.len() as u64)
-                    })
-                } else {
-                    self.volume()?.truncate(&mut file, request.offset).map(|()| 0)
-                };
+                let result = self.volume()?.truncate(&mut file, request.offset).map(|()| 0);
                 // The handle's view (size, first cluster) follows what was done, even on error.
                 self.file(index, request.handle)?.0 = file;
                 Ok(reply(Status::Ok, result.map_err(status_of)?))

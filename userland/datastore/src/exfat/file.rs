@@ -108,6 +108,19 @@ impl<D: BlockDevice> ExfatVolume<D> {
         }
         let end = offset.checked_add(data.len() as u64).ok_or(Error::FileTooLarge)?;
         let ExfatFile { node: Some(node), extents } = file else { return Err(Error::IsADirectory) };
+        // An overwrite of bytes the file already holds (every guest disk write to an image once
+        // it is written) changes no metadata: no copy to restore, no list of runs to check
+        // first, as the clusters are known to cover the range (so no run can fail midway).
+        if end <= node.set.valid_data_length && end.div_ceil(self.geo.cluster_size()) <= cluster_total(extents) {
+            self.mark_dirty()?;
+            let mut at = 0usize;
+            for run in runs(self.geo, extents, offset, data.len() as u64) {
+                let (disk, len) = run?;
+                self.disk.write(disk, &data[at..at + len as usize])?;
+                at += len as usize;
+            }
+            return Ok(());
+        }
         let saved = (node.set.clone(), extents.clone());
         let result = self.write_at(node, extents, offset, end, data);
         if result.is_err() {
