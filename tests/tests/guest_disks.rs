@@ -65,7 +65,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
         &conf,
         "vm \"g\" {\n  memory 128M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
          cmdline \"console=ttyS0\"\n  disable\n}\n\
-         vm \"c\" {\n  memory 64M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
+         vm \"c\" {\n  memory 128M\n  boot \"/vms/vmlinuz\"\n  initrd \"/vms/initrd.gz\"\n  \
          cmdline \"console=ttyS0\"\n  cdrom \"/cd.iso\"\n  disable\n}\n",
     )
     .unwrap();
