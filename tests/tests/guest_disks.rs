@@ -38,6 +38,14 @@ fn guest_shell(m: &mut Machine, start_args: &str, shown: &str, also: &[(&str, &s
     m.expect("/ # ", t);
 }
 
+/// Off a stopped VM's console, back to the shell.
+fn leave_console(m: &mut Machine) {
+    let t = Duration::from_secs(30);
+    m.send_raw("\r~.");
+    m.expect("[EOT]", t);
+    m.expect(PROMPT, t);
+}
+
 #[test]
 fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     let linux = iso().parent().unwrap().join("linux");
@@ -151,6 +159,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("CONF-CD-hello-from-the-cd", t);
     m.send_line("poweroff -f");
     m.expect("vmd: vm c stopped", t);
+    leave_console(&mut m);
     // The datastore fills up under a guest's writes (the 50G image on a 256 MiB datastore): the
     // guest gets I/O errors, and Keel, vmd and the VM go on.
     m.send_line("start -c -d faq.qcow2 c");
@@ -163,6 +172,7 @@ fn a_guest_writes_a_qcow2_disk_that_survives_a_restart_and_reads_a_cdrom() {
     m.expect("-ALIVE", t);
     m.send_line("poweroff -f");
     m.expect("vmd: vm c stopped", t);
+    leave_console(&mut m);
     m.command("dmesg", "disk /faq.qcow2: write failed");
     drop(m);
 
