@@ -62,7 +62,10 @@ pub struct Prefix6 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrefixError {
     /// The length is not a number in `min..=max`.
-    Length { min: u8, max: u8 },
+    Length {
+        min: u8,
+        max: u8,
+    },
     NotIpv4,
     NotIpv6,
     /// Bits set past the prefix length.

@@ -62,14 +62,7 @@ impl<'a> UdpDatagram<'a> {
 
 /// A whole frame: Ethernet, IPv4 (`tos`, `ttl`), UDP from `src_port` to `dst_port` with
 /// `payload`, padded to the Ethernet minimum. `None` if the payload does not fit one packet.
-pub fn build_frame(
-    to: &Addressing,
-    tos: u8,
-    ttl: u8,
-    src_port: u16,
-    dst_port: u16,
-    payload: &[u8],
-) -> Option<Vec<u8>> {
+pub fn build_frame(to: &Addressing, tos: u8, ttl: u8, src_port: u16, dst_port: u16, payload: &[u8]) -> Option<Vec<u8>> {
     let udp_len = HEADER_LEN.checked_add(payload.len())?;
     let length = u16::try_from(udp_len).ok()?;
     let mut frame = Vec::with_capacity(ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp_len);

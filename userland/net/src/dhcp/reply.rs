@@ -2,12 +2,12 @@
 //! padded to BOOTP's 300 bytes, inside UDP/IPv4/Ethernet with vmd's header fields. What goes in
 //! which reply is in the module doc of [`super`].
 
-use alloc::vec::Vec;
 use super::message::{self, msg, opt, Message, AT_CHADDR, AT_FILE, AT_FLAGS, AT_GIADDR, AT_SIADDR, AT_XID, AT_YIADDR};
 use super::{reply_destination, DhcpServer, ReplyKind, CLIENT_PORT, LEASE_TIME_INFINITE, NET_BOOT_FILE, SERVER_PORT};
 use crate::ipv4::Addressing;
 use crate::local;
 use crate::udp;
+use alloc::vec::Vec;
 
 /// IPTOS_LOWDELAY, as vmd's packet.c sets it.
 const TOS_LOW_DELAY: u8 = 0x10;
