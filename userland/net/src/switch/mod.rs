@@ -157,9 +157,12 @@ impl Switch {
     }
 
     /// vm.conf `up` / `down` for an interface. Going down forgets the port's table entries and
-    /// queued frames; coming up pins a locked MAC again.
+    /// queued frames; coming up pins a locked MAC again. Setting the state it has changes nothing.
     pub fn set_port_up(&mut self, id: PortId, up: bool, now_ns: u64) -> Result<(), SwitchError> {
         let port = self.port_mut(id)?;
+        if port.up == up {
+            return Ok(());
+        }
         port.up = up;
         let locked = port.locked;
         self.table.flush_port(id);

@@ -14,6 +14,8 @@
 //!   not age, is never displaced, and does not move: a frame from another port with that
 //!   source address is refused ([`Learned::Spoofed`]), so an unlocked guest cannot draw a locked
 //!   guest's traffic. Unpinned addresses move to the port they were last seen on, as in bridge(4).
+//!   Pins always get in, so the table may exceed its bound by the number of locked ports (at most
+//!   [`MAX_PORTS`]). Two ports locked to one MAC: the last one locked holds it.
 //!
 //! Cost: lookups are O(log n); displacing an entry scans the table (only when it is full).
 

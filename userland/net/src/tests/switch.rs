@@ -191,6 +191,9 @@ fn ports_down_and_switch_disabled() {
     assert_eq!(sw.forward(p[1], &frame(mac(1), mac(2)), 0), Forward::Drop(DropReason::PortDown));
     sw.set_port_up(p[1], true, 0).unwrap();
     assert_eq!(sw.forward(p[1], &frame(mac(1), mac(2)), 0), Forward::Unicast(p[0]));
+    // Up again while up: nothing forgotten.
+    sw.set_port_up(p[1], true, 0).unwrap();
+    assert_eq!(sw.lookup(mac(2), 0), Some(p[1]));
     // A disabled switch drops everything, keeps its table.
     sw.set_enabled(false);
     assert_eq!(sw.forward(p[0], &frame(mac(2), mac(1)), 0), Forward::Drop(DropReason::SwitchDown));
