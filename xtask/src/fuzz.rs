@@ -62,6 +62,8 @@ pub const TARGETS: &[Target] = &[
     Target { name: "partition_table", dir: "userland/partitions/fuzz", dict: None },
     Target { name: "datastore_mount", dir: "userland/datastore/fuzz", dict: None },
     Target { name: "qcow2_image", dir: "userland/diskimage/fuzz", dict: None },
+    Target { name: "switch_frame", dir: "userland/net/fuzz", dict: None },
+    Target { name: "dhcp_parse", dir: "userland/net/fuzz", dict: None },
 ];
 
 /// `cargo xtask fuzz` without `--runs` or `--seconds`: a minute per target.

@@ -6,8 +6,10 @@
 //! Keel has no passwd file and no host interfaces, so names are only checked for form).
 
 use alloc::format;
-use alloc::string::String;
-use core::net::{Ipv4Addr, Ipv6Addr};
+use alloc::string::{String, ToString};
+
+use keel_net::local::{Prefix4, Prefix6};
+use keel_net::MacAddr;
 
 use crate::ast::Owner;
 use crate::error::quoted;
@@ -56,63 +58,23 @@ pub fn path(what: &str, path: &str) -> Result<(), String> {
     keel_vmlimits::check_path(path).map_err(|e| e.message(&format!("{what} path"), &quoted(path)))
 }
 
-/// ether_aton(3): six hex octets of one or two digits separated by ':'. Returns the address in
-/// lower-case two-digit form.
+/// ether_aton(3), keel-net's [`MacAddr`] rule: six hex octets of one or two digits separated by
+/// ':'. Returns the address in lower-case two-digit form.
 pub fn lladdr(s: &str) -> Result<String, String> {
-    let bad = || format!("invalid lladdr {}: expected six hex octets like fe:e1:ba:d0:00:01", quoted(s));
-    let mut out = String::new();
-    let mut n = 0;
-    for part in s.split(':') {
-        n += 1;
-        if n > 6 || part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let octet = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        if n > 1 {
-            out.push(':');
-        }
-        out.push_str(&format!("{octet:02x}"));
-    }
-    if n != 6 {
-        return Err(bad());
-    }
-    Ok(out)
+    let mac: MacAddr = s.parse().map_err(|e| format!("invalid lladdr {}: {e}", quoted(s)))?;
+    Ok(mac.to_string())
 }
 
-/// Splits `ADDR[/LEN]`; `LEN` defaults to `default` and must lie in `min..=max`.
-fn split_prefix(s: &str, min: u32, max: u32, default: u32) -> Result<(&str, u32), String> {
-    match s.rsplit_once('/') {
-        None => Ok((s, default)),
-        Some((addr, len)) => match len.parse::<u32>() {
-            Ok(len) if (min..=max).contains(&len) => Ok((addr, len)),
-            _ => Err(format!("prefix length must be {min} to {max}")),
-        },
-    }
-}
-
-/// `local prefix`: vmd's `parse_prefix4`. The length is 1 to 16 (vmd keeps the low 16 bits for
-/// the VM and interface numbers), 16 if not given, and the address has no bits outside it.
+/// `local prefix`: vmd's `parse_prefix4`, whose rule is keel-net's [`Prefix4`] (the length is 1
+/// to 16, 16 if not given, and no bits are set past it), the rule the addresses are computed by.
 pub fn prefix4(s: &str) -> Result<(), String> {
-    let fail = |why: &str| format!("invalid local prefix {}: {why}", quoted(s));
-    let (addr, len) = split_prefix(s, 1, 16, 16).map_err(|e| fail(&e))?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| fail("not an IPv4 address"))?;
-    let mask = u32::MAX << (32 - len);
-    if u32::from(addr) & !mask != 0 {
-        return Err(fail("address has bits set outside the prefix length"));
-    }
-    Ok(())
+    s.parse::<Prefix4>().map(|_| ()).map_err(|e| format!("invalid local prefix {}: {e}", quoted(s)))
 }
 
-/// `local inet6 prefix`: vmd's `parse_prefix6`. The length is at most 64, 64 if not given.
+/// `local inet6 prefix`: vmd's `parse_prefix6`, keel-net's [`Prefix6`] (at most 64, 64 if not
+/// given).
 pub fn prefix6(s: &str) -> Result<(), String> {
-    let fail = |why: &str| format!("invalid local inet6 prefix {}: {why}", quoted(s));
-    let (addr, len) = split_prefix(s, 0, 64, 64).map_err(|e| fail(&e))?;
-    let addr: Ipv6Addr = addr.parse().map_err(|_| fail("not an IPv6 address"))?;
-    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-    if u128::from(addr) & !mask != 0 {
-        return Err(fail("address has bits set outside the prefix length"));
-    }
-    Ok(())
+    s.parse::<Prefix6>().map(|_| ()).map_err(|e| format!("invalid local inet6 prefix {}: {e}", quoted(s)))
 }
 
 /// `USER`, `USER:GROUP` or `:GROUP` (vmd's `owner_id` from a string).
