@@ -36,6 +36,7 @@ pub mod backend;
 pub mod blk;
 pub mod chacha20;
 pub mod chain;
+pub mod net;
 pub mod pci;
 pub mod queue;
 pub mod rng;
@@ -48,6 +49,7 @@ pub use backend::{BackendError, BlockBackend, MemBackend};
 pub use blk::VirtioBlk;
 pub use chacha20::ChaCha20Rng;
 pub use keel_devices::guest_memory::GuestMemory;
+pub use net::{Checksum, Delivered, FrameSink, NetStats, RxDrop, VirtioNet};
 pub use pci::VirtioPci;
 pub use queue::{QueueError, SplitQueue};
 pub use rng::{Entropy, VirtioRng};
@@ -101,6 +103,11 @@ pub trait VirtioDevice {
 
     /// The driver reset the device.
     fn reset(&mut self) {}
+
+    /// The driver set DRIVER_OK: `negotiated` are the features in force until the next reset
+    /// (the offered bits the driver accepted; VERSION_1 only for a modern driver). Called before
+    /// any [`VirtioDevice::process_queue`].
+    fn activate(&mut self, _negotiated: u64) {}
 
     /// Services queue `index` after a notification: takes available buffers and returns used
     /// ones. An error means the driver broke the protocol; the transport then stops the device.

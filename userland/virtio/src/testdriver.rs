@@ -100,11 +100,6 @@ impl Ring {
         read_u16(mem, self.used + 4 + 8 * u64::from(self.size)).unwrap()
     }
 
-    /// The driver's available index (what it published).
-    pub fn avail_idx(&self) -> u16 {
-        self.avail_idx
-    }
-
     /// Used elements `(id, len)` the device added since the last call.
     pub fn take_used(&mut self, mem: &VecMemory) -> Vec<(u32, u32)> {
         let idx = read_u16(mem, self.used + 2).unwrap();
