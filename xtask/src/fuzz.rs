@@ -54,6 +54,8 @@ pub const TARGETS: &[Target] = &[
     Target { name: "virtqueue_walk", dir: "userland/virtio/fuzz", dict: None },
     Target { name: "blk_request", dir: "userland/virtio/fuzz", dict: None },
     Target { name: "scsi_request", dir: "userland/virtio/fuzz", dict: None },
+    Target { name: "net_tx", dir: "userland/virtio/fuzz", dict: None },
+    Target { name: "net_rx", dir: "userland/virtio/fuzz", dict: None },
     Target { name: "emulate", dir: "userland/x86emu/fuzz", dict: None },
     Target { name: "string_io", dir: "userland/x86emu/fuzz", dict: None },
     Target { name: "vmconf_parse", dir: "userland/vmconf/fuzz", dict: Some("vmconf.dict") },

@@ -41,7 +41,7 @@ pub mod status {
     pub const FAILED: u8 = 128;
 }
 
-/// Feature bits: the reserved ones (6) and virtio-blk's (5.2.3).
+/// Feature bits: the reserved ones (6), virtio-net's (5.1.3) and virtio-blk's (5.2.3).
 pub mod features {
     pub const RING_INDIRECT_DESC: u64 = 1 << 28;
     pub const RING_EVENT_IDX: u64 = 1 << 29;
@@ -56,6 +56,16 @@ pub mod features {
     pub const BLK_FLUSH: u64 = 1 << 9;
     pub const BLK_DISCARD: u64 = 1 << 13;
     pub const BLK_WRITE_ZEROES: u64 = 1 << 14;
+    /// The device handles frames with a partial checksum (the driver may send NEEDS_CSUM).
+    pub const NET_CSUM: u64 = 1 << 0;
+    /// The driver handles frames with a partial checksum (the device may deliver NEEDS_CSUM).
+    pub const NET_GUEST_CSUM: u64 = 1 << 1;
+    /// The configuration's `mac` is the device's address.
+    pub const NET_MAC: u64 = 1 << 5;
+    /// The driver can merge receive buffers (the header then carries `num_buffers`).
+    pub const NET_MRG_RXBUF: u64 = 1 << 15;
+    /// The configuration's `status` exists.
+    pub const NET_STATUS: u64 = 1 << 16;
 }
 
 /// The virtio-pci capability types (4.1.4).
@@ -125,6 +135,47 @@ pub mod legacy {
     pub const QUEUE_ADDRESS_SHIFT: u32 = 12;
     /// The legacy queue layout's alignment of the used ring.
     pub const QUEUE_ALIGN: u64 = 4096;
+}
+
+/// virtio-net's queues without multiqueue or a control queue (5.1.2).
+pub mod net_queue {
+    pub const RECEIVE: u16 = 0;
+    pub const TRANSMIT: u16 = 1;
+}
+
+/// The virtio-net device configuration (5.1.4), as offsets, up to `status` (no multiqueue, no
+/// MTU, no speed or duplex).
+pub mod net_config {
+    pub const MAC: usize = 0;
+    pub const STATUS: usize = 6;
+    pub const LEN: usize = 8;
+    /// `status` bits.
+    pub const S_LINK_UP: u16 = 1;
+    pub const S_ANNOUNCE: u16 = 2;
+}
+
+/// The header before every virtio-net frame, `struct virtio_net_hdr` (5.1.6), as offsets, and
+/// the values of its fields.
+pub mod net_hdr {
+    pub const FLAGS: usize = 0;
+    pub const GSO_TYPE: usize = 1;
+    pub const HDR_LEN: usize = 2;
+    pub const GSO_SIZE: usize = 4;
+    pub const CSUM_START: usize = 6;
+    pub const CSUM_OFFSET: usize = 8;
+    pub const NUM_BUFFERS: usize = 10;
+    /// Its length: with `num_buffers` (VIRTIO_F_VERSION_1 or VIRTIO_NET_F_MRG_RXBUF
+    /// negotiated), without hash reporting.
+    pub const LEN: usize = 12;
+    /// Its length for a legacy driver without VIRTIO_NET_F_MRG_RXBUF: no `num_buffers`
+    /// (5.1.6.1).
+    pub const LEN_LEGACY: usize = 10;
+    /// `flags`.
+    pub const F_NEEDS_CSUM: u8 = 1;
+    pub const F_DATA_VALID: u8 = 2;
+    pub const F_RSC_INFO: u8 = 4;
+    /// `gso_type`: not a segmentation offload.
+    pub const GSO_NONE: u8 = 0;
 }
 
 /// The virtio-blk device configuration (5.2.4), as offsets.

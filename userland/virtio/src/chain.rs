@@ -1,4 +1,4 @@
-//! A request's descriptor chain as the block and SCSI devices see it: the device-readable bytes
+//! A request's descriptor chain as the block, SCSI and network devices see it: the device-readable bytes
 //! and the device-writable bytes, each one byte stream however the driver split it into
 //! descriptors (virtio 1.2, 2.6.4 "Message Framing": the device must not assume a particular
 //! arrangement of descriptors).
@@ -74,6 +74,11 @@ impl Chain {
     /// A readable descriptor came after a writable one (2.7.4.2).
     pub fn misordered(&self) -> bool {
         self.misordered
+    }
+
+    /// Whether any descriptor is device-writable (even one of 0 bytes).
+    pub fn has_writable(&self) -> bool {
+        self.descs.iter().any(|d| d.writable)
     }
 }
 

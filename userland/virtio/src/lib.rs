@@ -1,8 +1,10 @@
 //! Virtio 1.2 devices for the per-VM monitor: the PCI transport ([`VirtioPci`], modern-only or
 //! transitional), split virtqueues ([`SplitQueue`]), the entropy device ([`VirtioRng`]) and a
-//! ChaCha20 stream to feed it ([`ChaCha20Rng`]), and the guest's disks: virtio-blk
-//! ([`VirtioBlk`]) and a virtio-scsi CD-ROM ([`VirtioScsi`]), both over a [`BlockBackend`] (an
-//! image the monitor opens; [`MemBackend`] holds one in memory).
+//! ChaCha20 stream to feed it ([`ChaCha20Rng`]), the guest's disks: virtio-blk ([`VirtioBlk`])
+//! and a virtio-scsi CD-ROM ([`VirtioScsi`]), both over a [`BlockBackend`] (an image the monitor
+//! opens; [`MemBackend`] holds one in memory), and the guest's network card: virtio-net
+//! ([`VirtioNet`]), which sends what the guest transmits to a [`FrameSink`] and is given frames
+//! for the guest with [`VirtioPci::deliver`].
 //!
 //! How the pieces fit: a device model implements [`VirtioDevice`] (its id, features, queues and
 //! what it does with a queue's buffers); [`VirtioPci`] wraps it into a PCI function
@@ -11,7 +13,10 @@
 //! the modern ones in memory BAR1, so that old and new drivers both work. The monitor puts it on
 //! its [`keel_devices::pci::PciHost`]. A guest write to the notify region only marks the queue;
 //! the monitor then calls `PciHost::process` with guest memory, the device walks its queues, and
-//! the transport raises INTx through the ISR status byte.
+//! the transport raises INTx through the ISR status byte. The features the driver negotiated are
+//! fixed when it sets DRIVER_OK and given to the device ([`VirtioDevice::activate`]); a device
+//! that offers VIRTIO_F_EVENT_IDX (virtio-net) gets event-index notification suppression on its
+//! queues (virtio 1.2 2.7.7, 2.7.10), the others keep VIRTQ_AVAIL_F_NO_INTERRUPT.
 //!
 //! The guest is hostile: every descriptor index, chain length, ring index and guest address is
 //! checked before use, a chain is never longer than the queue, one `process` call does at most
@@ -19,11 +24,14 @@
 //! [`keel_devices::guest_memory::GuestMemory`] copies. A driver that breaks the queue protocol (a
 //! bad index, an indirect descriptor that was not negotiated, a ring outside RAM) puts the device
 //! in DEVICE_NEEDS_RESET (virtio 1.2, 2.1.2) and it does nothing more until reset; a bad request
-//! in a well-formed chain gets an error status (the disks) and the queue goes on. No buffer is
-//! sized by the guest: the disks copy through one chunk buffer each, allocated at creation.
+//! in a well-formed chain gets an error status (the disks), or is dropped and counted (a network
+//! frame), and the queue goes on. No buffer is sized by the guest: the disks copy through one
+//! chunk buffer each, the network card through one frame buffer each way, allocated at creation.
 //!
-//! Does not: offer MSI-X, packed virtqueues, indirect descriptors, event index suppression or the
-//! PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG; Linux does not use it).
+//! Does not: offer MSI-X, packed virtqueues, indirect descriptors, or the PCI configuration
+//! access capability (VIRTIO_PCI_CAP_PCI_CFG; Linux does not use it); offer event-index
+//! suppression on the disks and the entropy device (it would be the same queue code, but they
+//! have run without it on real guests).
 //!
 //! See: Virtual I/O Device (VIRTIO) Version 1.2, OASIS Committee Specification 01 (cited as
 //! "virtio 1.2"); RFC 8439 for ChaCha20; SPC-4, SBC-3 and MMC-6 (T10) for the CD-ROM's commands.
@@ -36,6 +44,7 @@ pub mod backend;
 pub mod blk;
 pub mod chacha20;
 pub mod chain;
+pub mod net;
 pub mod pci;
 pub mod queue;
 pub mod rng;
@@ -48,6 +57,7 @@ pub use backend::{BackendError, BlockBackend, MemBackend};
 pub use blk::VirtioBlk;
 pub use chacha20::ChaCha20Rng;
 pub use keel_devices::guest_memory::GuestMemory;
+pub use net::{Checksum, Delivered, FrameSink, NetStats, RxDrop, VirtioNet};
 pub use pci::VirtioPci;
 pub use queue::{QueueError, SplitQueue};
 pub use rng::{Entropy, VirtioRng};
@@ -101,6 +111,11 @@ pub trait VirtioDevice {
 
     /// The driver reset the device.
     fn reset(&mut self) {}
+
+    /// The driver set DRIVER_OK: `negotiated` are the features in force until the next reset
+    /// (the offered bits the driver accepted; VERSION_1 only for a modern driver). Called before
+    /// any [`VirtioDevice::process_queue`].
+    fn activate(&mut self, _negotiated: u64) {}
 
     /// Services queue `index` after a notification: takes available buffers and returns used
     /// ones. An error means the driver broke the protocol; the transport then stops the device.

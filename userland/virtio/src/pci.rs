@@ -52,11 +52,16 @@
 //! change (sent when the device enters DEVICE_NEEDS_RESET); [`PciFunction::irq_level`] is high
 //! while the ISR is not 0, and reading the ISR byte (in either interface) clears it.
 //!
+//! Negotiated features: fixed when the driver sets DRIVER_OK (the offered bits it accepted),
+//! given to the device ([`VirtioDevice::activate`]) and, for VIRTIO_F_EVENT_IDX (offered only by
+//! devices that ask for it), to every queue before the device uses it.
+//!
 //! Notifications: a write anywhere in queue n's notify slot (or of n to the legacy QUEUE_NOTIFY)
 //! marks queue n; nothing touches guest
 //! memory until [`PciFunction::process`], which services every marked queue if the driver set
 //! DRIVER_OK (and the device is not FAILED or in NEEDS_RESET). Setting DRIVER_OK marks every
-//! queue, in case buffers were made available before. After each queue's pass (successful or
+//! queue, in case buffers were made available before. A device may also use a queue on its own
+//! initiative (virtio-net's received frame), through `VirtioPci::on_queue`, under the same rules. After each queue's pass (successful or
 //! not) the transport writes that queue's used index again, so the used index in guest RAM is the
 //! device's once `process` returns, even if the driver laid a device-writable buffer over its own
 //! used ring (virtio 1.2 2.7.8: only the device writes the used ring).
@@ -71,7 +76,7 @@ use keel_devices::guest_memory::GuestMemory;
 use keel_devices::pci::{Bar, BarKind, ConfigSpace, PciFunction};
 use keel_devices::{ClockNs, WriteEffect};
 
-use crate::queue::SplitQueue;
+use crate::queue::{QueueError, SplitQueue};
 use crate::{features, status, VirtioDevice};
 
 mod legacy;
@@ -179,6 +184,8 @@ pub struct VirtioPci<D: VirtioDevice> {
     device_feature_select: u32,
     driver_feature_select: u32,
     driver_features: u64,
+    /// The features in force: fixed at DRIVER_OK (0 before, and after a reset).
+    negotiated: u64,
     status: u8,
     queue_select: u16,
     isr: u8,
@@ -261,6 +268,7 @@ impl<D: VirtioDevice> VirtioPci<D> {
             device_feature_select: 0,
             driver_feature_select: 0,
             driver_features: 0,
+            negotiated: 0,
             status: 0,
             queue_select: 0,
             isr: 0,
@@ -299,6 +307,11 @@ impl<D: VirtioDevice> VirtioPci<D> {
         self.driver_features
     }
 
+    /// The features in force since the driver set DRIVER_OK (0 before).
+    pub fn negotiated_features(&self) -> u64 {
+        self.negotiated
+    }
+
     /// The ISR status byte (without clearing it).
     pub fn isr(&self) -> u8 {
         self.isr
@@ -318,6 +331,7 @@ impl<D: VirtioDevice> VirtioPci<D> {
         self.device_feature_select = 0;
         self.driver_feature_select = 0;
         self.driver_features = 0;
+        self.negotiated = 0;
         self.status = 0;
         self.queue_select = 0;
         self.isr = 0;
@@ -352,11 +366,55 @@ impl<D: VirtioDevice> VirtioPci<D> {
                 value &= !status::FEATURES_OK;
             }
         }
+        let was_ok = self.status & status::DRIVER_OK != 0;
         // DEVICE_NEEDS_RESET belongs to the device: the driver can neither set nor clear it.
         self.status = value & !status::DEVICE_NEEDS_RESET | self.status & status::DEVICE_NEEDS_RESET;
         if self.status & status::DRIVER_OK != 0 {
+            if !was_ok {
+                // Only bits that were offered, even from a driver that went on after FEATURES_OK
+                // was refused.
+                self.negotiated = self.driver_features & self.offered_features();
+                self.device.activate(self.negotiated);
+            }
             self.notified = self.all_queues();
         }
+    }
+
+    /// Whether VIRTIO_F_EVENT_IDX is in force.
+    fn event_idx(&self) -> bool {
+        self.negotiated & features::RING_EVENT_IDX != 0
+    }
+
+    /// Lets the device use queue `index` on its own initiative, outside a notification
+    /// (virtio-net: a frame arrived for the guest): `work` gets the device, the queue and guest
+    /// memory. Then, as after a pass of `process`, the used index (and `avail_event`) is written
+    /// again, the queue interrupt raised if the driver wants one, and a protocol error puts the
+    /// device in DEVICE_NEEDS_RESET. Returns what `work` returned and whether the queue interrupt
+    /// was raised; None, and `work` is not called, unless the driver set DRIVER_OK, the device
+    /// is neither FAILED nor in NEEDS_RESET, and the queue is enabled.
+    pub(crate) fn on_queue<R>(
+        &mut self,
+        index: u16,
+        mem: &mut dyn GuestMemory,
+        work: impl FnOnce(&mut D, &mut SplitQueue, &mut dyn GuestMemory) -> Result<R, QueueError>,
+    ) -> Option<(Result<R, QueueError>, bool)> {
+        if !self.live() {
+            return None;
+        }
+        let event_idx = self.event_idx();
+        let queue = self.queues.get_mut(usize::from(index)).filter(|q| q.enabled())?;
+        queue.set_event_idx(event_idx);
+        let result = work(&mut self.device, queue, mem);
+        // As in `process`: the device's used index last; buffers returned get their interrupt.
+        let _ = queue.publish_used(mem);
+        let interrupt = queue.take_notification(mem);
+        if interrupt {
+            self.isr |= ISR_QUEUE;
+        }
+        if result.is_err() {
+            self.needs_reset();
+        }
+        Some((result, interrupt))
     }
 
     fn selected(&self) -> Option<&SplitQueue> {
@@ -581,11 +639,13 @@ impl<D: VirtioDevice> PciFunction for VirtioPci<D> {
         if pending == 0 || !self.live() {
             return;
         }
+        let event_idx = self.event_idx();
         for index in 0..self.queues.len() {
             if pending & (1 << index) == 0 || !self.queues[index].enabled() {
                 continue;
             }
             let queue = &mut self.queues[index];
+            queue.set_event_idx(event_idx);
             let result = self.device.process_queue(index as u16, queue, mem);
             // The used index again, last: a buffer the driver laid over its own used ring, written
             // by this pass, must not leave a count that is not the device's (see

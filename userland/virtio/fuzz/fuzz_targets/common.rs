@@ -1,10 +1,11 @@
-//! What the virtio-blk and virtio-scsi fuzz targets share: a backend that checks what the device
-//! models ask of it, and a driver that sets a transitional device up through its modern (BAR1)
-//! or legacy (I/O BAR0) registers, as Linux's virtio_pci_modern or virtio_pci_legacy would.
+//! What the virtio-blk, virtio-scsi and virtio-net fuzz targets share: a backend that checks what
+//! the device models ask of it, and a driver that sets a transitional device up through its
+//! modern (BAR1) or legacy (I/O BAR0) registers, as Linux's virtio_pci_modern or
+//! virtio_pci_legacy would, accepting all the offered features or some of them.
 
 use keel_devices::pci::PciFunction;
 use keel_virtio::pci::{common, COMMON};
-use keel_virtio::{status, BackendError, BlockBackend, MemBackend, VirtioDevice, VirtioPci};
+use keel_virtio::{features, status, BackendError, BlockBackend, MemBackend, VirtioDevice, VirtioPci};
 use keel_virtio_spec::legacy;
 
 /// A backend that asserts the device models' promises: every range inside the image, at most
@@ -85,13 +86,25 @@ pub fn queue_area(base: u64, q: u16) -> u64 {
 /// Resets and sets up `queues` (indices) with the modern or the legacy interface; returns, per
 /// queue index, its (size, available ring, used ring).
 pub fn set_up<D: VirtioDevice>(dev: &mut VirtioPci<D>, legacy_mode: bool, base: u64, queues: &[u16]) -> [(u16, u64, u64); 4] {
+    set_up_with(dev, legacy_mode, base, queues, u64::MAX)
+}
+
+/// [`set_up`] with the driver accepting only the offered features in `accept` (a modern driver
+/// that drops VERSION_1 is refused FEATURES_OK and carries on regardless).
+pub fn set_up_with<D: VirtioDevice>(
+    dev: &mut VirtioPci<D>,
+    legacy_mode: bool,
+    base: u64,
+    queues: &[u16],
+    accept: u64,
+) -> [(u16, u64, u64); 4] {
     let mut rings = [(0u16, 0u64, 0u64); 4];
     if legacy_mode {
         let io = 0;
         write(dev, io, legacy::DEVICE_STATUS as u64, 1, 0);
         write(dev, io, legacy::DEVICE_STATUS as u64, 1, u64::from(status::ACKNOWLEDGE | status::DRIVER));
         let offered = read(dev, io, legacy::DEVICE_FEATURES as u64, 4);
-        write(dev, io, legacy::DRIVER_FEATURES as u64, 4, offered);
+        write(dev, io, legacy::DRIVER_FEATURES as u64, 4, offered & accept);
         for &q in queues {
             write(dev, io, legacy::QUEUE_SELECT as u64, 2, u64::from(q));
             let size = read(dev, io, legacy::QUEUE_SIZE as u64, 2) as u16;
@@ -111,9 +124,9 @@ pub fn set_up<D: VirtioDevice>(dev: &mut VirtioPci<D>, legacy_mode: bool, base: 
         write(dev, m, COMMON + common::DEVICE_FEATURE_SELECT, 4, 0);
         let lo = read(dev, m, COMMON + common::DEVICE_FEATURE, 4);
         write(dev, m, COMMON + common::DRIVER_FEATURE_SELECT, 4, 0);
-        write(dev, m, COMMON + common::DRIVER_FEATURE, 4, lo);
+        write(dev, m, COMMON + common::DRIVER_FEATURE, 4, lo & accept);
         write(dev, m, COMMON + common::DRIVER_FEATURE_SELECT, 4, 1);
-        write(dev, m, COMMON + common::DRIVER_FEATURE, 4, 1);
+        write(dev, m, COMMON + common::DRIVER_FEATURE, 4, 1 & (accept >> 32));
         st(dev, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
         for &q in queues {
             let size = 16u16;
@@ -140,4 +153,19 @@ pub fn notify<D: VirtioDevice>(dev: &mut VirtioPci<D>, legacy_mode: bool, q: u16
     } else {
         write(dev, 1, keel_virtio::pci::NOTIFY + 4 * u64::from(q), 2, 0);
     }
+}
+
+/// The virtio-net features a fuzzed byte accepts: each bit one feature.
+#[allow(dead_code)] // Used by the virtio-net targets only.
+pub fn net_features(bits: u8) -> u64 {
+    let choices = [
+        features::NET_CSUM,
+        features::NET_GUEST_CSUM,
+        features::NET_MRG_RXBUF,
+        features::RING_EVENT_IDX,
+        features::VERSION_1,
+        features::NET_MAC,
+        features::NET_STATUS,
+    ];
+    choices.iter().enumerate().filter(|&(i, _)| bits & (1 << i) != 0).fold(0, |all, (_, &f)| all | f)
 }
