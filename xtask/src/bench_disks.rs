@@ -156,7 +156,15 @@ pub fn stage(iso: &Path) -> Result<DiskFigures, String> {
         keel.expect(GUEST_PROMPT, BOOT_TIMEOUT)?;
         let seconds = run_workloads(&mut keel, list)?;
         keel.send_line("poweroff -f");
-        keel.expect("vmd: vm dbench stopped", RUN_TIMEOUT)?;
+        // Two runs in three of this stage lost the tail of this line after a workload (the
+        // guest's shell echoed "poweroff " and nothing more; not seen outside -icount, and not
+        // yet understood): say so and type it again rather than wait out the timeout.
+        if keel.expect("vmd: vm dbench stopped", Duration::from_secs(60)).is_err() {
+            eprintln!("bench: the guest did not act on `poweroff -f` within a minute; typing it again");
+            keel.send_line("");
+            keel.send_line("poweroff -f");
+            keel.expect("vmd: vm dbench stopped", RUN_TIMEOUT)?;
+        }
         // Off the (stopped) VM's console, back to the shell.
         keel.send_raw("\r~.");
         keel.expect("[EOT]", RUN_TIMEOUT)?;
