@@ -46,28 +46,19 @@ impl Drop for StorageFile {
 }
 
 impl ImageFile for StorageFile {
+    /// `read_into`'s loop (one home for the end-of-file rule), into `buf`.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let mut done = 0;
-        while done < buf.len() {
-            let at = offset.checked_add(done as u64).ok_or(Error::OffsetOverflow)?;
-            let end = (done + MAX_READ).min(buf.len());
-            let n =
-                if at >= self.len { 0 } else { self.client.read(self.file, at, &mut buf[done..end]).map_err(io)? };
-            if n == 0 {
-                // The end of the file: the rest reads as zeros.
-                buf[done..].fill(0);
-                break;
-            }
-            done += n;
-        }
-        Ok(())
+        self.read_into(offset, buf.len() as u64, &mut |at, bytes| {
+            buf[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+            true
+        })
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
-        let end = offset.checked_add(data.len() as u64).ok_or(Error::OffsetOverflow)?;
-        self.client.write(self.file, offset, data).map_err(io)?;
-        self.len = self.len.max(end);
-        Ok(())
+        self.write_from(offset, data.len() as u64, &mut |at, piece| {
+            piece.copy_from_slice(&data[at as usize..at as usize + piece.len()]);
+            true
+        })
     }
 
     /// Straight from the storage window to the sink: no copy of the monitor's own.
